@@ -1,0 +1,117 @@
+"""Runtime configuration, read from the environment once in ``main()`` (never at import)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import platformdirs
+
+DEFAULT_BASE_URL = "https://rivya.ai"
+APP_NAME = "rivya-mcp"
+
+
+class Secret:
+    """A string that never shows itself in a repr, str or log line."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value; call only where it is sent (the Authorization header)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def default_output_dir() -> Path:
+    """An absolute per-user pictures folder: never the current directory."""
+    return Path(platformdirs.user_pictures_dir()).expanduser().resolve() / APP_NAME
+
+
+def default_data_dir() -> Path:
+    """Where the task journal lives."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)).expanduser().resolve()
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _paths(value: str | None) -> tuple[Path, ...]:
+    if not value:
+        return ()
+    return tuple(Path(p).expanduser().resolve() for p in value.split(os.pathsep) if p.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to know, with the documented defaults."""
+
+    api_key: Secret | None = None
+    base_url: str = DEFAULT_BASE_URL
+    model: str = "flux-kontext-max"
+    output_dir: Path = field(default_factory=default_output_dir)
+    data_dir: Path = field(default_factory=default_data_dir)
+    # A tool call waits this long before returning the task id (hosts cut calls off near 60 s).
+    wait_seconds: float = 45.0
+    # Some hosts drop image blocks when structuredContent is present; this switches it off.
+    structured_output: bool = True
+    request_timeout: float = 30.0
+    max_retries: int = 4
+    # Multiplies every poll delay; only the test suite and benchmarks change it.
+    poll_scale: float = 1.0
+    # Reference URLs on private/loopback addresses are refused unless this is set.
+    allow_private_urls: bool = False
+    # Over HTTP transports, local paths are read only under these directories.
+    read_dirs: tuple[Path, ...] = ()
+    # Bearer token required by the HTTP transports, when set.
+    auth_token: Secret | None = None
+    log_level: str = "INFO"
+    sandbox: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        key = env.get("RIVYA_API_KEY", "").strip()
+        token = env.get("RIVYA_MCP_AUTH_TOKEN", "").strip()
+        base = cls()
+        return cls(
+            api_key=Secret(key) if key else None,
+            base_url=(env.get("RIVYA_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
+            model=env.get("RIVYA_MODEL") or base.model,
+            output_dir=Path(env["RIVYA_OUTPUT_DIR"]).expanduser().resolve()
+            if env.get("RIVYA_OUTPUT_DIR")
+            else base.output_dir,
+            data_dir=Path(env["RIVYA_DATA_DIR"]).expanduser().resolve() if env.get("RIVYA_DATA_DIR") else base.data_dir,
+            wait_seconds=float(env.get("RIVYA_WAIT_SECONDS") or base.wait_seconds),
+            structured_output=_flag(env.get("RIVYA_STRUCTURED_OUTPUT"), base.structured_output),
+            request_timeout=float(env.get("RIVYA_TIMEOUT") or base.request_timeout),
+            max_retries=int(env.get("RIVYA_MAX_RETRIES") or base.max_retries),
+            poll_scale=float(env.get("RIVYA_POLL_SCALE") or base.poll_scale),
+            allow_private_urls=_flag(env.get("RIVYA_ALLOW_PRIVATE_URLS"), False),
+            read_dirs=_paths(env.get("RIVYA_READ_DIRS")),
+            auth_token=Secret(token) if token else None,
+            log_level=(env.get("RIVYA_LOG_LEVEL") or base.log_level).upper(),
+        )
+
+    def with_changes(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
