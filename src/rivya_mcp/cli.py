@@ -1,0 +1,172 @@
+"""The `rivya-mcp` command: serve (stdio, SSE, Streamable HTTP), sandbox, demo.
+
+Heavy modules (the MCP server, the sandbox, Pillow) are imported inside the subcommand that needs
+them, so that a host spawning the stdio server pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, cast
+
+from rivya_mcp import __version__
+from rivya_mcp.settings import Secret, Settings
+
+if TYPE_CHECKING:
+    from rivya_mcp.sandbox import RunningSandbox
+
+Transport = Literal["stdio", "sse", "http"]
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _RedactSecrets(logging.Filter):
+    """Defence in depth: no log record may carry the API key or the auth token, whoever logs it."""
+
+    def __init__(self, secrets_to_hide: Sequence[str]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets_to_hide if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        message = record.getMessage()
+        redacted = message
+        for secret in self._secrets:
+            redacted = redacted.replace(secret, "**********")
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log to stderr only: in stdio mode stdout is the protocol stream."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    hidden = [s.reveal() for s in (settings.api_key, settings.auth_token) if s is not None]
+    handler.addFilter(_RedactSecrets(hidden))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level if settings.log_level in logging.getLevelNamesMapping() else "INFO")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rivya-mcp",
+        description="MCP server for Rivya image generation (flux-kontext-max), with an offline sandbox.",
+    )
+    parser.add_argument("--version", action="version", version=f"rivya-mcp {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", help="run the MCP server (default: stdio)")
+    serve.add_argument("--transport", choices=["stdio", "sse", "http"], default="stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    serve.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="start the embedded Rivya sandbox in-process and use it (no API key, no credits spent)",
+    )
+    serve.add_argument(
+        "--auth-token",
+        default=None,
+        help="bearer token HTTP clients must send (prefer the RIVYA_MCP_AUTH_TOKEN environment variable)",
+    )
+    serve.add_argument(
+        "--allow-remote-without-token",
+        action="store_true",
+        help="allow binding a non-loopback address without a bearer token (not recommended)",
+    )
+
+    sandbox = sub.add_parser("sandbox", help="run the Rivya API sandbox on its own")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--balance", type=int, default=None, help="starting credits per API key")
+
+    sub.add_parser("demo", help="generate, edit and finish a task end to end through a real MCP client")
+    return parser
+
+
+def _start_embedded_sandbox() -> tuple[RunningSandbox, Secret]:
+    from rivya_mcp.sandbox import SandboxConfig, start_sandbox
+
+    sandbox = start_sandbox(SandboxConfig())
+    # Any rvya_sk_ key is an account in the sandbox; a fresh one per run keeps runs apart.
+    return sandbox, Secret("rvya_sk_sandbox_" + secrets.token_hex(12))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import anyio
+
+    from rivya_mcp.server import serve
+
+    settings = Settings.from_env()
+    if args.auth_token:
+        settings = settings.with_changes(auth_token=Secret(args.auth_token))
+    configure_logging(settings)
+    log = logging.getLogger("rivya_mcp")
+    sandbox = None
+    if args.sandbox:
+        sandbox, key = _start_embedded_sandbox()
+        settings = settings.with_changes(base_url=sandbox.base_url, api_key=key, sandbox=True)
+        log.info("sandbox running at %s; no credits are spent", sandbox.base_url)
+    try:
+        anyio.run(
+            lambda: serve(
+                settings,
+                transport=cast(Transport, args.transport),
+                host=args.host,
+                port=args.port,
+                allow_remote_without_token=args.allow_remote_without_token,
+            )
+        )
+    except KeyboardInterrupt:
+        pass
+    except ValueError as exc:  # refused configuration, e.g. a public bind without a token
+        log.error("%s", exc)
+        return 2
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+    return 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    import anyio
+
+    from rivya_mcp.sandbox import SandboxConfig, serve_sandbox
+
+    configure_logging(Settings.from_env())
+    config = SandboxConfig() if args.balance is None else SandboxConfig(starting_balance=args.balance)
+    print(f"Rivya sandbox on http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
+    try:
+        anyio.run(lambda: serve_sandbox(config, host=args.host, port=args.port))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _demo(_: argparse.Namespace) -> int:
+    from rivya_mcp._demo import run_demo
+
+    return run_demo()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    if args.command in (None, "serve"):
+        if args.command is None:
+            args = _build_parser().parse_args(["serve"])
+        return _serve(args)
+    if args.command == "sandbox":
+        return _sandbox(args)
+    return _demo(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
