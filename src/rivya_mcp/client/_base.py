@@ -1,0 +1,357 @@
+"""The request loop: headers, auth, retries, error mapping and result downloads.
+
+Resource methods in ``_client`` describe *what* to send; this module decides *how*: it adds the
+Bearer key (and nothing else secret), keeps one Idempotency-Key per logical request, retries what
+the policy in ``_retry`` allows, and turns error responses into the exception tree.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import ExitStack
+from typing import IO, Any
+from urllib.parse import urljoin, urlsplit
+
+import anyio
+import httpx2
+
+from .. import __version__
+from ..settings import Secret
+from ._constants import API_PREFIX, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from ._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    DownloadError,
+    MalformedResponseError,
+    MissingAPIKeyError,
+    ResultExpiredError,
+    RivyaError,
+    make_status_error,
+)
+from ._retry import parse_retry_after, retry_delay, should_retry
+
+__all__ = ["BaseClient", "FileParts", "Sleep"]
+
+logger = logging.getLogger("rivya_mcp.client")
+
+Sleep = Callable[[float], Awaitable[None]]
+# Multipart file parts, built afresh for every attempt so a retried upload re-sends the whole file.
+FileParts = Callable[[ExitStack], Mapping[str, tuple[str, IO[bytes] | bytes, str | None]]]
+
+_EXPIRED_STATUSES = frozenset({403, 404, 410})
+_REDACTED = "[redacted]"
+_IDEMPOTENCY_PREFIX = "rivya-mcp-"
+_DOWNLOAD_CHUNK = 64 * 1024
+
+
+def _coerce_key(api_key: Secret | str | None) -> Secret | None:
+    if isinstance(api_key, Secret):
+        return api_key if api_key else None
+    if api_key is None or not api_key.strip():
+        return None
+    return Secret(api_key.strip())
+
+
+def new_idempotency_key() -> str:
+    """A fresh key for one logical create request."""
+    return f"{_IDEMPOTENCY_PREFIX}{uuid.uuid4()}"
+
+
+class BaseClient:
+    """Configuration and the HTTP machinery shared by every endpoint method."""
+
+    def __init__(
+        self,
+        api_key: Secret | str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        http_client: httpx2.AsyncClient | None = None,
+        sleep: Sleep = anyio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        poll_scale: float = 1.0,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if poll_scale < 0:
+            raise ValueError("poll_scale must be >= 0")
+        self._api_key = _coerce_key(api_key)
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.poll_scale = poll_scale
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+        self._owns_http = http_client is None
+        self._http = http_client if http_client is not None else httpx2.AsyncClient()
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key is not None else "missing"
+        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key})"
+
+    @property
+    def has_api_key(self) -> bool:
+        """Whether a key is configured (calls other than ``list_models`` need one)."""
+        return self._api_key is not None
+
+    async def aclose(self) -> None:
+        """Close the HTTP client, unless it was handed in by the caller."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        """Remove the key from server-provided text, should a server ever echo it."""
+        if self._api_key is None:
+            return text
+        secret = self._api_key.reveal()
+        return text.replace(secret, _REDACTED) if secret else text
+
+    def _scrub_body(self, body: Any) -> Any:
+        if self._api_key is None or body is None:
+            return body
+        dumped = json.dumps(body)
+        scrubbed = self._scrub(dumped)
+        return body if scrubbed == dumped else json.loads(scrubbed)
+
+    def _headers(self, *, idempotency_key: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": f"rivya-mcp/{__version__}"}
+        if self._api_key is not None:
+            headers["Authorization"] = f"Bearer {self._api_key.reveal()}"
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        return headers
+
+    def _require_key(self) -> None:
+        if self._api_key is None:
+            raise MissingAPIKeyError(
+                "No Rivya API key is configured. Set RIVYA_API_KEY (a key from rivya.ai Settings → API Keys), "
+                "or point the client at the sandbox."
+            )
+
+    # --- the request loop --------------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Mapping[str, Any] | None = None,
+        form: Mapping[str, str] | None = None,
+        files: FileParts | None = None,
+        idempotency_key: str | None = None,
+        require_key: bool = True,
+    ) -> Any:
+        """Send one logical request, retrying per policy; returns the parsed JSON body.
+
+        ``idempotency_key`` is fixed by the caller before this loop, so every attempt carries the
+        same one and the server can deduplicate a create whose answer was lost.
+        """
+        if require_key:
+            self._require_key()
+        url = f"{self.base_url}{API_PREFIX}{path}"
+        headers = self._headers(idempotency_key=idempotency_key)
+        retries_taken = 0
+        while True:
+            attempt = retries_taken + 1
+            logger.debug("request %s %s attempt=%d", method, path, attempt)
+            error = await self._attempt(method, url, path, headers=headers, json_body=json_body, form=form, files=files)
+            if not isinstance(error, RivyaError):
+                return error
+            retry_after = getattr(error, "retry_after", None)
+            if not error.retryable or retries_taken >= self.max_retries:
+                raise error
+            delay = retry_delay(retries_taken, retry_after, self._rng)
+            if delay is None:
+                logger.debug(
+                    "giving up %s %s: Retry-After %.1fs is beyond the cap (request %s)",
+                    method,
+                    path,
+                    retry_after,
+                    error.request_id,
+                )
+                raise error
+            logger.debug(
+                "retrying %s %s in %.2fs after %s (attempt %d of %d, request %s)",
+                method,
+                path,
+                delay,
+                error.code or error.status_code or type(error).__name__,
+                attempt,
+                self.max_retries + 1,
+                error.request_id,
+            )
+            await self._sleep(delay)
+            retries_taken += 1
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        *,
+        headers: Mapping[str, str],
+        json_body: Mapping[str, Any] | None,
+        form: Mapping[str, str] | None,
+        files: FileParts | None,
+    ) -> Any:
+        """One HTTP exchange. Returns the parsed body, or (not raises) the error it amounts to."""
+        try:
+            with ExitStack() as stack:
+                request = self._http.build_request(
+                    method,
+                    url,
+                    headers=headers,
+                    json=json_body,
+                    data=form,
+                    files=files(stack) if files is not None else None,
+                    timeout=self.timeout,
+                )
+                response = await self._http.send(request)
+        except httpx2.TimeoutException as err:
+            timeout_error = APITimeoutError(f"{method} {path} timed out after {self.timeout:g}s")
+            timeout_error.__cause__ = err
+            logger.debug("timeout %s %s", method, path)
+            return timeout_error
+        except httpx2.TransportError as err:
+            connection_error = APIConnectionError(f"{method} {path} failed: {type(err).__name__}")
+            connection_error.__cause__ = err
+            logger.debug("connection error %s %s: %s", method, path, type(err).__name__)
+            return connection_error
+        except httpx2.DecodingError as err:
+            decoding_error = MalformedResponseError(
+                f"{method} {path}: the response could not be decoded", retryable=True
+            )
+            decoding_error.__cause__ = err
+            return decoding_error
+        return self._interpret(method, path, response)
+
+    def _interpret(self, method: str, path: str, response: httpx2.Response) -> Any:
+        status = response.status_code
+        header_request_id = response.headers.get("x-request-id")
+        try:
+            body: Any = json.loads(response.content) if response.content else None
+            parsed = True
+        except ValueError:
+            body, parsed = None, False
+        if 200 <= status < 300:
+            logger.debug("response %s %s -> %d (request %s)", method, path, status, header_request_id)
+            if not parsed or body is None:
+                # The request may have been processed and only the answer lost: retry it like a
+                # dropped connection (creates carry an Idempotency-Key, so that is safe).
+                return MalformedResponseError(
+                    f"{method} {path} answered {status} with a body that is not JSON",
+                    status_code=status,
+                    request_id=header_request_id,
+                    retryable=True,
+                )
+            return body
+
+        code: str | None = None
+        message: str | None = None
+        request_id = header_request_id
+        envelope = body.get("error") if isinstance(body, dict) else None
+        if isinstance(envelope, dict):
+            code = envelope.get("code") if isinstance(envelope.get("code"), str) else None
+            message = envelope.get("message") if isinstance(envelope.get("message"), str) else None
+            if isinstance(envelope.get("requestId"), str):
+                request_id = envelope["requestId"]
+        if message is None:
+            message = f"{method} {path} failed with HTTP {status} {response.reason_phrase}".rstrip()
+        retry_after = parse_retry_after(response.headers)
+        logger.debug("response %s %s -> %d code=%s (request %s)", method, path, status, code or "-", request_id)
+        return make_status_error(
+            status_code=status,
+            code=code,
+            message=self._scrub(message),
+            request_id=request_id,
+            body=self._scrub_body(body),
+            retry_after=retry_after,
+            retryable=should_retry(status, code),
+        )
+
+    # --- downloads ---------------------------------------------------------------------------
+
+    async def _download(self, url: str, *, max_bytes: int) -> bytes:
+        """Fetch a result URL with retries, never sending the API key, stopping past ``max_bytes``."""
+        if max_bytes <= 0:
+            raise ValueError("max_bytes must be positive")
+        absolute = urljoin(f"{self.base_url}/", url)
+        parts = urlsplit(absolute)
+        if parts.scheme not in {"http", "https"}:
+            raise DownloadError(f"Refusing to download a {parts.scheme or 'relative'} URL")
+        # Query strings of signed URLs are credentials of their own: log only scheme, host and path.
+        shown = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        retries_taken = 0
+        while True:
+            logger.debug("download %s attempt=%d", shown, retries_taken + 1)
+            outcome = await self._download_once(absolute, shown, max_bytes=max_bytes)
+            if isinstance(outcome, bytes):
+                return outcome
+            if not outcome.retryable or retries_taken >= self.max_retries:
+                raise outcome
+            delay = retry_delay(retries_taken, outcome.retry_after, self._rng)
+            if delay is None:
+                raise outcome
+            logger.debug("retrying download %s in %.2fs after %s", shown, delay, outcome.status_code or "error")
+            await self._sleep(delay)
+            retries_taken += 1
+
+    async def _download_once(self, url: str, shown: str, *, max_bytes: int) -> bytes | DownloadError:
+        request = self._http.build_request(
+            "GET", url, headers={"User-Agent": f"rivya-mcp/{__version__}"}, timeout=self.timeout
+        )
+        # An injected client may carry default headers; a result URL must never see the key.
+        request.headers.pop("Authorization", None)
+        try:
+            response = await self._http.send(request, stream=True, follow_redirects=True)
+            try:
+                status = response.status_code
+                if status in _EXPIRED_STATUSES:
+                    return ResultExpiredError(
+                        f"The result URL answered HTTP {status}: it has expired or does not exist. "
+                        "Fetch the task again for fresh URLs, or create a new generation.",
+                        status_code=status,
+                    )
+                if status >= 400:
+                    return DownloadError(
+                        f"Downloading {shown} failed with HTTP {status}",
+                        status_code=status,
+                        retry_after=parse_retry_after(response.headers),
+                        retryable=should_retry(status, None),
+                    )
+                declared = response.headers.get("content-length")
+                if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+                    return self._too_large(shown, max_bytes)
+                chunks: list[bytes] = []
+                received = 0
+                async for chunk in response.aiter_bytes(_DOWNLOAD_CHUNK):
+                    received += len(chunk)
+                    if received > max_bytes:
+                        return self._too_large(shown, max_bytes)
+                    chunks.append(chunk)
+            finally:
+                await response.aclose()
+        except httpx2.TimeoutException as err:
+            timeout_error = DownloadError(f"Downloading {shown} timed out", retryable=True)
+            timeout_error.__cause__ = err
+            return timeout_error
+        except (httpx2.TransportError, httpx2.DecodingError) as err:
+            connection_error = DownloadError(f"Downloading {shown} failed: {type(err).__name__}", retryable=True)
+            connection_error.__cause__ = err
+            return connection_error
+        logger.debug("downloaded %s: %d bytes", shown, received)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _too_large(shown: str, max_bytes: int) -> DownloadError:
+        return DownloadError(f"{shown} is larger than the {max_bytes}-byte limit", retryable=False)

@@ -1,0 +1,240 @@
+"""``AsyncRivyaClient``: typed methods for the Rivya Public API v1 endpoints this project uses."""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import ExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self, TypeVar
+from urllib.parse import quote
+
+from pydantic import BaseModel, ValidationError
+
+from ._base import BaseClient, new_idempotency_key
+from ._exceptions import MalformedResponseError, UploadTooLargeError
+from ._models import Credits, Generation, ModelInfo, RivyaFile
+from ._polling import PollInfo, poll_delay
+
+__all__ = ["AsyncRivyaClient", "OnUpdate"]
+
+OnUpdate = Callable[[Generation, PollInfo], Awaitable[None]]
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _parse(model: type[_M], body: Any, what: str) -> _M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as err:
+        # Well-formed JSON of the wrong shape: repeating the request would get the same answer.
+        raise MalformedResponseError(
+            f"{what}: the response is not a valid {model.__name__} ({err.error_count()} problem(s))",
+            retryable=False,
+        ) from None
+
+
+def _segment(value: str, what: str) -> str:
+    """An id as one path segment; ids are quoted so they can never reach another endpoint."""
+    if not value:
+        raise ValueError(f"{what} must not be empty")
+    return quote(value, safe="")
+
+
+class AsyncRivyaClient(BaseClient):
+    """Async client for the Rivya Public API v1.
+
+    Usage::
+
+        async with AsyncRivyaClient(api_key=settings.api_key) as client:
+            task = await client.create_generation(model="flux-kontext-max", prompt="a red kite")
+            task = await client.wait_for_generation(task.id, timeout=45)
+
+    Args:
+        api_key: the ``rvya_sk_…`` key; sent only as ``Authorization: Bearer``. None (or empty)
+            means calls that need a key raise ``MissingAPIKeyError`` before sending anything.
+        base_url: API origin, without ``/api/v1``.
+        timeout: seconds per HTTP attempt.
+        max_retries: retries after the first attempt for retryable failures.
+        http_client: an ``httpx2.AsyncClient`` to use (tests pass one on a mock or ASGI
+            transport); it is not closed by this client.
+        sleep, clock: the time seams; every wait goes through ``sleep`` and every elapsed-time
+            reading through ``clock``.
+        rng: randomness for retry jitter (seed it in tests).
+        poll_scale: multiplies every poll delay (tests and benchmarks shrink it).
+    """
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- models and credits ----------------------------------------------------------------
+
+    async def list_models(self) -> list[ModelInfo]:
+        """Every model in the public catalog (including ones not yet callable via the API).
+
+        The endpoint is public, so this works without a key (one is sent when configured).
+        """
+        body = await self._request("GET", "/models", require_key=False)
+        items = body.get("data") if isinstance(body, dict) else body
+        if not isinstance(items, list):
+            raise MalformedResponseError("GET /models: expected a list of models", retryable=False)
+        return [_parse(ModelInfo, item, "GET /models") for item in items]
+
+    async def get_credits(self) -> Credits:
+        """The account's current credit balance."""
+        return _parse(Credits, await self._request("GET", "/credits"), "GET /credits")
+
+    # --- generations -----------------------------------------------------------------------
+
+    async def create_generation(
+        self,
+        *,
+        model: str,
+        prompt: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        client_request_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Generation:
+        """Submit a generation task; returns it queued (poll with ``wait_for_generation``).
+
+        Args:
+            params: model-specific parameters, already in wire form (see ``manifest.to_wire_params``).
+            client_request_id: your own trace id, echoed by the API; it does not deduplicate.
+            idempotency_key: reuse one to make a repeated call return the original task; by default
+                a fresh key is made per call and kept across this call's retries.
+        """
+        body: dict[str, Any] = {"model": model}
+        if prompt is not None:
+            body["prompt"] = prompt
+        if params is not None:
+            body["params"] = dict(params)
+        if client_request_id is not None:
+            body["client_request_id"] = client_request_id
+        key = idempotency_key if idempotency_key is not None else new_idempotency_key()
+        data = await self._request("POST", "/generations", json_body=body, idempotency_key=key)
+        return _parse(Generation, data, "POST /generations")
+
+    async def get_generation(self, task_id: str) -> Generation:
+        """The task's current state."""
+        path = f"/generations/{_segment(task_id, 'task_id')}"
+        return _parse(Generation, await self._request("GET", path), "GET /generations/{id}")
+
+    async def wait_for_generation(
+        self,
+        task_id: str,
+        *,
+        timeout: float | None,
+        on_update: OnUpdate | None = None,
+    ) -> Generation:
+        """Poll a task until it finishes or ``timeout`` seconds pass.
+
+        The first look comes after about 2 s, then the interval follows ``poll_delay`` (times
+        ``poll_scale``). The last sleep is cut to the deadline and one final poll happens there.
+        Returns the terminal task, or the last one seen when time ran out (not an error: the task
+        keeps running and can be polled again). ``timeout=None`` waits as long as it takes.
+
+        ``on_update`` is awaited after every poll with the task and a ``PollInfo``.
+
+        A poll that still fails after the request loop's own retries propagates: by then the API
+        has been unreachable for several seconds, and the caller, who holds the task id, is
+        better placed to report that and resume than a loop that would hide the outage until the
+        deadline.
+        """
+        _segment(task_id, "task_id")
+        started = self._clock()
+        deadline = None if timeout is None else started + max(timeout, 0.0)
+        polls = 0
+        previous_status: str | None = None
+        while True:
+            delay = poll_delay(polls, self._clock() - started) * self.poll_scale
+            last_poll = False
+            if deadline is not None:
+                remaining = deadline - self._clock()
+                if delay >= remaining:
+                    delay, last_poll = max(remaining, 0.0), True
+            if delay > 0:
+                await self._sleep(delay)
+            generation = await self.get_generation(task_id)
+            polls += 1
+            changed = generation.status != previous_status
+            previous_status = generation.status
+            if on_update is not None:
+                await on_update(generation, PollInfo(elapsed=self._clock() - started, polls=polls, changed=changed))
+            if generation.is_terminal or last_poll:
+                return generation
+
+    # --- files -----------------------------------------------------------------------------
+
+    async def upload_file(
+        self,
+        source: Path | bytes,
+        *,
+        kind: str,
+        filename: str | None = None,
+        mime_type: str | None = None,
+        model: str | None = None,
+        client_request_id: str | None = None,
+        idempotency_key: str | None = None,
+        max_bytes: int | None = None,
+    ) -> RivyaFile:
+        """Upload a reference file; pass the result's ``as_reference_item()`` in params.
+
+        A ``Path`` is streamed from disk in chunks (re-opened for each attempt, so a retried upload
+        sends the whole file again) and never read into memory.
+
+        Args:
+            kind: ``image``, ``video`` or ``audio``.
+            filename: name sent with the file (defaults to the path's name, or ``upload``).
+            mime_type: the part's declared type (guessed from the name when None); the API checks
+                the bytes' signature regardless.
+            model: lets the API apply that model's size and type rules.
+            max_bytes: refuse locally, before sending, a file larger than this.
+        """
+        if isinstance(source, Path):
+            size = source.stat().st_size
+            name = filename or source.name or "upload"
+        else:
+            size = len(source)
+            name = filename or "upload"
+        if max_bytes is not None and size > max_bytes:
+            raise UploadTooLargeError(f"{name} is {size} bytes, more than the {max_bytes}-byte limit; it was not sent")
+        content_type = mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+        def file_parts(stack: ExitStack) -> dict[str, tuple[str, IO[bytes] | bytes, str | None]]:
+            content: IO[bytes] | bytes
+            if isinstance(source, Path):
+                content = stack.enter_context(source.open("rb"))
+            else:
+                content = source
+            return {"file": (name, content, content_type)}
+
+        form = {"kind": kind}
+        if model is not None:
+            form["model"] = model
+        if client_request_id is not None:
+            form["client_request_id"] = client_request_id
+        key = idempotency_key if idempotency_key is not None else new_idempotency_key()
+        data = await self._request("POST", "/files", form=form, files=file_parts, idempotency_key=key)
+        return _parse(RivyaFile, data, "POST /files")
+
+    async def get_file(self, file_id: str) -> RivyaFile:
+        """Metadata of an uploaded file."""
+        path = f"/files/{_segment(file_id, 'file_id')}"
+        return _parse(RivyaFile, await self._request("GET", path), "GET /files/{id}")
+
+    # --- results ---------------------------------------------------------------------------
+
+    async def download(self, url: str, *, max_bytes: int) -> bytes:
+        """Fetch a result image. The API key is never sent; more than ``max_bytes`` is refused.
+
+        Raises ``ResultExpiredError`` when the URL answers 403, 404 or 410.
+        """
+        return await self._download(url, max_bytes=max_bytes)

@@ -1,0 +1,148 @@
+"""Typed views of the API's JSON.
+
+Every model ignores nothing and requires little: unknown fields are kept (``extra="allow"``) so a
+new server field never breaks parsing, and the documented name variants are all accepted.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "Credits",
+    "Generation",
+    "GenerationResult",
+    "ModelInfo",
+    "RivyaFile",
+    "TaskError",
+]
+
+TERMINAL_STATUSES: Final = frozenset({"succeeded", "failed"})
+
+
+class _APIModel(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+
+class TaskError(_APIModel):
+    """Why a task failed (the task-level error: it has no request id)."""
+
+    code: str | None = None
+    """Machine-readable reason, e.g. ``generation_failed`` or ``content_moderated``."""
+    message: str | None = None
+    """Human-readable explanation from the API."""
+
+
+class GenerationResult(_APIModel):
+    """Where a succeeded task's output can be fetched."""
+
+    primary_url: str | None = None
+    """The first result URL."""
+    urls: list[str] = Field(default_factory=list)
+    """Every result URL, when the API lists them."""
+
+
+class Generation(_APIModel):
+    """A generation task, as returned by create and status calls."""
+
+    id: str
+    """Public task id (``task_…``), used to poll the task."""
+    status: str
+    """``queued``, ``processing``, ``succeeded`` or ``failed``; kept as a string so a new status
+    does not break parsing (it is treated as not terminal)."""
+    model: str | None = None
+    """The model id the task runs on."""
+    reserved_credits: int | None = None
+    """Credits held when the task was accepted."""
+    final_credits: int | None = None
+    """Credits actually charged; 0 until the task finishes, and 0 for a failed task."""
+    created_at: str | None = None
+    """ISO-8601 creation time, as sent by the API."""
+    updated_at: str | None = None
+    """ISO-8601 time of the last status change, as sent by the API."""
+    result: GenerationResult | None = None
+    """Output URLs once the task has succeeded."""
+    error: TaskError | None = None
+    """Failure reason once the task has failed."""
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the task has succeeded or failed; polling can stop."""
+        return self.status in TERMINAL_STATUSES
+
+
+class RivyaFile(_APIModel):
+    """An uploaded reference file (the API's ``PublicApiFile``)."""
+
+    id: str = Field(validation_alias=AliasChoices("id", "file_id"))
+    """File id; the docs call it ``id`` in places and ``file_id`` in others."""
+    url: str
+    """URL to pass in ``params.referenceMediaItems``."""
+    kind: str | None = None
+    """``image``, ``video`` or ``audio``."""
+    name: str | None = None
+    """File name as uploaded."""
+    mime_type: str | None = Field(default=None, validation_alias=AliasChoices("mimeType", "mime_type"))
+    """MIME type detected from the file's bytes."""
+    size: int | None = None
+    """Size in bytes."""
+    created_at: str | None = None
+    """ISO-8601 upload time."""
+    duration_seconds: float | None = Field(
+        default=None, validation_alias=AliasChoices("durationSeconds", "duration_seconds")
+    )
+    """Length of an audio or video file."""
+    duration_token: str | None = Field(default=None, validation_alias=AliasChoices("durationToken", "duration_token"))
+    """Proof of a verified duration, to copy into the reference item (audio and video only)."""
+
+    def as_reference_item(self) -> dict[str, Any]:
+        """This file as one entry of ``params.referenceMediaItems`` (the wire uses camelCase)."""
+        item: dict[str, Any] = {"url": self.url}
+        if self.kind is not None:
+            item["kind"] = self.kind
+        if self.name is not None:
+            item["name"] = self.name
+        if self.mime_type is not None:
+            item["mimeType"] = self.mime_type
+        if self.duration_seconds is not None:
+            item["durationSeconds"] = self.duration_seconds
+        if self.duration_token is not None:
+            item["durationToken"] = self.duration_token
+        return item
+
+
+class Credits(_APIModel):
+    """The account's credit balance (shared with Studio)."""
+
+    current_credits: int
+    """Credits available now."""
+
+
+class ModelInfo(_APIModel):
+    """One entry of ``GET /api/v1/models``; the list also holds models not callable via the API."""
+
+    id: str
+    """Model id to send as ``model`` when creating a generation."""
+    display_name: str | None = None
+    """Human-readable name."""
+    category: str | None = None
+    """``image``, ``video``, ``audio`` or ``chat``."""
+    base_credits: int | None = None
+    """Credits one run costs at the base price."""
+    billing_type: str | None = None
+    """How the price is computed; ``FIXED`` is the only value seen."""
+    supported_modes: list[str] = Field(default_factory=list)
+    """Modes such as ``text-to-image``."""
+    max_prompt_length: int | None = None
+    """Longest accepted prompt, when there is a limit."""
+    api_status: str | None = None
+    """``available``, ``coming_soon`` or ``studio_only``."""
+    api_input_status: str | None = None
+    """Which inputs can be used through the API (``available_text``, ``requires_files_api``, …)."""
+    requires_files_api: bool | None = None
+    """Whether reference modes need files uploaded through ``/api/v1/files``."""
+    file_kinds: list[str] = Field(default_factory=list)
+    """Kinds of reference file the model accepts."""
