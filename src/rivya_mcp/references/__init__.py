@@ -1,0 +1,34 @@
+"""Turn an agent-supplied reference image source into checked bytes, safely.
+
+Sources: an absolute local path (``~`` expanded), an http(s) URL, a data URI. Bytes are judged by
+their signature, sizes by reading no further than the limit, pixels against decompression bombs,
+and URLs by the address they really connect to.
+
+Decisions: symlinks are resolved and the *target* must lie under ``read_dirs``; relative paths
+are refused (the server's cwd means nothing to the agent); only http(s) URLs are fetched, each
+redirect hop re-checked, from public addresses only unless the host is trusted or the operator
+allows private URLs (cloud metadata addresses stay refused even then); the checked bytes are
+returned, so the upload sends exactly what was checked.
+"""
+
+from __future__ import annotations
+
+from ._address import METADATA_ADDRESSES, forbidden_address_reason
+from ._errors import ReferenceError
+from ._limits import MAX_PIXELS, MAX_REDIRECTS
+from ._load import LoadedReference, load_reference
+from ._sniff import sniff_image_type
+from ._source import SourceKind, classify_source
+
+__all__ = [
+    "MAX_PIXELS",
+    "MAX_REDIRECTS",
+    "METADATA_ADDRESSES",
+    "LoadedReference",
+    "ReferenceError",
+    "SourceKind",
+    "classify_source",
+    "forbidden_address_reason",
+    "load_reference",
+    "sniff_image_type",
+]

@@ -1,0 +1,230 @@
+"""Fetch a reference URL with size and time limits and an SSRF guard on every hop."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import anyio
+import httpx2
+
+from ._address import IPAddress, forbidden_address_reason
+from ._errors import ReferenceError
+from ._limits import CONNECT_TIMEOUT, MAX_REDIRECTS, READ_TIMEOUT, format_size
+
+__all__ = ["FetchedURL", "fetch_url"]
+
+logger = logging.getLogger("rivya_mcp.references")
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Never forwarded to a reference host, even when the caller's client carries them by default.
+_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
+_PRIVATE_HINT = (
+    "references must be on the public internet. Upload the image with upload_reference from a "
+    "local path instead, or ask the operator to set RIVYA_ALLOW_PRIVATE_URLS=1"
+)
+
+
+@dataclass(frozen=True)
+class FetchedURL:
+    data: bytes
+    url: str  # the final URL, after redirects
+    path: str  # its decoded path, for a file name
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where one hop actually connects: the URL to request plus what keeps the name intact."""
+
+    url: httpx2.URL
+    headers: dict[str, str]
+    extensions: dict[str, str]
+
+
+async def fetch_url(
+    url: str,
+    *,
+    max_bytes: int,
+    allow_private_urls: bool,
+    trusted_hosts: Collection[str],
+    http_client: httpx2.AsyncClient | None,
+    timeout: float,
+) -> FetchedURL:
+    """GET ``url`` following at most ``MAX_REDIRECTS`` redirects, each checked like the first.
+
+    Unless the host is trusted, the host name is resolved here, every address it resolves to must
+    be public (or, with ``allow_private_urls``, at least not a cloud metadata address), and the
+    request is sent to that checked address with the original Host header and TLS server name,
+    so a second DNS answer can't point the connection somewhere else (DNS rebinding).
+    """
+    trusted = {_normal_host(h) for h in trusted_hosts if h}
+    client = http_client or httpx2.AsyncClient(
+        timeout=httpx2.Timeout(min(READ_TIMEOUT, timeout), connect=min(CONNECT_TIMEOUT, timeout)),
+        follow_redirects=False,
+        # No proxies or .netrc credentials from the environment: the request goes where we checked.
+        trust_env=False,
+        headers={"User-Agent": "rivya-mcp (reference fetcher)"},
+    )
+    try:
+        with anyio.fail_after(timeout):
+            return await _follow(_parse(url), client, max_bytes, allow_private_urls, trusted)
+    except TimeoutError:
+        raise ReferenceError(
+            f"fetching the reference URL took longer than {timeout:g} s; try again, or download the "
+            "image and pass it as a path",
+            reason="timeout",
+        ) from None
+    except httpx2.TimeoutException:
+        raise ReferenceError(
+            "the reference URL's server didn't answer in time; try again later", reason="timeout"
+        ) from None
+    except httpx2.HTTPError as exc:
+        raise ReferenceError(
+            f"couldn't fetch the reference URL ({type(exc).__name__}: {exc}); check the URL", reason="fetch_failed"
+        ) from None
+    finally:
+        if http_client is None:
+            await client.aclose()
+
+
+async def _follow(
+    url: httpx2.URL, client: httpx2.AsyncClient, max_bytes: int, allow_private: bool, trusted: set[str]
+) -> FetchedURL:
+    for _hop in range(MAX_REDIRECTS + 1):
+        target = await _target(url, allow_private, trusted)
+        request = client.build_request(
+            "GET",
+            target.url,
+            # identity: a compressed body could expand far past max_bytes inside a single chunk.
+            headers={**target.headers, "Accept": "image/*", "Accept-Encoding": "identity"},
+            extensions=target.extensions,
+        )
+        for name in _CREDENTIAL_HEADERS:
+            request.headers.pop(name, None)
+        response = await client.send(request, stream=True, auth=None, follow_redirects=False)
+        try:
+            location = response.headers.get("location")
+            if response.status_code in _REDIRECTS and location:
+                url = _parse(str(url.join(location)), redirected=True)
+                logger.info("reference URL redirects to %s", url.copy_with(query=None))
+                continue
+            if response.status_code != 200:
+                raise ReferenceError(
+                    f"the reference URL answered HTTP {response.status_code}; check that it points at an "
+                    "image that is publicly readable",
+                    reason="http_status",
+                )
+            data = await _read_body(response, max_bytes)
+            return FetchedURL(data=data, url=str(url), path=url.path)
+        finally:
+            await response.aclose()
+    raise ReferenceError(
+        f"the reference URL redirects more than {MAX_REDIRECTS} times; pass the image's final URL",
+        reason="too_many_redirects",
+    )
+
+
+def _parse(text: str, *, redirected: bool = False) -> httpx2.URL:
+    where = "redirected to" if redirected else "the reference URL"
+    try:
+        url = httpx2.URL(text)
+    except (httpx2.InvalidURL, ValueError):
+        raise ReferenceError(f"{where} {text!r} is not a valid URL", reason="bad_url") from None
+    if url.scheme not in ("http", "https"):
+        raise ReferenceError(
+            f"{where} uses {url.scheme or 'no'} scheme; only http and https are fetched", reason="unsupported_scheme"
+        )
+    if not url.host:
+        raise ReferenceError(f"{where} {text!r} has no host", reason="bad_url")
+    if url.userinfo:
+        raise ReferenceError(
+            "reference URLs can't carry a user name or password; use a pre-signed or public URL, "
+            "or upload the file from a local path",
+            reason="bad_url",
+        )
+    return url
+
+
+def _normal_host(host: str) -> str:
+    return host.strip().lower().strip("[]").rstrip(".")
+
+
+async def _target(url: httpx2.URL, allow_private: bool, trusted: set[str]) -> _Target:
+    host = url.raw_host.decode("ascii")
+    if _normal_host(url.host) in trusted or _normal_host(host) in trusted:
+        return _Target(url=url, headers={}, extensions={})
+    literal = _ip_literal(host)
+    if literal is not None:
+        _refuse_if_forbidden(literal, host, allow_private)
+        return _Target(url=url, headers={}, extensions={})
+    addresses = await _resolve(host, url.port or (443 if url.scheme == "https" else 80))
+    for address in addresses:
+        _refuse_if_forbidden(address, host, allow_private)
+    pinned = addresses[0]
+    extensions = {"sni_hostname": host} if url.scheme == "https" else {}
+    return _Target(
+        url=url.copy_with(host=str(pinned)), headers={"Host": url.netloc.decode("ascii")}, extensions=extensions
+    )
+
+
+def _ip_literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+async def _resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise ReferenceError(f"couldn't resolve the host {host!r}; check the URL", reason="dns") from None
+    addresses: list[IPAddress] = []
+    for _family, _type, _proto, _canon, sockaddr in infos:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise ReferenceError(f"the host {host!r} has no addresses; check the URL", reason="dns")
+    return addresses
+
+
+def _refuse_if_forbidden(address: IPAddress, host: str, allow_private: bool) -> None:
+    reason = forbidden_address_reason(address)
+    # RIVYA_ALLOW_PRIVATE_URLS opens the LAN and loopback, never the cloud metadata service.
+    if reason is None or (allow_private and reason != "cloud metadata"):
+        return
+    shown = host if host == str(address) else f"{host} ({address})"
+    logger.warning("refused a reference URL on a %s address: %s", reason, shown)
+    raise ReferenceError(
+        f"the reference URL points at {shown}, a {reason} address; {_PRIVATE_HINT}", reason="forbidden_address"
+    )
+
+
+async def _read_body(response: httpx2.Response, max_bytes: int) -> bytes:
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ReferenceError(
+            f"the reference URL sent a {encoding}-compressed body, which isn't accepted; link to the image file itself",
+            reason="compressed",
+        )
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise ReferenceError(
+            f"reference is {format_size(int(declared))}; the limit is {format_size(max_bytes)}. "
+            "Resize or recompress it and try again",
+            reason="too_large",
+        )
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        body += chunk
+        if len(body) > max_bytes:
+            # Stop reading here: the rest of the body is never downloaded.
+            raise ReferenceError(
+                f"reference is larger than the {format_size(max_bytes)} limit; resize or recompress it and try again",
+                reason="too_large",
+            )
+    return bytes(body)

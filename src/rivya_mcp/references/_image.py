@@ -1,0 +1,118 @@
+"""Check that bytes are an accepted, intact image of sane dimensions, without decoding bombs."""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from PIL import Image
+
+from ._errors import ReferenceError
+from ._limits import MAX_PIXELS
+from ._sniff import describe_bytes, sniff_image_type
+
+__all__ = ["ImageInfo", "accepted_names", "inspect_image"]
+
+logger = logging.getLogger("rivya_mcp.references")
+
+_PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+_NAMES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WebP"}
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    mime_type: str
+    width: int
+    height: int
+
+
+def accepted_names(mime_types: Collection[str]) -> str:
+    """``("image/jpeg", "image/png", "image/webp")`` → ``"JPEG, PNG or WebP"``."""
+    names = [_NAMES.get(m, m) for m in mime_types]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def inspect_image(data: bytes, *, mime_types: Collection[str], max_pixels: int = MAX_PIXELS) -> ImageInfo:
+    """Refuse anything but an intact image of an accepted type with at most ``max_pixels``.
+
+    Blocking (Pillow decodes): call it from a worker thread.
+    """
+    accepted = accepted_names(mime_types)
+    mime = sniff_image_type(data[:16])
+    if mime is None:
+        raise ReferenceError(
+            f"not a {accepted} image ({describe_bytes(data[:512])}); convert it to {accepted} and try again",
+            reason="not_an_image",
+        )
+    if mime not in mime_types or mime not in _PILLOW_FORMATS:
+        raise ReferenceError(
+            f"the reference is a {_NAMES.get(mime, mime)} image, which this model doesn't accept; "
+            f"convert it to {accepted}",
+            reason="unsupported_type",
+        )
+    width, height = _check_pixels(data, mime, max_pixels)
+    return ImageInfo(mime_type=mime, width=width, height=height)
+
+
+def _check_pixels(data: bytes, mime: str, max_pixels: int) -> tuple[int, int]:
+    name = _NAMES[mime]
+    # Pillow warns (89 MP) or raises (179 MP) on huge claims while opening. Turning the warning
+    # into an exception here makes the refusal independent of the process's warning filters. The
+    # filter state is process-global, so a concurrent thread may briefly see ours or miss it;
+    # either way our own pixel check below still refuses, so the race can only change a log line.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            # Image.open parses only the header; pixels are decoded by load() below.
+            with Image.open(io.BytesIO(data), formats=[_PILLOW_FORMATS[mime]]) as image:
+                width, height = image.size
+                if width <= 0 or height <= 0:
+                    raise ReferenceError(f"the {name} image claims no pixels; it is corrupt", reason="corrupt")
+                if width * height > max_pixels:
+                    raise _bomb(width, height, max_pixels)
+                _verify(image, mime)
+        except ReferenceError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            logger.info("refused a decompression bomb: %s", exc)
+            raise ReferenceError(
+                f"the {name} image claims more than {max_pixels // 1_000_000} megapixels, "
+                "so it was refused as a possible decompression bomb; resize it and try again",
+                reason="too_many_pixels",
+            ) from None
+        except Exception as exc:
+            # Pillow's parsers raise many types (OSError, SyntaxError, ValueError, struct.error,
+            # EOFError, ...) on hostile input; all of them mean "not an intact image".
+            logger.info("refused a corrupt %s image: %r", name, exc)
+            raise ReferenceError(
+                f"the {name} image is truncated or corrupt ({exc}); re-export or re-download it",
+                reason="corrupt",
+            ) from None
+    return width, height
+
+
+def _verify(image: Image.Image, mime: str) -> None:
+    if mime == "image/png":
+        # verify() walks every chunk to IEND checking CRCs: it catches truncation and corruption
+        # without allocating the pixel buffer.
+        image.verify()
+        return
+    if mime == "image/jpeg":
+        # Pillow's verify() is a no-op for JPEG. Decoding at 1/8 scale still reads the whole
+        # entropy-coded stream (so truncation is caught) at 1/64 of the memory.
+        width, height = image.size
+        image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+    # WebP (and the JPEG draft) are decoded for real; the pixel cap above bounds the cost.
+    image.load()
+
+
+def _bomb(width: int, height: int, max_pixels: int) -> ReferenceError:
+    return ReferenceError(
+        f"the image claims {width}×{height} pixels ({width * height / 1_000_000:.0f} megapixels); "
+        f"the limit is {max_pixels // 1_000_000} megapixels, so it was refused as a possible "
+        "decompression bomb; resize it and try again",
+        reason="too_many_pixels",
+    )

@@ -1,0 +1,116 @@
+"""Read a local reference file: absolute paths only, regular files only, never past the limit."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._errors import ReferenceError
+from ._limits import format_size
+
+__all__ = ["read_local_file", "resolve_local_path"]
+
+# O_NONBLOCK: opening a FIFO for reading would otherwise block until a writer appears (the stat
+# check below should already have refused it; this covers a swap between stat and open).
+# O_NOFOLLOW: the path is already resolved, so a symlink here means it was swapped in meanwhile.
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_BINARY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+)
+_CHUNK = 1024 * 1024
+
+
+def resolve_local_path(source: str, *, read_dirs: Sequence[Path]) -> Path:
+    """The real path of ``source`` (``~`` expanded, symlinks resolved), checked against ``read_dirs``.
+
+    Symlinks are followed and the *target* must lie under a read dir, so a link inside an
+    allowed folder can't expose a file outside it.
+    """
+    text = source.strip()
+    expanded = os.path.expanduser(text)
+    if expanded.startswith("~"):
+        raise ReferenceError(f"couldn't expand {text!r}: no such user or home directory", reason="bad_path")
+    path = Path(expanded)
+    if not path.is_absolute():
+        raise ReferenceError(
+            f"reference path must be absolute or start with ~/ (got {text!r}); the server's working "
+            "directory is not yours, so relative paths are ambiguous",
+            reason="relative_path",
+        )
+    try:
+        resolved = path.resolve(strict=True)
+    except FileNotFoundError:
+        raise ReferenceError(f"no file at {path}; check the path", reason="not_found") from None
+    except RuntimeError:  # a symlink loop, on Python 3.11/3.12
+        raise ReferenceError(f"{path} is a symlink loop", reason="bad_path") from None
+    except OSError as exc:
+        raise ReferenceError(f"can't read {path}: {exc.strerror or exc}", reason="unreadable") from None
+    if read_dirs:
+        roots = [Path(d).expanduser().resolve() for d in read_dirs]
+        if not any(resolved.is_relative_to(root) for root in roots):
+            shown = ", ".join(str(r) for r in roots)
+            target = f" (it links to {resolved})" if resolved != path else ""
+            raise ReferenceError(
+                f"{path}{target} is outside the folders this server may read ({shown}); move or copy "
+                "the image into one of them, or pass it as a URL or data URI",
+                reason="outside_read_dirs",
+            )
+    return resolved
+
+
+def read_local_file(path: Path, *, max_bytes: int) -> bytes:
+    """Read a resolved regular file, refusing anything else; blocking, so run it in a thread."""
+    try:
+        before = os.stat(path)
+    except OSError as exc:
+        raise ReferenceError(f"can't read {path}: {exc.strerror or exc}", reason="unreadable") from None
+    _check_regular(path, before, max_bytes)
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        raise ReferenceError(f"can't open {path}: {exc.strerror or exc}", reason="unreadable") from None
+    with os.fdopen(fd, "rb", buffering=0) as file:
+        after = os.fstat(fd)
+        if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
+            raise ReferenceError(f"{path} changed while it was being read; try again", reason="changed")
+        _check_regular(path, after, max_bytes)
+        data = _read_at_most(file, max_bytes + 1)  # +1 byte tells "exactly the limit" from "over"
+    if len(data) > max_bytes:
+        raise ReferenceError(
+            f"reference {path} grew past the {format_size(max_bytes)} limit while being read", reason="too_large"
+        )
+    return data
+
+
+def _check_regular(path: Path, info: os.stat_result, max_bytes: int) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise ReferenceError(f"{path} is a directory; give the path of an image file", reason="not_a_file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ReferenceError(
+            f"{path} is not a regular file (a device, FIFO or socket); give the path of an image file",
+            reason="not_a_file",
+        )
+    if info.st_size > max_bytes:
+        raise ReferenceError(
+            f"reference is {format_size(info.st_size)}; the limit is {format_size(max_bytes)}. "
+            "Resize or recompress it and try again",
+            reason="too_large",
+        )
+
+
+def _read_at_most(file: io.FileIO, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        chunk = file.read(min(_CHUNK, remaining))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,69 @@
+"""Decompression bombs, truncated and corrupt images (through data URIs and files alike)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from rivya_mcp.manifest import UploadPolicy
+from rivya_mcp.references import MAX_PIXELS, ReferenceError, load_reference
+
+from .conftest import image_bytes, png_header_only
+
+pytestmark = pytest.mark.anyio
+
+
+def data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode()
+
+
+async def refused(source: str, policy: UploadPolicy) -> ReferenceError:
+    with pytest.raises(ReferenceError) as info:
+        await load_reference(source, policy=policy)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [
+        (100_000, 100_000),  # Pillow itself raises DecompressionBombError (> 2× its limit)
+        (10_000, 10_000),  # Pillow warns (DecompressionBombWarning): must be a refusal, not a warning
+        (8_000, 8_000),  # under Pillow's limits, over ours
+    ],
+)
+async def test_decompression_bombs_are_refused(policy: UploadPolicy, width: int, height: int) -> None:
+    bomb = png_header_only(width, height)
+    assert len(bomb) < 200
+    error = await refused(data_uri(bomb), policy)
+    assert error.reason == "too_many_pixels"
+    assert "decompression bomb" in error.message
+
+
+async def test_bomb_from_a_file(tmp_path: Path, policy: UploadPolicy) -> None:
+    path = tmp_path / "bomb.png"
+    path.write_bytes(png_header_only(60_000, 60_000))
+    assert (await refused(str(path), policy)).reason == "too_many_pixels"
+
+
+def test_limit_is_named() -> None:
+    assert MAX_PIXELS == 50_000_000
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+async def test_truncated_images_are_refused(policy: UploadPolicy, fmt: str) -> None:
+    whole = image_bytes(fmt, (256, 256))
+    error = await refused(data_uri(whole[: len(whole) * 2 // 3]), policy)
+    assert error.reason == "corrupt", error.message
+    assert "truncated or corrupt" in error.message
+
+
+async def test_corrupt_png_crc_is_refused(policy: UploadPolicy) -> None:
+    png = bytearray(image_bytes("PNG", (32, 32)))
+    png[40] ^= 0xFF  # inside IDAT: the chunk's CRC no longer matches
+    assert (await refused(data_uri(bytes(png)), policy)).reason == "corrupt"
+
+
+async def test_signature_alone_is_not_an_image(policy: UploadPolicy) -> None:
+    assert (await refused(data_uri(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10), policy)).reason == "corrupt"

@@ -1,0 +1,182 @@
+"""Local path references: hostile files, symlinks, read_dirs, sizes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+import pytest
+
+from rivya_mcp.manifest import UploadPolicy
+from rivya_mcp.references import LoadedReference, ReferenceError, load_reference
+
+from .conftest import image_bytes
+
+pytestmark = pytest.mark.anyio
+
+
+async def load(source: str | Path, policy: UploadPolicy, **kwargs: object) -> LoadedReference:
+    with anyio.fail_after(5):  # a FIFO that blocks would hang here, not forever
+        return await load_reference(str(source), policy=policy, **kwargs)  # type: ignore[arg-type]
+
+
+async def refused(source: str | Path, policy: UploadPolicy, **kwargs: object) -> ReferenceError:
+    with pytest.raises(ReferenceError) as info:
+        await load(source, policy, **kwargs)
+    return info.value
+
+
+@pytest.fixture
+def png_file(tmp_path: Path) -> Path:
+    path = tmp_path / "cat.png"
+    path.write_bytes(image_bytes("PNG", (64, 48)))
+    return path
+
+
+async def test_reads_a_png(png_file: Path, policy: UploadPolicy) -> None:
+    ref = await load(png_file, policy)
+    assert (ref.mime_type, ref.width, ref.height, ref.filename) == ("image/png", 64, 48, "cat.png")
+    assert ref.source_kind == "path"
+    assert ref.path == png_file.resolve()
+    assert ref.data == png_file.read_bytes() and ref.size == len(ref.data)
+
+
+@pytest.mark.parametrize(("fmt", "mime"), [("JPEG", "image/jpeg"), ("WEBP", "image/webp")])
+async def test_type_comes_from_the_bytes_not_the_name(
+    tmp_path: Path, policy: UploadPolicy, fmt: str, mime: str
+) -> None:
+    path = tmp_path / "actually.png"
+    path.write_bytes(image_bytes(fmt))
+    ref = await load(path, policy)
+    assert ref.mime_type == mime
+    assert ref.filename == "actually" + {"JPEG": ".jpg", "WEBP": ".webp"}[fmt]
+
+
+async def test_tilde_is_expanded(png_file: Path, policy: UploadPolicy, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(png_file.parent))
+    ref = await load("~/cat.png", policy)
+    assert ref.path == png_file.resolve()
+
+
+async def test_relative_path_is_refused(policy: UploadPolicy) -> None:
+    error = await refused("cat.png", policy)
+    assert error.reason == "relative_path"
+    assert "must be absolute or start with ~/" in error.message
+
+
+async def test_paths_disabled_over_http(png_file: Path, policy: UploadPolicy) -> None:
+    error = await refused(png_file, policy, allow_paths=False)
+    assert "unless the operator sets RIVYA_READ_DIRS" in error.message
+
+
+async def test_missing_file(tmp_path: Path, policy: UploadPolicy) -> None:
+    assert (await refused(tmp_path / "nope.png", policy)).reason == "not_found"
+
+
+async def test_directory(tmp_path: Path, policy: UploadPolicy) -> None:
+    error = await refused(tmp_path, policy)
+    assert error.reason == "not_a_file" and "is a directory" in error.message
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+async def test_fifo_is_refused_without_blocking(tmp_path: Path, policy: UploadPolicy) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    error = await refused(fifo, policy)
+    assert error.reason == "not_a_file" and "FIFO" in error.message
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+async def test_dev_zero_is_refused(policy: UploadPolicy) -> None:
+    assert (await refused("/dev/zero", policy)).reason == "not_a_file"
+
+
+async def test_symlink_to_dev_zero_is_refused(tmp_path: Path, policy: UploadPolicy) -> None:
+    link = tmp_path / "zero.png"
+    link.symlink_to("/dev/zero")
+    assert (await refused(link, policy)).reason == "not_a_file"
+
+
+async def test_text_file_named_png(tmp_path: Path, policy: UploadPolicy) -> None:
+    path = tmp_path / "notes.png"
+    path.write_text("just some notes\n")
+    error = await refused(path, policy)
+    assert error.reason == "not_an_image"
+    assert error.message.startswith("not a JPEG, PNG or WebP image (the bytes look like text)")
+
+
+async def test_gif_is_named_in_the_refusal(tmp_path: Path, policy: UploadPolicy) -> None:
+    path = tmp_path / "anim.gif"
+    path.write_bytes(image_bytes("GIF"))
+    assert "it is a GIF image" in (await refused(path, policy)).message
+
+
+async def test_type_outside_the_policy(tmp_path: Path, policy: UploadPolicy) -> None:
+    narrow = UploadPolicy(max_files=1, kinds=("image",), max_bytes=policy.max_bytes, mime_types=("image/png",))
+    path = tmp_path / "a.webp"
+    path.write_bytes(image_bytes("WEBP"))
+    error = await refused(path, narrow)
+    assert error.reason == "unsupported_type" and "WebP" in error.message
+
+
+async def test_oversized_file_is_refused_before_reading(tmp_path: Path, policy: UploadPolicy) -> None:
+    path = tmp_path / "huge.png"
+    with path.open("wb") as file:  # sparse: 10.5 MB without writing them
+        file.write(image_bytes("PNG")[:16])
+        file.truncate(int(10.5 * 1024 * 1024))
+    error = await refused(path, policy)
+    assert error.reason == "too_large"
+    assert "reference is 10.5 MB; the limit is 10 MB" in error.message
+
+
+async def test_exactly_the_limit_is_fine(tmp_path: Path, small_policy: UploadPolicy) -> None:
+    png = image_bytes("PNG")
+    path = tmp_path / "padded.png"
+    # Trailing bytes after IEND are ignored by decoders, so this is a valid PNG of exactly the limit.
+    path.write_bytes(png + b"\0" * (small_policy.max_bytes - len(png)))
+    assert (await load(path, small_policy)).size == small_policy.max_bytes
+
+
+class TestReadDirs:
+    @pytest.fixture
+    def allowed(self, tmp_path: Path) -> Path:
+        allowed = tmp_path / "allowed"
+        allowed.mkdir()
+        return allowed
+
+    async def test_file_inside(self, allowed: Path, policy: UploadPolicy) -> None:
+        (allowed / "a.png").write_bytes(image_bytes("PNG"))
+        assert (await load(allowed / "a.png", policy, read_dirs=(allowed,))).width == 64
+
+    async def test_file_outside(self, allowed: Path, png_file: Path, policy: UploadPolicy) -> None:
+        error = await refused(png_file, policy, read_dirs=(allowed,))
+        assert error.reason == "outside_read_dirs" and str(allowed) in error.message
+
+    async def test_dotdot_escape(self, allowed: Path, png_file: Path, policy: UploadPolicy) -> None:
+        sneaky = f"{allowed}/../{png_file.name}"
+        assert (await refused(sneaky, policy, read_dirs=(allowed,))).reason == "outside_read_dirs"
+
+    async def test_symlink_inside_to_inside(self, allowed: Path, policy: UploadPolicy) -> None:
+        (allowed / "real.png").write_bytes(image_bytes("PNG"))
+        (allowed / "link.png").symlink_to(allowed / "real.png")
+        ref = await load(allowed / "link.png", policy, read_dirs=(allowed,))
+        assert ref.path == (allowed / "real.png").resolve()
+        assert ref.filename == "link.png"
+
+    async def test_symlink_inside_pointing_outside(self, allowed: Path, png_file: Path, policy: UploadPolicy) -> None:
+        (allowed / "escape.png").symlink_to(png_file)
+        error = await refused(allowed / "escape.png", policy, read_dirs=(allowed,))
+        assert error.reason == "outside_read_dirs" and "links to" in error.message
+
+    async def test_symlinked_directory_pointing_outside(
+        self, allowed: Path, png_file: Path, policy: UploadPolicy
+    ) -> None:
+        (allowed / "sub").symlink_to(png_file.parent)
+        error = await refused(allowed / "sub" / png_file.name, policy, read_dirs=(allowed,))
+        assert error.reason == "outside_read_dirs"
+
+    async def test_symlink_loop(self, allowed: Path, policy: UploadPolicy) -> None:
+        (allowed / "a.png").symlink_to(allowed / "b.png")
+        (allowed / "b.png").symlink_to(allowed / "a.png")
+        await refused(allowed / "a.png", policy, read_dirs=(allowed,))
