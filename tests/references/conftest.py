@@ -70,7 +70,9 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(split.query).items()}
         self.server.owner.seen_headers.append({k.lower(): v for k, v in self.headers.items()})
         try:
-            getattr(self, "route_" + split.path.strip("/").replace("-", "_"), self.route_missing)(query)
+            getattr(self, "route_" + split.path.strip("/").replace("-", "_").replace(".", "_"), self.route_missing)(
+                query
+            )
         except (BrokenPipeError, ConnectionResetError):
             pass
 
