@@ -1,0 +1,56 @@
+"""``create_app``: the sandbox as one Starlette app whose state lives in ``app.state.sandbox``."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from rivya_mcp.sandbox._clock import Clock
+from rivya_mcp.sandbox._config import SandboxConfig
+from rivya_mcp.sandbox._control import control_routes
+from rivya_mcp.sandbox._errors import SandboxError, error_response
+from rivya_mcp.sandbox._faults import ConnectionDropped, FaultMiddleware
+from rivya_mcp.sandbox._routes import api_routes
+from rivya_mcp.sandbox._state import SandboxState
+
+logger = logging.getLogger("rivya_mcp.sandbox")
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def _sandbox_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SandboxError)
+    if exc.status >= 500 or exc.status == 429:
+        logger.info("%s %s → %d %s", request.method, request.url.path, exc.status, exc.code)
+    return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "validation_failed" if exc.status_code < 500 else "internal_error")
+    message = "No such endpoint." if exc.status_code == 404 else str(exc.detail)
+    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ConnectionDropped):
+        # A deliberate drop fault: the response has started, so this answer is never sent.
+        return Response(status_code=500)
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "The sandbox hit an internal error.")
+
+
+def create_app(config: SandboxConfig | None = None, *, clock: Clock | None = None) -> Starlette:
+    """A fresh sandbox. ``clock`` (seconds since the epoch) replaces wall time, e.g. a ``ManualClock``."""
+    state = SandboxState(config, clock=clock)
+    app = Starlette(
+        routes=[*api_routes(), *control_routes()],
+        middleware=[Middleware(FaultMiddleware, take=state.take_fault)],
+        exception_handlers={SandboxError: _sandbox_error, HTTPException: _http_error, Exception: _internal_error},
+    )
+    app.state.sandbox = state
+    return app

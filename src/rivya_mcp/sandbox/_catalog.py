@@ -1,0 +1,80 @@
+"""``GET /api/v1/models``: the documented list shape (rivya-api.md §3.1), built from the manifests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rivya_mcp.manifest import Manifest, Param, load_manifests
+
+# Sandbox decision: the docs show `supported_modes: ["text-to-image"]` only; the edit mode is
+# called "image-to-image" here.
+MODE_NAMES = {"generate": "text-to-image", "edit": "image-to-image"}
+
+
+def _param_row(param: Param) -> dict[str, Any]:
+    # Sandbox decision: the element shape of `params[]` is not documented; it mirrors the model
+    # page's parameter table (key, type, required, default, options/range, description).
+    row: dict[str, Any] = {
+        "key": param.key,
+        "type": param.type,
+        "required": param.required,
+        "default": param.default,
+        "description": param.description,
+    }
+    if param.options is not None:
+        row["options"] = list(param.options)
+    for name in ("min", "max", "step", "max_length"):
+        value = getattr(param, name)
+        if value is not None:
+            row[name] = value
+    return row
+
+
+def model_entry(manifest: Manifest) -> dict[str, Any]:
+    """One element of the model list."""
+    needs_refs = [MODE_NAMES.get(name, name) for name, spec in manifest.modes.items() if spec.min_references > 0]
+    takes_refs = any(spec.max_references > 0 for spec in manifest.modes.values())
+    all_need_refs = bool(manifest.modes) and len(needs_refs) == len(manifest.modes)
+    if all_need_refs:
+        input_status = "requires_files_api"
+    elif needs_refs:
+        input_status = "partial_requires_files"
+    elif "url" in manifest.inputs:
+        input_status = "available_url_input"
+    else:
+        input_status = "available_text"
+    reference_media = (
+        {
+            "max_files": manifest.upload.max_files,
+            "kinds": list(manifest.upload.kinds),
+            "max_bytes": manifest.upload.max_bytes,
+            "mime_types": list(manifest.upload.mime_types),
+        }
+        if takes_refs
+        else None
+    )
+    return {
+        "id": manifest.id,
+        "display_name": manifest.display_name,
+        "category": manifest.category,
+        "runtime": manifest.raw.get("runtime", "async_task"),
+        "base_credits": manifest.base_credits,
+        "billing_type": manifest.billing_type,
+        "supported_modes": [MODE_NAMES.get(name, name) for name in manifest.modes],
+        "max_prompt_length": manifest.max_prompt_length,
+        "reference_media": reference_media,
+        "params": [_param_row(p) for p in manifest.params],
+        "api_status": "available",
+        "api_input_status": input_status,
+        "supported_api_inputs": list(manifest.inputs),
+        "requires_files_api": all_need_refs,
+        "requires_upload_for_modes": needs_refs,
+        "url_input_supported": "url" in manifest.inputs,
+        "file_kinds": list(manifest.upload.kinds) if takes_refs else [],
+        "chat_capabilities": None,
+        "notices": [],
+    }
+
+
+def model_list() -> dict[str, Any]:
+    return {"object": "list", "data": [model_entry(m) for m in load_manifests().values()]}

@@ -1,0 +1,78 @@
+"""Sandbox settings: how long tasks take, how long URLs live, the starting wallet, rate limits."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class SandboxConfig:
+    """Knobs of the sandbox. Every field can also be changed at runtime with ``POST /_sandbox/config``.
+
+    Args:
+        starting_balance: credits each new account (API key) starts with.
+        queued_seconds: how long a task stays ``queued``.
+        processing_seconds: how long a task then stays ``processing``.
+        url_ttl_seconds: lifetime of result and file URLs, counted from when they were issued.
+        rate_limit: requests allowed per API key per window; ``None`` switches rate limiting off.
+        rate_window_seconds: the rate-limit window.
+        seed: seeds the fault RNG (``probability`` rules) and the image renderer.
+        public_base_url: absolute base for the URLs the sandbox hands out; ``None`` uses the
+            base URL of the request being answered.
+    """
+
+    starting_balance: int = 1000
+    queued_seconds: float = 1.0
+    processing_seconds: float = 3.0
+    url_ttl_seconds: float = 3600.0
+    rate_limit: int | None = None
+    rate_window_seconds: float = 60.0
+    seed: int = 0
+    public_base_url: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = config_problems(dataclasses.asdict(self))
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def updated(self, changes: dict[str, Any]) -> SandboxConfig:
+        """A copy with ``changes`` applied; raises ValueError naming unknown or invalid fields."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def config_problems(values: dict[str, Any]) -> list[str]:
+    """What is wrong with a set of config values (used for both the dataclass and the HTTP route)."""
+    problems: list[str] = []
+    for name in ("queued_seconds", "processing_seconds", "url_ttl_seconds"):
+        if name in values and (not _is_number(values[name]) or values[name] < 0):
+            problems.append(f"{name}: must be a number >= 0")
+    if "rate_window_seconds" in values and (
+        not _is_number(values["rate_window_seconds"]) or values["rate_window_seconds"] <= 0
+    ):
+        problems.append("rate_window_seconds: must be a number > 0")
+    for name in ("starting_balance", "seed"):
+        if name in values and (not isinstance(values[name], int) or isinstance(values[name], bool)):
+            problems.append(f"{name}: must be an integer")
+    if "starting_balance" in values and isinstance(values["starting_balance"], int) and values["starting_balance"] < 0:
+        problems.append("starting_balance: must be >= 0")
+    rate = values.get("rate_limit")
+    if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool) or rate < 1):
+        problems.append("rate_limit: must be a positive integer or null")
+    base = values.get("public_base_url")
+    if base is not None and (not isinstance(base, str) or not base.startswith(("http://", "https://"))):
+        problems.append("public_base_url: must be an http(s) URL or null")
+    return problems

@@ -1,0 +1,260 @@
+"""Fault injection by rule, in the style of LocalStack's Chaos API: an ordered list, first match wins.
+
+A rule matches a request by ``method`` (optional) and ``path`` prefix, applies ``times`` times (or
+forever) and, with ``probability``, only when the seeded RNG says so. It then waits ``delay_ms``
+and/or answers an error ``status``/``code`` (with ``retry_after``), ``drop``s the connection, or
+sends a ``malformed`` body. With ``"phase": "after"`` the request is processed first, so e.g. a
+create is charged but its answer is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anyio
+import httpx2
+
+from rivya_mcp.sandbox._errors import REQUEST_ID_HEADER, error_response, new_request_id
+
+Phase = Literal["before", "after"]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
+
+CONTROL_PREFIX = "/_sandbox/"
+MEDIA_PREFIX = "/_sandbox/media/"
+MALFORMED_BODY = b'{"id": "task_'  # cut-off JSON: what a truncated upstream answer looks like
+_DEFAULT_CODES = {
+    400: "validation_failed",
+    401: "api_key_invalid",
+    402: "insufficient_credits",
+    403: "api_scope_denied",
+    404: "not_found",
+    409: "idempotency_conflict",
+    429: "rate_limited",
+    503: "public_api_disabled",
+}
+_RULE_KEYS = frozenset(
+    {
+        "method",
+        "path",
+        "times",
+        "probability",
+        "status",
+        "code",
+        "message",
+        "retry_after",
+        "delay_ms",
+        "drop",
+        "malformed",
+        "phase",
+    }
+)
+
+
+class ConnectionDropped(httpx2.RemoteProtocolError):
+    """Raised by the app to drop a connection.
+
+    Under uvicorn the response has already started, so uvicorn closes the socket and the client
+    sees ``RemoteProtocolError`` (peer closed connection without sending the complete body).
+    In process (``httpx2.ASGITransport``) the exception propagates to the client as the same type.
+    """
+
+
+@dataclass
+class FaultRule:
+    path: str = "/api/"
+    method: str | None = None
+    times: int | None = None
+    probability: float | None = None
+    status: int | None = None
+    code: str | None = None
+    message: str | None = None
+    retry_after: float | None = None
+    delay_ms: float | None = None
+    drop: bool = False
+    malformed: bool = False
+    phase: Phase = "before"
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.times is not None and self.hits >= self.times:
+            return False
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        if path.startswith(MEDIA_PREFIX) and not self.path.startswith(MEDIA_PREFIX.rstrip("/")):
+            # Result downloads are only faulted by rules that name them explicitly.
+            return False
+        return path.startswith(self.path)
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"path": self.path, "phase": self.phase, "hits": self.hits}
+        for name in ("method", "times", "probability", "status", "code", "message", "retry_after", "delay_ms"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        if self.drop:
+            data["drop"] = True
+        if self.malformed:
+            data["malformed"] = True
+        return data
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def parse_rules(payload: Any) -> list[FaultRule]:
+    """Parse ``{"rules": [...]}``; raise ValueError naming every problem."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("rules"), list):
+        raise ValueError('body: must be {"rules": [...]}')
+    rules: list[FaultRule] = []
+    problems: list[str] = []
+    for index, raw in enumerate(payload["rules"]):
+        at = f"rules[{index}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{at}: must be an object")
+            continue
+        before = len(problems)
+        unknown = sorted(set(raw) - _RULE_KEYS)
+        if unknown:
+            problems.append(f"{at}: unknown field(s): {', '.join(unknown)}")
+        path = raw.get("path", "/api/")
+        if not isinstance(path, str) or not path.startswith("/"):
+            problems.append(f"{at}.path: must be a path prefix starting with /")
+        method = raw.get("method")
+        if method is not None and not isinstance(method, str):
+            problems.append(f"{at}.method: must be a string")
+        times = raw.get("times")
+        if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
+            problems.append(f"{at}.times: must be a positive integer")
+        probability = raw.get("probability")
+        if probability is not None and (not _number(probability) or not 0 <= probability <= 1):
+            problems.append(f"{at}.probability: must be between 0 and 1")
+        status = raw.get("status")
+        if status is not None and (not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599):
+            problems.append(f"{at}.status: must be an HTTP status code")
+        for name in ("retry_after", "delay_ms"):
+            value = raw.get(name)
+            if value is not None and (not _number(value) or value < 0):
+                problems.append(f"{at}.{name}: must be a number >= 0")
+        for name in ("code", "message"):
+            if raw.get(name) is not None and not isinstance(raw.get(name), str):
+                problems.append(f"{at}.{name}: must be a string")
+        drop = raw.get("drop", False)
+        malformed = raw.get("malformed", False)
+        if not isinstance(drop, bool) or not isinstance(malformed, bool):
+            problems.append(f"{at}: drop and malformed must be booleans")
+        phase = raw.get("phase", "before")
+        if phase not in ("before", "after"):
+            problems.append(f'{at}.phase: must be "before" or "after"')
+        actions = int(status is not None and not malformed) + int(drop is True) + int(malformed is True)
+        if actions > 1:
+            problems.append(f"{at}: choose one of status, drop, malformed")
+        if actions == 0 and raw.get("delay_ms") is None:
+            problems.append(f"{at}: needs an action: status, delay_ms, drop or malformed")
+        if len(problems) > before:
+            continue
+        rules.append(
+            FaultRule(
+                path=path,
+                method=method,
+                times=times,
+                probability=None if probability is None else float(probability),
+                status=status,
+                code=raw.get("code"),
+                message=raw.get("message"),
+                retry_after=raw.get("retry_after"),
+                delay_ms=raw.get("delay_ms"),
+                drop=drop,
+                malformed=malformed,
+                phase=phase,
+            )
+        )
+    if problems:
+        raise ValueError("; ".join(problems))
+    return rules
+
+
+def is_control_path(path: str) -> bool:
+    return path.startswith(CONTROL_PREFIX) and not path.startswith(MEDIA_PREFIX)
+
+
+class FaultMiddleware:
+    """ASGI middleware that applies the first matching rule (looked up through ``take``)."""
+
+    def __init__(self, app: ASGIApp, take: Callable[[str, str], FaultRule | None]) -> None:
+        self.app = app
+        self.take = take
+        self.logger = logging.getLogger("rivya_mcp.sandbox")
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or is_control_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        rule = self.take(scope["method"], scope["path"])
+        if rule is None:
+            await self.app(scope, receive, send)
+            return
+        self.logger.info("fault injected on %s %s: %s", scope["method"], scope["path"], rule.as_dict())
+        if rule.phase == "before":
+            if rule.delay_ms:
+                await anyio.sleep(rule.delay_ms / 1000)
+            if rule.status is not None or rule.drop or rule.malformed:
+                await _act(rule, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+
+        captured: list[Message] = []
+
+        async def capture(message: Message) -> None:
+            captured.append(message)
+
+        await self.app(scope, receive, capture)
+        if rule.delay_ms:
+            await anyio.sleep(rule.delay_ms / 1000)
+        if rule.status is not None or rule.drop or rule.malformed:
+            await _act(rule, send)
+            return
+        for message in captured:
+            await send(message)
+
+
+async def _act(rule: FaultRule, send: Send) -> None:
+    if rule.drop:
+        # Start a response that promises a body, then fail: uvicorn closes the socket mid-response.
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
+        raise ConnectionDropped("sandbox fault: connection dropped")
+    if rule.malformed:
+        rid = new_request_id()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": rule.status or 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(MALFORMED_BODY)).encode()),
+                    (REQUEST_ID_HEADER.encode(), rid.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": MALFORMED_BODY})
+        return
+    assert rule.status is not None
+    code = rule.code or _DEFAULT_CODES.get(rule.status, "internal_error")
+    headers: dict[str, str] = {}
+    if rule.retry_after is not None:
+        headers["Retry-After"] = str(math.ceil(rule.retry_after))
+    message = rule.message or f"Injected sandbox fault ({code})."
+    response = error_response(rule.status, code, message, headers=headers)
+    await response({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}

@@ -1,0 +1,542 @@
+"""All sandbox state behind one lock: accounts and wallets, tasks, files, media links, the ledger,
+idempotency records, rate-limit windows and fault rules.
+
+Task status is never stored as "current": it is derived from the task's schedule and the sandbox
+clock whenever someone looks (moto's lazily advancing ``ManagedState``), so no background thread
+is needed. Settling a finished task (ledger entry, refund, result URL) happens on that first look.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import random
+import secrets
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from rivya_mcp.manifest import REFERENCE_ITEMS_KEY
+from rivya_mcp.sandbox._clock import Clock, SandboxClock, iso
+from rivya_mcp.sandbox._config import SandboxConfig
+from rivya_mcp.sandbox._errors import SandboxError, not_found
+from rivya_mcp.sandbox._faults import MEDIA_PREFIX, FaultRule
+from rivya_mcp.sandbox._magic import parse_magic, strip_magic
+from rivya_mcp.sandbox._render import ImageFormat, RenderSpec, output_size, parse_ratio, reference_ratio, render
+from rivya_mcp.sandbox._validate import CreateRequest, ReferenceTarget
+
+logger = logging.getLogger("rivya_mcp.sandbox")
+
+Status = Literal["queued", "processing", "succeeded", "failed"]
+GENERATION_FAILED = {"code": "generation_failed", "message": "The generation failed."}
+# Sandbox decision: the docs do not name a moderation code; `content_moderated` is the sandbox's.
+CONTENT_MODERATED = {"code": "content_moderated", "message": "The request was blocked by content moderation."}
+RATIO_KEYS = ("aspectRatio", "aspect_ratio", "imageSize", "size")
+FORMAT_KEYS = ("outputFormat", "output_format")
+
+
+@dataclass
+class Task:
+    id: str
+    account: str
+    model: str
+    mode: str
+    prompt: str | None
+    params: dict[str, Any]
+    reserved_credits: int
+    created_at: float
+    processing_at: float
+    finished_at: float
+    outcome: Literal["succeeded", "failed"]
+    error: dict[str, str] | None
+    references: list[ReferenceTarget]
+    idempotency_key: str | None
+    client_request_id: str | None
+    final_credits: int = 0
+    settled: bool = False
+    result_token: str | None = None
+    image: bytes | None = field(default=None, repr=False)
+
+    def status_at(self, now: float) -> Status:
+        if now >= self.finished_at:
+            return self.outcome
+        if now >= self.processing_at:
+            return "processing"
+        return "queued"
+
+    def updated_at(self, status: Status) -> float:
+        return {"queued": self.created_at, "processing": self.processing_at}.get(status, self.finished_at)
+
+
+@dataclass
+class StoredFile:
+    id: str
+    account: str
+    kind: str
+    name: str
+    mime_type: str
+    data: bytes = field(repr=False)
+    created_at: float
+    token: str
+    model: str | None
+    client_request_id: str | None
+
+
+@dataclass(frozen=True)
+class MediaLink:
+    source: Literal["file", "task"]
+    id: str
+    account: str
+    issued_at: float
+
+
+@dataclass(frozen=True)
+class Media:
+    data: bytes
+    mime_type: str
+
+
+def _new_id(prefix: str) -> str:
+    # Ids and media tokens come from `secrets`, not the seeded RNG: they must be unguessable.
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def fingerprint(body: Any) -> str:
+    """A stable digest of a JSON body, for idempotency comparisons."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class SandboxState:
+    """The live state of one sandbox. Every public method is thread-safe."""
+
+    def __init__(self, config: SandboxConfig | None = None, *, clock: Clock | None = None) -> None:
+        self._lock = threading.RLock()
+        self._config = config if config is not None else SandboxConfig()
+        self.clock = SandboxClock(clock)
+        self._clear()
+
+    def _clear(self) -> None:
+        self._balances: dict[str, int] = {}
+        self._tasks: dict[str, Task] = {}
+        self._files: dict[str, StoredFile] = {}
+        self._links: dict[str, MediaLink] = {}
+        self._ledger: list[dict[str, Any]] = []
+        self._idempotency: dict[tuple[str, str], tuple[str, str]] = {}
+        self._rate: dict[str, deque[float]] = {}
+        self._faults: list[FaultRule] = []
+        self._rng = random.Random(self._config.seed)
+
+    # -- config, clock, reset ---------------------------------------------------------------
+
+    @property
+    def config(self) -> SandboxConfig:
+        with self._lock:
+            return self._config
+
+    def update_config(self, changes: dict[str, Any]) -> SandboxConfig:
+        with self._lock:
+            self._config = self._config.updated(changes)
+            if "seed" in changes:
+                self._rng = random.Random(self._config.seed)
+            return self._config
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move sandbox time forward (finishes tasks and expires URLs without waiting)."""
+        return self.clock.advance(seconds)
+
+    def reset(self, *, balance: int | None = None) -> None:
+        """Forget tasks, files, ledger, faults, idempotency and wallets; optionally set the starting balance."""
+        with self._lock:
+            if balance is not None:
+                self._config = self._config.updated({"starting_balance": balance})
+            self._clear()
+        logger.info("sandbox reset (starting balance %s)", self.config.starting_balance)
+
+    # -- accounts, credits, rate limits -----------------------------------------------------
+
+    def _wallet(self, account: str) -> int:
+        if account not in self._balances:
+            self._balances[account] = self._config.starting_balance
+        return self._balances[account]
+
+    def _book(self, account: str, task_id: str, delta: int, reason: str, at: float) -> None:
+        self._balances[account] = self._wallet(account) + delta
+        self._ledger.append(
+            {
+                "task_id": task_id,
+                "account": account,
+                "delta": delta,
+                "reason": reason,
+                "balance_after": self._balances[account],
+                "at": iso(at),
+            }
+        )
+
+    def balance(self, account: str) -> int:
+        with self._lock:
+            self._advance_all()
+            return self._wallet(account)
+
+    def set_balance(self, account: str, credits: int) -> None:
+        """Set one account's wallet (tests: e.g. run an account dry)."""
+        with self._lock:
+            self._balances[account] = credits
+
+    def check_rate(self, account: str) -> None:
+        """Count one request for ``account``; raise 429 ``rate_limited`` when over the window's limit."""
+        with self._lock:
+            limit = self._config.rate_limit
+            if limit is None:
+                return
+            window = self._config.rate_window_seconds
+            now = self.now()
+            hits = self._rate.setdefault(account, deque())
+            while hits and hits[0] <= now - window:
+                hits.popleft()
+            if len(hits) >= limit:
+                retry_after = max(1, int(hits[0] + window - now + 0.999))
+                raise SandboxError(
+                    429,
+                    "rate_limited",
+                    f"Too many requests in the current window ({limit} per {window:g} s).",
+                    headers={"Retry-After": str(retry_after)},
+                )
+            hits.append(now)
+
+    # -- generations ------------------------------------------------------------------------
+
+    def replay(self, account: str, key: str, body_fingerprint: str) -> str | None:
+        """The task id stored for this idempotency key, or None; 409 if the body differs."""
+        with self._lock:
+            record = self._idempotency.get((account, key))
+            if record is None:
+                return None
+            stored_fingerprint, task_id = record
+            if stored_fingerprint != body_fingerprint:
+                raise SandboxError(
+                    409,
+                    "idempotency_conflict",
+                    "This Idempotency-Key was already used with a different request body.",
+                )
+            return task_id
+
+    def create_task(
+        self, account: str, request: CreateRequest, *, idempotency_key: str | None, body_fingerprint: str
+    ) -> tuple[str, bool]:
+        """Reserve credits and queue a task; returns (task id, replayed)."""
+        with self._lock:
+            if idempotency_key is not None:
+                existing = self.replay(account, idempotency_key, body_fingerprint)
+                if existing is not None:  # a concurrent twin got here first
+                    return existing, True
+            self._advance_all()
+            cost = request.manifest.base_credits
+            balance = self._wallet(account)
+            if balance < cost:
+                raise SandboxError(
+                    402,
+                    "insufficient_credits",
+                    f"Not enough credits: {request.manifest.id} needs {cost}, the balance is {balance}.",
+                )
+            now = self.now()
+            magic = parse_magic(request.prompt or "")
+            queued, processing = self._config.queued_seconds, self._config.processing_seconds
+            if magic.seconds is not None:
+                total = queued + processing
+                share = queued / total if total > 0 else 0.25
+                queued, processing = magic.seconds * share, magic.seconds * (1 - share)
+            error: dict[str, str] | None = None
+            if magic.moderated:
+                error = dict(CONTENT_MODERATED)
+            elif magic.fail:
+                error = dict(GENERATION_FAILED)
+            task = Task(
+                id=_new_id("task"),
+                account=account,
+                model=request.manifest.id,
+                mode=request.mode,
+                prompt=request.prompt,
+                params=copy.deepcopy(request.params),
+                reserved_credits=cost,
+                created_at=now,
+                processing_at=now + queued,
+                finished_at=now + queued + processing,
+                outcome="failed" if error else "succeeded",
+                error=error,
+                references=list(request.references),
+                idempotency_key=idempotency_key,
+                client_request_id=request.client_request_id,
+            )
+            self._tasks[task.id] = task
+            self._book(account, task.id, -cost, "reserve", now)
+            if idempotency_key is not None:
+                self._idempotency[(account, idempotency_key)] = (body_fingerprint, task.id)
+            logger.info("task %s created for %s (%s, %d credits reserved)", task.id, account, task.model, cost)
+            return task.id, False
+
+    def _advance(self, task: Task, now: float) -> Status:
+        status = task.status_at(now)
+        if status in ("succeeded", "failed") and not task.settled:
+            task.settled = True
+            if status == "succeeded":
+                task.final_credits = task.reserved_credits
+                # The charge stays; a zero-delta entry records that it was settled.
+                self._book(task.account, task.id, 0, "settle", task.finished_at)
+                task.result_token = self._issue_link("task", task.id, task.account, task.finished_at)
+            else:
+                task.final_credits = 0
+                self._book(task.account, task.id, task.reserved_credits, "release", task.finished_at)
+            logger.info("task %s %s", task.id, status)
+        return status
+
+    def _advance_all(self) -> None:
+        now = self.now()
+        for task in self._tasks.values():
+            if not task.settled:
+                self._advance(task, now)
+
+    def task_json(self, account: str, task_id: str, base_url: str, *, as_created: bool = False) -> dict[str, Any]:
+        """The public generation object (rivya-api.md §3.3); 404 unless ``account`` owns the task.
+
+        ``as_created`` gives the answer to the create call itself: the task as it was at creation.
+        """
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None or task.account != account:
+                raise not_found("The task")
+            status: Status = "queued" if as_created else self._advance(task, self.now())
+            terminal = status in ("succeeded", "failed")
+            result = None
+            if status == "succeeded" and task.result_token is not None:
+                url = self._url(base_url, task.result_token)
+                result = {"primary_url": url, "urls": [url]}
+            return {
+                "id": task.id,
+                "status": status,
+                "model": task.model,
+                "reserved_credits": task.reserved_credits,
+                "final_credits": task.final_credits if terminal else 0,
+                "created_at": iso(task.created_at),
+                "updated_at": iso(task.created_at if as_created else task.updated_at(status)),
+                "result": result,
+                "error": dict(task.error) if status == "failed" and task.error else None,
+            }
+
+    # -- files and media --------------------------------------------------------------------
+
+    def _issue_link(self, source: Literal["file", "task"], target: str, account: str, at: float) -> str:
+        token = secrets.token_urlsafe(24)
+        self._links[token] = MediaLink(source=source, id=target, account=account, issued_at=at)
+        return token
+
+    def _url(self, base_url: str, token: str) -> str:
+        base = (self._config.public_base_url or base_url).rstrip("/")
+        return f"{base}{MEDIA_PREFIX}{token}"
+
+    def _expired(self, link: MediaLink) -> bool:
+        # The TTL is read at check time, so `POST /_sandbox/config` also shortens existing URLs.
+        return self.now() >= link.issued_at + self._config.url_ttl_seconds
+
+    def add_file(
+        self,
+        account: str,
+        *,
+        kind: str,
+        name: str,
+        mime_type: str,
+        data: bytes,
+        model: str | None,
+        client_request_id: str | None,
+        base_url: str,
+    ) -> dict[str, Any]:
+        with self._lock:
+            now = self.now()
+            file_id = _new_id("file")
+            token = self._issue_link("file", file_id, account, now)
+            self._files[file_id] = StoredFile(
+                id=file_id,
+                account=account,
+                kind=kind,
+                name=name,
+                mime_type=mime_type,
+                data=data,
+                created_at=now,
+                token=token,
+                model=model,
+                client_request_id=client_request_id,
+            )
+            logger.info("file %s stored for %s (%s, %d bytes)", file_id, account, mime_type, len(data))
+            return self._file_json(self._files[file_id], base_url)
+
+    def _file_json(self, stored: StoredFile, base_url: str) -> dict[str, Any]:
+        return {
+            "id": stored.id,
+            "object": "file",
+            "url": self._url(base_url, stored.token),
+            "kind": stored.kind,
+            "name": stored.name,
+            "mimeType": stored.mime_type,
+            "size": len(stored.data),
+            "created_at": iso(stored.created_at),
+        }
+
+    def file_json(self, account: str, file_id: str, base_url: str) -> dict[str, Any]:
+        with self._lock:
+            stored = self._files.get(file_id)
+            if stored is None or stored.account != account:
+                raise not_found("The file")
+            return self._file_json(stored, base_url)
+
+    def resolve_reference(self, account: str, url: str) -> ReferenceTarget | str:
+        """What a reference URL points at, or why it cannot be used (sandbox-issued URLs only)."""
+        path = urlsplit(url).path
+        if not path.startswith(MEDIA_PREFIX):
+            return "must be a URL returned by POST /api/v1/files (the sandbox does not fetch other URLs)"
+        with self._lock:
+            link = self._links.get(path[len(MEDIA_PREFIX) :])
+            if link is None or link.account != account:
+                return "is not a file URL issued to this account"
+            if self._expired(link):
+                return "has expired; upload the file again"
+            return ReferenceTarget(source=link.source, id=link.id)
+
+    def media(self, token: str) -> Media:
+        """The bytes behind a media token (rendering a result on first download)."""
+        with self._lock:
+            link = self._links.get(token)
+            if link is None:
+                raise not_found("The media")
+            if self._expired(link):
+                raise SandboxError(410, "url_expired", "This URL has expired. Fetch the task or file again.")
+            if link.source == "file":
+                stored = self._files[link.id]
+                return Media(stored.data, stored.mime_type)
+        data, fmt = self.task_image(link.id)
+        return Media(data, "image/png" if fmt == "PNG" else "image/jpeg")
+
+    def task_image(self, task_id: str) -> tuple[bytes, ImageFormat]:
+        """Render (once) and return a task's result image. The lock is not held while rendering."""
+        with self._lock:
+            task = self._tasks[task_id]
+            fmt = _format(task.params)
+            if task.image is not None:
+                return task.image, fmt
+            references = list(task.references)
+        reference = self._reference_bytes(references[0]) if references else None
+        spec = self._render_spec(task, fmt, reference)
+        data = render(spec)
+        with self._lock:
+            task.image = data
+        return data, fmt
+
+    def _reference_bytes(self, target: ReferenceTarget) -> bytes | None:
+        if target.source == "task":
+            return self.task_image(target.id)[0]
+        with self._lock:
+            stored = self._files.get(target.id)
+            return stored.data if stored is not None else None
+
+    def _render_spec(self, task: Task, fmt: ImageFormat, reference: bytes | None) -> RenderSpec:
+        ratio = next((r for r in (parse_ratio(task.params.get(k)) for k in RATIO_KEYS) if r), None)
+        if ratio is None and reference is not None:
+            ratio = reference_ratio(reference)
+        width, height = output_size(*(ratio or (1, 1)))
+        prompt = task.prompt or ""
+        params = {k: v for k, v in task.params.items() if k != REFERENCE_ITEMS_KEY}
+        material = json.dumps([self.config.seed, task.params.get("seed"), task.model, prompt, params], sort_keys=True)
+        watermark = task.params.get("watermark")
+        label = f"Rivya sandbox · {task.model}" + (" · edit" if task.mode == "edit" else "")
+        return RenderSpec(
+            width=width,
+            height=height,
+            format=fmt,
+            prompt=strip_magic(prompt),
+            seed_material=material,
+            label=label,
+            watermark=watermark if isinstance(watermark, str) and watermark else None,
+            reference=reference,
+        )
+
+    # -- faults -----------------------------------------------------------------------------
+
+    def set_faults(self, rules: list[FaultRule]) -> None:
+        with self._lock:
+            self._faults = list(rules)
+
+    def faults(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [rule.as_dict() for rule in self._faults]
+
+    def take_fault(self, method: str, path: str) -> FaultRule | None:
+        """The first rule that matches and fires (counting the hit), or None."""
+        with self._lock:
+            for rule in self._faults:
+                if not rule.matches(method, path):
+                    continue
+                if rule.probability is not None and self._rng.random() >= rule.probability:
+                    continue
+                rule.hits += 1
+                return copy.copy(rule)
+            return None
+
+    # -- inspection -------------------------------------------------------------------------
+
+    def snapshot(self, base_url: str = "http://sandbox.invalid") -> dict[str, Any]:
+        """A deep copy of everything, JSON-ready (``GET /_sandbox/state``). Never contains keys."""
+        with self._lock:
+            self._advance_all()
+            now = self.now()
+            tasks = []
+            for task in self._tasks.values():
+                status = task.status_at(now)
+                tasks.append(
+                    {
+                        "id": task.id,
+                        "status": status,
+                        "model": task.model,
+                        "mode": task.mode,
+                        "account": task.account,
+                        "prompt": task.prompt,
+                        "params": copy.deepcopy(task.params),
+                        "reserved_credits": task.reserved_credits,
+                        "final_credits": task.final_credits if status in ("succeeded", "failed") else 0,
+                        "created_at": iso(task.created_at),
+                        "finishes_at": iso(task.finished_at),
+                        "idempotency_key": task.idempotency_key,
+                        "client_request_id": task.client_request_id,
+                        "references": [{"source": r.source, "id": r.id} for r in task.references],
+                        "result_url": self._url(base_url, task.result_token) if task.result_token else None,
+                        "error": dict(task.error) if status == "failed" and task.error else None,
+                    }
+                )
+            files = [
+                {
+                    **self._file_json(f, base_url),
+                    "account": f.account,
+                    "model": f.model,
+                    "client_request_id": f.client_request_id,
+                }
+                for f in self._files.values()
+            ]
+            return {
+                "now": iso(now),
+                "config": self._config.as_dict(),
+                "tasks": tasks,
+                "ledger": copy.deepcopy(self._ledger),
+                "balances": dict(self._balances),
+                "files": files,
+                "faults": [rule.as_dict() for rule in self._faults],
+            }
+
+
+def _format(params: dict[str, Any]) -> ImageFormat:
+    value = next((params[k] for k in FORMAT_KEYS if k in params), "jpeg")
+    return "PNG" if str(value).lower() == "png" else "JPEG"
