@@ -1,0 +1,207 @@
+"""Building the MCPServer: manifest-derived tools, resources, and the client/journal runtime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, ConfigDict
+
+from rivya_mcp import __version__
+from rivya_mcp.client import AsyncRivyaClient
+from rivya_mcp.manifest import Manifest, get_manifest
+from rivya_mcp.server import _results as results
+from rivya_mcp.server._errors import ToolFailure, failure_for_exception
+from rivya_mcp.server._resources import register_resources
+from rivya_mcp.server._runtime import Runtime
+from rivya_mcp.server._schemas import (
+    CreditsOutput,
+    JsonObject,
+    TaskListOutput,
+    TaskOutput,
+    UploadOutput,
+    generation_tool_schema,
+    get_credits_schema,
+    get_task_schema,
+    list_tasks_schema,
+    upload_reference_schema,
+)
+from rivya_mcp.server._tools import CallState, ToolBodies, unexpected_failure
+from rivya_mcp.settings import Settings
+
+if TYPE_CHECKING:
+    from rivya_mcp.journal import TaskJournal
+
+log = logging.getLogger(__name__)
+
+Body = Callable[[dict[str, Any], Context, CallState], Awaitable[CallToolResult]]
+
+SERVER_NAME = "rivya"
+
+
+class _RawArguments(ArgModelBase):
+    """Hands the arguments over untouched: our own validation (the manifest's) runs in the tool.
+
+    The SDK would otherwise validate against a pydantic model of a Python signature, with its own
+    messages and its own idea of the schema; ours is derived from the manifest.
+    """
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.model_extra or {})}
+
+
+def _annotations(*, read_only: bool, idempotent: bool, title: str) -> ToolAnnotations:
+    return ToolAnnotations(
+        title=title,
+        read_only_hint=read_only,
+        destructive_hint=False,
+        idempotent_hint=idempotent,
+        open_world_hint=True,
+    )
+
+
+def _guard(name: str, body: Body) -> Callable[..., Awaitable[CallToolResult]]:
+    """Every failure the agent can act on becomes an isError result; a crash is logged, not leaked."""
+
+    async def run(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
+        state = CallState()
+        try:
+            return await body(arguments, ctx, state)
+        except Exception as exc:
+            failed = failure_for_exception(exc)
+            if failed is None:
+                log.exception("tool %s failed unexpectedly", name)
+                failed = unexpected_failure(state)
+            else:
+                log.info("tool %s: %s", name, failed.code)
+                if state.task_id and failed.task_id is None:
+                    failed = ToolFailure(
+                        failed.code,
+                        f"{failed.message} Task {state.task_id} exists and is not lost.",
+                        failed.retryable,
+                        f'Call get_task with task_id="{state.task_id}" instead of creating a new task.',
+                        failed.retry_after,
+                        state.task_id,
+                    )
+            return results.failure(failed)
+
+    run.__name__ = name
+    return run
+
+
+def descriptions(manifest: Manifest) -> dict[str, str]:
+    cost = f"Costs {manifest.base_credits} credits per image"
+    return {
+        "generate_image": (
+            f"Create an image from a text prompt with {manifest.display_name}. {cost} (charged once per call; "
+            "reuse idempotency_key when retrying). Waits up to wait_seconds, sending progress, then returns "
+            "the saved file path, a small preview and a resource link; if still running it returns the task id "
+            "to finish with get_task. To change an existing image use edit_image instead."
+        ),
+        "edit_image": (
+            f"Change an existing image following a prompt (e.g. 'make it night', 'add a hat') with "
+            f"{manifest.display_name}. {cost}. reference may be a local path, URL, data URI, a file id from "
+            "upload_reference, or an earlier task id to edit its result. Waits and returns like generate_image."
+        ),
+        "upload_reference": (
+            "Upload a reference image (local path, URL or data URI; JPEG/PNG/WebP ≤ 10 MB) and get a file id "
+            "for edit_image. Free. Only needed to reuse one image in several edits; edit_image uploads by itself."
+        ),
+        "get_task": (
+            "Check a generation task by id and, if it is still running, wait for it (with progress). When it "
+            "succeeded, returns the image like generate_image (saving it if needed). Free."
+        ),
+        "get_credits": f"Show the Rivya credit balance. Free. Each image costs {manifest.base_credits} credits.",
+        "list_tasks": "List recent tasks created by this server (id, status, prompt, saved file), newest first. Free.",
+    }
+
+
+def build_server(
+    settings: Settings,
+    *,
+    client: AsyncRivyaClient | None = None,
+    journal: TaskJournal | None = None,
+    local_paths: bool = True,
+) -> MCPServer[Runtime]:
+    """The MCP server for ``settings``. Nothing is opened or created until a session starts.
+
+    ``local_paths=False`` (HTTP transports) refuses local-file references unless
+    ``settings.read_dirs`` names the directories they may come from.
+    """
+    manifest = get_manifest(settings.model)
+    runtime = Runtime(settings, client=client, journal=journal, local_paths=local_paths)
+    schemas: dict[str, JsonObject] = {
+        "generate_image": generation_tool_schema(manifest, "generate", default_wait=settings.wait_seconds),
+        "edit_image": generation_tool_schema(manifest, "edit", default_wait=settings.wait_seconds),
+        "upload_reference": upload_reference_schema(),
+        "get_task": get_task_schema(default_wait=settings.wait_seconds),
+        "get_credits": get_credits_schema(),
+        "list_tasks": list_tasks_schema(),
+    }
+    bodies = ToolBodies(runtime, manifest, schemas)
+    texts = descriptions(manifest)
+    specs: list[tuple[str, str, Body, type[BaseModel], ToolAnnotations]] = [
+        ("generate_image", "Generate image", bodies.generate_image, TaskOutput,
+         _annotations(read_only=False, idempotent=False, title="Generate image")),
+        ("edit_image", "Edit image", bodies.edit_image, TaskOutput,
+         _annotations(read_only=False, idempotent=False, title="Edit image")),
+        ("upload_reference", "Upload reference image", bodies.upload_reference, UploadOutput,
+         _annotations(read_only=False, idempotent=False, title="Upload reference image")),
+        ("get_task", "Get task", bodies.get_task, TaskOutput,
+         _annotations(read_only=True, idempotent=True, title="Get task")),
+        ("get_credits", "Get credits", bodies.get_credits, CreditsOutput,
+         _annotations(read_only=True, idempotent=True, title="Get credits")),
+        ("list_tasks", "List tasks", bodies.list_tasks, TaskListOutput,
+         _annotations(read_only=True, idempotent=True, title="List tasks")),
+    ]  # fmt: skip
+    structured = settings.structured_output
+    tools = [
+        Tool(
+            fn=_guard(name, body),
+            name=name,
+            title=title,
+            description=texts[name],
+            parameters=schemas[name],
+            # With structured output off there is no outputSchema either (some hosts then drop images).
+            fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=output if structured else None),
+            is_async=True,
+            context_kwarg="ctx",
+            annotations=annotations,
+        )
+        for name, title, body, output, annotations in specs
+    ]
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
+        async with runtime.session():
+            yield runtime
+
+    server: MCPServer[Runtime] = MCPServer(
+        SERVER_NAME,
+        title="Rivya image generation",
+        version=__version__,
+        instructions=(
+            f"Generate and edit images with Rivya's {manifest.display_name} ({manifest.base_credits} credits per "
+            "image). Use generate_image for new images and edit_image to change one (reference = path, URL, "
+            "file id or an earlier task id). Long tasks return a task id: finish them with get_task rather than "
+            "generating again. Images are saved to disk; results give the path, a preview and a resource link."
+        ),
+        tools=tools,
+        lifespan=lifespan,
+        log_level=_sdk_log_level(settings.log_level),
+    )
+    register_resources(server, bodies)
+    return server
+
+
+def _sdk_log_level(level: str) -> Any:
+    return level if level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else "INFO"

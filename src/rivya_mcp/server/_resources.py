@@ -1,0 +1,52 @@
+"""Resources: the saved full-resolution images and the task list.
+
+Images are served from the output directory only, by bare file name: no separators, no
+traversal, no symlink escapes (``resolve_served_file``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+
+from rivya_mcp.server._results import IMAGE_URI_PREFIX, TASKS_URI
+from rivya_mcp.server._storage import MIME_BY_EXTENSION, resolve_served_file
+from rivya_mcp.server._tools import ToolBodies
+
+RECENT_TASKS_IN_RESOURCE = 50
+
+
+def register_resources(server: MCPServer[Any], bodies: ToolBodies) -> None:
+    output_dir = bodies.settings.output_dir
+
+    # One template per extension so each advertises (and serves) the right MIME type.
+    for extension in ("jpg", "png", "webp"):
+        mime = MIME_BY_EXTENSION[extension]
+
+        def read_image(name: str, _extension: str = extension) -> bytes:
+            filename = f"{name}.{_extension}"
+            path = resolve_served_file(output_dir, filename)
+            if path is None:
+                raise ResourceNotFoundError(f"No saved image named {filename!r} in the output directory.")
+            return path.read_bytes()
+
+        server.resource(
+            IMAGE_URI_PREFIX + "{name}." + extension,
+            name=f"saved-image-{extension}",
+            title=f"Saved {extension.upper()} image",
+            description="A full-resolution image this server saved (linked from generate/edit results).",
+            mime_type=mime,
+        )(read_image)
+
+    def read_tasks() -> str:
+        return bodies.task_list(status=None, limit=RECENT_TASKS_IN_RESOURCE).model_dump_json(indent=2)
+
+    server.resource(
+        TASKS_URI,
+        name="tasks",
+        title="Recent tasks",
+        description="The most recent generation tasks from this server's journal (same as list_tasks).",
+        mime_type="application/json",
+    )(read_tasks)

@@ -1,0 +1,208 @@
+"""Tool input schemas (derived from the manifest at startup) and the declared output schemas."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rivya_mcp.manifest import PROMPT_KEY, Manifest, Mode, input_schema
+
+JsonObject = dict[str, Any]
+
+# Hosts cut tool calls off near 60 s; a wait above this could lose the result to the host's timeout.
+MAX_WAIT_SECONDS = 55.0
+MAX_IDEMPOTENCY_KEY_CHARS = 128
+LIST_LIMIT_MAX = 100
+TASK_STATUSES = ("queued", "processing", "succeeded", "failed")
+
+WAIT_SECONDS = "wait_seconds"
+IDEMPOTENCY_KEY = "idempotency_key"
+REFERENCE = "reference"
+CONTROL_KEYS = frozenset({WAIT_SECONDS, IDEMPOTENCY_KEY, REFERENCE})
+
+
+def wait_property(default: float) -> JsonObject:
+    return {
+        "type": "number",
+        "minimum": 0,
+        "maximum": MAX_WAIT_SECONDS,
+        "default": _plain_number(min(default, MAX_WAIT_SECONDS)),
+        "description": (
+            "Seconds to wait for the image before returning (0 = return the task id at once). "
+            "If the task is still running when the wait ends, call get_task with the task id."
+        ),
+    }
+
+
+def idempotency_property() -> JsonObject:
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_IDEMPOTENCY_KEY_CHARS,
+        "description": (
+            "Optional key of your choice (e.g. 'fox-poster-1'). Re-sending a call with the same key "
+            "returns the original task instead of paying for a new one; use it when retrying."
+        ),
+    }
+
+
+def reference_property() -> JsonObject:
+    return {
+        "type": "string",
+        "minLength": 1,
+        "description": (
+            "The image to edit: a local file path, an http(s) URL, a data URI, a file id from "
+            "upload_reference (file_…), or the id of an earlier task (task_…) to edit its result. "
+            "JPEG, PNG or WebP, at most 10 MB."
+        ),
+    }
+
+
+def _plain_number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+def generation_tool_schema(manifest: Manifest, mode: Mode, *, default_wait: float) -> JsonObject:
+    """``input_schema(manifest, mode)`` plus the tool's control arguments, flat."""
+    base = copy.deepcopy(input_schema(manifest, mode))
+    properties: JsonObject = {}
+    for key, prop in base["properties"].items():
+        properties[key] = prop
+        if key == PROMPT_KEY and mode == "edit":
+            properties[REFERENCE] = reference_property()
+    properties[WAIT_SECONDS] = wait_property(default_wait)
+    properties[IDEMPOTENCY_KEY] = idempotency_property()
+    required = list(base["required"])
+    if mode == "edit":
+        required.append(REFERENCE)
+    return {**base, "properties": properties, "required": required}
+
+
+def upload_reference_schema() -> JsonObject:
+    return {
+        "type": "object",
+        "properties": {
+            "source": {
+                "type": "string",
+                "minLength": 1,
+                "description": "A local file path, an http(s) URL or a data URI of a JPEG, PNG or WebP (≤ 10 MB).",
+            }
+        },
+        "required": ["source"],
+        "additionalProperties": False,
+    }
+
+
+def get_task_schema(*, default_wait: float) -> JsonObject:
+    return {
+        "type": "object",
+        "properties": {
+            "task_id": {
+                "type": "string",
+                "pattern": "^task_[A-Za-z0-9_-]+$",
+                "description": "The task id returned by generate_image or edit_image (task_…).",
+            },
+            WAIT_SECONDS: wait_property(default_wait),
+        },
+        "required": ["task_id"],
+        "additionalProperties": False,
+    }
+
+
+def get_credits_schema() -> JsonObject:
+    return {"type": "object", "properties": {}, "additionalProperties": False}
+
+
+def list_tasks_schema() -> JsonObject:
+    return {
+        "type": "object",
+        "properties": {
+            "status": {
+                "type": "string",
+                "enum": list(TASK_STATUSES),
+                "description": "Only tasks in this state (default: all).",
+            },
+            "limit": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": LIST_LIMIT_MAX,
+                "default": 20,
+                "description": "How many tasks to return, most recent first.",
+            },
+        },
+        "additionalProperties": False,
+    }
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskErrorOut(_Out):
+    code: str | None = None
+    message: str | None = None
+
+
+class TaskOutput(_Out):
+    """What generate_image, edit_image and get_task return as structured content."""
+
+    task_id: str
+    status: str = Field(description="queued, processing, succeeded or failed")
+    done: bool = Field(description="True once the task succeeded or failed")
+    model: str | None = None
+    reserved_credits: int | None = None
+    final_credits: int | None = None
+    saved_path: str | None = Field(default=None, description="Absolute path of the full-resolution image")
+    resource_uri: str | None = Field(default=None, description="rivya://images/… resource of the full image")
+    source_url: str | None = Field(default=None, description="Rivya's result URL (expires)")
+    mime_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    reused: bool = Field(default=False, description="True when an idempotency_key matched an earlier task")
+    next_step: str | None = None
+    error: TaskErrorOut | None = None
+
+
+class FileOut(_Out):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    url: str
+    kind: str | None = None
+    name: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+
+
+class UploadOutput(_Out):
+    file: FileOut
+    reference_item: dict[str, Any] = Field(description="Ready entry for params.referenceMediaItems")
+    next_step: str
+
+
+class CreditsOutput(_Out):
+    current_credits: int
+
+
+class TaskSummary(_Out):
+    task_id: str | None = None
+    status: str
+    model: str | None = None
+    prompt: str | None = None
+    mode: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    reserved_credits: int | None = None
+    final_credits: int | None = None
+    saved_path: str | None = None
+    idempotency_key: str | None = None
+    error_code: str | None = None
+
+
+class TaskListOutput(_Out):
+    tasks: list[TaskSummary]
+    count: int
+
+
+ToolName = Literal["generate_image", "edit_image", "upload_reference", "get_task", "get_credits", "list_tasks"]

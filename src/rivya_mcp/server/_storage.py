@@ -1,0 +1,100 @@
+"""Saving finished images: absolute paths, collision-safe names, atomic writes, safe lookups."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import unicodedata
+from datetime import UTC, datetime
+from pathlib import Path
+
+IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+MIME_BY_EXTENSION = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+SLUG_MAX_CHARS = 40
+MAX_NAME_ATTEMPTS = 1000
+# Names we hand out and serve: no separators, no leading dot, a known image extension.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.(?:jpg|jpeg|png|webp)$")
+
+
+def sniff_image_type(data: bytes) -> str | None:
+    """The MIME type from the file signature (what the bytes are, not what anyone claims)."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def slugify(text: str, *, max_chars: int = SLUG_MAX_CHARS) -> str:
+    """A lowercase ASCII slug of the first words of a prompt; ``image`` when nothing is left."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    # Magic sandbox tokens and the like are noise in a file name.
+    ascii_text = re.sub(r"\[[^\]]*\]", " ", ascii_text)
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if len(slug) > max_chars:
+        slug = slug[:max_chars].rsplit("-", 1)[0] if "-" in slug[:max_chars] else slug[:max_chars]
+    return slug.strip("-") or "image"
+
+
+def image_filename(task_id: str, prompt: str, extension: str, *, when: datetime | None = None) -> str:
+    """``2026-11-26_task_xxx_a-red-fox.jpg``: sortable by date, traceable to the task."""
+    day = (when or datetime.now(UTC)).strftime("%Y-%m-%d")
+    safe_task = re.sub(r"[^A-Za-z0-9_-]+", "-", task_id).strip("-") or "task"
+    return f"{day}_{safe_task}_{slugify(prompt)}.{extension}"
+
+
+def _candidates(filename: str) -> list[str]:
+    stem, dot, ext = filename.rpartition(".")
+    return [filename] + [f"{stem}-{n}{dot}{ext}" for n in range(2, MAX_NAME_ATTEMPTS + 1)]
+
+
+def save_atomically(directory: Path, filename: str, data: bytes) -> Path:
+    """Write ``data`` under ``directory`` without ever overwriting an existing file.
+
+    The final name is reserved with O_EXCL (so two concurrent saves cannot pick the same one),
+    the bytes go to a temp file in the same directory, and os.replace swaps it in: a reader sees
+    either nothing complete or the whole image, never a torn file.
+    """
+    directory = directory.expanduser().resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    for candidate in _candidates(filename):
+        target = directory / candidate
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        break
+    else:
+        raise FileExistsError(f"no free file name for {filename} in {directory}")
+    handle, temp_name = tempfile.mkstemp(dir=directory, prefix=".partial-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp_name, 0o644)
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def resolve_served_file(directory: Path, filename: str) -> Path | None:
+    """The file ``filename`` inside ``directory``, or None: no traversal, no symlink escapes."""
+    if not SAFE_NAME.match(filename):
+        return None
+    root = directory.expanduser().resolve()
+    candidate = (root / filename).resolve()
+    if candidate.parent != root or not candidate.is_file():
+        return None
+    return candidate
+
+
+def mime_for(path: Path) -> str:
+    return MIME_BY_EXTENSION.get(path.suffix.lower().lstrip("."), "application/octet-stream")

@@ -1,0 +1,344 @@
+"""The tool bodies. Each is thin: validate → client call(s) → shape the result."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import anyio
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
+
+from rivya_mcp.client import AsyncRivyaClient, DownloadError, Generation
+from rivya_mcp.manifest import PROMPT_KEY, Manifest, Mode, to_wire_params
+from rivya_mcp.references import LoadedReference, load_reference
+from rivya_mcp.server import _results as results
+from rivya_mcp.server._errors import ToolFailure, ToolInputError, failure_for_task_error
+from rivya_mcp.server._ledger import Ledger
+from rivya_mcp.server._preview import make_preview
+from rivya_mcp.server._progress import ProgressReporter
+from rivya_mcp.server._runtime import Runtime
+from rivya_mcp.server._schemas import (
+    IDEMPOTENCY_KEY,
+    MAX_WAIT_SECONDS,
+    REFERENCE,
+    WAIT_SECONDS,
+    CreditsOutput,
+    FileOut,
+    JsonObject,
+    TaskErrorOut,
+    TaskListOutput,
+    TaskOutput,
+    TaskSummary,
+    UploadOutput,
+)
+from rivya_mcp.server._storage import IMAGE_TYPES, image_filename, save_atomically, sniff_image_type
+from rivya_mcp.server._validation import check, check_generation
+
+log = logging.getLogger(__name__)
+
+FILE_ID = re.compile(r"^file_[A-Za-z0-9_-]+$")
+TASK_ID = re.compile(r"^task_[A-Za-z0-9_-]+$")
+# Result images are a few MB; the cap only stops a misbehaving URL from filling the disk.
+MAX_RESULT_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class CallState:
+    """What a call has done so far, so a late failure can still name the paid task."""
+
+    task_id: str | None = None
+
+
+class ToolBodies:
+    """The six tools, sharing one runtime (client, journal) and one manifest."""
+
+    def __init__(self, runtime: Runtime, manifest: Manifest, schemas: dict[str, JsonObject]) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.manifest = manifest
+        self.schemas = schemas
+
+    @property
+    def structured(self) -> bool:
+        return self.settings.structured_output
+
+    def _wait(self, control: dict[str, Any]) -> float:
+        requested = control.get(WAIT_SECONDS, self.settings.wait_seconds)
+        return max(0.0, min(float(requested), MAX_WAIT_SECONDS))
+
+    # --- generate / edit ---------------------------------------------------------------------
+
+    async def generate_image(self, arguments: dict[str, Any], ctx: Context, state: CallState) -> CallToolResult:
+        return await self._generate("generate", "generate_image", arguments, ctx, state)
+
+    async def edit_image(self, arguments: dict[str, Any], ctx: Context, state: CallState) -> CallToolResult:
+        return await self._generate("edit", "edit_image", arguments, ctx, state)
+
+    async def _generate(
+        self, mode: Mode, tool: str, arguments: dict[str, Any], ctx: Context, state: CallState
+    ) -> CallToolResult:
+        args, control = check_generation(self.manifest, mode, self.schemas[tool], arguments)
+        wait = self._wait(control)
+        client = self.runtime.client()
+        ledger = self.runtime.ledger()
+        reporter = ProgressReporter(ctx, wait_seconds=wait)
+        prompt = str(args[PROMPT_KEY])
+        key = control.get(IDEMPOTENCY_KEY)
+
+        earlier = ledger.task_for_key(key) if key else None
+        if earlier is not None and earlier.task_id:
+            # The agent re-sent a call it already made (e.g. after a host timeout): same task, no charge.
+            generation = await client.get_generation(earlier.task_id)
+            state.task_id = generation.id
+            await reporter.created(generation, reused=True)
+            return await self._follow(generation, wait, reporter, ledger, prompt=earlier.prompt or prompt, reused=True)
+
+        references = [await self._reference_item(str(control[REFERENCE]), client, ledger)] if mode == "edit" else None
+        params = to_wire_params(self.manifest, mode, args, references=references)
+        # Always send a key, and record it first: a crash between send and answer can be resumed
+        # by re-sending with the same key instead of paying twice.
+        key = key or f"rivya-mcp-{uuid.uuid4().hex}"
+        intent = ledger.intent(mode=mode, model=self.settings.model, prompt=prompt, params=params, idempotency_key=key)
+        generation = await client.create_generation(
+            model=self.settings.model, prompt=prompt, params=params, idempotency_key=key
+        )
+        state.task_id = generation.id
+        ledger.created(intent, generation)
+        log.info("task %s created (%s, %s)", generation.id, mode, generation.status)
+        await reporter.created(generation, reused=False)
+        return await self._follow(generation, wait, reporter, ledger, prompt=prompt, reused=False)
+
+    async def _follow(
+        self,
+        generation: Generation,
+        wait: float,
+        reporter: ProgressReporter,
+        ledger: Ledger,
+        *,
+        prompt: str,
+        reused: bool,
+    ) -> CallToolResult:
+        client = self.runtime.client()
+        if not generation.is_terminal and wait > 0:
+            generation = await client.wait_for_generation(generation.id, timeout=wait, on_update=reporter.on_update)
+        ledger.updated(generation)
+        output = self._task_output(generation, reused=reused)
+        if generation.status == "succeeded":
+            return await self._deliver(generation, output, reporter, ledger, prompt=prompt)
+        if generation.status == "failed":
+            error = generation.error
+            failed = failure_for_task_error(
+                error.code if error else None, error.message if error else None, generation.id
+            )
+            output.next_step = failed.next_step
+            return results.failure(failed, structured=output, structured_output=self.structured)
+        output.next_step = (
+            f'Call get_task with task_id="{generation.id}"; it waits up to {self.settings.wait_seconds:g} s '
+            "and returns the image when done."
+        )
+        return results.pending_result(output, waited=wait, structured_output=self.structured)
+
+    def _task_output(self, generation: Generation, *, reused: bool) -> TaskOutput:
+        error = generation.error
+        return TaskOutput(
+            task_id=generation.id,
+            status=generation.status,
+            done=generation.is_terminal,
+            model=generation.model,
+            reserved_credits=generation.reserved_credits,
+            final_credits=generation.final_credits,
+            source_url=generation.result.primary_url if generation.result else None,
+            reused=reused,
+            error=TaskErrorOut(code=error.code, message=error.message) if error else None,
+        )
+
+    async def _ensure_saved(
+        self, generation: Generation, ledger: Ledger, *, prompt: str, reporter: ProgressReporter | None
+    ) -> tuple[Path, bytes, bool]:
+        """The finished image on disk: the saved copy if there is one, else downloaded and saved."""
+        entry = ledger.get(generation.id)
+        if entry is not None and entry.saved_path and Path(entry.saved_path).is_file():
+            path = Path(entry.saved_path)
+            return path, await anyio.Path(path).read_bytes(), True
+        result = generation.result
+        url = (result.primary_url or (result.urls[0] if result.urls else None)) if result else None
+        if not url:
+            raise DownloadError(f"task {generation.id} succeeded but the API gave no result URL")
+        if reporter is not None:
+            await reporter.note(f"{generation.id}: downloading the image")
+        data = await self.runtime.client().download(url, max_bytes=MAX_RESULT_BYTES)
+        mime = sniff_image_type(data)
+        if mime is None:
+            raise DownloadError(f"the result of task {generation.id} is not a JPEG, PNG or WebP image")
+        name = image_filename(generation.id, prompt or (entry.prompt if entry else "") or "", IMAGE_TYPES[mime])
+        path = await anyio.to_thread.run_sync(save_atomically, Path(self.settings.output_dir), name, data)
+        ledger.updated(generation, saved_path=str(path))
+        log.info("task %s saved to %s", generation.id, path)
+        return path, data, False
+
+    async def _deliver(
+        self, generation: Generation, output: TaskOutput, reporter: ProgressReporter, ledger: Ledger, *, prompt: str
+    ) -> CallToolResult:
+        path, data, from_disk = await self._ensure_saved(generation, ledger, prompt=prompt, reporter=reporter)
+        preview = await anyio.to_thread.run_sync(make_preview, data)
+        output.saved_path = str(path)
+        output.resource_uri = results.image_uri(path)
+        output.mime_type = sniff_image_type(data)
+        output.width, output.height = preview.source_width, preview.source_height
+        output.next_step = f'To change this image, call edit_image with reference="{generation.id}".'
+        return results.image_result(
+            output, path, preview, served_from_disk=from_disk, structured_output=self.structured
+        )
+
+    # --- references --------------------------------------------------------------------------
+
+    async def _load(self, source: str) -> LoadedReference:
+        settings = self.settings
+        api_host = urlparse(settings.base_url).hostname
+        return await load_reference(
+            source,
+            policy=self.manifest.upload,
+            read_dirs=tuple(settings.read_dirs),
+            # Over HTTP a caller may be remote: local files only from the directories named for it.
+            allow_paths=self.runtime.local_paths or bool(settings.read_dirs),
+            allow_private_urls=settings.allow_private_urls,
+            trusted_hosts=(api_host,) if api_host else (),
+        )
+
+    async def _upload_loaded(self, client: AsyncRivyaClient, loaded: LoadedReference) -> Any:
+        # Upload the bytes that were checked, never the path again (the file could have changed).
+        return await client.upload_file(
+            loaded.data,
+            kind="image",
+            filename=loaded.filename,
+            mime_type=loaded.mime_type,
+            model=self.settings.model,
+            max_bytes=self.manifest.upload.max_bytes,
+        )
+
+    async def _reference_item(self, source: str, client: AsyncRivyaClient, ledger: Ledger) -> dict[str, Any]:
+        source = source.strip()
+        if FILE_ID.match(source):
+            return (await client.get_file(source)).as_reference_item()
+        if TASK_ID.match(source):
+            # The API accepts only reference URLs issued by its Files API: re-upload the result.
+            generation = await client.get_generation(source)
+            if generation.status != "succeeded":
+                raise ToolInputError(
+                    f"Task {source} is {generation.status}; only a finished (succeeded) task can be a reference.",
+                    f'Call get_task with task_id="{source}" until it succeeds, then edit again.',
+                )
+            path, _, _ = await self._ensure_saved(generation, ledger, prompt="", reporter=None)
+            uploaded = await client.upload_file(
+                path, kind="image", model=self.settings.model, max_bytes=self.manifest.upload.max_bytes
+            )
+            return dict(uploaded.as_reference_item())
+        loaded = await self._load(source)
+        return dict((await self._upload_loaded(client, loaded)).as_reference_item())
+
+    async def upload_reference(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
+        args = check(self.schemas["upload_reference"], arguments)
+        client = self.runtime.client()
+        loaded = await self._load(str(args["source"]).strip())
+        uploaded = await self._upload_loaded(client, loaded)
+        item = dict(uploaded.as_reference_item())
+        output = UploadOutput(
+            file=FileOut.model_validate(uploaded.model_dump(mode="json")),
+            reference_item=item,
+            next_step=f'Call edit_image with reference="{uploaded.id}" and a prompt describing the change.',
+        )
+        text = (
+            f"Uploaded {uploaded.name or loaded.filename} ({uploaded.mime_type or loaded.mime_type}, "
+            f"{uploaded.size or loaded.size} bytes, {loaded.width}×{loaded.height}) as {uploaded.id}. "
+            "Uploading costs no credits.\n"
+            + "".join(f"Note: {note}\n" for note in loaded.notes)
+            + f"Next step: {output.next_step}"
+        )
+        return results.ok([results.text(text)], output, structured_output=self.structured)
+
+    # --- readers -----------------------------------------------------------------------------
+
+    async def get_task(self, arguments: dict[str, Any], ctx: Context, state: CallState) -> CallToolResult:
+        args = check(self.schemas["get_task"], arguments)
+        wait = self._wait(args)
+        client = self.runtime.client()
+        ledger = self.runtime.ledger()
+        task_id = str(args["task_id"])
+        state.task_id = task_id
+        reporter = ProgressReporter(ctx, wait_seconds=wait)
+        generation = await client.get_generation(task_id)
+        await reporter.note(f"{task_id}: {generation.status}")
+        entry = ledger.get(task_id)
+        return await self._follow(
+            generation, wait, reporter, ledger, prompt=entry.prompt if entry and entry.prompt else "", reused=False
+        )
+
+    async def get_credits(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
+        check(self.schemas["get_credits"], arguments)
+        credits = await self.runtime.client().get_credits()
+        cost = self.manifest.base_credits
+        text = (
+            f"Balance: {credits.current_credits} credits. generate_image and edit_image cost {cost} credits "
+            f"per image (about {credits.current_credits // cost if cost else 0} more images)."
+        )
+        output = CreditsOutput(current_credits=credits.current_credits)
+        return results.ok([results.text(text)], output, structured_output=self.structured)
+
+    def task_list(self, *, status: str | None, limit: int) -> TaskListOutput:
+        entries = self.runtime.ledger().recent(status=status, limit=limit)
+        tasks = [
+            TaskSummary(
+                task_id=e.task_id,
+                status=e.status,
+                model=e.model,
+                prompt=e.prompt,
+                mode=e.mode,
+                created_at=e.created_at,
+                updated_at=e.updated_at,
+                reserved_credits=e.reserved_credits,
+                final_credits=e.final_credits,
+                saved_path=e.saved_path,
+                idempotency_key=e.idempotency_key,
+                error_code=e.error_code,
+            )
+            for e in entries
+        ]
+        return TaskListOutput(tasks=tasks, count=len(tasks))
+
+    async def list_tasks(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
+        args = check(self.schemas["list_tasks"], arguments)
+        listing = self.task_list(status=args.get("status"), limit=int(args.get("limit", 20)))
+        if not listing.tasks:
+            text = "No tasks recorded yet" + (f" with status {args['status']}." if args.get("status") else ".")
+        else:
+            lines = [f"{listing.count} most recent task(s):"]
+            for t in listing.tasks:
+                where = f" → {t.saved_path}" if t.saved_path else ""
+                lines.append(
+                    f"- {t.task_id or '(not created)'} {t.status} {t.created_at or ''} {(t.prompt or '')[:60]!r}{where}"
+                )
+            text = "\n".join(lines)
+        return results.ok([results.text(text)], listing, structured_output=self.structured)
+
+
+def unexpected_failure(state: CallState) -> ToolFailure:
+    if state.task_id:
+        return ToolFailure(
+            "internal_error",
+            f"The server hit an unexpected error after task {state.task_id} was created (details are in its log).",
+            True,
+            f'The task is not lost: call get_task with task_id="{state.task_id}".',
+            task_id=state.task_id,
+        )
+    return ToolFailure(
+        "internal_error",
+        "The server hit an unexpected error (details are in its log).",
+        False,
+        "Call list_tasks to check whether a task was created before trying again.",
+    )

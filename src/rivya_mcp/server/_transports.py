@@ -1,0 +1,89 @@
+"""stdio, legacy SSE (``/sse``) and Streamable HTTP (``/mcp``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Literal
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from rivya_mcp.client import AsyncRivyaClient
+from rivya_mcp.server._app import build_server
+from rivya_mcp.server._security import BearerTokenMiddleware, check_bind, transport_security
+from rivya_mcp.settings import Settings
+
+if TYPE_CHECKING:
+    from rivya_mcp.journal import TaskJournal
+
+log = logging.getLogger(__name__)
+
+Transport = Literal["stdio", "sse", "http"]
+HttpTransport = Literal["sse", "http"]
+# A 10 MB reference as a base64 data URI is ~13.4 MB of JSON; the SDK's default is 4 MiB.
+MAX_REQUEST_BODY_BYTES = 16 * 1024 * 1024
+MCP_PATH = "/mcp"
+SSE_PATH = "/sse"
+MESSAGES_PATH = "/messages/"
+
+
+def build_http_app(
+    settings: Settings,
+    *,
+    transport: HttpTransport,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    allow_remote_without_token: bool = False,
+    client: AsyncRivyaClient | None = None,
+    journal: TaskJournal | None = None,
+) -> Starlette:
+    """The ASGI app for one HTTP transport, with Host/Origin checks and the optional bearer token.
+
+    Raises RemoteBindRefused (a ValueError) for a non-loopback ``host`` without a token.
+    """
+    token = settings.auth_token.reveal() if settings.auth_token else None
+    check_bind(host, has_token=bool(token), allow_remote_without_token=allow_remote_without_token)
+    server = build_server(settings, client=client, journal=journal, local_paths=False)
+    security = transport_security(host)
+    if transport == "http":
+        app = server.streamable_http_app(
+            streamable_http_path=MCP_PATH,
+            max_request_body_size=MAX_REQUEST_BODY_BYTES,
+            transport_security=security,
+            host=host,
+        )
+    else:
+        app = server.sse_app(
+            sse_path=SSE_PATH,
+            message_path=MESSAGES_PATH,
+            max_request_body_size=MAX_REQUEST_BODY_BYTES,
+            transport_security=security,
+            host=host,
+        )
+    if token:
+        app.user_middleware.insert(0, Middleware(BearerTokenMiddleware, token=token))
+    log.debug("built %s app for %s:%d", transport, host, port)
+    return app
+
+
+async def serve(
+    settings: Settings,
+    *,
+    transport: Transport,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    allow_remote_without_token: bool = False,
+) -> None:
+    """Run the server until cancelled. stdout carries only the protocol in stdio mode."""
+    if transport == "stdio":
+        await build_server(settings).run_stdio_async()
+        return
+    app = build_http_app(
+        settings, transport=transport, host=host, port=port, allow_remote_without_token=allow_remote_without_token
+    )
+    path = MCP_PATH if transport == "http" else SSE_PATH
+    log.info("serving MCP over %s at http://%s:%d%s", transport, host, port, path)
+    # log_config=None: uvicorn uses our logging (stderr) instead of its own stdout access log.
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level=settings.log_level.lower())
+    await uvicorn.Server(config).serve()
