@@ -47,6 +47,7 @@ class Task:
     mode: str
     prompt: str | None
     params: dict[str, Any]
+    effective_params: dict[str, Any]
     reserved_credits: int
     created_at: float
     processing_at: float
@@ -265,6 +266,11 @@ class SandboxState:
                 mode=request.mode,
                 prompt=request.prompt,
                 params=copy.deepcopy(request.params),
+                # Parameters left out take the model's documented defaults (e.g. 16:9 JPEG).
+                effective_params={
+                    **{p.key: p.default for p in request.manifest.params_for(request.mode) if p.default is not None},
+                    **copy.deepcopy(request.params),
+                },
                 reserved_credits=cost,
                 created_at=now,
                 processing_at=now + queued,
@@ -426,7 +432,7 @@ class SandboxState:
         """Render (once) and return a task's result image. The lock is not held while rendering."""
         with self._lock:
             task = self._tasks[task_id]
-            fmt = _format(task.params)
+            fmt = _format(task.effective_params)
             if task.image is not None:
                 return task.image, fmt
             references = list(task.references)
@@ -445,14 +451,14 @@ class SandboxState:
             return stored.data if stored is not None else None
 
     def _render_spec(self, task: Task, fmt: ImageFormat, reference: bytes | None) -> RenderSpec:
-        ratio = next((r for r in (parse_ratio(task.params.get(k)) for k in RATIO_KEYS) if r), None)
+        params = {k: v for k, v in task.effective_params.items() if k != REFERENCE_ITEMS_KEY}
+        ratio = next((r for r in (parse_ratio(params.get(k)) for k in RATIO_KEYS) if r), None)
         if ratio is None and reference is not None:
             ratio = reference_ratio(reference)
         width, height = output_size(*(ratio or (1, 1)))
         prompt = task.prompt or ""
-        params = {k: v for k, v in task.params.items() if k != REFERENCE_ITEMS_KEY}
-        material = json.dumps([self.config.seed, task.params.get("seed"), task.model, prompt, params], sort_keys=True)
-        watermark = task.params.get("watermark")
+        material = json.dumps([self.config.seed, params.get("seed"), task.model, prompt, params], sort_keys=True)
+        watermark = params.get("watermark")
         label = f"Rivya sandbox · {task.model}" + (" · edit" if task.mode == "edit" else "")
         return RenderSpec(
             width=width,
