@@ -1,0 +1,502 @@
+"""A durable record of every task this server creates (stdlib sqlite3, WAL mode).
+
+Crash safety comes from the order of writes. The server records an *intent* (idempotency key,
+model, prompt, params, reference) **before** it sends the create POST, and attaches the task id
+when the answer arrives. After a crash:
+
+- ``unsubmitted()`` lists intents that never got a task id. Re-sending each with the same
+  ``Idempotency-Key`` returns the original task if the first POST did reach the API, and creates
+  it otherwise: either way nobody pays twice. Store the *wire* params in ``params`` so the body
+  can be re-sent exactly (a different body under the same key is a 409 conflict).
+- ``unfinished()`` lists tasks that are not terminal yet, or succeeded but were never saved.
+
+The API key has no column here and is never passed in. Prompts, params and result URLs are
+stored as given (result URLs may be pre-signed), so the file is created 0600 on POSIX.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "TERMINAL_STATUSES",
+    "IdempotencyKeyReused",
+    "JournalEntry",
+    "JournalError",
+    "TaskJournal",
+]
+
+logger = logging.getLogger("rivya_mcp.journal")
+
+# Status of an intent whose create POST has not been answered yet.
+UNSUBMITTED = "unsubmitted"
+# Status of an intent the API refused outright (validation, credits): never re-sent.
+REJECTED = "rejected"
+# "succeeded" and "failed" are the documented terminal states; the others are defensive.
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "cancelled", "expired", REJECTED})
+
+# Seconds a writer waits for another connection's (or process's) write lock.
+BUSY_TIMEOUT_SECONDS = 10.0
+# Long references (data URIs) are shortened: the journal is for recovery and listing, and the
+# create params (not the raw reference) are what gets re-sent.
+MAX_REFERENCE_CHARS = 2048
+MAX_LIST_LIMIT = 1000
+
+
+class JournalError(RuntimeError):
+    """The journal file can't be used (unreadable, or written by a newer rivya-mcp)."""
+
+
+class IdempotencyKeyReused(ValueError):
+    """The idempotency key was already used for a different request."""
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One task (or intent to create one), as recorded. Times are UTC."""
+
+    idempotency_key: str
+    task_id: str | None
+    model: str
+    mode: str
+    prompt: str | None
+    params: dict[str, Any]
+    reference: str | None
+    status: str
+    reserved_credits: float | None
+    final_credits: float | None
+    result_urls: tuple[str, ...]
+    saved_paths: tuple[str, ...]
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime  # when the intent was recorded
+    submitted_at: datetime | None  # when the task id was attached
+    updated_at: datetime
+    remote_created_at: str | None  # the API's own created_at, as it sent it
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """The entry as tool output / resource JSON (plain JSON types only)."""
+        return {
+            "task_id": self.task_id,
+            "status": self.status,
+            "model": self.model,
+            "mode": self.mode,
+            "prompt": self.prompt,
+            "params": dict(self.params),
+            "reference": self.reference,
+            "idempotency_key": self.idempotency_key,
+            "reserved_credits": self.reserved_credits,
+            "final_credits": self.final_credits,
+            "result_urls": list(self.result_urls),
+            "saved_paths": list(self.saved_paths),
+            "error": {"code": self.error_code, "message": self.error_message}
+            if self.error_code or self.error_message
+            else None,
+            "created_at": _iso(self.created_at),
+            "submitted_at": _iso(self.submitted_at) if self.submitted_at else None,
+            "updated_at": _iso(self.updated_at),
+        }
+
+
+_Entries = list[JournalEntry]  # `list` is shadowed by TaskJournal.list inside the class
+
+
+def _create_v1(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE tasks (
+            idempotency_key   TEXT PRIMARY KEY,
+            task_id           TEXT UNIQUE,
+            model             TEXT NOT NULL,
+            mode              TEXT NOT NULL,
+            prompt            TEXT,
+            params            TEXT NOT NULL,
+            reference         TEXT,
+            status            TEXT NOT NULL,
+            reserved_credits  NUMERIC,
+            final_credits     NUMERIC,
+            result_urls       TEXT NOT NULL DEFAULT '[]',
+            saved_paths       TEXT NOT NULL DEFAULT '[]',
+            error_code        TEXT,
+            error_message     TEXT,
+            created_at        TEXT NOT NULL,
+            submitted_at      TEXT,
+            updated_at        TEXT NOT NULL,
+            remote_created_at TEXT
+        )
+        """
+    )
+    conn.execute("CREATE INDEX tasks_created ON tasks (created_at)")
+    conn.execute("CREATE INDEX tasks_status ON tasks (status)")
+
+
+# Migration i takes the schema from version i to i + 1. Append; never edit a shipped step.
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1,)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_COLUMNS = (
+    "idempotency_key, task_id, model, mode, prompt, params, reference, status, reserved_credits, "
+    "final_credits, result_urls, saved_paths, error_code, error_message, created_at, submitted_at, "
+    "updated_at, remote_created_at"
+)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TaskJournal:
+    """Thread-safe: one connection shared under a lock (every call is a few milliseconds).
+
+    Several processes may open the same file (WAL readers never block; writers wait up to
+    ``BUSY_TIMEOUT_SECONDS``).
+    """
+
+    def __init__(self, path: Path, *, now: Callable[[], datetime] = _utc_now) -> None:
+        self.path = Path(path).expanduser()
+        self._now = now
+        self._lock = threading.RLock()
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _create_private_file(self.path)
+        try:
+            self._conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise JournalError(f"can't open the task journal at {self.path}: {exc}") from exc
+        try:
+            self._configure()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise JournalError(
+                f"the task journal at {self.path} is unreadable ({exc}); move it aside and restart"
+            ) from exc
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> TaskJournal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def record_intent(
+        self,
+        *,
+        idempotency_key: str,
+        model: str,
+        mode: str,
+        prompt: str | None,
+        params: Mapping[str, Any],
+        reference: str | None,
+    ) -> JournalEntry:
+        """Record a create request before it is sent. Re-recording the same request is a no-op.
+
+        Raises ``IdempotencyKeyReused`` when the key is already recorded for a different request.
+        """
+        if not idempotency_key:
+            raise ValueError("idempotency_key must not be empty")
+        params_json = json.dumps(dict(params), sort_keys=True, ensure_ascii=False, allow_nan=False)
+        reference = _shorten_reference(reference)
+        now = self._stamp()
+        with self._write() as conn:
+            existing = self._one(conn, "idempotency_key = ?", (idempotency_key,))
+            if existing is not None:
+                same = (existing.model, existing.mode, existing.prompt, existing.reference) == (
+                    model,
+                    mode,
+                    prompt,
+                    reference,
+                ) and _canonical(existing.params) == params_json
+                if not same:
+                    raise IdempotencyKeyReused(
+                        f"idempotency key {idempotency_key!r} was already used for a different request; "
+                        "use a new key to create a new task"
+                    )
+                return existing
+            conn.execute(
+                "INSERT INTO tasks (idempotency_key, model, mode, prompt, params, reference, status, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (idempotency_key, model, mode, prompt, params_json, reference, UNSUBMITTED, now, now),
+            )
+            return self._must(conn, "idempotency_key = ?", (idempotency_key,))
+
+    def attach_task(
+        self,
+        idempotency_key: str,
+        *,
+        task_id: str,
+        status: str,
+        reserved_credits: float | None = None,
+        created_at: str | datetime | None = None,
+    ) -> JournalEntry:
+        """Attach the API's answer to a recorded intent. Attaching the same task again is fine."""
+        remote_created = _iso(created_at) if isinstance(created_at, datetime) else created_at
+        now = self._stamp()
+        with self._write() as conn:
+            entry = self._must(conn, "idempotency_key = ?", (idempotency_key,))
+            if entry.task_id is not None and entry.task_id != task_id:
+                raise ValueError(
+                    f"idempotency key {idempotency_key!r} already belongs to task {entry.task_id}, not {task_id}"
+                )
+            try:
+                conn.execute(
+                    "UPDATE tasks SET task_id = ?, status = ?, reserved_credits = COALESCE(?, reserved_credits), "
+                    "remote_created_at = COALESCE(?, remote_created_at), "
+                    "submitted_at = COALESCE(submitted_at, ?), updated_at = ? WHERE idempotency_key = ?",
+                    (
+                        task_id,
+                        _next_status(entry.status, status),
+                        reserved_credits,
+                        remote_created,
+                        now,
+                        now,
+                        idempotency_key,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise ValueError(f"task {task_id} is already recorded under another idempotency key") from None
+            return self._must(conn, "idempotency_key = ?", (idempotency_key,))
+
+    def reject_intent(self, idempotency_key: str, *, error_code: str | None, error_message: str | None) -> JournalEntry:
+        """Mark an intent the API refused outright, so that it is never re-sent."""
+        now = self._stamp()
+        with self._write() as conn:
+            entry = self._must(conn, "idempotency_key = ?", (idempotency_key,))
+            if entry.task_id is not None:
+                raise ValueError(f"intent {idempotency_key!r} already has task {entry.task_id}; use update()")
+            conn.execute(
+                "UPDATE tasks SET status = ?, error_code = ?, error_message = ?, updated_at = ? "
+                "WHERE idempotency_key = ?",
+                (REJECTED, error_code, error_message, now, idempotency_key),
+            )
+            return self._must(conn, "idempotency_key = ?", (idempotency_key,))
+
+    def update(
+        self,
+        task_id: str,
+        *,
+        status: str | None = None,
+        final_credits: float | None = None,
+        result_urls: list[str] | tuple[str, ...] | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        saved_path: str | Path | None = None,
+    ) -> JournalEntry:
+        """Change what is given (``None`` leaves a field alone).
+
+        ``result_urls`` replaces the list; ``saved_path`` is appended to ``saved_paths`` once. A
+        terminal status is never replaced by a non-terminal one (a late, stale poll answer).
+        """
+        now = self._stamp()
+        with self._write() as conn:
+            entry = self._must(conn, "task_id = ?", (task_id,))
+            saved = list(entry.saved_paths)
+            if saved_path is not None and str(saved_path) not in saved:
+                saved.append(str(saved_path))
+            conn.execute(
+                "UPDATE tasks SET status = ?, final_credits = COALESCE(?, final_credits), result_urls = ?, "
+                "error_code = COALESCE(?, error_code), error_message = COALESCE(?, error_message), "
+                "saved_paths = ?, updated_at = ? WHERE task_id = ?",
+                (
+                    _next_status(entry.status, status) if status is not None else entry.status,
+                    final_credits,
+                    json.dumps(list(result_urls if result_urls is not None else entry.result_urls)),
+                    error_code,
+                    error_message,
+                    json.dumps(saved),
+                    now,
+                    task_id,
+                ),
+            )
+            return self._must(conn, "task_id = ?", (task_id,))
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, task_id: str) -> JournalEntry | None:
+        with self._lock:
+            return self._one(self._conn, "task_id = ?", (task_id,))
+
+    def find_by_idempotency_key(self, key: str) -> JournalEntry | None:
+        with self._lock:
+            return self._one(self._conn, "idempotency_key = ?", (key,))
+
+    def list(self, *, status: str | None = None, limit: int = 20) -> _Entries:
+        """Most recent first, optionally only one status."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        where, args = ("status = ?", (status,)) if status is not None else ("1", ())
+        return self._many(f"{where} ORDER BY created_at DESC, rowid DESC LIMIT ?", (*args, min(limit, MAX_LIST_LIMIT)))
+
+    def unsubmitted(self) -> _Entries:
+        """Intents whose create POST was never answered, oldest first: re-send with the same key."""
+        return self._many("task_id IS NULL AND status = ? ORDER BY created_at, rowid", (UNSUBMITTED,))
+
+    def unfinished(self) -> _Entries:
+        """Tasks not terminal yet, or succeeded but not saved (and not given up on), oldest first.
+
+        To give up saving a succeeded task (e.g. its URL expired), ``update`` it with an ``error_code``.
+        """
+        terminal = ", ".join("?" * len(TERMINAL_STATUSES))
+        return self._many(
+            f"task_id IS NOT NULL AND (status NOT IN ({terminal}) "
+            "OR (status = 'succeeded' AND saved_paths = '[]' AND error_code IS NULL)) ORDER BY created_at, rowid",
+            tuple(sorted(TERMINAL_STATUSES)),
+        )
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _configure(self) -> None:
+        mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            logger.warning("the task journal at %s is not in WAL mode (%s)", self.path, mode)
+        # FULL: an intent must survive power loss, not only a crash, since money follows it.
+        self._conn.execute("PRAGMA synchronous = FULL")
+        self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        for suffix in ("-wal", "-shm"):
+            _tighten(self.path.with_name(self.path.name + suffix))
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            version = 0 if row is None else int(row[0])
+            if row is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (0)")
+            if version > SCHEMA_VERSION:
+                raise JournalError(
+                    f"the task journal at {self.path} has schema version {version}, newer than this "
+                    f"rivya-mcp understands ({SCHEMA_VERSION}); upgrade rivya-mcp"
+                )
+            for step in range(version, SCHEMA_VERSION):
+                _MIGRATIONS[step](conn)
+                logger.info("task journal migrated to schema version %d", step + 1)
+            conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, so a read-then-write never deadlocks with
+        # another process upgrading its own read lock.
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _stamp(self) -> str:
+        return _iso(self._now())
+
+    def _one(self, conn: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> JournalEntry | None:
+        row = conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE {where}", args).fetchone()
+        return None if row is None else _entry(row)
+
+    def _must(self, conn: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> JournalEntry:
+        entry = self._one(conn, where, args)
+        if entry is None:
+            raise KeyError(f"no journal entry with {where.split()[0]} {args[0]!r}")
+        return entry
+
+    def _many(self, clause: str, args: tuple[Any, ...]) -> _Entries:
+        with self._lock:
+            rows = self._conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE {clause}", args).fetchall()
+        return [_entry(row) for row in rows]
+
+
+def _entry(row: tuple[Any, ...]) -> JournalEntry:
+    (key, task_id, model, mode, prompt, params, reference, status, reserved, final) = row[:10]
+    (urls, saved, error_code, error_message, created, submitted, updated, remote_created) = row[10:]
+    return JournalEntry(
+        idempotency_key=key,
+        task_id=task_id,
+        model=model,
+        mode=mode,
+        prompt=prompt,
+        params=json.loads(params),
+        reference=reference,
+        status=status,
+        reserved_credits=reserved,
+        final_credits=final,
+        result_urls=tuple(json.loads(urls)),
+        saved_paths=tuple(json.loads(saved)),
+        error_code=error_code,
+        error_message=error_message,
+        created_at=datetime.fromisoformat(created),
+        submitted_at=datetime.fromisoformat(submitted) if submitted else None,
+        updated_at=datetime.fromisoformat(updated),
+        remote_created_at=remote_created,
+    )
+
+
+def _next_status(current: str, new: str) -> str:
+    if current in TERMINAL_STATUSES and new not in TERMINAL_STATUSES:
+        logger.debug("ignoring status %r after terminal %r", new, current)
+        return current
+    return new
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:  # a naive clock is taken to be UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _canonical(params: Mapping[str, Any]) -> str:
+    return json.dumps(dict(params), sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+
+def _shorten_reference(reference: str | None) -> str | None:
+    if reference is None:
+        return None
+    if reference[:5].lower() == "data:":
+        header = reference.split(",", 1)[0][:64]
+        return f"{header},… ({len(reference)} characters)"
+    if len(reference) > MAX_REFERENCE_CHARS:
+        return reference[: MAX_REFERENCE_CHARS - 1] + "…"
+    return reference
+
+
+def _create_private_file(path: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    os.close(fd)
+    _tighten(path)
+
+
+def _tighten(path: Path) -> None:
+    """Make an existing file owner-only (it may predate us, or sqlite may have made it)."""
+    if os.name != "posix":
+        return
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except FileNotFoundError:
+        pass

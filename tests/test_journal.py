@@ -1,0 +1,351 @@
+"""The task journal: round trips, ordering, idempotency, crash safety, concurrency, privacy."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rivya_mcp.journal import (
+    SCHEMA_VERSION,
+    IdempotencyKeyReused,
+    JournalEntry,
+    JournalError,
+    TaskJournal,
+)
+from rivya_mcp.settings import Settings
+
+START = datetime(2026, 5, 11, 9, 0, tzinfo=UTC)
+PARAMS = {"aspectRatio": "16:9", "outputFormat": "png", "promptUpsampling": "false", "safetyTolerance": 2}
+
+
+class Clock:
+    """A clock that moves one second per reading, so every write has its own time."""
+
+    def __init__(self) -> None:
+        self.moment = START
+
+    def __call__(self) -> datetime:
+        self.moment += timedelta(seconds=1)
+        return self.moment
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "journal.sqlite3"
+
+
+@pytest.fixture
+def journal(db_path: Path) -> Iterator[TaskJournal]:
+    with TaskJournal(db_path, now=Clock()) as journal:
+        yield journal
+
+
+def intent(journal: TaskJournal, key: str, **overrides: Any) -> JournalEntry:
+    fields: dict[str, Any] = {
+        "idempotency_key": key,
+        "model": "flux-kontext-max",
+        "mode": "generate",
+        "prompt": f"a lighthouse at dusk ({key})",
+        "params": PARAMS,
+        "reference": None,
+    }
+    return journal.record_intent(**(fields | overrides))
+
+
+def created(journal: TaskJournal, key: str, task_id: str, status: str = "queued", **overrides: Any) -> JournalEntry:
+    intent(journal, key, **overrides)
+    return journal.attach_task(key, task_id=task_id, status=status, reserved_credits=20)
+
+
+def test_intent_round_trip(journal: TaskJournal) -> None:
+    entry = intent(journal, "k1", prompt='émoji 🎨 "quotes" \'; DROP TABLE tasks; --', reference="/home/me/cat.png")
+    assert entry == journal.find_by_idempotency_key("k1")
+    assert entry.task_id is None and entry.status == "unsubmitted" and not entry.is_terminal
+    assert entry.prompt == 'émoji 🎨 "quotes" \'; DROP TABLE tasks; --'
+    assert entry.params == PARAMS and entry.reference == "/home/me/cat.png"
+    assert entry.created_at == START + timedelta(seconds=1) and entry.created_at.tzinfo is not None
+    assert (entry.result_urls, entry.saved_paths, entry.submitted_at) == ((), (), None)
+
+
+def test_attach_and_update_round_trip(journal: TaskJournal) -> None:
+    intent(journal, "k1")
+    entry = journal.attach_task("k1", task_id="task_1", status="queued", reserved_credits=20, created_at="2026-05-11")
+    assert (entry.task_id, entry.status, entry.reserved_credits, entry.remote_created_at) == (
+        "task_1",
+        "queued",
+        20,
+        "2026-05-11",
+    )
+    assert entry.submitted_at is not None and journal.get("task_1") == entry
+
+    done = journal.update("task_1", status="succeeded", final_credits=20, result_urls=["https://x/1.png"])
+    assert (done.status, done.final_credits, done.result_urls, done.is_terminal) == (
+        "succeeded",
+        20,
+        ("https://x/1.png",),
+        True,
+    )
+    assert done.updated_at > entry.updated_at and done.created_at == entry.created_at
+
+
+def test_update_leaves_unnamed_fields_alone(journal: TaskJournal) -> None:
+    created(journal, "k1", "task_1")
+    journal.update("task_1", status="failed", error_code="generation_failed", error_message="The generation failed.")
+    entry = journal.update("task_1", final_credits=0)
+    assert (entry.status, entry.error_code, entry.error_message, entry.reserved_credits, entry.final_credits) == (
+        "failed",
+        "generation_failed",
+        "The generation failed.",
+        20,
+        0,
+    )
+
+
+def test_saved_paths_append_once(journal: TaskJournal, tmp_path: Path) -> None:
+    created(journal, "k1", "task_1", status="succeeded")
+    journal.update("task_1", saved_path=tmp_path / "a.png")
+    journal.update("task_1", saved_path=str(tmp_path / "a.png"))
+    entry = journal.update("task_1", saved_path=tmp_path / "b.png")
+    assert entry.saved_paths == (str(tmp_path / "a.png"), str(tmp_path / "b.png"))
+
+
+def test_terminal_status_is_not_undone_by_a_stale_poll(journal: TaskJournal) -> None:
+    created(journal, "k1", "task_1")
+    journal.update("task_1", status="succeeded")
+    assert journal.update("task_1", status="processing").status == "succeeded"
+
+
+def test_unknown_ids(journal: TaskJournal) -> None:
+    assert journal.get("task_nope") is None and journal.find_by_idempotency_key("nope") is None
+    with pytest.raises(KeyError):
+        journal.update("task_nope", status="failed")
+    with pytest.raises(KeyError):
+        journal.attach_task("nope", task_id="task_1", status="queued")
+
+
+class TestIdempotency:
+    def test_same_request_returns_the_same_entry(self, journal: TaskJournal) -> None:
+        first = created(journal, "k1", "task_1")
+        again = intent(journal, "k1")
+        assert again == first and again.task_id == "task_1"
+        assert len(journal.list()) == 1
+
+    def test_params_order_does_not_matter(self, journal: TaskJournal) -> None:
+        intent(journal, "k1")
+        assert intent(journal, "k1", params=dict(reversed(PARAMS.items()))).idempotency_key == "k1"
+
+    @pytest.mark.parametrize(
+        "change", [{"prompt": "something else"}, {"params": {"aspectRatio": "1:1"}}, {"mode": "edit"}]
+    )
+    def test_different_request_with_the_same_key(self, journal: TaskJournal, change: dict[str, Any]) -> None:
+        intent(journal, "k1")
+        with pytest.raises(IdempotencyKeyReused, match="use a new key"):
+            intent(journal, "k1", **change)
+
+    def test_reattaching_the_same_task_is_fine_another_is_not(self, journal: TaskJournal) -> None:
+        created(journal, "k1", "task_1")
+        assert journal.attach_task("k1", task_id="task_1", status="processing").status == "processing"
+        with pytest.raises(ValueError, match="already belongs to task task_1"):
+            journal.attach_task("k1", task_id="task_2", status="queued")
+        intent(journal, "k2")
+        with pytest.raises(ValueError, match="another idempotency key"):
+            journal.attach_task("k2", task_id="task_1", status="queued")
+
+
+def test_list_is_recent_first_and_filters(journal: TaskJournal) -> None:
+    created(journal, "k1", "task_1", status="succeeded")
+    created(journal, "k2", "task_2", status="queued")
+    intent(journal, "k3")
+    created(journal, "k4", "task_4", status="succeeded")
+    assert [e.idempotency_key for e in journal.list()] == ["k4", "k3", "k2", "k1"]
+    assert [e.task_id for e in journal.list(status="succeeded")] == ["task_4", "task_1"]
+    assert [e.idempotency_key for e in journal.list(limit=2)] == ["k4", "k3"]
+    assert journal.list(status="failed") == []
+    with pytest.raises(ValueError):
+        journal.list(limit=0)
+
+
+def test_list_breaks_time_ties_by_insertion(db_path: Path) -> None:
+    with TaskJournal(db_path, now=lambda: START) as journal:
+        for key in ("a", "b", "c"):
+            intent(journal, key)
+        assert [e.idempotency_key for e in journal.list()] == ["c", "b", "a"]
+
+
+def test_unsubmitted_and_unfinished(journal: TaskJournal) -> None:
+    intent(journal, "lost-in-flight")
+    intent(journal, "refused")
+    journal.reject_intent("refused", error_code="insufficient_credits", error_message="Not enough credits.")
+    created(journal, "queued", "task_q")
+    created(journal, "processing", "task_p", status="processing")
+    created(journal, "done-unsaved", "task_u", status="succeeded")
+    created(journal, "done-saved", "task_s", status="succeeded")
+    journal.update("task_s", saved_path="/out/s.png")
+    created(journal, "expired", "task_e", status="succeeded")
+    journal.update("task_e", error_code="result_expired")
+    created(journal, "failed", "task_f", status="failed")
+
+    assert [e.idempotency_key for e in journal.unsubmitted()] == ["lost-in-flight"]
+    assert [e.task_id for e in journal.unfinished()] == ["task_q", "task_p", "task_u"]
+    refused = journal.find_by_idempotency_key("refused")
+    assert refused is not None and refused.status == "rejected" and refused.is_terminal
+    with pytest.raises(ValueError, match="use update"):
+        journal.reject_intent("queued", error_code="x", error_message=None)
+
+
+def test_public_dict(journal: TaskJournal) -> None:
+    created(journal, "k1", "task_1", reference="https://example.com/ref.png")
+    entry = journal.update("task_1", status="failed", error_code="generation_failed", error_message="failed")
+    public = entry.to_public_dict()
+    assert public["task_id"] == "task_1" and public["reference"] == "https://example.com/ref.png"
+    assert public["error"] == {"code": "generation_failed", "message": "failed"}
+    assert public["created_at"] == "2026-05-11T09:00:01.000000+00:00"
+    assert public["params"] == PARAMS and public["saved_paths"] == []
+    json.dumps(public)  # plain JSON all the way down
+
+
+def test_data_uri_references_are_shortened(journal: TaskJournal) -> None:
+    uri = "data:image/png;base64," + "A" * 100_000
+    entry = intent(journal, "k1", reference=uri)
+    assert entry.reference == f"data:image/png;base64,… ({len(uri)} characters)"
+    assert intent(journal, "k1", reference=uri) == entry  # the same request again
+
+
+def test_wal_mode_and_schema_version(journal: TaskJournal, db_path: Path) -> None:
+    intent(journal, "k1")
+    with sqlite3.connect(db_path) as other:
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert other.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_files_are_owner_only(journal: TaskJournal, db_path: Path) -> None:
+    intent(journal, "k1")
+    for path in db_path.parent.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_existing_loose_permissions_are_tightened(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.touch(mode=0o644)
+    db_path.chmod(0o644)
+    TaskJournal(db_path).close()
+    assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
+
+
+def test_newer_schema_is_refused(db_path: Path) -> None:
+    TaskJournal(db_path).close()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(JournalError, match="upgrade rivya-mcp"):
+        TaskJournal(db_path)
+
+
+def test_garbage_file_is_a_clear_error(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(JournalError, match="move it aside"):
+        TaskJournal(db_path)
+
+
+def test_reopen_without_close_sees_everything(db_path: Path) -> None:
+    first = TaskJournal(db_path)  # deliberately never closed until the end: a "crashed" writer
+    created(first, "k1", "task_1")
+    intent(first, "k2")
+    second = TaskJournal(db_path)
+    try:
+        assert [e.idempotency_key for e in second.unsubmitted()] == ["k2"]
+        assert [e.task_id for e in second.unfinished()] == ["task_1"]
+    finally:
+        second.close()
+        first.close()
+
+
+def test_survives_a_killed_process(db_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import os
+        from pathlib import Path
+        from rivya_mcp.journal import TaskJournal
+        journal = TaskJournal(Path({str(db_path)!r}))
+        journal.record_intent(idempotency_key="k1", model="m", mode="generate", prompt="p", params={{}},
+                              reference=None)
+        journal.attach_task("k1", task_id="task_1", status="processing")
+        journal.record_intent(idempotency_key="k2", model="m", mode="generate", prompt="q", params={{}},
+                              reference=None)
+        os._exit(9)  # no close, no atexit, no flush: as if killed mid-wait
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30, check=False)
+    assert result.returncode == 9, result.stderr.decode()
+    with TaskJournal(db_path) as journal:
+        assert [e.task_id for e in journal.unfinished()] == ["task_1"]
+        assert [e.idempotency_key for e in journal.unsubmitted()] == ["k2"]
+
+
+def run_threads(count: int, target: Callable[[int], None]) -> None:
+    errors: list[BaseException] = []
+
+    def guarded(n: int) -> None:
+        try:
+            target(n)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+
+
+def test_concurrent_writes_share_one_journal(journal: TaskJournal) -> None:
+    def work(n: int) -> None:
+        for i in range(25):
+            created(journal, f"t{n}-{i}", f"task_{n}_{i}")
+            journal.update(f"task_{n}_{i}", status="succeeded", saved_path=f"/out/{n}-{i}.png")
+
+    run_threads(8, work)
+    entries = journal.list(limit=1000)
+    assert len(entries) == 200 and all(e.status == "succeeded" for e in entries)
+    assert journal.unfinished() == []
+
+
+def test_concurrent_writes_from_separate_connections(db_path: Path) -> None:
+    TaskJournal(db_path).close()  # create the schema once
+
+    def work(n: int) -> None:
+        with TaskJournal(db_path) as own:
+            for i in range(20):
+                created(own, f"c{n}-{i}", f"task_c{n}_{i}")
+
+    run_threads(4, work)
+    with TaskJournal(db_path) as journal:
+        assert len(journal.list(limit=1000)) == 80
+
+
+def test_the_api_key_never_reaches_the_file(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_key = "rk_live_FAKE0123456789abcdefSECRET"
+    monkeypatch.setenv("RIVYA_API_KEY", fake_key)
+    settings = Settings.from_env()
+    assert settings.api_key is not None and settings.api_key.reveal() == fake_key
+    with TaskJournal(db_path) as journal:
+        # What the server records for a real call: tool args, wire params, the model, a reference.
+        created(journal, "k1", "task_1", mode="edit", model=settings.model, reference="https://example.com/ref.png")
+        journal.update("task_1", status="succeeded", result_urls=["https://cdn.example/r.png"], saved_path="/o.png")
+    for path in db_path.parent.iterdir():
+        assert fake_key.encode() not in path.read_bytes(), path
