@@ -79,7 +79,9 @@ def test_failed_write_removes_reserved_name(tmp_path: Path, monkeypatch: pytest.
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("data", "mime"), [(JPEG, "image/jpeg"), (PNG, "image/png"), (WEBP, "image/webp"), (b"GIF89a", None)])
+@pytest.mark.parametrize(
+    ("data", "mime"), [(JPEG, "image/jpeg"), (PNG, "image/png"), (WEBP, "image/webp"), (b"GIF89a", None)]
+)
 def test_sniff(data: bytes, mime: str | None) -> None:
     assert sniff_image_type(data) == mime
 

@@ -6,6 +6,8 @@ traversal, no symlink escapes (``resolve_served_file``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mcp.server import MCPServer
@@ -18,27 +20,30 @@ from rivya_mcp.server._tools import ToolBodies
 RECENT_TASKS_IN_RESOURCE = 50
 
 
+def _image_reader(output_dir: Path, extension: str) -> Callable[[str], bytes]:
+    def read_image(name: str) -> bytes:
+        filename = f"{name}.{extension}"
+        path = resolve_served_file(output_dir, filename)
+        if path is None:
+            raise ResourceNotFoundError(f"No saved image named {filename!r} in the output directory.")
+        return path.read_bytes()
+
+    return read_image
+
+
 def register_resources(server: MCPServer[Any], bodies: ToolBodies) -> None:
     output_dir = bodies.settings.output_dir
 
     # One template per extension so each advertises (and serves) the right MIME type.
     for extension in ("jpg", "png", "webp"):
         mime = MIME_BY_EXTENSION[extension]
-
-        def read_image(name: str, _extension: str = extension) -> bytes:
-            filename = f"{name}.{_extension}"
-            path = resolve_served_file(output_dir, filename)
-            if path is None:
-                raise ResourceNotFoundError(f"No saved image named {filename!r} in the output directory.")
-            return path.read_bytes()
-
         server.resource(
             IMAGE_URI_PREFIX + "{name}." + extension,
             name=f"saved-image-{extension}",
             title=f"Saved {extension.upper()} image",
             description="A full-resolution image this server saved (linked from generate/edit results).",
             mime_type=mime,
-        )(read_image)
+        )(_image_reader(output_dir, extension))
 
     def read_tasks() -> str:
         return bodies.task_list(status=None, limit=RECENT_TASKS_IN_RESOURCE).model_dump_json(indent=2)

@@ -12,7 +12,7 @@ from rivya_mcp.manifest import PROMPT_KEY, Manifest, Mode, input_schema
 JsonObject = dict[str, Any]
 
 # Hosts cut tool calls off near 60 s; a wait above this could lose the result to the host's timeout.
-MAX_WAIT_SECONDS = 55.0
+MAX_WAIT_SECONDS = 55
 MAX_IDEMPOTENCY_KEY_CHARS = 128
 LIST_LIMIT_MAX = 100
 TASK_STATUSES = ("queued", "processing", "succeeded", "failed")

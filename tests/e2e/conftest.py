@@ -1,0 +1,150 @@
+"""The e2e harness: one sandbox per module, and the server reached over each real transport.
+
+Only the outer edge is real-but-local: the Rivya API is the sandbox on loopback HTTP. Our own
+server, client, journal and reference loading run for real.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from mcp import Client, StdioServerParameters
+from mcp.client.sse import sse_client
+from starlette.applications import Starlette
+
+from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, start_sandbox
+from rivya_mcp.server import build_http_app, build_server
+from rivya_mcp.settings import Secret, Settings
+
+TRANSPORTS = ("memory", "stdio", "sse", "http")
+# Tiny lifecycle, small poll scale: every generation still sees queued → processing → succeeded.
+SANDBOX_CONFIG = SandboxConfig(queued_seconds=0.05, processing_seconds=0.3)
+POLL_SCALE = 0.1
+STARTUP_TIMEOUT = 10.0
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[RunningSandbox]:
+    with start_sandbox(SANDBOX_CONFIG) as running:
+        yield running
+
+
+class ThreadedServer:
+    """uvicorn serving an ASGI app on a free loopback port, in a thread."""
+
+    def __init__(self, app: Starlette) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._sock.getsockname()[1]
+        self._server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+
+    def __enter__(self) -> ThreadedServer:
+        self._thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the MCP server did not start")
+            time.sleep(0.005)  # another thread's event loop; nothing to await here
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(STARTUP_TIMEOUT)
+        self._sock.close()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Harness:
+    """One transport to one server, with everything a test needs to check its effects."""
+
+    transport: str
+    settings: Settings
+    sandbox: RunningSandbox
+    workdir: Path
+    url: str | None = None
+
+    def charges(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """The sandbox's credit ledger and task ids: what anything billable would have changed."""
+        snapshot = self.sandbox.state.snapshot()
+        return snapshot["ledger"], [t["id"] for t in snapshot["tasks"]]
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return next(t for t in self.sandbox.state.snapshot()["tasks"] if t["id"] == task_id)
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[Client]:
+        target: Any
+        if self.transport == "memory":
+            target = build_server(self.settings)
+        elif self.transport == "stdio":
+            target = StdioServerParameters(
+                command=sys.executable, args=["-m", "rivya_mcp", "serve"], env=server_env(self.settings)
+            )
+        elif self.transport == "sse":
+            target = sse_client(f"{self.url}/sse")
+        else:
+            target = f"{self.url}/mcp"
+        async with Client(target) as client:
+            yield client
+
+
+def server_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RIVYA_")}
+    env.update(
+        {
+            "RIVYA_BASE_URL": settings.base_url,
+            "RIVYA_OUTPUT_DIR": str(settings.output_dir),
+            "RIVYA_DATA_DIR": str(settings.data_dir),
+            "RIVYA_POLL_SCALE": str(settings.poll_scale),
+            "RIVYA_LOG_LEVEL": "WARNING",
+        }
+    )
+    if settings.api_key is not None:
+        env["RIVYA_API_KEY"] = settings.api_key.reveal()
+    if settings.read_dirs:
+        env["RIVYA_READ_DIRS"] = os.pathsep.join(str(p) for p in settings.read_dirs)
+    return env
+
+
+def make_settings(sandbox: RunningSandbox, workdir: Path, key: str, **changes: Any) -> Settings:
+    base = Settings(
+        api_key=Secret(key),
+        base_url=sandbox.base_url,
+        output_dir=workdir / "out",
+        data_dir=workdir / "data",
+        poll_scale=POLL_SCALE,
+        # Over HTTP transports local references are read only from named directories.
+        read_dirs=(workdir / "refs",),
+    )
+    return base.with_changes(**changes)
+
+
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def harness(
+    request: pytest.FixtureRequest, sandbox: RunningSandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Harness]:
+    transport: str = request.param
+    workdir = tmp_path_factory.mktemp(f"e2e-{transport}")
+    (workdir / "refs").mkdir()
+    settings = make_settings(sandbox, workdir, f"rvya_sk_test_{transport}")
+    if transport in ("sse", "http"):
+        app = build_http_app(settings, transport="sse" if transport == "sse" else "http")
+        with ThreadedServer(app) as server:
+            yield Harness(transport, settings, sandbox, workdir, url=server.base_url)
+    else:
+        yield Harness(transport, settings, sandbox, workdir)
