@@ -213,7 +213,7 @@ class TaskJournal:
         mode: str,
         prompt: str | None,
         params: Mapping[str, Any],
-        reference: str | None,
+        reference: str | None = None,
     ) -> JournalEntry:
         """Record a create request before it is sent. Re-recording the same request is a no-op.
 

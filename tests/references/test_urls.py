@@ -48,6 +48,13 @@ async def test_localhost_name_resolving_to_loopback_is_refused(loopback: Loopbac
     assert loopback.seen_headers == []
 
 
+@pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "127.1", "[::1]", "[::ffff:7f00:1]"])
+async def test_odd_spellings_of_loopback_are_refused(loopback: LoopbackServer, policy: UploadPolicy, host: str) -> None:
+    error = await refused(f"http://{host}:{loopback.port}/img.png", policy)
+    assert error.reason == "forbidden_address" and "loopback" in error.message
+    assert loopback.seen_headers == []
+
+
 async def test_trusted_host_is_fetched(loopback: LoopbackServer, policy: UploadPolicy) -> None:
     ref = await load(loopback.url("/img.png"), policy, trusted_hosts=TRUSTED)
     assert (ref.data, ref.mime_type, ref.filename, ref.source_kind) == (PNG, "image/png", "img.png", "url")

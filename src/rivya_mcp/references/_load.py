@@ -78,7 +78,7 @@ async def load_reference(
         if not allow_paths:
             raise ReferenceError(
                 "local files can't be read over HTTP unless the operator sets RIVYA_READ_DIRS; pass the "
-                "image as an http(s) URL or a data URI, or upload it with upload_reference from a URL",
+                "image as an http(s) URL or a data URI instead",
                 reason="paths_disabled",
             )
         path, data = await anyio.to_thread.run_sync(
