@@ -193,6 +193,8 @@ class SandboxState:
 
     def check_rate(self, account: str) -> None:
         """Count one request for ``account``; raise 429 ``rate_limited`` when over the window's limit."""
+        # Sandbox decision: a sliding window per key on the sandbox clock; 429 with Retry-After in
+        # whole seconds (the docs give neither numbers nor headers).
         with self._lock:
             limit = self._config.rate_limit
             if limit is None:
@@ -216,6 +218,8 @@ class SandboxState:
 
     def replay(self, account: str, key: str, body_fingerprint: str) -> str | None:
         """The task id stored for this idempotency key, or None; 409 if the body differs."""
+        # Sandbox decision: keys are scoped per account, kept until reset, and only successful
+        # creates are recorded (a refused request does not consume its key).
         with self._lock:
             record = self._idempotency.get((account, key))
             if record is None:
@@ -242,6 +246,8 @@ class SandboxState:
             cost = request.manifest.base_credits
             balance = self._wallet(account)
             if balance < cost:
+                # Sandbox decision: `insufficient_credits` answers 402 (the docs give no status),
+                # synchronously at create time.
                 raise SandboxError(
                     402,
                     "insufficient_credits",
@@ -338,6 +344,8 @@ class SandboxState:
 
     # -- files and media --------------------------------------------------------------------
 
+    # Sandbox decision: a URL is issued once (at upload, or when the task finishes) and stays the
+    # same on every read; it expires `url_ttl_seconds` after issue.
     def _issue_link(self, source: Literal["file", "task"], target: str, account: str, at: float) -> str:
         token = secrets.token_urlsafe(24)
         self._links[token] = MediaLink(source=source, id=target, account=account, issued_at=at)
@@ -383,6 +391,7 @@ class SandboxState:
             return self._file_json(self._files[file_id], base_url)
 
     def _file_json(self, stored: StoredFile, base_url: str) -> dict[str, Any]:
+        # Sandbox decision: the `PublicApiFile` fields are not documented; this shape is the sandbox's.
         return {
             "id": stored.id,
             "object": "file",
@@ -403,6 +412,8 @@ class SandboxState:
 
     def resolve_reference(self, account: str, url: str) -> ReferenceTarget | str:
         """What a reference URL points at, or why it cannot be used (sandbox-issued URLs only)."""
+        # Sandbox decision: only URLs the sandbox issued to this account are accepted: uploaded
+        # files and, for chained edits, earlier results. Other URLs are refused, not fetched.
         path = urlsplit(url).path
         if not path.startswith(MEDIA_PREFIX):
             return "must be a URL returned by POST /api/v1/files (the sandbox does not fetch other URLs)"
@@ -421,6 +432,7 @@ class SandboxState:
             if link is None:
                 raise not_found("The media")
             if self._expired(link):
+                # Sandbox decision: an expired URL answers 410 with the code `url_expired`.
                 raise SandboxError(410, "url_expired", "This URL has expired. Fetch the task or file again.")
             if link.source == "file":
                 stored = self._files[link.id]

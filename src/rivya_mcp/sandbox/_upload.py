@@ -77,6 +77,7 @@ async def read_upload(request: Request) -> Upload:
     if not content_type.lower().startswith("multipart/form-data"):
         raise validation_failed(["body: must be multipart/form-data"])
     declared = request.headers.get("content-length")
+    # Sandbox decision: size and type refusals are 400 `validation_failed` (no upload code is documented).
     too_large = validation_failed([f"file: is larger than the {_megabytes(cap)} limit"])
     if declared is not None and declared.isdigit() and int(declared) > cap + FORM_OVERHEAD:
         raise too_large
