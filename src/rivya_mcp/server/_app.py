@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rivya_mcp import __version__
 from rivya_mcp.client import AsyncRivyaClient
+from rivya_mcp.journal import TaskJournal
 from rivya_mcp.manifest import Manifest, get_manifest
 from rivya_mcp.server import _results as results
 from rivya_mcp.server._errors import ToolFailure, failure_for_exception
@@ -35,9 +36,6 @@ from rivya_mcp.server._schemas import (
 )
 from rivya_mcp.server._tools import CallState, ToolBodies, unexpected_failure
 from rivya_mcp.settings import Settings
-
-if TYPE_CHECKING:
-    from rivya_mcp.journal import TaskJournal
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from rivya_mcp.client import (
     ServiceUnavailableError,
     UploadTooLargeError,
 )
+from rivya_mcp.journal import IdempotencyKeyReused
 from rivya_mcp.manifest import ArgumentError
 from rivya_mcp.references import ReferenceError as ReferenceLoadError
 
@@ -113,6 +114,13 @@ def failure_for_exception(exc: BaseException) -> ToolFailure | None:
         )
     if isinstance(exc, ToolInputError):
         return ToolFailure("invalid_arguments", f"{exc.message} {NOTHING_CHARGED}", False, exc.next_step)
+    if isinstance(exc, IdempotencyKeyReused):
+        return ToolFailure(
+            "idempotency_conflict",
+            f"{exc} {NOTHING_CHARGED}",
+            False,
+            "Use a new idempotency_key for a new request, or repeat the original arguments exactly.",
+        )
     if isinstance(exc, ReferenceLoadError):
         return ToolFailure(
             "invalid_reference",

@@ -6,19 +6,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rivya_mcp.client import AsyncRivyaClient, MissingAPIKeyError
+from rivya_mcp.journal import TaskJournal
 from rivya_mcp.server._errors import MISSING_KEY_HELP
 from rivya_mcp.server._ledger import Ledger
 from rivya_mcp.settings import Settings
 
-if TYPE_CHECKING:
-    from rivya_mcp.journal import TaskJournal
-
 log = logging.getLogger(__name__)
 
-JOURNAL_FILENAME = "tasks.sqlite3"
+JOURNAL_FILENAME = "journal.sqlite3"
 
 
 class Runtime:

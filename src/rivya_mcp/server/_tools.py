@@ -14,12 +14,13 @@ import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
-from rivya_mcp.client import AsyncRivyaClient, DownloadError, Generation
-from rivya_mcp.manifest import PROMPT_KEY, Manifest, Mode, to_wire_params
+from rivya_mcp.client import APIStatusError, AsyncRivyaClient, DownloadError, Generation
+from rivya_mcp.journal import MAX_REFERENCE_CHARS, IdempotencyKeyReused, JournalEntry
+from rivya_mcp.manifest import PROMPT_KEY, REFERENCE_ITEMS_KEY, Manifest, Mode, to_wire_params
 from rivya_mcp.references import LoadedReference, load_reference
 from rivya_mcp.server import _results as results
 from rivya_mcp.server._errors import ToolFailure, ToolInputError, failure_for_task_error
-from rivya_mcp.server._ledger import Ledger
+from rivya_mcp.server._ledger import Ledger, saved_file
 from rivya_mcp.server._preview import make_preview
 from rivya_mcp.server._progress import ProgressReporter
 from rivya_mcp.server._runtime import Runtime
@@ -91,25 +92,54 @@ class ToolBodies:
         prompt = str(args[PROMPT_KEY])
         key = control.get(IDEMPOTENCY_KEY)
 
-        earlier = ledger.task_for_key(key) if key else None
-        if earlier is not None and earlier.task_id:
-            # The agent re-sent a call it already made (e.g. after a host timeout): same task, no charge.
-            generation = await client.get_generation(earlier.task_id)
-            state.task_id = generation.id
-            await reporter.created(generation, reused=True)
-            return await self._follow(generation, wait, reporter, ledger, prompt=earlier.prompt or prompt, reused=True)
+        reference = str(control[REFERENCE]).strip() if mode == "edit" else None
+        model_params = to_wire_params(self.manifest, mode, args)
+        earlier = ledger.by_key(key) if key else None
+        params: dict[str, Any] | None = None
+        if earlier is not None and key:
+            _check_same_request(
+                earlier,
+                key,
+                mode=mode,
+                model=self.settings.model,
+                prompt=prompt,
+                params=model_params,
+                reference=reference,
+            )
+            if earlier.task_id:
+                # The agent re-sent a call it already made (e.g. after a host timeout): same task, no charge.
+                generation = await client.get_generation(earlier.task_id)
+                state.task_id = generation.id
+                await reporter.created(generation, reused=True)
+                return await self._follow(generation, wait, reporter, ledger, prompt=prompt, reused=True)
+            # Recorded but never answered: re-send the exact body under the same key.
+            params = dict(earlier.params)
 
-        references = [await self._reference_item(str(control[REFERENCE]), client, ledger)] if mode == "edit" else None
-        params = to_wire_params(self.manifest, mode, args, references=references)
-        # Always send a key, and record it first: a crash between send and answer can be resumed
-        # by re-sending with the same key instead of paying twice.
-        key = key or f"rivya-mcp-{uuid.uuid4().hex}"
-        intent = ledger.intent(mode=mode, model=self.settings.model, prompt=prompt, params=params, idempotency_key=key)
-        generation = await client.create_generation(
-            model=self.settings.model, prompt=prompt, params=params, idempotency_key=key
-        )
+        if params is None:
+            references = [await self._reference_item(reference, client, ledger)] if reference is not None else None
+            params = to_wire_params(self.manifest, mode, args, references=references)
+            # Always send a key, recorded before the request leaves: after a crash or a dropped
+            # answer, re-sending with the same key returns the original task instead of a new charge.
+            key = key or f"rivya-mcp-{uuid.uuid4().hex}"
+            ledger.intent(
+                idempotency_key=key,
+                mode=mode,
+                model=self.settings.model,
+                prompt=prompt,
+                params=params,
+                reference=reference,
+            )
+        assert key is not None
+        try:
+            generation = await client.create_generation(
+                model=self.settings.model, prompt=prompt, params=params, idempotency_key=key
+            )
+        except APIStatusError as exc:
+            if not exc.retryable:
+                ledger.rejected(key, code=exc.code, message=exc.message)
+            raise
         state.task_id = generation.id
-        ledger.created(intent, generation)
+        ledger.created(key, generation)
         log.info("task %s created (%s, %s)", generation.id, mode, generation.status)
         await reporter.created(generation, reused=False)
         return await self._follow(generation, wait, reporter, ledger, prompt=prompt, reused=False)
@@ -163,8 +193,8 @@ class ToolBodies:
     ) -> tuple[Path, bytes, bool]:
         """The finished image on disk: the saved copy if there is one, else downloaded and saved."""
         entry = ledger.get(generation.id)
-        if entry is not None and entry.saved_path and Path(entry.saved_path).is_file():
-            path = Path(entry.saved_path)
+        path = saved_file(entry)
+        if path is not None:
             return path, await anyio.Path(path).read_bytes(), True
         result = generation.result
         url = (result.primary_url or (result.urls[0] if result.urls else None)) if result else None
@@ -178,7 +208,7 @@ class ToolBodies:
             raise DownloadError(f"the result of task {generation.id} is not a JPEG, PNG or WebP image")
         name = image_filename(generation.id, prompt or (entry.prompt if entry else "") or "", IMAGE_TYPES[mime])
         path = await anyio.to_thread.run_sync(save_atomically, Path(self.settings.output_dir), name, data)
-        ledger.updated(generation, saved_path=str(path))
+        ledger.updated(generation, saved_path=path)
         log.info("task %s saved to %s", generation.id, path)
         return path, data, False
 
@@ -299,11 +329,11 @@ class ToolBodies:
                 model=e.model,
                 prompt=e.prompt,
                 mode=e.mode,
-                created_at=e.created_at,
-                updated_at=e.updated_at,
-                reserved_credits=e.reserved_credits,
-                final_credits=e.final_credits,
-                saved_path=e.saved_path,
+                created_at=e.created_at.isoformat(),
+                updated_at=e.updated_at.isoformat(),
+                reserved_credits=_int(e.reserved_credits),
+                final_credits=_int(e.final_credits),
+                saved_path=str(path) if (path := saved_file(e)) else (e.saved_paths[-1] if e.saved_paths else None),
                 idempotency_key=e.idempotency_key,
                 error_code=e.error_code,
             )
@@ -342,3 +372,31 @@ def unexpected_failure(state: CallState) -> ToolFailure:
         False,
         "Call list_tasks to check whether a task was created before trying again.",
     )
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _check_same_request(
+    earlier: JournalEntry,
+    key: str,
+    *,
+    mode: str,
+    model: str,
+    prompt: str,
+    params: dict[str, Any],
+    reference: str | None,
+) -> None:
+    """An idempotency key names one request; the same key with different arguments is a mistake.
+
+    The reference's upload URL differs per upload, so edits compare everything but that.
+    """
+    recorded = {k: v for k, v in earlier.params.items() if k != REFERENCE_ITEMS_KEY}
+    # The journal shortens very long references (data URIs); those are compared by their params only.
+    same_reference = reference is None or len(reference) > MAX_REFERENCE_CHARS or earlier.reference == reference
+    if not same_reference or (earlier.mode, earlier.model, earlier.prompt, recorded) != (mode, model, prompt, params):
+        raise IdempotencyKeyReused(
+            f"idempotency_key {key!r} was already used for a different request "
+            f"(task {earlier.task_id or 'not created'})"
+        )

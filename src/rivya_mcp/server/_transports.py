@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from rivya_mcp.client import AsyncRivyaClient
+from rivya_mcp.journal import TaskJournal
 from rivya_mcp.server._app import build_server
 from rivya_mcp.server._security import BearerTokenMiddleware, check_bind, transport_security
 from rivya_mcp.settings import Settings
-
-if TYPE_CHECKING:
-    from rivya_mcp.journal import TaskJournal
 
 log = logging.getLogger(__name__)
 
