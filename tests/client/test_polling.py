@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from typing import Any
 
 import httpx2
 import pytest
@@ -79,7 +80,7 @@ def _status_server(statuses: list[str], seen: list[str] | None = None) -> object
         if seen is not None:
             seen.append(request.url.path)
         status = remaining.pop(0) if len(remaining) > 1 else remaining[0]
-        extra = {}
+        extra: dict[str, Any] = {}
         if status == "succeeded":
             extra = {
                 "final_credits": 8,
