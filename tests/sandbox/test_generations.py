@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 
 import httpx2
 import pytest
@@ -264,3 +266,19 @@ async def test_invalid_json_body(client: httpx2.AsyncClient) -> None:
 async def test_unknown_route_and_method_use_the_envelope(client: httpx2.AsyncClient) -> None:
     assert_error(await client.get("/api/v1/nothing", headers=AUTH), 404, "not_found")
     assert_error(await client.delete("/api/v1/credits", headers=AUTH), 405, "method_not_allowed")
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims a huge size but holds no pixels: a decompression bomb's header."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+
+@pytest.mark.parametrize("side", [7000, 20000])
+async def test_an_oversized_or_broken_reference_falls_back_to_a_generated_image(api: Api, side: int) -> None:
+    uploaded = (await api.upload(_png_header_only(side, side))).json()
+    params = {"aspectRatio": "3:4", "referenceMediaItems": [{"url": uploaded["url"], "kind": "image"}]}
+    done = await api.finish((await api.create("edit a bomb", params=params)).json()["id"])
+    image = open_image((await api.client.get(done["result"]["primary_url"])).content)
+    assert image.size == (864, 1152)

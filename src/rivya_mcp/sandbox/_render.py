@@ -14,7 +14,6 @@ import io
 import math
 import random
 import textwrap
-import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,6 +26,7 @@ JPEG_QUALITY = 90
 # Reference images are untrusted uploads: refuse to decode anything larger than this many pixels.
 MAX_REFERENCE_PIXELS = 40_000_000
 _FONT_MIN = 14
+_UNREADABLE = (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning)
 
 
 @functools.lru_cache(maxsize=64)
@@ -96,15 +96,15 @@ def _background(spec: RenderSpec, rng: random.Random) -> Image.Image:
 
 
 def _from_reference(spec: RenderSpec, data: bytes, rng: random.Random) -> Image.Image | None:
+    # Only the header is read before the pixel count is checked, so a decompression bomb is never
+    # decoded. (No warnings.catch_warnings here: it is not thread-safe, and renders run in threads.)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            source = Image.open(io.BytesIO(data))
-            if source.width * source.height > MAX_REFERENCE_PIXELS:
-                return None
-            source.draft("RGB", (spec.width, spec.height))  # JPEG: decode at a reduced scale (fast)
-            image = ImageOps.exif_transpose(source).convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        source = Image.open(io.BytesIO(data))
+        if source.width * source.height > MAX_REFERENCE_PIXELS:
+            return None
+        source.draft("RGB", (spec.width, spec.height))  # JPEG: decode at a reduced scale (fast)
+        image = ImageOps.exif_transpose(source).convert("RGB")
+    except _UNREADABLE:
         return None
     fitted = ImageOps.fit(image, (spec.width, spec.height), Image.Resampling.BILINEAR)
     # A light tint is enough to make the edit visibly different while keeping the reference's look.
@@ -176,5 +176,5 @@ def reference_ratio(data: bytes) -> tuple[int, int] | None:
     try:
         with Image.open(io.BytesIO(data)) as image:
             return image.width, image.height
-    except (OSError, ValueError):
+    except _UNREADABLE:
         return None
