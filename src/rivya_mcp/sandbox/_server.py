@@ -83,7 +83,12 @@ def start_sandbox(
     """Serve a new sandbox on ``host:port`` (0 picks a free port); return once it is listening."""
     app = create_app(config, clock=clock)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family)
+    # An explicit IPPROTO_TCP matters: asyncio turns TCP_NODELAY on only for sockets whose protocol
+    # field says TCP, and without it every response waits ~40 ms on the peer's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
     bound_port = sock.getsockname()[1]
     # log_config=None leaves the host program's logging alone; access_log off keeps test output quiet.
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
