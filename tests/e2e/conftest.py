@@ -7,10 +7,7 @@ server, client, journal and reference loading run for real.
 from __future__ import annotations
 
 import os
-import socket
 import sys
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,54 +15,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.sse import sse_client
-from starlette.applications import Starlette
 
 from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from rivya_mcp.server import build_http_app, build_server
 from rivya_mcp.settings import Secret, Settings
+from tests.server._threaded import ThreadedServer
 
 TRANSPORTS = ("memory", "stdio", "sse", "http")
 # Tiny lifecycle, small poll scale: every generation still sees queued → processing → succeeded.
 SANDBOX_CONFIG = SandboxConfig(queued_seconds=0.05, processing_seconds=0.3)
 POLL_SCALE = 0.1
-STARTUP_TIMEOUT = 10.0
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[RunningSandbox]:
     with start_sandbox(SANDBOX_CONFIG) as running:
         yield running
-
-
-class ThreadedServer:
-    """uvicorn serving an ASGI app on a free loopback port, in a thread."""
-
-    def __init__(self, app: Starlette) -> None:
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._sock.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
-
-    def __enter__(self) -> ThreadedServer:
-        self._thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the MCP server did not start")
-            time.sleep(0.005)  # another thread's event loop; nothing to await here
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(STARTUP_TIMEOUT)
-        self._sock.close()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 @dataclass

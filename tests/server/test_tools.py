@@ -1,0 +1,190 @@
+"""Tool behaviour through the SDK's in-memory client: keys, idempotency, journal, failures, output modes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.types import CallToolResult, TextContent
+from PIL import Image
+
+from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, start_sandbox
+from rivya_mcp.server import build_server
+from tests.server.conftest import FAST, TEST_KEY, settings_for
+
+pytestmark = pytest.mark.anyio
+
+TOOLS = {"generate_image", "edit_image", "upload_reference", "get_task", "get_credits", "list_tasks"}
+
+
+def _text(result: CallToolResult) -> str:
+    return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
+
+
+async def _ok(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    return _data(await client.call_tool(tool, arguments))
+
+
+def _data(result: CallToolResult) -> dict[str, Any]:
+    assert not result.is_error, _text(result)
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def test_without_a_key_tools_are_listed_and_calls_explain_the_fix(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    before = sandbox.state.snapshot()["tasks"]
+    async with Client(build_server(settings_for(sandbox, tmp_path, key=None))) as client:
+        assert {t.name for t in (await client.list_tools()).tools} == TOOLS
+        for name, args in [
+            ("generate_image", {"prompt": "a fox"}),
+            ("get_credits", {}),
+            ("get_task", {"task_id": "task_abc"}),
+            ("upload_reference", {"source": "data:image/png;base64,AAAA"}),
+        ]:
+            result = await client.call_tool(name, args)
+            assert result.is_error, name
+            assert "RIVYA_API_KEY" in _text(result) and "--sandbox" in _text(result)
+    assert sandbox.state.snapshot()["tasks"] == before
+
+
+async def test_idempotency_key_returns_the_same_task_without_paying_again(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    args = {"prompt": "A kite over dunes", "aspectRatio": "1:1", "idempotency_key": "kite-1", "wait_seconds": 0}
+    async with Client(build_server(settings_for(sandbox, tmp_path))) as client:
+        first = _data(await client.call_tool("generate_image", args))
+        second = _data(await client.call_tool("generate_image", {**args, "wait_seconds": 10}))
+        conflict = await client.call_tool("generate_image", {**args, "prompt": "Something else"})
+    assert second["task_id"] == first["task_id"] and second["reused"] is True
+    assert second["status"] == "succeeded"
+    tasks = [t for t in sandbox.state.snapshot()["tasks"] if t["idempotency_key"] == "kite-1"]
+    assert len(tasks) == 1  # the key reached the API as the Idempotency-Key
+    assert conflict.is_error and "idempotency" in _text(conflict).lower()
+
+
+async def test_list_tasks_and_tasks_resource_read_the_journal(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    async with Client(build_server(settings_for(sandbox, tmp_path))) as client:
+        assert _data(await client.call_tool("list_tasks", {}))["count"] == 0
+        done = _data(await client.call_tool("generate_image", {"prompt": "First", "wait_seconds": 10}))
+        pending = _data(
+            await client.call_tool("generate_image", {"prompt": "Second [sandbox:seconds=5]", "wait_seconds": 0})
+        )
+        listing = _data(await client.call_tool("list_tasks", {"limit": 5}))
+        succeeded = _data(await client.call_tool("list_tasks", {"status": "succeeded"}))
+        resource = await client.read_resource("rivya://tasks")
+        bad = await client.call_tool("list_tasks", {"limit": 0})
+    assert [t["task_id"] for t in listing["tasks"]] == [pending["task_id"], done["task_id"]]  # recent first
+    assert listing["tasks"][1]["saved_path"] == done["saved_path"]
+    assert [t["task_id"] for t in succeeded["tasks"]] == [done["task_id"]]
+    text = resource.contents[0]
+    assert getattr(text, "mime_type", None) == "application/json"
+    assert pending["task_id"] in getattr(text, "text", "")
+    assert bad.is_error and "limit" in _text(bad)
+
+
+async def test_failed_and_moderated_generations_are_actionable_errors(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    async with Client(build_server(settings_for(sandbox, tmp_path))) as client:
+        failed = await client.call_tool("generate_image", {"prompt": "x [sandbox:fail]", "wait_seconds": 10})
+        moderated = await client.call_tool("generate_image", {"prompt": "x [sandbox:moderated]", "wait_seconds": 10})
+    assert failed.is_error and "generation_failed" in _text(failed) and "may help" in _text(failed)
+    assert moderated.is_error and "content_moderated" in _text(moderated) and "Rephrase" in _text(moderated)
+
+
+async def test_insufficient_credits_is_an_actionable_error(tmp_path: Path) -> None:
+    config = SandboxConfig(starting_balance=3, queued_seconds=FAST.queued_seconds, processing_seconds=0.3)
+    with start_sandbox(config) as poor:
+        async with Client(build_server(settings_for(poor, tmp_path))) as client:
+            result = await client.call_tool("generate_image", {"prompt": "A fox", "wait_seconds": 0})
+            credits = _data(await client.call_tool("get_credits", {}))
+        assert poor.state.snapshot()["tasks"] == []
+    assert result.is_error and "insufficient_credits" in _text(result) and "get_credits" in _text(result)
+    assert credits == {"current_credits": 3}
+
+
+async def test_edit_by_task_id_reuploads_the_result(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    async with Client(build_server(settings_for(sandbox, tmp_path))) as client:
+        first = _data(await client.call_tool("generate_image", {"prompt": "A cabin", "wait_seconds": 10}))
+        edited = _data(
+            await client.call_tool(
+                "edit_image", {"prompt": "Add snow", "reference": first["task_id"], "wait_seconds": 10}
+            )
+        )
+        unfinished = _data(
+            await client.call_tool("generate_image", {"prompt": "Slow [sandbox:seconds=5]", "wait_seconds": 0})
+        )
+        too_early = await client.call_tool("edit_image", {"prompt": "Add snow", "reference": unfinished["task_id"]})
+    task = next(t for t in sandbox.state.snapshot()["tasks"] if t["id"] == edited["task_id"])
+    assert task["mode"] == "edit" and task["references"][0]["id"].startswith("file_")
+    assert too_early.is_error and "get_task" in _text(too_early)
+
+
+async def test_expired_url_is_served_from_the_saved_copy(tmp_path: Path) -> None:
+    with start_sandbox(SandboxConfig(queued_seconds=0.05, processing_seconds=0.3, url_ttl_seconds=60)) as sandbox:
+        async with Client(build_server(settings_for(sandbox, tmp_path))) as client:
+            first = _data(await client.call_tool("generate_image", {"prompt": "A tower", "wait_seconds": 10}))
+            sandbox.state.advance_clock(3600)  # the result URL is now expired
+            again = await client.call_tool("get_task", {"task_id": first["task_id"], "wait_seconds": 0})
+            assert _data(again)["saved_path"] == first["saved_path"]
+            assert "saved copy" in _text(again)
+            Path(first["saved_path"]).unlink()
+            gone = await client.call_tool("get_task", {"task_id": first["task_id"], "wait_seconds": 0})
+    assert gone.is_error and "result_expired" in _text(gone)
+
+
+async def test_structured_output_off_drops_schema_and_content_but_keeps_the_image(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    server = build_server(settings_for(sandbox, tmp_path, structured_output=False))
+    async with Client(server) as client:
+        tools = (await client.list_tools()).tools
+        assert all(t.output_schema is None for t in tools)
+        result = await client.call_tool("generate_image", {"prompt": "A boat", "wait_seconds": 10})
+    assert not result.is_error and result.structured_content is None
+    assert [c.type for c in result.content] == ["text", "image", "resource_link"]
+
+
+async def test_saved_images_keep_full_resolution_and_unique_names(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    async with Client(build_server(settings_for(sandbox, tmp_path))) as client:
+        a = _data(
+            await client.call_tool("generate_image", {"prompt": "Same", "aspectRatio": "21:9", "wait_seconds": 10})
+        )
+        b = _data(
+            await client.call_tool("generate_image", {"prompt": "Same", "aspectRatio": "9:16", "wait_seconds": 10})
+        )
+    assert a["saved_path"] != b["saved_path"]
+    with Image.open(a["saved_path"]) as wide, Image.open(b["saved_path"]) as tall:
+        assert wide.width > 2 * wide.height and tall.height > tall.width
+    assert Path(a["saved_path"]).parent == (tmp_path / "out").resolve()
+
+
+async def test_image_resource_refuses_paths_outside_the_output_dir(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    (tmp_path / "secret.jpg").write_bytes(b"\xff\xd8\xff secret")
+    async with Client(build_server(settings_for(sandbox, tmp_path))) as client:
+        for uri in ("rivya://images/..%2Fsecret.jpg", "rivya://images/../secret.jpg", "rivya://images/nope.jpg"):
+            with pytest.raises(Exception) as caught:
+                await client.read_resource(uri)
+            assert "secret" not in str(caught.value).replace("secret.jpg", "")
+
+
+async def test_the_api_key_never_appears_in_results_or_logs(
+    sandbox: RunningSandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    texts: list[str] = []
+    async with Client(build_server(settings_for(sandbox, tmp_path))) as client:
+        for name, args in [
+            ("generate_image", {"prompt": "A fox", "wait_seconds": 10}),
+            ("generate_image", {"prompt": "x [sandbox:fail]", "wait_seconds": 10}),
+            ("get_task", {"task_id": "task_missing"}),
+            ("get_credits", {}),
+            ("edit_image", {"prompt": "x", "reference": "/nonexistent/file.png"}),
+        ]:
+            result = await client.call_tool(name, args)
+            texts.append(_text(result) + repr(result.structured_content))
+    assert TEST_KEY not in "\n".join(texts)
+    assert all(TEST_KEY not in record.getMessage() for record in caplog.records)
