@@ -12,7 +12,6 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,6 +19,7 @@ from typing import Any, TextIO
 import anyio
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.shared.dispatcher import ProgressFnT
 from mcp.types import CallToolResult, TextContent
 
 from rivya_mcp.manifest import DEFAULT_MODEL, get_manifest
@@ -46,7 +46,7 @@ class ProgressView:
         self._tty = stream.isatty()
         self._last_message = ""
 
-    def callback(self, label: str) -> Callable[[float, float | None, str | None], Awaitable[None]]:
+    def callback(self, label: str) -> ProgressFnT:
         started = time.monotonic()
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:

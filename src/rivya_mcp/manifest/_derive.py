@@ -100,11 +100,12 @@ def input_schema(manifest: Manifest, mode: Mode) -> JsonObject:
 
 def _describe(error: jsonschema.ValidationError) -> str:
     where = ".".join(str(p) for p in error.absolute_path)
+    message = str(error.message)
     if error.validator == "additionalProperties":
-        return error.message.replace("Additional properties are not allowed", "unknown argument(s)")
+        return message.replace("Additional properties are not allowed", "unknown argument(s)")
     if error.validator == "required":
-        return error.message.replace("is a required property", "is required")
-    return f"{where}: {error.message}" if where else error.message
+        return message.replace("is a required property", "is required")
+    return f"{where}: {message}" if where else message
 
 
 def validate_arguments(manifest: Manifest, mode: Mode, arguments: Mapping[str, Any]) -> JsonObject:
