@@ -89,3 +89,24 @@ def test_task_errors(code: str, retryable: bool, word: str) -> None:
     failure = failure_for_task_error(code, "details from Rivya", "task_1")
     assert failure.code == code and failure.retryable is retryable and failure.task_id == "task_1"
     assert word in failure.text() and "details from Rivya" in failure.text()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"safetyTolerance": "3"}, {"safetyTolerance": 3}),
+        ({"enableTranslation": "false"}, {"enableTranslation": False}),
+        ({"enableTranslation": "True"}, {"enableTranslation": True}),
+        ({"wait_seconds": "2.5"}, {"wait_seconds": 2.5}),
+        ({"safetyTolerance": "true"}, {"safetyTolerance": "true"}),  # not a number: left for validation
+        ({"aspectRatio": "16"}, {"aspectRatio": "16"}),  # strings stay strings
+        ({"enableTranslation": "1"}, {"enableTranslation": "1"}),
+    ],
+)
+def test_stringified_scalars_are_coerced(given: dict[str, object], expected: dict[str, object]) -> None:
+    from rivya_mcp.manifest import get_manifest
+    from rivya_mcp.server._schemas import generation_tool_schema
+    from rivya_mcp.server._validation import coerce_scalars
+
+    schema = generation_tool_schema(get_manifest("flux-kontext-max"), "generate", default_wait=45)
+    assert coerce_scalars(schema, {"prompt": "p", **given}) == {"prompt": "p", **expected}

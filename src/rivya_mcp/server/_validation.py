@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,8 +26,34 @@ def schema_problems(schema: JsonObject, arguments: Mapping[str, Any]) -> list[st
     return [_describe(e) for e in sorted(validator.iter_errors(dict(arguments)), key=str)]
 
 
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"integer": (int,), "number": (int, float), "boolean": (bool,)}
+
+
+def coerce_scalars(schema: JsonObject, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn ``"2"``/``"true"`` into 2/true where the schema wants a number or boolean.
+
+    Some hosts send every argument as a string; a strict refusal there would only make the agent
+    retry. Anything that does not parse to the wanted type is left for validation to report.
+    """
+    coerced = dict(arguments)
+    properties = schema.get("properties", {})
+    for key, value in arguments.items():
+        wanted = _JSON_TYPES.get(str(properties.get(key, {}).get("type")))
+        if wanted is None or not isinstance(value, str):
+            continue
+        try:
+            parsed = json.loads(value.strip().lower() if wanted == (bool,) else value)
+        except (ValueError, RecursionError):
+            continue
+        is_bool = isinstance(parsed, bool)
+        if isinstance(parsed, wanted) and (is_bool == (wanted == (bool,))):
+            coerced[key] = parsed
+    return coerced
+
+
 def check(schema: JsonObject, arguments: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a non-manifest tool's arguments; raise ArgumentError listing every problem."""
+    arguments = coerce_scalars(schema, arguments)
     problems = schema_problems(schema, arguments)
     if problems:
         raise ArgumentError(problems)
@@ -42,6 +69,7 @@ def check_generation(
     ones the agent sees; control arguments (wait, idempotency key, reference) are checked against
     their part of the tool schema.
     """
+    arguments = coerce_scalars(tool_schema, arguments)
     properties = tool_schema["properties"]
     control_names = {k for k in CONTROL_KEYS if k in properties}
     control = {k: v for k, v in arguments.items() if k in control_names}
