@@ -90,13 +90,16 @@ class ToolBodies:
         ledger = self.runtime.ledger()
         reporter = ProgressReporter(ctx, wait_seconds=wait)
         prompt = str(args[PROMPT_KEY])
-        key = control.get(IDEMPOTENCY_KEY)
+        given_key: str | None = control.get(IDEMPOTENCY_KEY)
+        # Always send a key, recorded before the request leaves: after a crash or a dropped
+        # answer, re-sending with the same key returns the original task instead of a new charge.
+        key = given_key or f"rivya-mcp-{uuid.uuid4().hex}"
 
         reference = str(control[REFERENCE]).strip() if mode == "edit" else None
         model_params = to_wire_params(self.manifest, mode, args)
-        earlier = ledger.by_key(key) if key else None
+        earlier = ledger.by_key(given_key) if given_key else None
         params: dict[str, Any] | None = None
-        if earlier is not None and key:
+        if earlier is not None:
             _check_same_request(
                 earlier,
                 key,
@@ -118,9 +121,6 @@ class ToolBodies:
         if params is None:
             references = [await self._reference_item(reference, client, ledger)] if reference is not None else None
             params = to_wire_params(self.manifest, mode, args, references=references)
-            # Always send a key, recorded before the request leaves: after a crash or a dropped
-            # answer, re-sending with the same key returns the original task instead of a new charge.
-            key = key or f"rivya-mcp-{uuid.uuid4().hex}"
             ledger.intent(
                 idempotency_key=key,
                 mode=mode,
@@ -129,7 +129,6 @@ class ToolBodies:
                 params=params,
                 reference=reference,
             )
-        assert key is not None
         try:
             generation = await client.create_generation(
                 model=self.settings.model, prompt=prompt, params=params, idempotency_key=key
