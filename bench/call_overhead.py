@@ -1,0 +1,161 @@
+"""Call overhead: ``get_task`` on a finished task through MCP vs the client call alone vs raw HTTP.
+
+One task is generated through the server first (so it is in the journal and saved on disk, as it
+would be for a real agent), then each path is timed ``--calls`` times in rounds that interleave
+the paths:
+
+- raw HTTP: ``GET /api/v1/generations/{id}`` on a kept-alive httpx2 connection (the floor);
+- client: ``AsyncRivyaClient.get_generation`` (the one API call ``get_task`` makes);
+- MCP in-memory: ``get_task`` through ``mcp.Client(build_server(...))`` in this process;
+- MCP stdio: ``get_task`` through ``mcp.Client`` over stdio to ``python -m rivya_mcp serve``.
+
+MCP overhead = median(MCP path) − median(client). The preview that ``get_task`` returns is also
+timed on its own (``make_preview`` on the saved file), since it is most of the overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import anyio
+import httpx2
+from mcp import Client, StdioServerParameters
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    PYTHON,
+    SANDBOX_KEY,
+    median,
+    percentile,
+    print_report,
+    sandbox_process,
+    server_env,
+    table,
+    verdict,
+)
+
+from rivya_mcp.client import AsyncRivyaClient  # noqa: E402
+from rivya_mcp.server import build_server  # noqa: E402
+from rivya_mcp.settings import Secret, Settings  # noqa: E402
+
+TARGET_OVERHEAD_MS = 3.0
+PROMPT = "A lighthouse at dusk [sandbox:seconds=0.2]"
+
+
+async def timed(fn: Callable[[], Awaitable[object]]) -> float:
+    started = time.perf_counter()
+    await fn()
+    return (time.perf_counter() - started) * 1000
+
+
+async def measure(calls: int) -> tuple[str, bool]:
+    with sandbox_process() as sandbox, tempfile.TemporaryDirectory(prefix="rivya-bench-") as tmp:
+        workdir = Path(tmp)
+        settings = Settings(
+            api_key=Secret(SANDBOX_KEY),
+            base_url=sandbox.base_url,
+            output_dir=workdir / "out",
+            data_dir=workdir / "data",
+            log_level="WARNING",
+        )
+        stdio = StdioServerParameters(
+            command=PYTHON, args=["-m", "rivya_mcp", "serve"], env=server_env(workdir, base_url=sandbox.base_url)
+        )
+        headers = {"Authorization": f"Bearer {SANDBOX_KEY}", "Accept": "application/json"}
+        async with (
+            httpx2.AsyncClient(base_url=sandbox.base_url, headers=headers) as raw,
+            AsyncRivyaClient(api_key=SANDBOX_KEY, base_url=sandbox.base_url) as client,
+            Client(build_server(settings)) as memory,
+            Client(stdio) as over_stdio,
+        ):
+            created = await memory.call_tool("generate_image", {"prompt": PROMPT, "wait_seconds": 30})
+            assert not created.is_error, created.content
+            task_id = (created.structured_content or {})["task_id"]
+            saved = Path((created.structured_content or {})["saved_path"])
+            args = {"task_id": task_id}
+
+            async def raw_get() -> None:
+                response = await raw.get(f"/api/v1/generations/{task_id}")
+                response.raise_for_status()
+                response.json()
+
+            async def client_get() -> None:
+                await client.get_generation(task_id)
+
+            async def memory_get() -> None:
+                result = await memory.call_tool("get_task", args)
+                assert not result.is_error, result.content
+
+            async def stdio_get() -> None:
+                result = await over_stdio.call_tool("get_task", args)
+                assert not result.is_error, result.content
+
+            from rivya_mcp.server._preview import make_preview
+
+            data = saved.read_bytes()
+
+            async def preview_only() -> None:
+                make_preview(data)
+
+            paths: dict[str, Callable[[], Awaitable[None]]] = {
+                "raw HTTP GET (floor)": raw_get,
+                "client.get_generation": client_get,
+                "MCP in-memory get_task": memory_get,
+                "MCP stdio get_task": stdio_get,
+                "make_preview alone (part of get_task)": preview_only,
+            }
+            samples: dict[str, list[float]] = {name: [] for name in paths}
+            for fn in paths.values():  # warm-up: connections, caches, first-call imports
+                for _ in range(3):
+                    await fn()
+            for _ in range(calls):
+                for name, fn in paths.items():
+                    samples[name].append(await timed(fn))
+    client_median = median(samples["client.get_generation"])
+    rows = []
+    ok_all = True
+    for name, values in samples.items():
+        overhead = ""
+        target = ""
+        result = ""
+        if name.startswith("MCP"):
+            extra = median(values) - client_median
+            ok = extra <= TARGET_OVERHEAD_MS
+            ok_all &= ok
+            overhead, target, result = f"{extra:+.1f}", f"≤ {TARGET_OVERHEAD_MS:g} ms over client", verdict(ok)
+        elif name.startswith("raw"):
+            overhead = f"{median(values) - client_median:+.1f}"
+        rows.append(
+            [name, f"{median(values):.1f}", f"{percentile(values, 90):.1f}", len(values), overhead, target, result]
+        )
+    body = table(["path", "median ms", "p90 ms", "calls", "vs client (median ms)", "target", "result"], rows)
+    return body, ok_all
+
+
+def run(calls: int) -> tuple[str, bool]:
+    return anyio.run(measure, calls)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10 calls per path instead of 60")
+    parser.add_argument("--calls", type=int, default=None)
+    args = parser.parse_args()
+    body, _ = run(args.calls or (10 if args.quick else 60))
+    print_report(
+        "Call overhead (get_task on a finished, saved task)",
+        body,
+        [
+            "Sandbox in its own process on loopback; rounds interleave the paths after 3 warm-up calls each.",
+            "Every get_task returns the text summary, the preview image and the resource link.",
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""Completion lag: time from a sandbox task turning ``succeeded`` to the tool returning its image.
+
+Jobs of 3, 8, 15, 30 and 60 s run concurrently against one stdio server (``python -m rivya_mcp
+serve``, ``RIVYA_POLL_SCALE=1``, real time), each through its own ``generate_image`` call. The
+server caps ``wait_seconds`` at 55 s, so a job still running when its call returns is finished
+the way an agent would: ``get_task`` right away, again with ``wait_seconds=55`` (the "calls"
+column counts them).
+
+- "Turned succeeded" is the sandbox's own ``finishes_at`` for the task (``GET /_sandbox/state``):
+  the instant its status flips, ``created_at`` + queued + processing time, on the sandbox's wall
+  clock (same machine, same clock as the benchmark).
+- Polls are the ``GET /api/v1/generations/{id}`` requests the sandbox answered for that task,
+  recorded by ``bench/_sandbox_proc.py`` with their arrival times; the gaps between them are the
+  poll intervals.
+- Retry-After: one more job (6 s) whose first status poll the sandbox answers with ``429`` and
+  ``Retry-After: 3`` (a fault rule for that task only); the next poll must come ≥ 3 s later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import PYTHON, Sandbox, print_report, sandbox_process, server_env, table, verdict  # noqa: E402
+
+FULL_JOBS = (3, 8, 15, 30, 60)
+QUICK_JOBS = (3, 8)
+SHORT_JOB_LIMIT = 20.0
+SHORT_JOB_MAX_LAG = 2.0
+LONG_JOB_LAG_FRACTION = 0.15
+MIN_POLL_GAP = 1.0
+WAIT_SECONDS = 55  # the server's cap (MAX_WAIT_SECONDS); anything larger is clamped to it
+RETRY_AFTER = 3
+RETRY_JOB_SECONDS = 6
+
+
+@dataclass
+class Job:
+    seconds: float
+    label: str
+    task_id: str | None = None
+    calls: int = 0
+    returned_at: float = 0.0
+    status: str = ""
+    chain_gaps: list[float] = field(default_factory=list)
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+async def run_job(session: Client, job: Job) -> None:
+    prompt = f"{job.label} [sandbox:seconds={job.seconds:g}]"
+    result = await session.call_tool("generate_image", {"prompt": prompt, "wait_seconds": WAIT_SECONDS})
+    job.calls = 1
+    data: dict[str, Any] = result.structured_content or {}
+    job.task_id = data.get("task_id")
+    while not result.is_error and not data.get("done"):
+        job.calls += 1
+        result = await session.call_tool("get_task", {"task_id": job.task_id, "wait_seconds": WAIT_SECONDS})
+        data = result.structured_content or {}
+    job.returned_at = time.time()
+    job.status = "error" if result.is_error else str(data.get("status"))
+
+
+async def arm_retry_fault(sandbox: Sandbox, prompt_marker: str) -> None:
+    """Once the task exists, make its first status poll answer 429 with Retry-After."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for task in sandbox.state()["tasks"]:
+            if prompt_marker in (task.get("prompt") or ""):
+                path = f"/api/v1/generations/{task['id']}"
+                sandbox.faults([{"path": path, "method": "GET", "status": 429, "retry_after": RETRY_AFTER, "times": 1}])
+                return
+        await anyio.sleep(0.05)
+    raise RuntimeError("the Retry-After job's task never appeared")
+
+
+async def measure(jobs_seconds: tuple[int, ...]) -> tuple[str, bool]:
+    with sandbox_process() as sandbox, tempfile.TemporaryDirectory(prefix="rivya-bench-") as tmp:
+        env = server_env(Path(tmp), base_url=sandbox.base_url, RIVYA_POLL_SCALE="1.0")
+        params = StdioServerParameters(command=PYTHON, args=["-m", "rivya_mcp", "serve"], env=env)
+        jobs = [Job(float(s), f"Lag job {s}s") for s in jobs_seconds]
+        retry_job = Job(float(RETRY_JOB_SECONDS), "Retry-After job")
+        async with Client(params) as session:
+            async with anyio.create_task_group() as group:
+                for job in [*jobs, retry_job]:
+                    group.start_soon(run_job, session, job)
+                await arm_retry_fault(sandbox, retry_job.label)
+        state = {t["id"]: t for t in sandbox.state()["tasks"]}
+        requests = sandbox.requests()
+
+    rows = []
+    ok_all = True
+    for job in jobs:
+        task = state[job.task_id or ""]
+        finished = _epoch(task["finishes_at"])
+        polls = sorted(
+            r["start"] for r in requests if r["method"] == "GET" and r["path"] == f"/api/v1/generations/{job.task_id}"
+        )
+        gaps = [b - a for a, b in zip(polls, polls[1:], strict=False)]
+        before = [p for p in polls if p < finished]
+        last_gap = (polls[len(before)] - before[-1]) if before and len(before) < len(polls) else float("nan")
+        lag = job.returned_at - finished
+        limit = SHORT_JOB_MAX_LAG if job.seconds <= SHORT_JOB_LIMIT else LONG_JOB_LAG_FRACTION * job.seconds
+        min_gap = min(gaps) if gaps else float("nan")
+        lag_ok = job.status == "succeeded" and lag <= limit
+        gap_ok = not gaps or min_gap >= MIN_POLL_GAP
+        ok_all &= lag_ok and gap_ok
+        rows.append(
+            [
+                f"{job.seconds:g} s",
+                job.calls,
+                len(polls),
+                f"{min_gap:.2f}",
+                f"{max(gaps):.2f}" if gaps else "-",
+                f"{last_gap:.2f}",
+                f"{lag:.2f}",
+                f"≤ {limit:.2f} s; gaps ≥ {MIN_POLL_GAP:g} s",
+                verdict(lag_ok) + ("" if gap_ok else " (gap **FAIL**)"),
+            ]
+        )
+    body = table(
+        [
+            "job",
+            "MCP calls",
+            "polls",
+            "min gap s",
+            "max gap s",
+            "gap spanning success s",
+            "lag s",
+            "target",
+            "result",
+        ],
+        rows,
+    )
+
+    polls = sorted(
+        (r for r in requests if r["method"] == "GET" and r["path"] == f"/api/v1/generations/{retry_job.task_id}"),
+        key=lambda r: r["start"],
+    )
+    limited = [i for i, r in enumerate(polls) if r.get("status") == 429]
+    if limited and limited[0] + 1 < len(polls):
+        first = polls[limited[0]]
+        wait = polls[limited[0] + 1]["start"] - first["end"]
+        retry_ok = wait >= RETRY_AFTER
+        retry_row = [f"{RETRY_JOB_SECONDS} s", f"poll {limited[0] + 1} answered 429, Retry-After: {RETRY_AFTER}",
+                     f"{wait:.2f}", f"≥ {RETRY_AFTER} s", retry_ok and retry_job.status == "succeeded",
+                     verdict(retry_ok and retry_job.status == "succeeded")]  # fmt: skip
+    else:
+        retry_ok = False
+        retry_row = [f"{RETRY_JOB_SECONDS} s", "the 429 was not observed", "-", f"≥ {RETRY_AFTER} s", False, verdict(False)]
+    ok_all &= retry_ok
+    body += "\n\n" + table(
+        ["job", "fault", "next poll after the 429 answer (s)", "target", "job succeeded", "result"], [retry_row]
+    )
+    return body, ok_all
+
+
+def run(quick: bool) -> tuple[str, bool]:
+    return anyio.run(measure, QUICK_JOBS if quick else FULL_JOBS)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="only the 3 s and 8 s jobs")
+    args = parser.parse_args()
+    body, _ = run(args.quick)
+    print_report(
+        "Completion lag (real time, poll_scale 1.0, jobs run concurrently)",
+        body,
+        [
+            "lag = tool return (wall clock) − the sandbox's finishes_at for the task (the exact succeeded instant).",
+            "polls / gaps = status GETs for the task as recorded by the sandbox process; "
+            "'gap spanning success' is the poll interval in which the task finished.",
+            f"wait_seconds is capped at {WAIT_SECONDS} s by the server: a longer job is finished by get_task "
+            "called right after the pending result (the MCP calls column).",
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
