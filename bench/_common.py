@@ -65,7 +65,7 @@ def free_port() -> int:
 def http_json(method: str, url: str, body: Any = None, *, timeout: float = 10.0) -> Any:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback only)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read() or b"null")
 
 
@@ -73,7 +73,7 @@ def wait_for_http(url: str, *, timeout: float = READY_TIMEOUT, proc: subprocess.
     deadline = time.monotonic() + timeout
     while True:
         try:
-            urllib.request.urlopen(url, timeout=1.0).close()  # noqa: S310
+            urllib.request.urlopen(url, timeout=1.0).close()
             return
         except OSError as exc:
             if proc is not None and proc.poll() is not None:
@@ -169,7 +169,9 @@ def server_env(workdir: Path, *, base_url: str | None = None, **extra: str) -> d
 
 
 @contextmanager
-def http_server_process(workdir: Path, base_url: str, **extra_env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def http_server_process(
+    workdir: Path, base_url: str, **extra_env: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``rivya-mcp serve --transport http`` in its own process; yields (MCP URL, process)."""
     port = free_port()
     proc = subprocess.Popen(

@@ -27,7 +27,7 @@ import httpx2
 from mcp import Client, StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from _common import (
     PYTHON,
     SANDBOX_KEY,
     median,
@@ -39,9 +39,9 @@ from _common import (  # noqa: E402
     verdict,
 )
 
-from rivya_mcp.client import AsyncRivyaClient  # noqa: E402
-from rivya_mcp.server import build_server  # noqa: E402
-from rivya_mcp.settings import Secret, Settings  # noqa: E402
+from rivya_mcp.client import AsyncRivyaClient
+from rivya_mcp.server import build_server
+from rivya_mcp.settings import Secret, Settings
 
 TARGET_OVERHEAD_MS = 3.0
 PROMPT = "A lighthouse at dusk [sandbox:seconds=0.2]"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH_DIR, PYTHON, median, percentile, print_report, server_env, table, verdict  # noqa: E402
+from _common import BENCH_DIR, PYTHON, median, percentile, print_report, server_env, table, verdict
 
 TARGET_RATIO = 1.15
 PROTOCOL_VERSION = "2025-11-25"

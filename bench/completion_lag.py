@@ -31,7 +31,9 @@ import anyio
 from mcp import Client, StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PYTHON, Sandbox, print_report, sandbox_process, server_env, table, verdict  # noqa: E402
+import itertools
+
+from _common import PYTHON, Sandbox, print_report, sandbox_process, server_env, table, verdict
 
 FULL_JOBS = (3, 8, 15, 30, 60)
 QUICK_JOBS = (3, 8)
@@ -108,7 +110,7 @@ async def measure(jobs_seconds: tuple[int, ...]) -> tuple[str, bool]:
         polls = sorted(
             r["start"] for r in requests if r["method"] == "GET" and r["path"] == f"/api/v1/generations/{job.task_id}"
         )
-        gaps = [b - a for a, b in zip(polls, polls[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(polls)]
         before = [p for p in polls if p < finished]
         last_gap = (polls[len(before)] - before[-1]) if before and len(before) < len(polls) else float("nan")
         lag = job.returned_at - finished
@@ -159,7 +161,7 @@ async def measure(jobs_seconds: tuple[int, ...]) -> tuple[str, bool]:
                      verdict(retry_ok and retry_job.status == "succeeded")]  # fmt: skip
     else:
         retry_ok = False
-        retry_row = [f"{RETRY_JOB_SECONDS} s", "the 429 was not observed", "-", f"≥ {RETRY_AFTER} s", False, verdict(False)]
+        retry_row = [f"{RETRY_JOB_SECONDS} s", "no 429 seen", "-", f"≥ {RETRY_AFTER} s", False, verdict(False)]
     ok_all &= retry_ok
     body += "\n\n" + table(
         ["job", "fault", "next poll after the 429 answer (s)", "target", "job succeeded", "result"], [retry_row]

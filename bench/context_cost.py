@@ -24,11 +24,11 @@ from mcp.types import CallToolResult, ImageContent
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SANDBOX_KEY, print_report, sandbox_process, table, verdict  # noqa: E402
+from _common import SANDBOX_KEY, print_report, sandbox_process, table, verdict
 
-from rivya_mcp.manifest import get_manifest  # noqa: E402
-from rivya_mcp.server import build_server  # noqa: E402
-from rivya_mcp.settings import Secret, Settings  # noqa: E402
+from rivya_mcp.manifest import get_manifest
+from rivya_mcp.server import build_server
+from rivya_mcp.settings import Secret, Settings
 
 MODEL = "flux-kontext-max"
 TARGET_BYTES = 300_000  # 300 KB, KB = 1000 bytes
@@ -77,7 +77,7 @@ async def measure(quick: bool) -> tuple[str, bool]:
                 result, data = results[(ratio, fmt)]
                 assert not result.is_error, result.content
                 saved = Path(data["saved_path"])
-                with urllib.request.urlopen(urls[data["task_id"]]) as response:  # noqa: S310 (loopback)
+                with urllib.request.urlopen(urls[data["task_id"]]) as response:
                     served = response.read()
                 identical = saved.read_bytes() == served
                 with Image.open(saved) as full:
