@@ -99,3 +99,32 @@ def test_meta_schema_refuses_broken_manifests(where: str, mutate: Any) -> None:
     mutate(data)
     with pytest.raises(ManifestError):
         parse_manifest(data, _meta())
+
+
+def test_shipped_manifests_are_meta_checked_before_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_manifests defers the meta-schema check (startup time); the first use runs it."""
+    from rivya_mcp.manifest import _loader, validate_arguments
+
+    monkeypatch.setattr(_loader, "_meta_checked", False)
+    checked: list[str] = []
+    real = _loader.check_manifest
+    monkeypatch.setattr(_loader, "check_manifest", lambda data, meta: (checked.append(data["id"]), real(data, meta)))
+    validate_arguments(get_manifest("flux-kontext-max"), "generate", {"prompt": "a kite"})
+    assert set(checked) == set(load_manifests())
+    validate_arguments(get_manifest("flux-kontext-max"), "generate", {"prompt": "a kite"})
+    assert len(checked) == len(load_manifests())  # once per process
+
+
+def test_a_broken_shipped_manifest_is_refused_before_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rivya_mcp.manifest import _loader, to_wire_params
+
+    manifest = get_manifest("flux-kontext-max")
+    broken = copy.deepcopy(manifest.raw)
+    broken["base_credits"] = -1
+    monkeypatch.setattr(_loader, "_meta_checked", False)
+    object.__setattr__(manifest, "raw", broken)  # frozen dataclass; restored below
+    try:
+        with pytest.raises(ManifestError):
+            to_wire_params(manifest, "generate", {"prompt": "a kite"})
+    finally:
+        object.__setattr__(manifest, "raw", _raw("flux-kontext-max"))

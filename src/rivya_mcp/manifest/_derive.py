@@ -14,11 +14,13 @@ The rules (also in manifests/README.md):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
+from rivya_mcp.manifest._loader import ensure_meta_valid
 from rivya_mcp.manifest._model import Manifest, Mode, Param
+
+if TYPE_CHECKING:
+    import jsonschema
 
 # Documented request-level key for reference files (rivya-api.md §3.2); not a table row.
 REFERENCE_ITEMS_KEY = "referenceMediaItems"
@@ -113,6 +115,9 @@ def validate_arguments(manifest: Manifest, mode: Mode, arguments: Mapping[str, A
 
     Raises ArgumentError with every problem found, so an agent can fix them all at once.
     """
+    import jsonschema  # deferred: a stdio host pays its import at every spawn, a first call barely notices
+
+    ensure_meta_valid(manifest)
     schema = input_schema(manifest, mode)
     validator = jsonschema.Draft202012Validator(schema)
     problems = [_describe(e) for e in sorted(validator.iter_errors(dict(arguments)), key=str)]
@@ -147,6 +152,7 @@ def to_wire_params(
     documented minimal request, so the result never depends on an upstream default changing.
     Parameters with neither (e.g. ``watermark``) are left out.
     """
+    ensure_meta_valid(manifest)
     params: JsonObject = {}
     for param in manifest.params_for(mode):
         value = arguments.get(param.key, param.default)
@@ -165,6 +171,7 @@ def check_wire_params(manifest: Manifest, mode: Mode, params: Mapping[str, Any])
     booleans (the docs do not say whether real booleans are refused; the sandbox accepts both).
     Unknown keys are refused (the sandbox's choice: the docs list the allowed keys).
     """
+    ensure_meta_valid(manifest)
     problems: list[str] = []
     by_key = {p.key: p for p in manifest.params_for(mode)}
     for key, value in params.items():

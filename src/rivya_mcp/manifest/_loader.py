@@ -1,14 +1,21 @@
-"""Find, validate and parse the model manifests shipped with the package."""
+"""Find, validate and parse the model manifests shipped with the package.
+
+jsonschema is imported only when a meta-schema check runs: importing it costs a stdio server about
+30 ms at every spawn (docs/benchmarks.md, cold start). So :func:`load_manifests` parses the
+shipped files without it, and the meta-schema check of those files runs once per process, the
+first time a manifest is used to validate arguments or build a request
+(:func:`ensure_meta_valid`), always before anything reaches the API. :func:`parse_manifest`
+validates eagerly, as before.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+import threading
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import jsonschema
 
 from rivya_mcp.manifest._model import Manifest, ModeSpec, Narrowing, Param, UploadPolicy
 
@@ -35,16 +42,40 @@ def _meta_schema(directory: Path) -> dict[str, Any]:
     return json.loads((directory / SCHEMA_FILENAME).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
-def parse_manifest(data: dict[str, Any], meta_schema: dict[str, Any]) -> Manifest:
-    """Validate one manifest document against the meta-schema and build a Manifest."""
+def check_manifest(data: dict[str, Any], meta_schema: dict[str, Any]) -> None:
+    """Raise ManifestError unless ``data`` passes the meta-schema and names each parameter once."""
+    import jsonschema  # deferred: see the module docstring
+
     validator = jsonschema.Draft202012Validator(meta_schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "(root)"
         raise ManifestError(f"manifest {data.get('id', '?')!r} is invalid at {where}: {errors[0].message}")
+    _check_unique_keys(data)
+
+
+def _check_unique_keys(data: dict[str, Any]) -> None:
     keys = [p["key"] for p in data["params"]]
     if len(keys) != len(set(keys)):
         raise ManifestError(f"manifest {data['id']!r} repeats a parameter key")
+
+
+def parse_manifest(data: dict[str, Any], meta_schema: dict[str, Any]) -> Manifest:
+    """Validate one manifest document against the meta-schema and build a Manifest."""
+    check_manifest(data, meta_schema)
+    return _build(data)
+
+
+def _build(data: dict[str, Any]) -> Manifest:
+    """A Manifest from a document assumed valid; a missing or mistyped field is a ManifestError."""
+    try:
+        return _build_unchecked(data)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ManifestError(f"manifest {data.get('id', '?')!r} is malformed: {exc!r}") from None
+
+
+def _build_unchecked(data: dict[str, Any]) -> Manifest:
+    _check_unique_keys(data)
     upload = data["upload"]
     return Manifest(
         id=data["id"],
@@ -98,20 +129,47 @@ def _parse_param(p: dict[str, Any]) -> Param:
 
 @functools.cache
 def load_manifests() -> dict[str, Manifest]:
-    """All model manifests, keyed by model id. Cached: manifests are read once per process."""
+    """All model manifests, keyed by model id. Cached: manifests are read once per process.
+
+    The meta-schema check is deferred to :func:`ensure_meta_valid` (see the module docstring).
+    """
     directory = manifests_dir()
-    meta = _meta_schema(directory)
     found: dict[str, Manifest] = {}
     for path in sorted(directory.glob("*.json")):
         if path.name == SCHEMA_FILENAME:
             continue
-        manifest = parse_manifest(json.loads(path.read_text(encoding="utf-8")), meta)
+        manifest = _build(json.loads(path.read_text(encoding="utf-8")))
         if path.stem != manifest.id:
             raise ManifestError(f"{path.name}: file name must be the model id {manifest.id!r}")
         found[manifest.id] = manifest
     if not found:
         raise ManifestError(f"no model manifests in {directory}")
     return found
+
+
+_meta_checked = False
+_meta_lock = threading.Lock()
+
+
+def ensure_meta_valid(manifest: Manifest) -> None:
+    """Check the shipped manifests against the meta-schema, once per process, if ``manifest`` is one.
+
+    Manifests from :func:`parse_manifest` were checked when they were built; anything else is
+    left alone.
+    """
+    global _meta_checked
+    if _meta_checked:
+        return
+    loaded = load_manifests()
+    if loaded.get(manifest.id) is not manifest:
+        return
+    with _meta_lock:
+        if _meta_checked:
+            return
+        meta = _meta_schema(manifests_dir())
+        for shipped in loaded.values():
+            check_manifest(shipped.raw, meta)
+        _meta_checked = True
 
 
 def get_manifest(model_id: str) -> Manifest:
