@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+import rivya_mcp.journal
 from rivya_mcp.journal import (
     SCHEMA_VERSION,
     IdempotencyKeyReused,
@@ -203,6 +204,55 @@ def test_unsubmitted_and_unfinished(journal: TaskJournal) -> None:
     assert refused is not None and refused.status == "rejected" and refused.is_terminal
     with pytest.raises(ValueError, match="use update"):
         journal.reject_intent("queued", error_code="x", error_message=None)
+
+
+class TestIntentsThatEndedWithoutATask:
+    """Rejected, unconfirmed or abandoned intents are not re-sent, but an agent's retry may revive them."""
+
+    def test_a_rejected_intent_takes_the_task_of_a_retry_with_the_same_key(self, journal: TaskJournal) -> None:
+        intent(journal, "k1")
+        journal.reject_intent("k1", error_code="insufficient_credits", error_message="Not enough credits.")
+        # The agent tops up and calls again with the same key: the server records the intent again
+        # (it is about to re-send the recorded body), then attaches the answer.
+        reopened = intent(journal, "k1")
+        assert (reopened.status, reopened.error_code, reopened.error_message) == ("unsubmitted", None, None)
+        assert [e.idempotency_key for e in journal.unsubmitted()] == ["k1"]
+        entry = journal.attach_task("k1", task_id="task_1", status="queued", reserved_credits=20)
+        assert (entry.task_id, entry.status, entry.error_code, entry.error_message) == ("task_1", "queued", None, None)
+        assert journal.get("task_1") == entry and journal.unsubmitted() == []
+        assert [e.task_id for e in journal.unfinished()] == ["task_1"]
+
+    @pytest.mark.parametrize("ended", ["rejected", "unconfirmed", "abandoned"])
+    def test_attaching_directly_to_an_ended_intent_works(self, journal: TaskJournal, ended: str) -> None:
+        intent(journal, "k1")
+        journal.end_intent("k1", status=ended, error_code="x", error_message="y")
+        entry = journal.attach_task("k1", task_id="task_1", status="processing")
+        assert (entry.status, entry.error_code, entry.error_message) == ("processing", None, None)
+
+    @pytest.mark.parametrize("ended", ["unconfirmed", "abandoned"])
+    def test_ended_intents_are_terminal_and_not_resent(self, journal: TaskJournal, ended: str) -> None:
+        intent(journal, "k1")
+        entry = journal.end_intent("k1", status=ended, error_code="connection_failed", error_message=None)
+        assert entry.status == ended and entry.is_terminal and entry.error_code == "connection_failed"
+        assert journal.unsubmitted() == [] and journal.unfinished() == []
+        assert [e.idempotency_key for e in journal.list(status=ended)] == ["k1"]
+
+    def test_only_intent_end_states_and_only_intents(self, journal: TaskJournal) -> None:
+        intent(journal, "k1")
+        with pytest.raises(ValueError, match="can end as one of"):
+            journal.end_intent("k1", status="succeeded", error_code=None, error_message=None)
+        created(journal, "k2", "task_2")
+        with pytest.raises(ValueError, match="use update"):
+            journal.end_intent("k2", status="unconfirmed", error_code=None, error_message=None)
+
+    def test_a_task_with_a_result_is_not_reopened(self, journal: TaskJournal) -> None:
+        created(journal, "k1", "task_1", status="failed")
+        assert intent(journal, "k1").status == "failed"
+
+
+def test_public_names() -> None:
+    assert {"MAX_REFERENCE_CHARS", "TaskJournal", "UNSUBMITTED", "REJECTED"} <= set(rivya_mcp.journal.__all__)
+    assert all(hasattr(rivya_mcp.journal, name) for name in rivya_mcp.journal.__all__)
 
 
 def test_public_dict(journal: TaskJournal) -> None:

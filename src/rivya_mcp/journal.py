@@ -10,6 +10,12 @@ when the answer arrives. After a crash:
   can be re-sent exactly (a different body under the same key is a 409 conflict).
 - ``unfinished()`` lists tasks that are not terminal yet, or succeeded but were never saved.
 
+An intent that did not become a task ends in one of three states, none of them re-sent by
+recovery: ``rejected`` (the API refused it), ``unconfirmed`` (the create failed in a way that
+leaves open whether the API processed it, and the agent was told so) and ``abandoned`` (too old
+to re-send safely). Each can still get its task later: an agent that repeats the call with the
+same idempotency key re-sends the recorded body, and ``attach_task`` accepts the answer.
+
 The API key has no column here and is never passed in. Prompts, params and result URLs are
 stored as given (result URLs may be pre-signed), so the file is created 0600 on POSIX.
 """
@@ -29,8 +35,13 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "ABANDONED",
+    "MAX_REFERENCE_CHARS",
+    "REJECTED",
     "SCHEMA_VERSION",
     "TERMINAL_STATUSES",
+    "UNCONFIRMED",
+    "UNSUBMITTED",
     "IdempotencyKeyReused",
     "JournalEntry",
     "JournalError",
@@ -43,8 +54,16 @@ logger = logging.getLogger("rivya_mcp.journal")
 UNSUBMITTED = "unsubmitted"
 # Status of an intent the API refused outright (validation, credits): never re-sent.
 REJECTED = "rejected"
+# Status of an intent whose create failed without a clear answer (connection lost, 5xx, garbled
+# body) after the client's own retries, and the agent was told: whether a task exists is unknown.
+# Not re-sent on its own: the agent may already have asked again under another key.
+UNCONFIRMED = "unconfirmed"
+# Status of an unsubmitted intent that recovery found too old to re-send.
+ABANDONED = "abandoned"
+# Intent states that never became a task (yet): an agent's retry with the same key can revive them.
+INTENT_END_STATUSES = frozenset({REJECTED, UNCONFIRMED, ABANDONED})
 # "succeeded" and "failed" are the documented terminal states; the others are defensive.
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "cancelled", "expired", REJECTED})
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "cancelled", "expired"} | INTENT_END_STATUSES)
 
 # Seconds a writer waits for another connection's (or process's) write lock.
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -217,6 +236,10 @@ class TaskJournal:
     ) -> JournalEntry:
         """Record a create request before it is sent. Re-recording the same request is a no-op.
 
+        Except for an intent that ended without a task (rejected, unconfirmed, abandoned): being
+        recorded again means it is about to be re-sent, so it is ``unsubmitted`` again until the
+        answer arrives (a crash during that re-send then leaves it for recovery, as a first send would).
+
         Raises ``IdempotencyKeyReused`` when the key is already recorded for a different request.
         """
         if not idempotency_key:
@@ -238,6 +261,13 @@ class TaskJournal:
                         f"idempotency key {idempotency_key!r} was already used for a different request; "
                         "use a new key to create a new task"
                     )
+                if existing.task_id is None and existing.status in INTENT_END_STATUSES:
+                    conn.execute(
+                        "UPDATE tasks SET status = ?, error_code = NULL, error_message = NULL, updated_at = ? "
+                        "WHERE idempotency_key = ?",
+                        (UNSUBMITTED, now, idempotency_key),
+                    )
+                    return self._must(conn, "idempotency_key = ?", (idempotency_key,))
                 return existing
             conn.execute(
                 "INSERT INTO tasks (idempotency_key, model, mode, prompt, params, reference, status, "
@@ -255,7 +285,12 @@ class TaskJournal:
         reserved_credits: float | None = None,
         created_at: str | datetime | None = None,
     ) -> JournalEntry:
-        """Attach the API's answer to a recorded intent. Attaching the same task again is fine."""
+        """Attach the API's answer to a recorded intent. Attaching the same task again is fine.
+
+        An intent that ended without a task (rejected, unconfirmed, abandoned) takes the task too:
+        the agent repeated the call with the same key (say after topping up credits) and the
+        re-sent body created it. Its old error is cleared, since it no longer describes the entry.
+        """
         remote_created = _iso(created_at) if isinstance(created_at, datetime) else created_at
         now = self._stamp()
         with self._write() as conn:
@@ -264,16 +299,21 @@ class TaskJournal:
                 raise ValueError(
                     f"idempotency key {idempotency_key!r} already belongs to task {entry.task_id}, not {task_id}"
                 )
+            revived = entry.task_id is None and entry.status in INTENT_END_STATUSES
             try:
                 conn.execute(
                     "UPDATE tasks SET task_id = ?, status = ?, reserved_credits = COALESCE(?, reserved_credits), "
                     "remote_created_at = COALESCE(?, remote_created_at), "
+                    "error_code = CASE WHEN ? THEN NULL ELSE error_code END, "
+                    "error_message = CASE WHEN ? THEN NULL ELSE error_message END, "
                     "submitted_at = COALESCE(submitted_at, ?), updated_at = ? WHERE idempotency_key = ?",
                     (
                         task_id,
-                        _next_status(entry.status, status),
+                        status if revived else _next_status(entry.status, status),
                         reserved_credits,
                         remote_created,
+                        revived,
+                        revived,
                         now,
                         now,
                         idempotency_key,
@@ -285,6 +325,17 @@ class TaskJournal:
 
     def reject_intent(self, idempotency_key: str, *, error_code: str | None, error_message: str | None) -> JournalEntry:
         """Mark an intent the API refused outright, so that it is never re-sent."""
+        return self.end_intent(idempotency_key, status=REJECTED, error_code=error_code, error_message=error_message)
+
+    def end_intent(
+        self, idempotency_key: str, *, status: str, error_code: str | None, error_message: str | None
+    ) -> JournalEntry:
+        """Mark an intent that did not become a task as ``rejected``, ``unconfirmed`` or ``abandoned``.
+
+        Recovery re-sends only ``unsubmitted`` intents, so ending one keeps it from being re-sent.
+        """
+        if status not in INTENT_END_STATUSES:
+            raise ValueError(f"an intent can end as one of {sorted(INTENT_END_STATUSES)}, not {status!r}")
         now = self._stamp()
         with self._write() as conn:
             entry = self._must(conn, "idempotency_key = ?", (idempotency_key,))
@@ -293,7 +344,7 @@ class TaskJournal:
             conn.execute(
                 "UPDATE tasks SET status = ?, error_code = ?, error_message = ?, updated_at = ? "
                 "WHERE idempotency_key = ?",
-                (REJECTED, error_code, error_message, now, idempotency_key),
+                (status, error_code, error_message, now, idempotency_key),
             )
             return self._must(conn, "idempotency_key = ?", (idempotency_key,))
 
