@@ -7,7 +7,8 @@ the paths:
 - raw HTTP: ``GET /api/v1/generations/{id}`` on a kept-alive httpx2 connection (the floor);
 - client: ``AsyncRivyaClient.get_generation`` (the one API call ``get_task`` makes);
 - MCP in-memory: ``get_task`` through ``mcp.Client(build_server(...))`` in this process;
-- MCP stdio: ``get_task`` through ``mcp.Client`` over stdio to ``python -m rivya_mcp serve``.
+- MCP stdio: ``get_task`` through ``mcp.Client`` over stdio to ``python -m rivya_mcp serve``;
+- for reference, a bare MCPServer's one-tool ``echo`` over stdio (the transport's own floor).
 
 MCP overhead = median(MCP path) − median(client). The preview that ``get_task`` returns is also
 timed on its own (``make_preview`` on the saved file), since it is most of the overhead.
@@ -16,6 +17,7 @@ timed on its own (``make_preview`` on the saved file), since it is most of the o
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import tempfile
 import time
@@ -28,6 +30,7 @@ from mcp import Client, StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
+    BENCH_DIR,
     PYTHON,
     SANDBOX_KEY,
     median,
@@ -66,12 +69,14 @@ async def measure(calls: int) -> tuple[str, bool]:
         stdio = StdioServerParameters(
             command=PYTHON, args=["-m", "rivya_mcp", "serve"], env=server_env(workdir, base_url=sandbox.base_url)
         )
+        bare_stdio = StdioServerParameters(command=PYTHON, args=[str(BENCH_DIR / "bare_server.py")])
         headers = {"Authorization": f"Bearer {SANDBOX_KEY}", "Accept": "application/json"}
         async with (
             httpx2.AsyncClient(base_url=sandbox.base_url, headers=headers) as raw,
             AsyncRivyaClient(api_key=SANDBOX_KEY, base_url=sandbox.base_url) as client,
             Client(build_server(settings)) as memory,
             Client(stdio) as over_stdio,
+            Client(bare_stdio) as bare,
         ):
             created = await memory.call_tool("generate_image", {"prompt": PROMPT, "wait_seconds": 30})
             assert not created.is_error, created.content
@@ -102,20 +107,27 @@ async def measure(calls: int) -> tuple[str, bool]:
             async def preview_only() -> None:
                 make_preview(data)
 
+            async def bare_echo() -> None:
+                await bare.call_tool("echo", {"text": "x"})
+
             paths: dict[str, Callable[[], Awaitable[None]]] = {
                 "raw HTTP GET (floor)": raw_get,
                 "client.get_generation": client_get,
                 "MCP in-memory get_task": memory_get,
                 "MCP stdio get_task": stdio_get,
-                "make_preview alone (part of get_task)": preview_only,
+                "make_preview on the saved file, as get_task calls it": preview_only,
+                "bare MCPServer echo over stdio (transport floor)": bare_echo,
             }
             samples: dict[str, list[float]] = {name: [] for name in paths}
             for fn in paths.values():  # warm-up: connections, caches, first-call imports
                 for _ in range(3):
                     await fn()
+            order = list(paths)
+            shuffle = random.Random(0).shuffle
             for _ in range(calls):
-                for name, fn in paths.items():
-                    samples[name].append(await timed(fn))
+                shuffle(order)  # no path always follows the same one
+                for name in order:
+                    samples[name].append(await timed(paths[name]))
     client_median = median(samples["client.get_generation"])
     rows = []
     ok_all = True
@@ -151,7 +163,8 @@ def main() -> None:
         "Call overhead (get_task on a finished, saved task)",
         body,
         [
-            "Sandbox in its own process on loopback; rounds interleave the paths after 3 warm-up calls each.",
+            "Sandbox in its own process on loopback; each round runs every path once in a shuffled order, "
+            "after 3 warm-up calls each.",
             "Every get_task returns the text summary, the preview image and the resource link.",
         ],
     )
