@@ -14,6 +14,10 @@ JsonObject = dict[str, Any]
 # Hosts cut tool calls off near 60 s; a wait above this could lose the result to the host's timeout.
 MAX_WAIT_SECONDS = 55
 MAX_IDEMPOTENCY_KEY_CHARS = 128
+# The key travels as the Idempotency-Key HTTP header: printable ASCII without spaces, or the
+# request could not even be built (httpx refuses non-ASCII header values) and the call would fail
+# as an internal error instead of telling the agent what to fix.
+IDEMPOTENCY_KEY_PATTERN = "^[!-~]+$"
 LIST_LIMIT_MAX = 100
 TASK_STATUSES = ("queued", "processing", "succeeded", "failed")
 
@@ -41,8 +45,10 @@ def idempotency_property() -> JsonObject:
         "type": "string",
         "minLength": 1,
         "maxLength": MAX_IDEMPOTENCY_KEY_CHARS,
+        "pattern": IDEMPOTENCY_KEY_PATTERN,
         "description": (
-            "Optional key of your choice (e.g. 'fox-poster-1'). Re-sending a call with the same key "
+            "Optional key of your choice (ASCII letters, digits and punctuation, no spaces; e.g. "
+            "'fox-poster-1'). Re-sending a call with the same key "
             "returns the original task instead of paying for a new one; use it when retrying."
         ),
     }

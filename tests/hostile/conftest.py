@@ -1,0 +1,91 @@
+"""Hostile-input harness: one sandbox per module, the real server in memory, and a record of
+every request that reached the sandbox (so a test can prove nothing invalid was sent upstream)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from PIL import Image
+
+from rivya_mcp.client import AsyncRivyaClient
+from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, start_sandbox
+from rivya_mcp.settings import Secret, Settings
+
+FAST = SandboxConfig(queued_seconds=0.05, processing_seconds=0.3)
+HOSTILE_KEY = "rvya_sk_test_hostile_5c0ffee5"
+
+
+def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (40, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (30, 140, 200)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[RunningSandbox]:
+    with start_sandbox(FAST) as running:
+        yield running
+
+
+@dataclass
+class Upstream:
+    """Every request our client sent to the sandbox, with the answer's status."""
+
+    sent: list[tuple[str, str, int, bytes]] = field(default_factory=list)
+    http: httpx2.AsyncClient | None = None
+
+    async def on_response(self, response: httpx2.Response) -> None:
+        request = response.request
+        body = request.content if request.method == "POST" and not request.url.path.endswith("/files") else b""
+        self.sent.append((request.method, request.url.path, response.status_code, body))
+
+    def creates(self) -> list[tuple[int, dict[str, Any]]]:
+        return [(status, json.loads(body)) for method, path, status, body in self.sent
+                if method == "POST" and path == "/api/v1/generations"]  # fmt: skip
+
+    def refused(self) -> list[tuple[str, str, int]]:
+        """Requests the sandbox judged invalid (4xx other than 404, which is a lookup miss)."""
+        return [(m, p, s) for m, p, s, _ in self.sent if 400 <= s < 500 and s != 404]
+
+
+def hostile_settings(sandbox: RunningSandbox, workdir: Path, **changes: Any) -> Settings:
+    return Settings(
+        api_key=Secret(HOSTILE_KEY),
+        base_url=sandbox.base_url,
+        output_dir=workdir / "out",
+        data_dir=workdir / "data",
+        poll_scale=0.1,
+        wait_seconds=0,
+    ).with_changes(**changes)
+
+
+def recording_client(settings: Settings, upstream: Upstream) -> AsyncRivyaClient:
+    """The server's API client, recording every answer; close ``upstream.http`` when done."""
+    http = httpx2.AsyncClient(event_hooks={"response": [upstream.on_response]}, timeout=10)
+    upstream.http = http
+    assert settings.api_key is not None
+    return AsyncRivyaClient(
+        api_key=settings.api_key, base_url=settings.base_url, http_client=http, max_retries=0, poll_scale=0.1
+    )
+
+
+def billable(sandbox: RunningSandbox) -> tuple[int, int, int]:
+    """(tasks, charges, files) in the sandbox: what any charge or upload would change.
+
+    Only charges (negative ledger deltas) count: earlier tasks settling on their own add entries.
+    """
+    snapshot = sandbox.state.snapshot()
+    charges = sum(1 for entry in snapshot["ledger"] if entry["delta"] < 0)
+    return len(snapshot["tasks"]), charges, len(snapshot["files"])
