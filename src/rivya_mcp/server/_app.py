@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,11 +16,12 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
 from rivya_mcp import __version__
-from rivya_mcp.client import AsyncRivyaClient
+from rivya_mcp.client import AsyncRivyaClient, ResultExpiredError
 from rivya_mcp.journal import TaskJournal
 from rivya_mcp.manifest import Manifest, get_manifest
 from rivya_mcp.server import _results as results
 from rivya_mcp.server._errors import ToolFailure, failure_for_exception
+from rivya_mcp.server._recovery import Recovery
 from rivya_mcp.server._resources import register_resources
 from rivya_mcp.server._runtime import Runtime
 from rivya_mcp.server._schemas import (
@@ -81,7 +83,15 @@ def _guard(name: str, body: Body) -> Callable[..., Awaitable[CallToolResult]]:
                 failed = unexpected_failure(state)
             else:
                 log.info("tool %s: %s", name, failed.code)
-                if state.task_id and failed.task_id is None:
+                if state.task_id and isinstance(exc, ResultExpiredError):
+                    # "Call get_task" would only fail again: the image is gone upstream and not on disk.
+                    failed = dataclasses.replace(
+                        failed,
+                        message=f"{failed.message} Task {state.task_id} succeeded, but its image can no longer "
+                        "be fetched.",
+                        task_id=state.task_id,
+                    )
+                elif state.task_id and failed.task_id is None:
                     failed = ToolFailure(
                         failed.code,
                         f"{failed.message} Task {state.task_id} exists and is not lost.",
@@ -89,6 +99,13 @@ def _guard(name: str, body: Body) -> Callable[..., Awaitable[CallToolResult]]:
                         f'Call get_task with task_id="{state.task_id}" instead of creating a new task.',
                         failed.retry_after,
                         state.task_id,
+                    )
+                elif state.idempotency_key and failed.retryable:
+                    # A create whose outcome is unknown: repeating it under the same key is safe.
+                    failed = dataclasses.replace(
+                        failed,
+                        next_step=f'{failed.next_step} Pass idempotency_key="{state.idempotency_key}" when you '
+                        "call again: if the first request did reach Rivya you get that task instead of paying twice.",
                     )
             return results.failure(failed)
 
@@ -146,6 +163,8 @@ def build_server(
         "list_tasks": list_tasks_schema(),
     }
     bodies = ToolBodies(runtime, manifest, schemas)
+    # Runs when the first session starts (never here: building stays free of side effects).
+    runtime.set_recovery(Recovery(bodies))
     texts = descriptions(manifest)
     specs: list[tuple[str, str, Body, type[BaseModel], ToolAnnotations]] = [
         ("generate_image", "Generate image", bodies.generate_image, TaskOutput,

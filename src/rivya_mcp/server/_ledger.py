@@ -14,9 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from rivya_mcp.client import Generation
-from rivya_mcp.journal import IdempotencyKeyReused, JournalEntry, TaskJournal
+from rivya_mcp.journal import REJECTED, IdempotencyKeyReused, JournalEntry, TaskJournal
 
 log = logging.getLogger(__name__)
+
+
+def needs_finishing(entry: JournalEntry) -> bool:
+    """Whether a created task still has to be polled or saved (``TaskJournal.unfinished``'s test)."""
+    if entry.task_id is None:
+        return False
+    if not entry.is_terminal:
+        return True
+    return entry.status == "succeeded" and not entry.saved_paths and entry.error_code is None
 
 
 def saved_file(entry: JournalEntry | None) -> Path | None:
@@ -81,12 +90,25 @@ class Ledger:
             log.exception("journal: could not record task %s", generation.id)
 
     def rejected(self, idempotency_key: str, *, code: str | None, message: str | None) -> None:
+        self.ended(idempotency_key, status=REJECTED, code=code, message=message)
+
+    def ended(self, idempotency_key: str, *, status: str, code: str | None, message: str | None) -> None:
+        """An intent that did not become a task: rejected, unconfirmed or abandoned (never re-sent)."""
         if self._journal is None:
             return
         try:
-            self._journal.reject_intent(idempotency_key, error_code=code, error_message=message)
+            self._journal.end_intent(idempotency_key, status=status, error_code=code, error_message=message)
         except Exception:
-            log.exception("journal: could not mark intent as rejected")
+            log.exception("journal: could not mark intent as %s", status)
+
+    def gave_up(self, task_id: str, *, code: str, message: str) -> None:
+        """Stop recovery from retrying a task's save (e.g. its result URL expired before anyone saved it)."""
+        if self._journal is None:
+            return
+        try:
+            self._journal.update(task_id, error_code=code, error_message=message)
+        except Exception:
+            log.exception("journal: could not record why task %s was given up", task_id)
 
     def updated(self, generation: Generation, *, saved_path: Path | None = None) -> None:
         if self._journal is None or self._journal.get(generation.id) is None:
@@ -130,3 +152,11 @@ class Ledger:
         if self._journal is None:
             return []
         return list(self._journal.list(status=status, limit=limit))
+
+    def unsubmitted(self) -> list[JournalEntry]:
+        """Creates whose answer never arrived (the server stopped mid-request), oldest first."""
+        return [] if self._journal is None else list(self._journal.unsubmitted())
+
+    def unfinished(self) -> list[JournalEntry]:
+        """Tasks still running, or finished but never saved, oldest first."""
+        return [] if self._journal is None else list(self._journal.unfinished())

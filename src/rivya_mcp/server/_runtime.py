@@ -1,11 +1,20 @@
-"""The API client and task journal a server uses: given, or made on first use and closed last."""
+"""The API client and task journal a server uses: given, or made on first use and closed last.
+
+It also owns the two things that span sessions: the per-task locks that keep a tool call and the
+background recovery from polling or saving one task at the same time, and the recovery pass that
+the first session starts (see ``_recovery``).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+
+import anyio
 
 from rivya_mcp.client import AsyncRivyaClient, MissingAPIKeyError
 from rivya_mcp.journal import TaskJournal
@@ -17,6 +26,9 @@ log = logging.getLogger(__name__)
 
 JOURNAL_FILENAME = "journal.sqlite3"
 
+# The recovery pass, given the moment this server started: it handles what was recorded before.
+Recovery = Callable[[datetime], Awaitable[None]]
+
 
 class Runtime:
     """Owns what it creates; never closes what it was given.
@@ -25,6 +37,11 @@ class Runtime:
     the first call that needs the API, the journal on the first call that needs it. Sessions
     (stdio, each SSE connection, each in-memory client) enter :meth:`session`; the last one out
     closes what this runtime created.
+
+    The first session also starts the recovery pass in the background; it runs while that
+    session lasts and, if cut short, starts again with the next session, until it has finished
+    once. It covers only what was recorded before the first session began: this process's own
+    tasks are followed by the calls that made them.
     """
 
     def __init__(
@@ -42,6 +59,42 @@ class Runtime:
         self._owns_client = False
         self._owned_journal: TaskJournal | None = None
         self._sessions = 0
+        self._task_locks: dict[str, anyio.Lock] = {}
+        self._recovery: Recovery | None = None
+        self._recovery_state = "idle"  # idle → running → done (back to idle when cut short)
+        self.started_at: datetime | None = None
+
+    def set_recovery(self, recovery: Recovery | None) -> None:
+        self._recovery = recovery
+
+    @property
+    def can_call_api(self) -> bool:
+        """A client was given or a key is configured (no request is made to find out)."""
+        return self._client is not None or self.settings.api_key is not None
+
+    @asynccontextmanager
+    async def following(self, task_id: str, *, timeout: float = math.inf) -> AsyncIterator[bool]:
+        """Hold the task's lock while polling or saving it; yields False if it stayed busy for ``timeout``.
+
+        One holder at a time per task means no doubled polling (and rate-limit use) and no second
+        download of an image someone is already saving.
+        """
+        lock = self._task_locks.setdefault(task_id, anyio.Lock())
+        acquired = False
+        with anyio.move_on_after(timeout):
+            await lock.acquire()
+            acquired = True
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                lock.release()
+            if not lock.locked() and lock.statistics().tasks_waiting == 0:
+                self._task_locks.pop(task_id, None)
+
+    def is_busy(self, task_id: str) -> bool:
+        lock = self._task_locks.get(task_id)
+        return lock is not None and lock.locked()
 
     def client(self) -> AsyncRivyaClient:
         if self._client is None:
@@ -74,12 +127,39 @@ class Runtime:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Runtime]:
         self._sessions += 1
+        if self.started_at is None:
+            self.started_at = datetime.now(UTC)
+        error: Exception | None = None
         try:
-            yield self
+            async with anyio.create_task_group() as background:
+                if self._recovery is not None and self._recovery_state == "idle":
+                    self._recovery_state = "running"
+                    background.start_soon(self._recover, self._recovery, self.started_at)
+                try:
+                    yield self
+                except Exception as exc:
+                    # Raised below, outside the task group, so callers see it unwrapped.
+                    error = exc
+                finally:
+                    background.cancel_scope.cancel()
+            if error is not None:
+                raise error
         finally:
             self._sessions -= 1
             if self._sessions == 0:
                 await self.aclose()
+
+    async def _recover(self, recovery: Recovery, started_at: datetime) -> None:
+        finished = False
+        try:
+            await recovery(started_at)
+            finished = True
+        except Exception:
+            # A broken pass is not retried every session; the next server start tries again.
+            log.exception("recovery: stopped by an unexpected error")
+            finished = True
+        finally:
+            self._recovery_state = "done" if finished else "idle"
 
     async def aclose(self) -> None:
         if self._owns_client and self._client is not None:

@@ -14,8 +14,8 @@ import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
-from rivya_mcp.client import APIStatusError, AsyncRivyaClient, DownloadError, Generation
-from rivya_mcp.journal import MAX_REFERENCE_CHARS, IdempotencyKeyReused, JournalEntry
+from rivya_mcp.client import APIStatusError, AsyncRivyaClient, DownloadError, Generation, RivyaError
+from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyReused, JournalEntry
 from rivya_mcp.manifest import PROMPT_KEY, REFERENCE_ITEMS_KEY, Manifest, Mode, to_wire_params
 from rivya_mcp.references import LoadedReference, load_reference
 from rivya_mcp.server import _results as results
@@ -47,6 +47,9 @@ FILE_ID = re.compile(r"^file_[A-Za-z0-9_-]+$")
 TASK_ID = re.compile(r"^task_[A-Za-z0-9_-]+$")
 # Result images are a few MB; the cap only stops a misbehaving URL from filling the disk.
 MAX_RESULT_BYTES = 64 * 1024 * 1024
+# A finished task may be in the middle of being saved by the recovery or another call: wait this
+# long for that (one download) even when the caller asked not to wait for the task itself.
+SAVE_LOCK_GRACE_SECONDS = 10.0
 
 
 @dataclass
@@ -54,6 +57,17 @@ class CallState:
     """What a call has done so far, so a late failure can still name the paid task."""
 
     task_id: str | None = None
+    # The Idempotency-Key of a create whose outcome is not known yet: a failure names it, so the
+    # agent can repeat the call without paying twice.
+    idempotency_key: str | None = None
+
+
+def is_refusal(exc: APIStatusError) -> bool:
+    """The API answered and refused the request (4xx): it did not create anything.
+
+    408 is the exception: a request timeout says nothing about whether the work was done.
+    """
+    return 400 <= exc.status_code < 500 and exc.status_code != 408
 
 
 class ToolBodies:
@@ -115,8 +129,17 @@ class ToolBodies:
                 state.task_id = generation.id
                 await reporter.created(generation, reused=True)
                 return await self._follow(generation, wait, reporter, ledger, prompt=prompt, reused=True)
-            # Recorded but never answered: re-send the exact body under the same key.
+            # Recorded but never answered, or refused (e.g. before a top-up): re-send the exact body
+            # under the same key, so that a create that did arrive is returned rather than repeated.
             params = dict(earlier.params)
+            ledger.intent(
+                idempotency_key=key,
+                mode=mode,
+                model=self.settings.model,
+                prompt=prompt,
+                params=params,
+                reference=reference,
+            )
 
         if params is None:
             references = [await self._reference_item(reference, client, ledger)] if reference is not None else None
@@ -129,13 +152,21 @@ class ToolBodies:
                 params=params,
                 reference=reference,
             )
+        state.idempotency_key = key
         try:
             generation = await client.create_generation(
                 model=self.settings.model, prompt=prompt, params=params, idempotency_key=key
             )
         except APIStatusError as exc:
-            if not exc.retryable:
+            if is_refusal(exc):
                 ledger.rejected(key, code=exc.code, message=exc.message)
+            else:
+                ledger.ended(key, status=UNCONFIRMED, code=exc.code, message=exc.message)
+            raise
+        except RivyaError as exc:
+            # Connection lost, timed out or a garbled answer, after the client's retries under this
+            # key: the task may exist. The agent is told the key; only its retry re-sends this.
+            ledger.ended(key, status=UNCONFIRMED, code=type(exc).__name__, message=str(exc))
             raise
         state.task_id = generation.id
         ledger.created(key, generation)
@@ -154,12 +185,35 @@ class ToolBodies:
         reused: bool,
     ) -> CallToolResult:
         client = self.runtime.client()
-        if not generation.is_terminal and wait > 0:
-            generation = await client.wait_for_generation(generation.id, timeout=wait, on_update=reporter.on_update)
-        ledger.updated(generation)
+        polling = not generation.is_terminal and wait > 0
+        if not polling and generation.status != "succeeded":
+            ledger.updated(generation)
+            return self._shape(generation, wait, reused=reused)
+        started = anyio.current_time()
+        busy = self.runtime.is_busy(generation.id)
+        if busy:
+            await reporter.note(f"{generation.id}: being finished in the background; waiting for it")
+        async with self.runtime.following(generation.id, timeout=max(wait, SAVE_LOCK_GRACE_SECONDS)) as ours:
+            if not ours:
+                ledger.updated(generation)
+                return self._shape(generation, wait, reused=reused)
+            if busy:
+                # Whoever held the task may have moved it on (and saved it): look again.
+                generation = await client.get_generation(generation.id)
+            remaining = max(0.0, wait - (anyio.current_time() - started))
+            if not generation.is_terminal and remaining > 0:
+                generation = await client.wait_for_generation(
+                    generation.id, timeout=remaining, on_update=reporter.on_update
+                )
+            ledger.updated(generation)
+            if generation.status == "succeeded":
+                output = self._task_output(generation, reused=reused)
+                return await self._deliver(generation, output, reporter, ledger, prompt=prompt)
+        return self._shape(generation, wait, reused=reused)
+
+    def _shape(self, generation: Generation, wait: float, *, reused: bool) -> CallToolResult:
+        """The result for a task that is not (yet) a delivered image: failed, or still running."""
         output = self._task_output(generation, reused=reused)
-        if generation.status == "succeeded":
-            return await self._deliver(generation, output, reporter, ledger, prompt=prompt)
         if generation.status == "failed":
             error = generation.error
             failed = failure_for_task_error(
@@ -187,10 +241,13 @@ class ToolBodies:
             error=TaskErrorOut(code=error.code, message=error.message) if error else None,
         )
 
-    async def _ensure_saved(
+    async def ensure_saved(
         self, generation: Generation, ledger: Ledger, *, prompt: str, reporter: ProgressReporter | None
     ) -> tuple[Path, bytes, bool]:
-        """The finished image on disk: the saved copy if there is one, else downloaded and saved."""
+        """The finished image on disk: the saved copy if there is one, else downloaded and saved.
+
+        Call it holding the task's lock (``Runtime.following``), so one image is downloaded once.
+        """
         entry = ledger.get(generation.id)
         path = saved_file(entry)
         if path is not None:
@@ -205,7 +262,9 @@ class ToolBodies:
         mime = sniff_image_type(data)
         if mime is None:
             raise DownloadError(f"the result of task {generation.id} is not a JPEG, PNG or WebP image")
-        name = image_filename(generation.id, prompt or (entry.prompt if entry else "") or "", IMAGE_TYPES[mime])
+        # The journal's prompt first: a call that only knows the task id (get_task after a restart,
+        # an edit by task id) would otherwise name the file "…_image.jpg".
+        name = image_filename(generation.id, (entry.prompt if entry else None) or prompt, IMAGE_TYPES[mime])
         path = await anyio.to_thread.run_sync(save_atomically, Path(self.settings.output_dir), name, data)
         ledger.updated(generation, saved_path=path)
         log.info("task %s saved to %s", generation.id, path)
@@ -214,7 +273,7 @@ class ToolBodies:
     async def _deliver(
         self, generation: Generation, output: TaskOutput, reporter: ProgressReporter, ledger: Ledger, *, prompt: str
     ) -> CallToolResult:
-        path, data, from_disk = await self._ensure_saved(generation, ledger, prompt=prompt, reporter=reporter)
+        path, data, from_disk = await self.ensure_saved(generation, ledger, prompt=prompt, reporter=reporter)
         preview = await anyio.to_thread.run_sync(make_preview, data)
         output.saved_path = str(path)
         output.resource_uri = results.image_uri(path)
@@ -263,7 +322,8 @@ class ToolBodies:
                     f"Task {source} is {generation.status}; only a finished (succeeded) task can be a reference.",
                     f'Call get_task with task_id="{source}" until it succeeds, then edit again.',
                 )
-            path, _, _ = await self._ensure_saved(generation, ledger, prompt="", reporter=None)
+            async with self.runtime.following(source):
+                path, _, _ = await self.ensure_saved(generation, ledger, prompt="", reporter=None)
             uploaded = await client.upload_file(
                 path, kind="image", model=self.settings.model, max_bytes=self.manifest.upload.max_bytes
             )
