@@ -1,0 +1,125 @@
+"""The recovery pass in process: what it re-sends, what it leaves alone, and how it shares a task.
+
+The journal is seeded as a stopped server would have left it; a new server (in-memory client,
+real sandbox over loopback) then starts on the same data directory.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from rivya_mcp.client import AsyncRivyaClient
+from rivya_mcp.journal import TaskJournal
+from rivya_mcp.manifest import get_manifest, to_wire_params, validate_arguments
+from rivya_mcp.server import build_server
+from rivya_mcp.settings import Settings
+from tests.faults._process import eventually, journal_entries
+from tests.faults.conftest import Account, data_of, set_faults
+
+pytestmark = pytest.mark.anyio
+
+MANIFEST = get_manifest("flux-kontext-max")
+# Recovery at server start must never hold up the agent's first call.
+FIRST_CALL_BUDGET = 2.0
+
+
+def _journal(settings: Settings, **kwargs: Any) -> TaskJournal:
+    return TaskJournal(Path(settings.data_dir) / "journal.sqlite3", **kwargs)
+
+
+def _record_intent(journal: TaskJournal, key: str, prompt: str) -> dict[str, Any]:
+    """What the server records before a create POST: the exact wire body under the key."""
+    params = to_wire_params(MANIFEST, "generate", validate_arguments(MANIFEST, "generate", {"prompt": prompt}))
+    journal.record_intent(
+        idempotency_key=key, model=MANIFEST.id, mode="generate", prompt=prompt, params=params, reference=None
+    )
+    return params
+
+
+def _by_key(settings: Settings) -> dict[str, Any]:
+    return {e.idempotency_key: e for e in journal_entries(settings)}
+
+
+async def test_unanswered_creates_are_resent_and_old_or_told_ones_are_not(account: Account) -> None:
+    settings = account.settings()
+    with _journal(settings) as journal:
+        # Never reached the API (the server died before the POST left): re-sending creates it.
+        _record_intent(journal, "lost-1", "A windmill at noon")
+        # The agent was told about these: not re-sent by recovery.
+        _record_intent(journal, "refused-1", "A refused request")
+        journal.reject_intent("refused-1", error_code="insufficient_credits", error_message="Not enough credits.")
+        _record_intent(journal, "unknown-1", "An unconfirmed request")
+        journal.end_intent("unknown-1", status="unconfirmed", error_code="APIConnectionError", error_message="x")
+    two_days_ago = datetime.now(UTC) - timedelta(days=2)
+    with _journal(settings, now=lambda: two_days_ago) as old_journal:
+        _record_intent(old_journal, "stale-1", "A request from the day before yesterday")
+
+    async with Client(build_server(settings)) as client:
+        await eventually(lambda: bool(_by_key(settings)["lost-1"].saved_paths), what="the re-sent task to be saved")
+        listing = data_of(await client.call_tool("list_tasks", {}))
+
+    entries = _by_key(settings)
+    [task] = account.tasks()
+    assert (task["idempotency_key"], task["prompt"]) == ("lost-1", "A windmill at noon")
+    assert (entries["lost-1"].task_id, entries["lost-1"].status) == (task["id"], "succeeded")
+    assert (entries["stale-1"].status, entries["stale-1"].error_code) == ("abandoned", "intent_expired")
+    assert (entries["refused-1"].status, entries["unknown-1"].status) == ("rejected", "unconfirmed")
+    statuses = {t["idempotency_key"]: t["status"] for t in listing["tasks"]}
+    expected = {"lost-1": "succeeded", "refused-1": "rejected", "unknown-1": "unconfirmed", "stale-1": "abandoned"}
+    assert statuses == expected
+    account.assert_one_charge_per_task(1)
+
+
+async def test_get_task_and_recovery_share_a_task_and_save_it_once(account: Account) -> None:
+    settings = account.settings()
+    async with Client(build_server(settings)) as client:
+        started = data_of(await client.call_tool("generate_image", {"prompt": "A red bicycle", "wait_seconds": 0}))
+    await anyio.sleep(0.4)  # the task finishes upstream while no server runs
+    # A new server: its recovery and the agent's get_task both go for the same finished task at once.
+    async with Client(build_server(settings)) as client:
+        data = data_of(await client.call_tool("get_task", {"task_id": started["task_id"], "wait_seconds": 10}))
+        again = data_of(await client.call_tool("get_task", {"task_id": started["task_id"], "wait_seconds": 10}))
+    assert data["status"] == "succeeded" and again["saved_path"] == data["saved_path"]
+    assert account.saved_images() == [Path(data["saved_path"])]  # one download, one file
+    assert Path(data["saved_path"]).name.endswith("_a-red-bicycle.jpg")
+    account.assert_one_charge_per_task(1)
+
+
+async def test_recovery_never_blocks_calls_and_stops_with_the_session(account: Account) -> None:
+    settings = account.settings()
+    async with Client(build_server(settings)) as client:
+        slow = data_of(
+            await client.call_tool("generate_image", {"prompt": "A glacier [sandbox:seconds=600]", "wait_seconds": 0})
+        )
+    # Every poll of the recovered task is slow to answer; the agent's first call must not wait for it.
+    set_faults(account.sandbox, [{"path": "/api/v1/generations/", "method": "GET", "delay_ms": 300}])
+    with anyio.fail_after(FIRST_CALL_BUDGET + 5):
+        async with Client(build_server(settings)) as client:
+            with anyio.fail_after(FIRST_CALL_BUDGET):
+                listing = data_of(await client.call_tool("list_tasks", {}))
+                credits = data_of(await client.call_tool("get_credits", {}))
+        # Leaving the session cancelled the recovery (still polling a 10-minute task) promptly.
+    assert listing["tasks"][0]["task_id"] == slow["task_id"] and credits["current_credits"] >= 0
+    [entry] = journal_entries(settings)
+    assert entry.status in ("queued", "processing") and not entry.saved_paths
+    account.assert_one_charge_per_task(1)
+
+
+async def test_a_task_created_by_this_server_is_left_to_its_caller(account: Account) -> None:
+    """Recovery covers what was recorded before the server started, not the server's own tasks."""
+    settings = account.settings()
+    assert settings.api_key is not None
+    async with Client(build_server(settings)) as client:
+        started = data_of(await client.call_tool("generate_image", {"prompt": "A quiet lake", "wait_seconds": 0}))
+        await anyio.sleep(0.5)  # long enough for a (wrong) background save of this fresh task
+        assert account.saved_images() == []
+        done = data_of(await client.call_tool("get_task", {"task_id": started["task_id"], "wait_seconds": 10}))
+    assert account.saved_images() == [Path(done["saved_path"])]
+    async with AsyncRivyaClient(api_key=settings.api_key, base_url=settings.base_url) as api:
+        assert (await api.get_generation(started["task_id"])).status == "succeeded"
