@@ -59,8 +59,12 @@ async def fetch_url(
     be public (or, with ``allow_private_urls``, at least not a cloud metadata address), and the
     request is sent to that checked address with the original Host header and TLS server name,
     so a second DNS answer can't point the connection somewhere else (DNS rebinding).
+
+    A ``trusted_hosts`` entry is ``host`` (any port) or ``host:port`` (that port only). Prefer the
+    latter: trusting ``127.0.0.1`` because the API (say, the sandbox) listens there would also
+    trust every other service on loopback.
     """
-    trusted = {_normal_host(h) for h in trusted_hosts if h}
+    trusted = {_trust_entry(h) for h in trusted_hosts if h}
     client = http_client or httpx2.AsyncClient(
         timeout=httpx2.Timeout(min(READ_TIMEOUT, timeout), connect=min(CONNECT_TIMEOUT, timeout)),
         follow_redirects=False,
@@ -91,7 +95,7 @@ async def fetch_url(
 
 
 async def _follow(
-    url: httpx2.URL, client: httpx2.AsyncClient, max_bytes: int, allow_private: bool, trusted: set[str]
+    url: httpx2.URL, client: httpx2.AsyncClient, max_bytes: int, allow_private: bool, trusted: set[_Trusted]
 ) -> FetchedURL:
     for _hop in range(MAX_REDIRECTS + 1):
         target = await _target(url, allow_private, trusted)
@@ -152,9 +156,28 @@ def _normal_host(host: str) -> str:
     return host.strip().lower().strip("[]").rstrip(".")
 
 
-async def _target(url: httpx2.URL, allow_private: bool, trusted: set[str]) -> _Target:
+# (host, port); a port of None trusts every port of the host.
+_Trusted = tuple[str, int | None]
+
+
+def _trust_entry(entry: str) -> _Trusted:
+    text = entry.strip()
+    host, colon, port = text.rpartition(":")
+    # "::1" alone is an IPv6 host, not "host :1"; a port on an IPv6 host needs brackets.
+    if colon and port.isdigit() and (host.endswith("]") or ":" not in host):
+        return _normal_host(host), int(port)
+    return _normal_host(text), None
+
+
+def _is_trusted(url: httpx2.URL, trusted: set[_Trusted]) -> bool:
+    port = url.port or (443 if url.scheme == "https" else 80)
+    names = {_normal_host(url.host), _normal_host(url.raw_host.decode("ascii"))}
+    return any((name, None) in trusted or (name, port) in trusted for name in names)
+
+
+async def _target(url: httpx2.URL, allow_private: bool, trusted: set[_Trusted]) -> _Target:
     host = url.raw_host.decode("ascii")
-    if _normal_host(url.host) in trusted or _normal_host(host) in trusted:
+    if _is_trusted(url, trusted):
         return _Target(url=url, headers={}, extensions={})
     literal = _ip_literal(host)
     if literal is not None:

@@ -69,7 +69,8 @@ async def load_reference(
 
     ``file_…`` and ``task_…`` ids are the server's to resolve and are refused here. Raises
     ``ReferenceError`` (with ``.message`` for the agent) for anything that isn't an accepted,
-    intact image within ``policy.max_bytes`` and ``MAX_PIXELS``.
+    intact image within ``policy.max_bytes`` and ``MAX_PIXELS``. ``trusted_hosts`` entries are
+    ``host`` (any port) or ``host:port``; URLs on them skip the address check.
     """
     kind = classify_source(source)
     notes: tuple[str, ...] = ()
