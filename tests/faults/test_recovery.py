@@ -18,6 +18,7 @@ from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.journal import TaskJournal
 from rivya_mcp.manifest import get_manifest, to_wire_params, validate_arguments
 from rivya_mcp.server import build_server
+from rivya_mcp.server._runtime import Runtime
 from rivya_mcp.settings import Settings
 from tests.faults._process import eventually, journal_entries
 from tests.faults.conftest import Account, data_of, set_faults
@@ -123,3 +124,31 @@ async def test_a_task_created_by_this_server_is_left_to_its_caller(account: Acco
     assert account.saved_images() == [Path(done["saved_path"])]
     async with AsyncRivyaClient(api_key=settings.api_key, base_url=settings.base_url) as api:
         assert (await api.get_generation(started["task_id"])).status == "succeeded"
+
+
+async def test_runtime_runs_recovery_once_restarts_it_if_cut_short_and_passes_errors_through(
+    tmp_path: Path,
+) -> None:
+    runtime = Runtime(Settings(output_dir=tmp_path / "out", data_dir=tmp_path / "data"))
+    runs: list[datetime] = []
+    release = anyio.Event()
+
+    async def recovery(started_at: datetime) -> None:
+        runs.append(started_at)
+        await release.wait()
+
+    runtime.set_recovery(recovery)
+    async with runtime.session():
+        await anyio.sleep(0)  # the background pass starts
+    assert len(runs) == 1  # cut short by the end of the session
+    with pytest.raises(ValueError, match="from the session body"):  # not wrapped in an ExceptionGroup
+        async with runtime.session():
+            await anyio.sleep(0)
+            raise ValueError("from the session body")
+    assert len(runs) == 2 and runs[0] == runs[1]  # same cutoff: the first start of this server
+    release.set()
+    async with runtime.session():
+        await anyio.sleep(0.01)
+    async with runtime.session():
+        await anyio.sleep(0.01)
+    assert len(runs) == 3  # finished once: never again for this server

@@ -19,7 +19,7 @@ from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyRe
 from rivya_mcp.manifest import PROMPT_KEY, REFERENCE_ITEMS_KEY, Manifest, Mode, to_wire_params
 from rivya_mcp.references import LoadedReference, load_reference
 from rivya_mcp.server import _results as results
-from rivya_mcp.server._errors import ToolFailure, ToolInputError, failure_for_task_error
+from rivya_mcp.server._errors import ToolFailure, ToolInputError, failure_for_exception, failure_for_task_error
 from rivya_mcp.server._ledger import Ledger, saved_file
 from rivya_mcp.server._preview import make_preview
 from rivya_mcp.server._progress import ProgressReporter
@@ -166,7 +166,8 @@ class ToolBodies:
         except RivyaError as exc:
             # Connection lost, timed out or a garbled answer, after the client's retries under this
             # key: the task may exist. The agent is told the key; only its retry re-sends this.
-            ledger.ended(key, status=UNCONFIRMED, code=type(exc).__name__, message=str(exc))
+            told = failure_for_exception(exc)
+            ledger.ended(key, status=UNCONFIRMED, code=told.code if told else None, message=str(exc))
             raise
         state.task_id = generation.id
         ledger.created(key, generation)
