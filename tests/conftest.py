@@ -1,8 +1,24 @@
-"""Suite-wide fixtures. Part-specific fixtures live in each folder's conftest.py."""
+"""Suite-wide fixtures and checks. Part-specific fixtures live in each folder's conftest.py."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+
+# The API-key leak scan (captured output, tmp files, the session's temp dir): see tests/_leaks.py.
+from tests._leaks import pytest_configure as _leak_scan_configure
+from tests._leaks import pytest_runtest_makereport, pytest_sessionfinish
+
+pytest_plugins = ["pytester"]
+
+__all__ = ["pytest_runtest_makereport", "pytest_sessionfinish"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _leak_scan_configure(config)
+    # Our own DEBUG records are captured too, so the leak scan sees every line we could log.
+    logging.getLogger("rivya_mcp").setLevel(logging.DEBUG)
 
 
 @pytest.fixture
