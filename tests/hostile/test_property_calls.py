@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import pytest
@@ -18,11 +19,20 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent
 
+from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.manifest import check_wire_params, get_manifest
 from rivya_mcp.sandbox import RunningSandbox
 from rivya_mcp.server import build_server
 from tests.hostile._strategies import Case, JsonObject, cases
-from tests.hostile.conftest import Upstream, billable, data_uri, hostile_settings, image_bytes, recording_client
+from tests.hostile.conftest import (
+    HOSTILE_KEY,
+    Upstream,
+    billable,
+    data_uri,
+    hostile_settings,
+    image_bytes,
+    recording_client,
+)
 
 MANIFEST = get_manifest("flux-kontext-max")
 ANSWER_WITHIN = 10.0
@@ -36,6 +46,7 @@ class Live:
     schemas: dict[str, JsonObject]
     upstream: Upstream
     sandbox: RunningSandbox
+    api: AsyncRivyaClient
     refusals: list[str] = field(default_factory=list)
 
     def call(self, tool: str, arguments: JsonObject) -> CallToolResult | MCPError:
@@ -67,7 +78,7 @@ def live(sandbox: RunningSandbox, tmp_path_factory: pytest.TempPathFactory) -> I
     with start_blocking_portal() as portal:
         with portal.wrap_async_context_manager(Client(build_server(settings, client=api))) as client:
             tools = portal.call(client.list_tools).tools
-            yield Live(portal, client, {t.name: t.input_schema for t in tools}, upstream, sandbox)
+            yield Live(portal, client, {t.name: t.input_schema for t in tools}, upstream, sandbox, api)
         assert upstream.http is not None
         portal.call(upstream.http.aclose)
 
@@ -102,6 +113,8 @@ def test_hostile_calls_are_answered_and_never_reach_the_api_invalid(live: Live) 
             failed = True
         else:
             failed = bool(answer.is_error)
+            shown = _text(answer) + repr(answer.structured_content)
+            assert HOSTILE_KEY not in shown, "the API key appeared in a tool result"
             if case.invalid:
                 assert failed, f"{case.why}: accepted {case.arguments!r:.300}"
         if failed and not case.invalid and not isinstance(answer, MCPError):
@@ -131,6 +144,12 @@ def _assert_nothing_invalid_went_upstream(live: Live) -> None:
         assert isinstance(body["prompt"], str) and body["prompt"].strip()
     charges = [e for e in snapshot["ledger"] if e["delta"] < 0]
     assert sorted(e["task_id"] for e in charges) == sorted(t["id"] for t in snapshot["tasks"])
+
+
+def test_the_key_is_in_no_repr(live: Live) -> None:
+    settings = hostile_settings(live.sandbox, Path("/nonexistent"))
+    for shown in (repr(settings), str(settings), repr(settings.api_key), repr(live.api), str(live.api)):
+        assert HOSTILE_KEY not in shown
 
 
 def test_schema_strategies_cover_every_tool(live: Live) -> None:
