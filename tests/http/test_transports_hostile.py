@@ -159,3 +159,26 @@ async def test_twenty_concurrent_sessions_each_get_their_image_and_pay_once(tmp_
     charges = [e for e in snapshot["ledger"] if e["delta"] < 0]
     assert len(charges) == SESSIONS and {e["task_id"] for e in charges} == task_ids
     assert {t["id"] for t in snapshot["tasks"]} == task_ids
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_foreign_origin_and_host_are_refused_on_both_transports(serving: Any, transport: str) -> None:
+    server = serving(transport)
+    path = "/mcp" if transport == "http" else "/sse"
+    async with httpx2.AsyncClient(timeout=10) as http:
+
+        async def status(**headers: str) -> int:
+            if transport == "http":
+                headers = {
+                    "content-type": "application/json",
+                    "accept": "application/json, text/event-stream",
+                    **headers,
+                }
+                body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+                return (await http.post(f"{server.base_url}{path}", json=body, headers=headers)).status_code
+            async with http.stream("GET", f"{server.base_url}{path}", headers=headers) as response:
+                return response.status_code
+
+        assert await status(origin="http://evil.example") == 403
+        assert await status(host="evil.example") == 421
+        assert await status(origin=f"http://localhost:{server.port}") not in (403, 421)
