@@ -132,10 +132,10 @@ def run(runs: int) -> tuple[str, bool]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 runs each instead of 15")
+    parser.add_argument("--quick", action="store_true", help="3 runs each instead of 25")
     parser.add_argument("--runs", type=int, default=None)
     args = parser.parse_args()
-    runs = args.runs or (3 if args.quick else 15)
+    runs = args.runs or (3 if args.quick else 25)
     body, _ = run(runs)
     print_report(
         "Cold start (spawn → initialize → tools/list over stdio)",
