@@ -99,11 +99,13 @@ async def test_allow_private_urls_opens_loopback(
 async def test_redirect_from_a_trusted_host_to_a_forbidden_address_is_refused(
     sandbox: RunningSandbox, image_host: ImageHost, tmp_path: Path, tool: str, target: str, reason: str
 ) -> None:
-    # The image host is reached as "localhost", the trusted API host's name, so the first hop is
-    # allowed; the redirect's target is checked again, as if it were the first URL.
+    # The image host stands in for the trusted API origin (same host *and port*), so the first hop
+    # is allowed; the redirect's target is checked again, as if it were the first URL. No API call
+    # is made: the reference is refused before anything is uploaded.
     source = redirect(image_host, target.format(port=image_host.port), via="localhost")
     before = billable(sandbox)
-    async with connected(by_name(sandbox, tmp_path)) as client:
+    trusted = hostile_settings(sandbox, tmp_path, base_url=f"http://localhost:{image_host.port}")
+    async with connected(trusted) as client:
         result = await call(client, tool, source)
     text = _text(result)
     assert result.is_error and reason in text, text
@@ -134,11 +136,6 @@ async def test_the_sandboxs_own_urls_are_accepted(sandbox: RunningSandbox, tmp_p
             assert not result.is_error, _text(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/_tools.py ToolBodies._load trusts the API *host* (any port): with the sandbox on "
-    "127.0.0.1 every loopback service is fetchable. Needs trusted_hosts=(API host:port,) — see report.",
-)
 async def test_another_service_on_the_api_host_is_not_trusted(
     sandbox: RunningSandbox, image_host: ImageHost, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rivya_mcp.journal import ABANDONED, REJECTED, UNCONFIRMED, UNSUBMITTED
 from rivya_mcp.manifest import PROMPT_KEY, Manifest, Mode, input_schema
 
 JsonObject = dict[str, Any]
@@ -19,7 +20,8 @@ MAX_IDEMPOTENCY_KEY_CHARS = 128
 # as an internal error instead of telling the agent what to fix.
 IDEMPOTENCY_KEY_PATTERN = "^[!-~]+$"
 LIST_LIMIT_MAX = 100
-TASK_STATUSES = ("queued", "processing", "succeeded", "failed")
+# The API's task states, then the journal's states of a create that never became a task.
+TASK_STATUSES = ("queued", "processing", "succeeded", "failed", UNSUBMITTED, REJECTED, UNCONFIRMED, ABANDONED)
 
 WAIT_SECONDS = "wait_seconds"
 IDEMPOTENCY_KEY = "idempotency_key"

@@ -289,7 +289,11 @@ class ToolBodies:
 
     async def _load(self, source: str) -> LoadedReference:
         settings = self.settings
-        api_host = urlparse(settings.base_url).hostname
+        api = urlparse(settings.base_url)
+        default_port = 443 if api.scheme == "https" else 80
+        # Trust the API's own host *and port* only: with the sandbox on 127.0.0.1, trusting the
+        # bare host would open every other loopback service to reference fetches.
+        api_host = f"{api.hostname}:{api.port or default_port}" if api.hostname else None
         return await load_reference(
             source,
             policy=self.manifest.upload,
