@@ -1,0 +1,74 @@
+"""The command line: --version, python -m, and the demo end to end (the README's first command)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rivya_mcp import __version__
+from rivya_mcp.sandbox import SandboxConfig, start_sandbox
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rivya_mcp", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _clean_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RIVYA_")}
+    env["HOME"] = str(home)
+    env["RIVYA_DATA_DIR"] = str(home / "data")
+    env["RIVYA_OUTPUT_DIR"] = str(home / "out")
+    env["RIVYA_POLL_SCALE"] = "0.3"
+    return env
+
+
+def test_version_is_the_one_defined_in_the_package(tmp_path: Path) -> None:
+    done = _run(["--version"], _clean_env(tmp_path), timeout=30)
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"rivya-mcp {__version__}"
+
+
+def _saved_paths(stdout: str) -> list[Path]:
+    return [Path(line.split("→ ", 1)[1].strip()) for line in stdout.splitlines() if "succeeded → " in line]
+
+
+@pytest.mark.slow
+def test_demo_runs_against_the_embedded_sandbox(tmp_path: Path) -> None:
+    done = _run(["demo"], _clean_env(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "embedded Rivya sandbox" in out
+    assert "upload_reference" in out and "edit_image" in out and "get_task" in out
+    assert "  … generate: " in out  # plain progress lines when stdout is not a terminal
+    assert "Credits used: 24." in out
+    saved = _saved_paths(out)
+    assert len(saved) == 3
+    for path in saved:
+        assert path.is_file() and path.parent == tmp_path / "out"
+
+
+@pytest.mark.slow
+def test_demo_with_a_key_says_it_uses_the_real_api_first(tmp_path: Path) -> None:
+    # The "real API" here is a sandbox the test owns: what matters is that the demo switches to
+    # RIVYA_API_KEY / RIVYA_BASE_URL, says so before spending, and works through them.
+    with start_sandbox(SandboxConfig(queued_seconds=0.05, processing_seconds=0.3)) as sandbox:
+        env = _clean_env(tmp_path) | {"RIVYA_API_KEY": "rvya_sk_demo_test_key", "RIVYA_BASE_URL": sandbox.base_url}
+        done = _run(["demo"], env)
+        charges = [e for e in sandbox.state.snapshot()["ledger"] if e["delta"] < 0]
+    assert done.returncode == 0, done.stdout + done.stderr
+    first_line = done.stdout.splitlines()[0]
+    assert first_line.startswith("RIVYA_API_KEY is set: this demo runs against the real Rivya API")
+    assert sandbox.base_url in first_line
+    assert len(charges) == 3
+    assert "rvya_sk_demo_test_key" not in done.stdout + done.stderr
