@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--config", default="{}", help="SandboxConfig fields as JSON")
     args = parser.parse_args()
     config = SandboxConfig(**json.loads(args.config))
-    app = RequestLog(create_app(config))  # type: ignore[arg-type]
+    app = RequestLog(create_app(config))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="off")
 
 

@@ -70,7 +70,7 @@ async def measure(quick: bool) -> tuple[str, bool]:
                 for fmt in formats:
                     group.start_soon(one, session, ratio, fmt, results)
         urls = {t["id"]: t["result_url"] for t in sandbox.state()["tasks"]}
-        rows = []
+        rows: list[list[object]] = []
         ok_all = True
         for ratio in ratios:
             for fmt in formats:
