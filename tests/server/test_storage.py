@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from rivya_mcp.references import sniff_image_type
 from rivya_mcp.server._storage import (
     image_filename,
     mime_for,
     resolve_served_file,
     save_atomically,
     slugify,
-    sniff_image_type,
 )
 
 JPEG = b"\xff\xd8\xff\xe0" + b"x" * 20

@@ -17,17 +17,6 @@ MAX_NAME_ATTEMPTS = 1000
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.(?:jpg|jpeg|png|webp)$")
 
 
-def sniff_image_type(data: bytes) -> str | None:
-    """The MIME type from the file signature (what the bytes are, not what anyone claims)."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
 def slugify(text: str, *, max_chars: int = SLUG_MAX_CHARS) -> str:
     """A lowercase ASCII slug of the first words of a prompt; ``image`` when nothing is left."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")

@@ -17,7 +17,7 @@ from mcp.types import CallToolResult
 from rivya_mcp.client import APIStatusError, AsyncRivyaClient, DownloadError, Generation, RivyaError
 from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyReused, JournalEntry
 from rivya_mcp.manifest import PROMPT_KEY, REFERENCE_ITEMS_KEY, Manifest, Mode, to_wire_params
-from rivya_mcp.references import LoadedReference, load_reference
+from rivya_mcp.references import LoadedReference, load_reference, sniff_image_type
 from rivya_mcp.server import _results as results
 from rivya_mcp.server._errors import ToolFailure, ToolInputError, failure_for_exception, failure_for_task_error
 from rivya_mcp.server._ledger import Ledger, saved_file
@@ -38,7 +38,7 @@ from rivya_mcp.server._schemas import (
     TaskSummary,
     UploadOutput,
 )
-from rivya_mcp.server._storage import IMAGE_TYPES, image_filename, save_atomically, sniff_image_type
+from rivya_mcp.server._storage import IMAGE_TYPES, image_filename, save_atomically
 from rivya_mcp.server._validation import check, check_generation
 
 log = logging.getLogger(__name__)
