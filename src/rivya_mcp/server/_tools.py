@@ -112,7 +112,7 @@ class ToolBodies:
         reference = str(control[REFERENCE]).strip() if mode == "edit" else None
         model_params = to_wire_params(self.manifest, mode, args)
         earlier = ledger.by_key(given_key) if given_key else None
-        params: dict[str, Any] | None = None
+        params: dict[str, Any]
         if earlier is not None:
             _check_same_request(
                 earlier,
@@ -132,26 +132,17 @@ class ToolBodies:
             # Recorded but never answered, or refused (e.g. before a top-up): re-send the exact body
             # under the same key, so that a create that did arrive is returned rather than repeated.
             params = dict(earlier.params)
-            ledger.intent(
-                idempotency_key=key,
-                mode=mode,
-                model=self.settings.model,
-                prompt=prompt,
-                params=params,
-                reference=reference,
-            )
-
-        if params is None:
+        else:
             references = [await self._reference_item(reference, client, ledger)] if reference is not None else None
             params = to_wire_params(self.manifest, mode, args, references=references)
-            ledger.intent(
-                idempotency_key=key,
-                mode=mode,
-                model=self.settings.model,
-                prompt=prompt,
-                params=params,
-                reference=reference,
-            )
+        ledger.intent(
+            idempotency_key=key,
+            mode=mode,
+            model=self.settings.model,
+            prompt=prompt,
+            params=params,
+            reference=reference,
+        )
         state.idempotency_key = key
         try:
             generation = await client.create_generation(
