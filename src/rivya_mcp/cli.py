@@ -100,8 +100,23 @@ def _start_embedded_sandbox() -> tuple[RunningSandbox, Secret]:
     return sandbox, Secret("rvya_sk_sandbox_" + secrets.token_hex(12))
 
 
+def _limit_malloc_arenas() -> None:
+    """Cap glibc's per-thread malloc arenas: Pillow work in anyio's worker threads otherwise leaves
+    each thread's arena holding tens of MB (server peak 395 MB at 100 concurrent calls, 151 MB capped)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX = -8
+    except (OSError, AttributeError):
+        pass
+
+
 def _serve(args: argparse.Namespace) -> int:
     import anyio
+
+    _limit_malloc_arenas()
 
     from rivya_mcp.server import serve
 

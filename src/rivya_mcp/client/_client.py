@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import mimetypes
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import ExitStack
@@ -213,7 +214,7 @@ class AsyncRivyaClient(BaseClient):
             if isinstance(source, Path):
                 content = stack.enter_context(source.open("rb"))
             else:
-                content = source
+                content = io.BytesIO(source)  # read in chunks: one bytes body would be copied whole by h11
             return {"file": (name, content, content_type)}
 
         form = {"kind": kind}

@@ -7,8 +7,10 @@ import logging
 import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PIL import Image
+if TYPE_CHECKING:
+    from PIL import Image
 
 from ._errors import ReferenceError
 from ._limits import MAX_PIXELS
@@ -58,6 +60,8 @@ def inspect_image(data: bytes, *, mime_types: Collection[str], max_pixels: int =
 
 
 def _check_pixels(data: bytes, mime: str, max_pixels: int) -> tuple[int, int]:
+    from PIL import Image
+
     name = _NAMES[mime]
     # Pillow warns (89 MP) or raises (179 MP) on huge claims while opening. Turning the warning
     # into an exception here makes the refusal independent of the process's warning filters. The

@@ -108,7 +108,7 @@ def _read_at_most(file: io.FileIO, limit: int) -> bytes:
     chunks: list[bytes] = []
     remaining = limit
     while remaining > 0:
-        chunk = file.read(min(_CHUNK, remaining))
+        chunk = file.read(remaining)
         if not chunk:
             break
         chunks.append(chunk)

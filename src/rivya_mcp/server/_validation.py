@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
+if TYPE_CHECKING:
+    import jsonschema
 
 from rivya_mcp.manifest import ArgumentError, Manifest, Mode, validate_arguments
 from rivya_mcp.server._schemas import CONTROL_KEYS, JsonObject
@@ -22,6 +23,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def schema_problems(schema: JsonObject, arguments: Mapping[str, Any]) -> list[str]:
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(schema)
     return [_describe(e) for e in sorted(validator.iter_errors(dict(arguments)), key=str)]
 
