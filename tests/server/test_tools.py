@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 from PIL import Image
 
+from rivya_mcp.client import AsyncRivyaClient, Generation
 from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from rivya_mcp.server import build_server
 from tests.server.conftest import FAST, TEST_KEY, settings_for
@@ -188,3 +191,35 @@ async def test_the_api_key_never_appears_in_results_or_logs(
             texts.append(_text(result) + repr(result.structured_content))
     assert TEST_KEY not in "\n".join(texts)
     assert all(TEST_KEY not in record.getMessage() for record in caplog.records)
+
+
+class _PollTimes(AsyncRivyaClient):
+    """Records when each status request leaves, by task id."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.polls: dict[str, list[float]] = {}
+
+    async def get_generation(self, task_id: str) -> Generation:
+        self.polls.setdefault(task_id, []).append(anyio.current_time())
+        return await super().get_generation(task_id)
+
+
+async def test_get_task_right_after_a_pending_result_keeps_polls_a_second_apart(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path, poll_scale=1.0)
+    async with _PollTimes(api_key=TEST_KEY, base_url=sandbox.base_url, poll_scale=1.0) as api:
+        async with Client(build_server(settings, client=api)) as client:
+            # The deadline poll of generate_image comes at 0.5 s; get_task follows at once.
+            pending = _data(
+                await client.call_tool("generate_image", {"prompt": "Slow [sandbox:seconds=5]", "wait_seconds": 0.5})
+            )
+            assert pending["done"] is False
+            again = _data(await client.call_tool("get_task", {"task_id": pending["task_id"], "wait_seconds": 0}))
+            # A deadline closer than the gap adds no second poll within the second either.
+            third = _data(await client.call_tool("get_task", {"task_id": pending["task_id"], "wait_seconds": 0.3}))
+    assert again["task_id"] == third["task_id"] == pending["task_id"]
+    times = api.polls[pending["task_id"]]
+    assert len(times) >= 3
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.99

@@ -124,7 +124,6 @@ class Recovery:
         if task_id is None:
             return
         ledger = self.runtime.ledger()
-        client = self.runtime.client()
         started = anyio.current_time()
         polls = 0
         while True:
@@ -132,7 +131,7 @@ class Recovery:
                 latest = ledger.get(task_id) or entry
                 if not needs_finishing(latest):
                     return  # a tool call finished it while we waited for the lock
-                generation = await client.get_generation(task_id)
+                generation = await self.runtime.poll(task_id)
                 polls += 1
                 ledger.updated(generation)
                 if generation.status == "succeeded":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import anyio
 
-from rivya_mcp.client import AsyncRivyaClient, MissingAPIKeyError
+from rivya_mcp.client import AsyncRivyaClient, Generation, MissingAPIKeyError
 from rivya_mcp.journal import TaskJournal
 from rivya_mcp.server._errors import MISSING_KEY_HELP
 from rivya_mcp.server._ledger import Ledger
@@ -25,6 +25,11 @@ from rivya_mcp.settings import Settings
 log = logging.getLogger(__name__)
 
 JOURNAL_FILENAME = "journal.sqlite3"
+
+# No two status requests for one task closer than this (times poll_scale): a call that continues a
+# task another call has just polled (get_task right after generate_image returned it pending, a
+# repeated create, the recovery) waits for the rest of it first.
+MIN_POLL_GAP_SECONDS = 1.0
 
 # The recovery pass, given the moment this server started: it handles what was recorded before.
 Recovery = Callable[[datetime], Awaitable[None]]
@@ -60,6 +65,7 @@ class Runtime:
         self._owned_journal: TaskJournal | None = None
         self._sessions = 0
         self._task_locks: dict[str, anyio.Lock] = {}
+        self._last_poll: dict[str, float] = {}  # task id → anyio.current_time() of its last status request
         self._recovery: Recovery | None = None
         self._recovery_state = "idle"  # idle → running → done (back to idle when cut short)
         self.started_at: datetime | None = None
@@ -91,6 +97,36 @@ class Runtime:
                 lock.release()
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
                 self._task_locks.pop(task_id, None)
+
+    def note_poll(self, task_id: str) -> None:
+        """Record that ``task_id``'s status was just requested (call it after the request returns)."""
+        now = anyio.current_time()
+        gap = self.min_poll_gap
+        if len(self._last_poll) > 256:
+            # Only polls younger than the gap matter; forget the rest so the map stays small.
+            self._last_poll = {t: at for t, at in self._last_poll.items() if now - at < gap}
+        self._last_poll[task_id] = now
+
+    @property
+    def min_poll_gap(self) -> float:
+        return MIN_POLL_GAP_SECONDS * self.settings.poll_scale
+
+    def poll_wait(self, task_id: str) -> float:
+        """Seconds until ``task_id`` may be polled again (0 if now)."""
+        last = self._last_poll.get(task_id)
+        if last is None:
+            return 0.0
+        return max(0.0, last + self.min_poll_gap - anyio.current_time())
+
+    async def poll(self, task_id: str) -> Generation:
+        """``GET`` the task, at least ``min_poll_gap`` after this process last polled it."""
+        wait = self.poll_wait(task_id)
+        if wait > 0:
+            await anyio.sleep(wait)
+        try:
+            return await self.client().get_generation(task_id)
+        finally:
+            self.note_poll(task_id)
 
     def is_busy(self, task_id: str) -> bool:
         lock = self._task_locks.get(task_id)

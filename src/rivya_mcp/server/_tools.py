@@ -125,7 +125,7 @@ class ToolBodies:
             )
             if earlier.task_id:
                 # The agent re-sent a call it already made (e.g. after a host timeout): same task, no charge.
-                generation = await client.get_generation(earlier.task_id)
+                generation = await self.runtime.poll(earlier.task_id)
                 state.task_id = generation.id
                 await reporter.created(generation, reused=True)
                 return await self._follow(generation, wait, reporter, ledger, prompt=prompt, reused=True)
@@ -191,12 +191,17 @@ class ToolBodies:
                 return self._shape(generation, wait, reused=reused)
             if busy:
                 # Whoever held the task may have moved it on (and saved it): look again.
-                generation = await client.get_generation(generation.id)
+                generation = await self.runtime.poll(generation.id)
             remaining = max(0.0, wait - (anyio.current_time() - started))
-            if not generation.is_terminal and remaining > 0:
-                generation = await client.wait_for_generation(
-                    generation.id, timeout=remaining, on_update=reporter.on_update
-                )
+            # A deadline closer than the poll gap allows would mean a second poll within a second of
+            # the last one: the status just read is as fresh as that poll could be.
+            if not generation.is_terminal and remaining > 0 and remaining >= self.runtime.poll_wait(generation.id):
+                try:
+                    generation = await client.wait_for_generation(
+                        generation.id, timeout=remaining, on_update=reporter.on_update
+                    )
+                finally:
+                    self.runtime.note_poll(generation.id)
             ledger.updated(generation)
             if generation.status == "succeeded":
                 output = self._task_output(generation, reused=reused)
@@ -312,7 +317,7 @@ class ToolBodies:
             return (await client.get_file(source)).as_reference_item()
         if TASK_ID.match(source):
             # The API accepts only reference URLs issued by its Files API: re-upload the result.
-            generation = await client.get_generation(source)
+            generation = await self.runtime.poll(source)
             if generation.status != "succeeded":
                 raise ToolInputError(
                     f"Task {source} is {generation.status}; only a finished (succeeded) task can be a reference.",
@@ -352,12 +357,14 @@ class ToolBodies:
     async def get_task(self, arguments: dict[str, Any], ctx: Context, state: CallState) -> CallToolResult:
         args = check(self.schemas["get_task"], arguments)
         wait = self._wait(args)
-        client = self.runtime.client()
+        self.runtime.client()  # a missing key is refused before anything else
         ledger = self.runtime.ledger()
         task_id = str(args["task_id"])
         state.task_id = task_id
         reporter = ProgressReporter(ctx, wait_seconds=wait)
-        generation = await client.get_generation(task_id)
+        # Waits first if this task was polled less than a second ago (e.g. by the generate_image
+        # call that just returned it pending).
+        generation = await self.runtime.poll(task_id)
         await reporter.note(f"{task_id}: {generation.status}")
         entry = ledger.get(task_id)
         return await self._follow(
