@@ -39,25 +39,32 @@ class Step:
 
 
 class ProgressView:
-    """A progress bar on a terminal, plain lines otherwise (logs, CI, pipes)."""
+    """A progress bar on a terminal, plain lines otherwise (logs, CI, pipes).
+
+    The API gives no estimate of how long a task takes, so the server sends no ``total``; the bar
+    then shows activity (a block that moves with each update) next to the state and elapsed time.
+    """
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._tty = stream.isatty()
         self._last_message = ""
+        self._drawn = False
 
     def callback(self, label: str) -> ProgressFnT:
         started = time.monotonic()
+        updates = 0
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            nonlocal updates
+            updates += 1
             text = message or f"{progress:g}"
             if self._tty:
-                fraction = min(progress / total, 1.0) if total else 0.0
-                filled = int(fraction * BAR_WIDTH)
-                bar = "#" * filled + "." * (BAR_WIDTH - filled)
-                elapsed = time.monotonic() - started
-                self._stream.write(f"\r  [{bar}] {label}: {text} ({elapsed:4.1f}s)\x1b[K")
+                self._stream.write(
+                    f"\r  {_bar(progress, total, updates)} {label}: {text} ({time.monotonic() - started:4.1f}s)\x1b[K"
+                )
                 self._stream.flush()
+                self._drawn = True
             elif text != self._last_message:
                 self._stream.write(f"  … {label}: {text}\n")
                 self._stream.flush()
@@ -66,10 +73,20 @@ class ProgressView:
         return on_progress
 
     def done(self) -> None:
-        if self._tty:
+        if self._drawn:
             self._stream.write("\n")
             self._stream.flush()
         self._last_message = ""
+        self._drawn = False
+
+
+def _bar(progress: float, total: float | None, updates: int) -> str:
+    if total:
+        filled = int(min(progress / total, 1.0) * BAR_WIDTH)
+        return "[" + "#" * filled + "." * (BAR_WIDTH - filled) + "]"
+    block = 4
+    start = (updates * 2) % (BAR_WIDTH - block + 1)
+    return "[" + "." * start + "#" * block + "." * (BAR_WIDTH - block - start) + "]"
 
 
 def _make_reference(folder: Path) -> Path:
