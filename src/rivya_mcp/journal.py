@@ -363,7 +363,22 @@ class TaskJournal:
 
         ``result_urls`` replaces the list; ``saved_path`` is appended to ``saved_paths`` once. A
         terminal status is never replaced by a non-terminal one (a late, stale poll answer).
+        An update that would change nothing writes nothing (``updated_at`` stays): re-reading a
+        finished task on every ``get_task`` would otherwise cost a synchronous commit each time.
+
+        Raises KeyError when no entry has ``task_id``.
         """
+        with self._lock:
+            current = self._must(self._conn, "task_id = ?", (task_id,))
+        if (
+            (status is None or _next_status(current.status, status) == current.status)
+            and (final_credits is None or final_credits == current.final_credits)
+            and (result_urls is None or tuple(result_urls) == current.result_urls)
+            and (error_code is None or error_code == current.error_code)
+            and (error_message is None or error_message == current.error_message)
+            and (saved_path is None or str(saved_path) in current.saved_paths)
+        ):
+            return current
         now = self._stamp()
         with self._write() as conn:
             entry = self._must(conn, "task_id = ?", (task_id,))

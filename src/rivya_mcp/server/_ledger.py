@@ -111,8 +111,7 @@ class Ledger:
             log.exception("journal: could not record why task %s was given up", task_id)
 
     def updated(self, generation: Generation, *, saved_path: Path | None = None) -> None:
-        if self._journal is None or self._journal.get(generation.id) is None:
-            # A task created elsewhere (another server, the web UI) is read but not recorded.
+        if self._journal is None:
             return
         result = generation.result
         urls = list(result.urls or ([result.primary_url] if result.primary_url else [])) if result else None
@@ -127,6 +126,9 @@ class Ledger:
                 error_message=error.message if error else None,
                 saved_path=saved_path,
             )
+        except KeyError:
+            # A task created elsewhere (another server, the web UI) is read but not recorded.
+            return
         except Exception:
             log.exception("journal: could not update task %s", generation.id)
 
