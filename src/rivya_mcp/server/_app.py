@@ -181,6 +181,14 @@ def build_server(
          _annotations(read_only=True, idempotent=True, title="List tasks")),
     ]  # fmt: skip
     structured = settings.structured_output
+    # One FuncMetadata per output model: building one generates the model's JSON schema (~2 ms
+    # each at start-up), and three tools share TaskOutput.
+    metadata: dict[type[BaseModel] | None, FuncMetadata] = {}
+    for *_, output, _ in specs:
+        # With structured output off there is no outputSchema either (some hosts then drop images).
+        model = output if structured else None
+        if model not in metadata:
+            metadata[model] = FuncMetadata(arg_model=_RawArguments, output_model=model)
     tools = [
         Tool(
             fn=_guard(name, body),
@@ -188,8 +196,7 @@ def build_server(
             title=title,
             description=texts[name],
             parameters=schemas[name],
-            # With structured output off there is no outputSchema either (some hosts then drop images).
-            fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=output if structured else None),
+            fn_metadata=metadata[output if structured else None],
             is_async=True,
             context_kwarg="ctx",
             annotations=annotations,
