@@ -223,3 +223,17 @@ async def test_get_task_right_after_a_pending_result_keeps_polls_a_second_apart(
     times = api.polls[pending["task_id"]]
     assert len(times) >= 3
     assert min(b - a for a, b in itertools.pairwise(times)) >= 0.99
+
+
+async def test_get_task_on_a_finished_task_does_not_wait_for_the_poll_gap(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path, poll_scale=1.0)
+    async with Client(build_server(settings)) as client:
+        done = _data(await client.call_tool("generate_image", {"prompt": "Quick", "wait_seconds": 10}))
+        started = anyio.current_time()
+        for _ in range(3):
+            again = _data(await client.call_tool("get_task", {"task_id": done["task_id"], "wait_seconds": 0}))
+            assert again["saved_path"] == done["saved_path"]
+        # A finished task is read, not polled: three reads in well under the 1 s poll gap.
+        assert anyio.current_time() - started < 0.9

@@ -95,6 +95,33 @@ def make_preview(data: bytes, *, budget: int = TARGET_PREVIEW_ENCODED_BYTES) -> 
     return preview
 
 
+# The preview of a saved file, by (path, inode, size, mtime): get_task on a finished task then
+# needs neither to read the file nor to hash it. Files are saved by an atomic rename, so any
+# change to one gives it a new inode and mtime, and a stale entry is never hit.
+FileKey = tuple[str, int, int, int]
+_file_cache: OrderedDict[FileKey, tuple[Preview, str | None]] = OrderedDict()
+
+
+def file_key(info: os.stat_result, path: str) -> FileKey:
+    return (path, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def cached_file_preview(key: FileKey) -> tuple[Preview, str | None] | None:
+    """The remembered (preview, MIME type) of the file with ``key``, if any. Non-blocking."""
+    with _cache_lock:
+        cached = _file_cache.get(key)
+        if cached is not None:
+            _file_cache.move_to_end(key)
+        return cached
+
+
+def remember_file_preview(key: FileKey, preview: Preview, mime_type: str | None) -> None:
+    with _cache_lock:
+        _file_cache[key] = (preview, mime_type)
+        while len(_file_cache) > PREVIEW_CACHE_ENTRIES:
+            _file_cache.popitem(last=False)
+
+
 def _render(data: bytes, budget: int) -> Preview:
     from PIL import Image, ImageOps
 

@@ -98,13 +98,18 @@ class Runtime:
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
                 self._task_locks.pop(task_id, None)
 
-    def note_poll(self, task_id: str) -> None:
-        """Record that ``task_id``'s status was just requested (call it after the request returns)."""
+    def note_poll(self, task_id: str, generation: Generation | None) -> None:
+        """Record a status request for ``task_id`` that just returned ``generation`` (None: it failed).
+
+        Only a task still running is spaced out: a finished one is read, not polled.
+        """
+        if generation is not None and generation.is_terminal:
+            self._last_poll.pop(task_id, None)
+            return
         now = anyio.current_time()
-        gap = self.min_poll_gap
         if len(self._last_poll) > 256:
             # Only polls younger than the gap matter; forget the rest so the map stays small.
-            self._last_poll = {t: at for t, at in self._last_poll.items() if now - at < gap}
+            self._last_poll = {t: at for t, at in self._last_poll.items() if now - at < self.min_poll_gap}
         self._last_poll[task_id] = now
 
     @property
@@ -119,14 +124,16 @@ class Runtime:
         return max(0.0, last + self.min_poll_gap - anyio.current_time())
 
     async def poll(self, task_id: str) -> Generation:
-        """``GET`` the task, at least ``min_poll_gap`` after this process last polled it."""
+        """``GET`` the task, at least ``min_poll_gap`` after this process last saw it running."""
         wait = self.poll_wait(task_id)
         if wait > 0:
             await anyio.sleep(wait)
+        generation: Generation | None = None
         try:
-            return await self.client().get_generation(task_id)
+            generation = await self.client().get_generation(task_id)
+            return generation
         finally:
-            self.note_poll(task_id)
+            self.note_poll(task_id, generation)
 
     def is_busy(self, task_id: str) -> bool:
         lock = self._task_locks.get(task_id)

@@ -21,7 +21,14 @@ from rivya_mcp.references import LoadedReference, load_reference, sniff_image_ty
 from rivya_mcp.server import _results as results
 from rivya_mcp.server._errors import ToolFailure, ToolInputError, failure_for_exception, failure_for_task_error
 from rivya_mcp.server._ledger import Ledger, saved_file
-from rivya_mcp.server._preview import make_preview
+from rivya_mcp.server._preview import (
+    FileKey,
+    Preview,
+    cached_file_preview,
+    file_key,
+    make_preview,
+    remember_file_preview,
+)
 from rivya_mcp.server._progress import ProgressReporter
 from rivya_mcp.server._runtime import Runtime
 from rivya_mcp.server._schemas import (
@@ -196,12 +203,13 @@ class ToolBodies:
             # A deadline closer than the poll gap allows would mean a second poll within a second of
             # the last one: the status just read is as fresh as that poll could be.
             if not generation.is_terminal and remaining > 0 and remaining >= self.runtime.poll_wait(generation.id):
+                polled: Generation | None = None
                 try:
-                    generation = await client.wait_for_generation(
+                    polled = generation = await client.wait_for_generation(
                         generation.id, timeout=remaining, on_update=reporter.on_update
                     )
                 finally:
-                    self.runtime.note_poll(generation.id)
+                    self.runtime.note_poll(generation.id, polled)
             ledger.updated(generation)
             if generation.status == "succeeded":
                 output = self._task_output(generation, reused=reused)
@@ -240,15 +248,17 @@ class ToolBodies:
 
     async def ensure_saved(
         self, generation: Generation, ledger: Ledger, *, prompt: str, reporter: ProgressReporter | None
-    ) -> tuple[Path, bytes, bool]:
+    ) -> tuple[Path, bytes | None, bool]:
         """The finished image on disk: the saved copy if there is one, else downloaded and saved.
 
-        Call it holding the task's lock (``Runtime.following``), so one image is downloaded once.
+        Returns the path, the bytes when they were just downloaded (None for a saved copy: read it
+        if needed) and whether it was a saved copy. Call it holding the task's lock
+        (``Runtime.following``), so one image is downloaded once.
         """
         entry = ledger.get(generation.id)
         path = saved_file(entry)
         if path is not None:
-            return path, await anyio.Path(path).read_bytes(), True
+            return path, None, True
         result = generation.result
         url = (result.primary_url or (result.urls[0] if result.urls else None)) if result else None
         if not url:
@@ -271,15 +281,35 @@ class ToolBodies:
         self, generation: Generation, output: TaskOutput, reporter: ProgressReporter, ledger: Ledger, *, prompt: str
     ) -> CallToolResult:
         path, data, from_disk = await self.ensure_saved(generation, ledger, prompt=prompt, reporter=reporter)
-        preview = await anyio.to_thread.run_sync(make_preview, data)
+        preview, output.mime_type = await self._preview(path, data)
         output.saved_path = str(path)
         output.resource_uri = results.image_uri(path)
-        output.mime_type = sniff_image_type(data)
         output.width, output.height = preview.source_width, preview.source_height
         output.next_step = f'To change this image, call edit_image with reference="{generation.id}".'
         return results.image_result(
             output, path, preview, served_from_disk=from_disk, structured_output=self.structured
         )
+
+    async def _preview(self, path: Path, data: bytes | None) -> tuple[Preview, str | None]:
+        """The preview and MIME type of the saved file ``path`` (``data``: its bytes, if at hand).
+
+        A file already previewed is answered from memory, without reading it again or leaving
+        the event loop (one stat): that is every get_task on a finished task.
+        """
+        try:
+            key: FileKey | None = file_key(path.stat(), str(path))
+        except OSError:
+            key = None
+        cached = cached_file_preview(key) if key is not None else None
+        if cached is not None:
+            return cached
+        if data is None:
+            data = await anyio.Path(path).read_bytes()
+        preview = await anyio.to_thread.run_sync(make_preview, data)
+        mime = sniff_image_type(data)
+        if key is not None:
+            remember_file_preview(key, preview, mime)
+        return preview, mime
 
     # --- references --------------------------------------------------------------------------
 
