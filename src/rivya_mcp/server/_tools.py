@@ -17,7 +17,7 @@ from mcp.types import CallToolResult
 from rivya_mcp.client import APIStatusError, AsyncRivyaClient, DownloadError, Generation, RivyaError
 from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyReused, JournalEntry
 from rivya_mcp.manifest import PROMPT_KEY, REFERENCE_ITEMS_KEY, Manifest, Mode, to_wire_params
-from rivya_mcp.references import LoadedReference, load_reference, sniff_image_type
+from rivya_mcp.references import LoadedReference, load_reference, sniff_image_type, verify_reference
 from rivya_mcp.server import _results as results
 from rivya_mcp.server._errors import ToolFailure, ToolInputError, failure_for_exception, failure_for_task_error
 from rivya_mcp.server._ledger import Ledger, saved_file
@@ -328,18 +328,51 @@ class ToolBodies:
             allow_paths=self.runtime.local_paths or bool(settings.read_dirs),
             allow_private_urls=settings.allow_private_urls,
             trusted_hosts=(api_host,) if api_host else (),
+            # The full-image check (truncation, corruption) runs alongside the upload instead:
+            # see _upload_loaded.
+            verify=False,
         )
 
     async def _upload_loaded(self, client: AsyncRivyaClient, loaded: LoadedReference) -> Any:
-        # Upload the bytes that were checked, never the path again (the file could have changed).
-        return await client.upload_file(
-            loaded.data,
-            kind="image",
-            filename=loaded.filename,
-            mime_type=loaded.mime_type,
-            model=self.settings.model,
-            max_bytes=self.manifest.upload.max_bytes,
-        )
+        """Upload the checked bytes, verifying the whole image while they are sent.
+
+        The cheap checks (size, signature, type, header dimensions) passed before anything is
+        sent; the full decode/CRC walk of a 10 MB image takes about as long as sending it, so it
+        runs at the same time. If it fails, the agent gets the same error as before and the
+        uploaded file is never used: nothing references it, and an upload costs no credits.
+        """
+        uploaded: list[Any] = []
+        problems: list[Exception] = []
+
+        async def send() -> None:
+            try:
+                # The bytes that were checked, never the path again (the file could have changed).
+                uploaded.append(
+                    await client.upload_file(
+                        loaded.data,
+                        kind="image",
+                        filename=loaded.filename,
+                        mime_type=loaded.mime_type,
+                        model=self.settings.model,
+                        max_bytes=self.manifest.upload.max_bytes,
+                    )
+                )
+            except Exception as exc:
+                problems.append(exc)
+
+        async def verify() -> None:
+            try:
+                await verify_reference(loaded)
+            except Exception as exc:
+                problems.insert(0, exc)  # a bad image explains a failed upload too: report it first
+                group.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(verify)
+            group.start_soon(send)
+        if problems:
+            raise problems[0]
+        return uploaded[0]
 
     async def _reference_item(self, source: str, client: AsyncRivyaClient, ledger: Ledger) -> dict[str, Any]:
         source = source.strip()
