@@ -78,10 +78,13 @@ def _colour(rng: random.Random, *, saturation: tuple[float, float], value: tuple
 def _background(spec: RenderSpec, rng: random.Random) -> Image.Image:
     corners = Image.new("RGB", (2, 2))
     corners.putdata([_colour(rng, saturation=(0.35, 0.75), value=(0.6, 0.95)) for _ in range(4)])
-    # Upscaling a 2×2 image is a cheap, smooth four-corner gradient.
-    base = corners.resize((spec.width, spec.height), Image.Resampling.BICUBIC)
-    overlay = Image.new("RGBA", (spec.width, spec.height), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(overlay)
+    # Upscaling a 2×2 image is a cheap, smooth four-corner gradient (bilinear: half the cost of
+    # bicubic at 1 MP, and as smooth to the eye).
+    base = corners.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
+    # Translucent shapes blended straight onto the RGB image: a separate RGBA overlay meant two
+    # full-image conversions and a composite (~15 ms of ~25 ms per image, which the concurrency
+    # benchmark pays 50 times at once on two cores).
+    draw = ImageDraw.Draw(base, "RGBA")
     short = min(spec.width, spec.height)
     for _ in range(rng.randint(5, 9)):
         radius = rng.uniform(0.08, 0.35) * short
@@ -91,8 +94,13 @@ def _background(spec: RenderSpec, rng: random.Random) -> Image.Image:
         if rng.random() < 0.7:
             draw.ellipse(box, fill=fill)
         else:
-            draw.rounded_rectangle(box, radius=radius * 0.25, fill=fill)
-    return Image.alpha_composite(base.convert("RGBA"), overlay).convert("RGB")
+            # Drawn as one mask: rounded_rectangle in blend mode paints overlapping pieces, which
+            # would show as seams.
+            left, top, size = round(cx - radius), round(cy - radius), round(2 * radius)
+            mask = Image.new("L", (size, size), 0)
+            ImageDraw.Draw(mask).rounded_rectangle((0, 0, size - 1, size - 1), radius=radius * 0.25, fill=fill[3])
+            base.paste(fill[:3], (left, top, left + size, top + size), mask)
+    return base
 
 
 def _from_reference(spec: RenderSpec, data: bytes, rng: random.Random) -> Image.Image | None:
