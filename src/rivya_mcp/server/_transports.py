@@ -75,7 +75,11 @@ async def serve(
 ) -> None:
     """Run the server until cancelled. stdout carries only the protocol in stdio mode."""
     if transport == "stdio":
-        await build_server(settings).run_stdio_async()
+        from rivya_mcp.server._stdio import stdio_server
+
+        lowlevel = build_server(settings)._lowlevel_server
+        async with stdio_server() as (read_stream, write_stream):
+            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
         return
     app = build_http_app(
         settings, transport=transport, host=host, port=port, allow_remote_without_token=allow_remote_without_token

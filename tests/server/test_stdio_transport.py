@@ -1,0 +1,204 @@
+"""Our stdio transport (non-blocking pipes on the event loop), through real subprocesses.
+
+The SDK's stdio client talks to a one-tool server run on ``rivya_mcp.server._stdio`` for the
+large and unicode messages; raw pipes check what the SDK client can't send (an invalid line, a
+final line without newline, EOF); ``rivya-mcp serve`` itself is checked for the fast path and for
+the fallback to the SDK transport when stdout is a regular file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from rivya_mcp.server._stdio import _LineSplitter
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+ECHO_SERVER = textwrap.dedent(
+    """
+    import sys
+
+    import anyio
+    from mcp.server import MCPServer
+
+    from rivya_mcp.server import _stdio
+
+    server = MCPServer("echo")
+
+
+    @server.tool()
+    def echo(text: str) -> str:
+        return text
+
+
+    @server.tool()
+    def length(text: str) -> int:
+        return len(text)
+
+
+    async def main() -> None:
+        print("fast path:", _stdio._pipes_usable(), file=sys.stderr, flush=True)
+        lowlevel = server._lowlevel_server
+        async with _stdio.stdio_server() as (read_stream, write_stream):
+            print("stray print goes to stderr", flush=True)  # fd 1 is claimed: must not reach the wire
+            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+
+
+    anyio.run(main)
+    """
+)
+
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+
+
+@pytest.fixture
+def echo_server(tmp_path: Path) -> Path:
+    script = tmp_path / "echo_server.py"
+    script.write_text(ECHO_SERVER, encoding="utf-8")
+    return script
+
+
+def _serve_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RIVYA_")}
+    env.update(
+        {
+            "RIVYA_API_KEY": "rk_test_not_used",
+            "RIVYA_BASE_URL": "http://127.0.0.1:9",
+            "RIVYA_OUTPUT_DIR": str(tmp_path / "out"),
+            "RIVYA_DATA_DIR": str(tmp_path / "data"),
+            "RIVYA_LOG_LEVEL": "DEBUG",
+        }
+    )
+    return env
+
+
+def _run_raw(
+    args: list[str], payload: bytes, *, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, *args], input=payload, capture_output=True, env=env, timeout=60, check=False)
+
+
+def _replies(stdout: bytes) -> dict[object, dict[str, object]]:
+    lines = stdout.decode("utf-8").split("\n")
+    assert lines[-1] == "", "every frame ends with a newline"
+    replies = [json.loads(line) for line in lines[:-1]]
+    return {reply.get("id"): reply for reply in replies}
+
+
+async def test_large_and_unicode_messages_round_trip_through_the_sdk_client(echo_server: Path) -> None:
+    big = "x" * (1024 * 1024 + 17)
+    text = 'héllo wörld — 漢字 🎨 \u2028 line\r\nbreaks\ttabs \\ " quotes'
+    async with Client(StdioServerParameters(command=sys.executable, args=[str(echo_server)])) as client:
+        result = await client.call_tool("echo", {"text": big + text})
+        assert not result.is_error
+        assert (result.structured_content or {})["result"] == big + text
+        result = await client.call_tool("length", {"text": text})
+        assert (result.structured_content or {})["result"] == len(text)
+        for _ in range(20):  # many round trips on one pipe: nothing is lost or reordered
+            result = await client.call_tool("echo", {"text": text})
+            assert (result.structured_content or {})["result"] == text
+
+
+def test_an_invalid_line_does_not_end_the_session_and_eof_ends_it_cleanly(echo_server: Path) -> None:
+    payload = (
+        (
+            json.dumps(INIT)
+            + "\n"
+            + "this is not json\n"
+            + "\xff\n"  # made a lone 0xff byte below: not UTF-8 at all
+            + json.dumps(INITIALIZED)
+            + "\r\n"  # a CRLF line is one line, as with the SDK's universal newlines
+            + json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 2,
+                    "method": "tools/call",
+                    "params": {"name": "echo", "arguments": {"text": "ünï"}},
+                }
+            )
+            + "\n"
+            + json.dumps({"jsonrpc": "2.0", "id": 3, "method": "ping"})  # last line, no newline, then EOF
+        )
+        .encode("utf-8")
+        .replace("\xff".encode(), b"\xff")
+    )
+    done = _run_raw([str(echo_server)], payload)
+    assert done.returncode == 0, done.stderr.decode()
+    replies = _replies(done.stdout)
+    assert replies[1]["result"]
+    assert replies[2]["result"]["structuredContent"] == {"result": "ünï"}  # type: ignore[index]
+    assert replies[3] == {"jsonrpc": "2.0", "id": 3, "result": {}}
+    stderr = done.stderr.decode()
+    assert "fast path: True" in stderr
+    assert "stray print goes to stderr" in stderr
+    assert b"stray" not in done.stdout
+
+
+def test_immediate_eof_exits_cleanly(echo_server: Path) -> None:
+    done = _run_raw([str(echo_server)], b"")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == b""
+
+
+def test_rivya_serve_answers_over_pipes_and_after_a_regular_file_falls_back(tmp_path: Path) -> None:
+    payload = (
+        json.dumps(INIT)
+        + "\n"
+        + json.dumps(INITIALIZED)
+        + "\n"
+        + json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        + "\n"
+    ).encode()
+    env = _serve_env(tmp_path)
+    over_pipes = _run_raw(["-m", "rivya_mcp", "serve"], payload, env=env)
+    assert over_pipes.returncode == 0, over_pipes.stderr.decode()
+    piped = _replies(over_pipes.stdout)
+    assert {t["name"] for t in piped[2]["result"]["tools"]} >= {"generate_image", "get_task"}  # type: ignore[index]
+
+    # stdin and stdout regular files: no non-blocking pipes, so the SDK's transport serves.
+    (tmp_path / "in.jsonl").write_bytes(payload)
+    with (tmp_path / "in.jsonl").open("rb") as stdin, (tmp_path / "out.jsonl").open("wb") as stdout:
+        done = subprocess.run(
+            [sys.executable, "-m", "rivya_mcp", "serve"],
+            stdin=stdin,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr.decode()
+    from_files = _replies((tmp_path / "out.jsonl").read_bytes())
+    assert from_files[2]["result"] == piped[2]["result"]
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b'{"a": 1}\n{"b": 2}\n'],
+        [b'{"a"', b": 1}\r", b'\n{"b": 2}\r{"c": 3}'],
+        [b"caf\xc3", b"\xa9\n\xff\xfe\n", b"", b"tail"],
+        [b"\n\n", b"\r\r\n"],
+        [b"x" * 300_000, b"y" * 300_000 + b"\nz"],
+    ],
+)
+def test_lines_split_exactly_as_the_sdk_text_wrapper_splits_them(chunks: list[bytes]) -> None:
+    splitter = _LineSplitter()
+    ours = [line for chunk in chunks for line in splitter.feed(chunk)] + splitter.feed(b"", final=True)
+    wrapper = io.TextIOWrapper(io.BytesIO(b"".join(chunks)), encoding="utf-8", errors="replace")
+    assert ours == list(wrapper)
