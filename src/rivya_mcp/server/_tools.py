@@ -7,7 +7,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 from urllib.parse import urlparse
 
 import anyio
@@ -328,9 +328,10 @@ class ToolBodies:
             allow_paths=self.runtime.local_paths or bool(settings.read_dirs),
             allow_private_urls=settings.allow_private_urls,
             trusted_hosts=(api_host,) if api_host else (),
-            # The full-image check (truncation, corruption) runs alongside the upload instead:
-            # see _upload_loaded.
+            # The full-image check (truncation, corruption) runs alongside the upload instead,
+            # and a local file is read while it is sent: see _upload_loaded.
             verify=False,
+            stream=True,
         )
 
     async def _upload_loaded(self, client: AsyncRivyaClient, loaded: LoadedReference) -> Any:
@@ -343,13 +344,15 @@ class ToolBodies:
         """
         uploaded: list[Any] = []
         problems: list[Exception] = []
+        recording = loaded.recording
 
         async def send() -> None:
             try:
-                # The bytes that were checked, never the path again (the file could have changed).
+                # The bytes that were checked, never the path again (the file could have changed);
+                # a streamed local file is read from the descriptor opened and checked at load.
                 uploaded.append(
                     await client.upload_file(
-                        loaded.data,
+                        cast(IO[bytes], recording) if recording is not None else loaded.data,
                         kind="image",
                         filename=loaded.filename,
                         mime_type=loaded.mime_type,
@@ -358,7 +361,11 @@ class ToolBodies:
                     )
                 )
             except Exception as exc:
-                problems.append(exc)
+                # A file that changed or grew past the limit mid-send explains the failure best.
+                problems.append(recording.failure if recording is not None and recording.failure else exc)
+            finally:
+                if recording is not None:
+                    recording.read_rest()  # a failed send still lets the check finish (and report first)
 
         async def verify() -> None:
             try:
@@ -367,9 +374,15 @@ class ToolBodies:
                 problems.insert(0, exc)  # a bad image explains a failed upload too: report it first
                 group.cancel_scope.cancel()
 
-        async with anyio.create_task_group() as group:
-            group.start_soon(verify)
-            group.start_soon(send)
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(verify)
+                group.start_soon(send)
+        finally:
+            if recording is not None:
+                recording.close()
+        if not problems and recording is not None and recording.failure is not None:
+            problems.append(recording.failure)  # read to the end only after the check had passed
         if problems:
             raise problems[0]
         return uploaded[0]
