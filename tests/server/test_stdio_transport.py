@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -170,21 +171,34 @@ def test_rivya_serve_answers_over_pipes_and_after_a_regular_file_falls_back(tmp_
     piped = _replies(over_pipes.stdout)
     assert {t["name"] for t in piped[2]["result"]["tools"]} >= {"generate_image", "get_task"}  # type: ignore[index]
 
-    # stdin and stdout regular files: no non-blocking pipes, so the SDK's transport serves.
-    (tmp_path / "in.jsonl").write_bytes(payload)
-    with (tmp_path / "in.jsonl").open("rb") as stdin, (tmp_path / "out.jsonl").open("wb") as stdout:
-        done = subprocess.run(
+    # stdout a regular file: no non-blocking pipes, so the SDK's transport serves. stdin stays
+    # open until the answers are in (at EOF the SDK cancels requests still in flight).
+    out = tmp_path / "out.jsonl"
+    with out.open("wb") as stdout:
+        process = subprocess.Popen(
             [sys.executable, "-m", "rivya_mcp", "serve"],
-            stdin=stdin,
+            stdin=subprocess.PIPE,
             stdout=stdout,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             env=env,
-            timeout=60,
-            check=False,
         )
-    assert done.returncode == 0, done.stderr.decode()
-    from_files = _replies((tmp_path / "out.jsonl").read_bytes())
-    assert from_files[2]["result"] == piped[2]["result"]
+        assert process.stdin is not None
+        process.stdin.write(payload)
+        process.stdin.flush()
+        deadline = time.monotonic() + 30
+        while out.read_bytes().count(b"\n") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.stdin.close()
+        assert process.wait(timeout=30) == 0
+    from_file = _replies(out.read_bytes())
+    assert from_file[2]["result"] == piped[2]["result"]
+    probe = "import sys; from rivya_mcp.server._stdio import _pipes_usable; print(_pipes_usable(), file=sys.stderr)"
+    with out.open("wb") as stdout:
+        checked = subprocess.run(
+            [sys.executable, "-c", probe], stdin=subprocess.PIPE, stdout=stdout, capture_output=False,
+            stderr=subprocess.PIPE, timeout=60, check=True,
+        )  # fmt: skip
+    assert checked.stderr.strip() == b"False"
 
 
 @pytest.mark.parametrize(
