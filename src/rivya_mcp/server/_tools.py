@@ -7,7 +7,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 from urllib.parse import urlparse
 
 import anyio
@@ -17,7 +17,7 @@ from mcp.types import CallToolResult
 from rivya_mcp.client import APIStatusError, AsyncRivyaClient, DownloadError, Generation, RivyaError
 from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyReused, JournalEntry
 from rivya_mcp.manifest import PROMPT_KEY, REFERENCE_ITEMS_KEY, Manifest, Mode, to_wire_params
-from rivya_mcp.references import LoadedReference, load_reference, sniff_image_type, verify_reference
+from rivya_mcp.references import LoadedReference, load_reference, sniff_image_type
 from rivya_mcp.server import _results as results
 from rivya_mcp.server._errors import ToolFailure, ToolInputError, failure_for_exception, failure_for_task_error
 from rivya_mcp.server._ledger import Ledger, saved_file
@@ -328,64 +328,24 @@ class ToolBodies:
             allow_paths=self.runtime.local_paths or bool(settings.read_dirs),
             allow_private_urls=settings.allow_private_urls,
             trusted_hosts=(api_host,) if api_host else (),
-            # The full-image check (truncation, corruption) runs alongside the upload instead,
-            # and a local file is read while it is sent: see _upload_loaded.
-            verify=False,
-            stream=True,
         )
 
     async def _upload_loaded(self, client: AsyncRivyaClient, loaded: LoadedReference) -> Any:
-        """Upload the checked bytes, verifying the whole image while they are sent.
+        """Upload the bytes that were checked, never the path again (the file could have changed).
 
-        The cheap checks (size, signature, type, header dimensions) passed before anything is
-        sent; the full decode/CRC walk of a 10 MB image takes about as long as sending it, so it
-        runs at the same time. If it fails, the agent gets the same error as before and the
-        uploaded file is never used: nothing references it, and an upload costs no credits.
+        The whole image was checked (size, signature, pixel count, truncation, corruption) before
+        this: nothing the server refuses is ever sent upstream, not even as a free upload. (Running
+        the full check alongside the send was measured faster, but a refused image could then
+        reach the Files API first; tests/hostile holds the server to "nothing sent".)
         """
-        uploaded: list[Any] = []
-        problems: list[Exception] = []
-        recording = loaded.recording
-
-        async def send() -> None:
-            try:
-                # The bytes that were checked, never the path again (the file could have changed);
-                # a streamed local file is read from the descriptor opened and checked at load.
-                uploaded.append(
-                    await client.upload_file(
-                        cast(IO[bytes], recording) if recording is not None else loaded.data,
-                        kind="image",
-                        filename=loaded.filename,
-                        mime_type=loaded.mime_type,
-                        model=self.settings.model,
-                        max_bytes=self.manifest.upload.max_bytes,
-                    )
-                )
-            except Exception as exc:
-                # A file that changed or grew past the limit mid-send explains the failure best.
-                problems.append(recording.failure if recording is not None and recording.failure else exc)
-            finally:
-                if recording is not None:
-                    recording.read_rest()  # a failed send still lets the check finish (and report first)
-
-        async def verify() -> None:
-            try:
-                await verify_reference(loaded)
-            except Exception as exc:
-                problems.insert(0, exc)  # a bad image explains a failed upload too: report it first
-                group.cancel_scope.cancel()
-
-        try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(verify)
-                group.start_soon(send)
-        finally:
-            if recording is not None:
-                recording.close()
-        if not problems and recording is not None and recording.failure is not None:
-            problems.append(recording.failure)  # read to the end only after the check had passed
-        if problems:
-            raise problems[0]
-        return uploaded[0]
+        return await client.upload_file(
+            loaded.data,
+            kind="image",
+            filename=loaded.filename,
+            mime_type=loaded.mime_type,
+            model=self.settings.model,
+            max_bytes=self.manifest.upload.max_bytes,
+        )
 
     async def _reference_item(self, source: str, client: AsyncRivyaClient, ledger: Ledger) -> dict[str, Any]:
         source = source.strip()
