@@ -6,8 +6,7 @@ alone in a fresh child process. The paths:
 
 - raw: ``httpx2.AsyncClient.post("/api/v1/files", files={"file": <open file>})`` — the floor;
 - ours: the ``upload_reference`` tool with the file's path, through an in-memory MCP client (it
-  opens the file, checks its size, signature and header dimensions from the first 256 KiB, then
-  sends it as it reads it, keeping exactly the bytes sent, and verifies the whole image on those).
+  reads the file once, checks its signature and pixels, then uploads the checked bytes).
 
 Throughput = file size / median time. Memory is the child's peak RSS growth (VmHWM at the end −
 VmRSS after a small warm-up upload), so Pillow's and httpx2's C allocations count too, unlike

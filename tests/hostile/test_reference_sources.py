@@ -20,7 +20,7 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
-from rivya_mcp.references import _load, _local, _recorded
+from rivya_mcp.references import _local
 from rivya_mcp.sandbox import RunningSandbox
 from rivya_mcp.server import build_server
 from tests.hostile.conftest import Upstream, billable, data_uri, hostile_settings, image_bytes, recording_client
@@ -194,11 +194,7 @@ async def test_a_1_gb_sparse_file_is_refused_fast_without_reading_it(
 
 @pytest.mark.parametrize("tool", TOOLS)
 async def test_a_file_at_the_limit_is_read_no_further(tools: Tools, tool: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A file that passes the size check is read with a cap of limit + 1 bytes, never more.
-
-    Whether it is read whole (``_read_at_most``) or streamed into the upload (``RecordedFile``,
-    which never reads past its ``cap``), exactly one read of it happens, with that cap.
-    """
+    """A file that passes the size check is read with a cap of limit + 1 bytes, never more."""
     limits: list[int] = []
     real_read = _local._read_at_most
 
@@ -206,13 +202,7 @@ async def test_a_file_at_the_limit_is_read_no_further(tools: Tools, tool: str, m
         limits.append(limit)
         return real_read(file, limit)
 
-    class CappedRecording(_recorded.RecordedFile):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            limits.append(self.cap)
-
     monkeypatch.setattr(_local, "_read_at_most", capped_read)
-    monkeypatch.setattr(_load, "RecordedFile", CappedRecording)
     exact = _sparse(tools.workdir / "exact.png", LIMIT)  # a PNG signature, then zeros: corrupt
     await tools.refused(tool, str(exact), "truncated or corrupt")
     assert limits == [LIMIT + 1]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import mimetypes
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -177,7 +176,7 @@ class AsyncRivyaClient(BaseClient):
 
     async def upload_file(
         self,
-        source: Path | bytes | IO[bytes],
+        source: Path | bytes,
         *,
         kind: str,
         filename: str | None = None,
@@ -190,8 +189,7 @@ class AsyncRivyaClient(BaseClient):
         """Upload a reference file; pass the result's ``as_reference_item()`` in params.
 
         A ``Path`` is streamed from disk in chunks (re-opened for each attempt, so a retried upload
-        sends the whole file again) and never read into memory. A seekable binary file object is
-        sent from its start (``seek(0)`` again for a retry), its size taken from ``seek(0, 2)``.
+        sends the whole file again) and never read into memory.
 
         Args:
             kind: ``image``, ``video`` or ``audio``.
@@ -204,12 +202,8 @@ class AsyncRivyaClient(BaseClient):
         if isinstance(source, Path):
             size = source.stat().st_size
             name = filename or source.name or "upload"
-        elif isinstance(source, bytes):
-            size = len(source)
-            name = filename or "upload"
         else:
-            size = source.seek(0, os.SEEK_END)
-            source.seek(0)
+            size = len(source)
             name = filename or "upload"
         if max_bytes is not None and size > max_bytes:
             raise UploadTooLargeError(f"{name} is {size} bytes, more than the {max_bytes}-byte limit; it was not sent")
@@ -219,8 +213,6 @@ class AsyncRivyaClient(BaseClient):
             content: IO[bytes] | bytes
             if isinstance(source, Path):
                 content = stack.enter_context(source.open("rb"))
-            elif not isinstance(source, bytes):
-                content = source
             else:
                 content = io.BytesIO(source)  # read in chunks: one bytes body would be copied whole by h11
             return {"file": (name, content, content_type)}

@@ -7,7 +7,7 @@ import logging
 import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -17,8 +17,6 @@ from ._limits import MAX_PIXELS
 from ._sniff import describe_bytes, sniff_image_type
 
 __all__ = ["ImageInfo", "accepted_names", "inspect_image", "verify_image"]
-
-ImageSource = bytes | BinaryIO
 
 logger = logging.getLogger("rivya_mcp.references")
 
@@ -65,16 +63,15 @@ def inspect_image(
     return ImageInfo(mime_type=mime, width=width, height=height)
 
 
-def verify_image(data: ImageSource, info: ImageInfo, *, max_pixels: int = MAX_PIXELS) -> None:
+def verify_image(data: bytes, info: ImageInfo, *, max_pixels: int = MAX_PIXELS) -> None:
     """The full check ``inspect_image(..., verify=False)`` left out: truncation and corruption.
 
-    ``data`` may also be a binary file object positioned at the image's first byte. Raises the
-    same ``ReferenceError``s as ``inspect_image``. Blocking: call it from a worker thread.
+    Raises the same ``ReferenceError``s as ``inspect_image``. Blocking: call it from a worker thread.
     """
     _check_pixels(data, info.mime_type, max_pixels, verify=True)
 
 
-def _check_pixels(data: ImageSource, mime: str, max_pixels: int, *, verify: bool) -> tuple[int, int]:
+def _check_pixels(data: bytes, mime: str, max_pixels: int, *, verify: bool) -> tuple[int, int]:
     from PIL import Image
 
     name = _NAMES[mime]
@@ -86,8 +83,7 @@ def _check_pixels(data: ImageSource, mime: str, max_pixels: int, *, verify: bool
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             # Image.open parses only the header; pixels are decoded by load() below.
-            source = io.BytesIO(data) if isinstance(data, bytes) else data
-            with Image.open(source, formats=[_PILLOW_FORMATS[mime]]) as image:
+            with Image.open(io.BytesIO(data), formats=[_PILLOW_FORMATS[mime]]) as image:
                 width, height = image.size
                 if width <= 0 or height <= 0:
                     raise ReferenceError(f"the {name} image claims no pixels; it is corrupt", reason="corrupt")

@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, Literal, cast
+from typing import Literal
 
 import anyio.to_thread
 import httpx2
@@ -21,8 +21,7 @@ from ._data_uri import decode_data_uri
 from ._errors import ReferenceError
 from ._fetch import fetch_url
 from ._image import ImageInfo, inspect_image, verify_image
-from ._local import open_local_file, read_local_file, resolve_local_path
-from ._recorded import RecordedFile
+from ._local import read_local_file, resolve_local_path
 from ._sniff import EXTENSIONS
 from ._source import classify_source
 
@@ -32,10 +31,6 @@ logger = logging.getLogger("rivya_mcp.references")
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^\w.\- ]+")
 _MAX_NAME = 100
-# How much of a local file is read (and header-checked) before its upload may start: enough for
-# every PNG/WebP header and for JPEGs whose SOF follows up to this much EXIF/ICC data. When the
-# header needs more, the file is read whole first, as without streaming.
-_HEADER_PREFIX = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -60,9 +55,6 @@ class LoadedReference:
     # False when loaded with ``verify=False``: the header passed, but ``verify_reference`` must
     # pass before the reference may be used (it may be uploaded meanwhile).
     verified: bool = True
-    # Set (and ``data`` empty) for a local file loaded with ``stream=True``: the upload reads the
-    # file through it, it keeps exactly the bytes read, and ``verify_reference`` checks those.
-    recording: RecordedFile | None = None
 
 
 async def verify_reference(loaded: LoadedReference) -> None:
@@ -70,11 +62,6 @@ async def verify_reference(loaded: LoadedReference) -> None:
     if loaded.verified:
         return
     info = ImageInfo(mime_type=loaded.mime_type, width=loaded.width, height=loaded.height)
-    if loaded.recording is not None:
-        # Reads the bytes as the upload reads them from the file (blocking until it has), so the
-        # check covers exactly what was sent; the upload must read to the end or close it.
-        await anyio.to_thread.run_sync(partial(verify_image, cast(BinaryIO, loaded.recording.reader()), info))
-        return
     await anyio.to_thread.run_sync(verify_image, loaded.data, info)
 
 
@@ -89,7 +76,6 @@ async def load_reference(
     http_client: httpx2.AsyncClient | None = None,
     timeout: float = 20.0,
     verify: bool = True,
-    stream: bool = False,
 ) -> LoadedReference:
     """Read and check one reference: a local path, an http(s) URL or a data URI.
 
@@ -100,10 +86,6 @@ async def load_reference(
 
     ``verify=False`` stops after the cheap checks (size, signature, type, header dimensions): the
     result has ``verified=False`` and ``verify_reference`` must pass before it is used.
-
-    ``stream=True`` (with ``verify=False``) checks a local file's size and header from its first
-    bytes only and returns it open as ``recording`` (``data`` empty), for an upload to read while
-    sending; the caller must ``close()`` it.
     """
     kind = classify_source(source)
     notes: tuple[str, ...] = ()
@@ -115,16 +97,10 @@ async def load_reference(
                 "image as an http(s) URL or a data URI instead",
                 reason="paths_disabled",
             )
-        name = os.path.basename(os.path.expanduser(source.strip()))
-        if stream and not verify:
-            streamed = await anyio.to_thread.run_sync(
-                partial(_open_streamed, source, read_dirs=read_dirs, policy=policy, name=name)
-            )
-            if streamed is not None:
-                return streamed
         path, data = await anyio.to_thread.run_sync(
             partial(_read_path, source, read_dirs=read_dirs, max_bytes=policy.max_bytes)
         )
+        name = os.path.basename(os.path.expanduser(source.strip()))
     elif kind == "url":
         fetched = await fetch_url(
             source.strip(),
@@ -172,58 +148,6 @@ def _read_path(source: str, *, read_dirs: Sequence[Path], max_bytes: int) -> tup
     # Resolving and stat-ing touch the disk (maybe a network mount): keep them off the event loop.
     path = resolve_local_path(source, read_dirs=read_dirs)
     return path, read_local_file(path, max_bytes=max_bytes)
-
-
-def _open_streamed(
-    source: str, *, read_dirs: Sequence[Path], policy: UploadPolicy, name: str
-) -> LoadedReference | None:
-    """The local file open for streaming after its cheap checks, or None to read it whole instead.
-
-    Refusals decided by the first bytes (not an image, a refused type, too many pixels) are the
-    same as on the whole file; a header that doesn't fit in the prefix means None.
-    """
-    path = resolve_local_path(source, read_dirs=read_dirs)
-    fd, info = open_local_file(path, max_bytes=policy.max_bytes)
-    try:
-        chunks: list[bytes] = []
-        got = 0
-        want = min(info.st_size, _HEADER_PREFIX)
-        while got < want:
-            chunk = os.read(fd, want - got)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            got += len(chunk)
-        prefix = b"".join(chunks)
-        try:
-            header = inspect_image(prefix, mime_types=policy.mime_types, verify=False)
-        except ReferenceError as exc:
-            if exc.reason == "corrupt" and got < info.st_size:
-                os.close(fd)
-                return None  # the header may just continue past the prefix: read it whole
-            raise
-        recording = RecordedFile(fd, path, size=info.st_size, max_bytes=policy.max_bytes, prefix=prefix)
-    except BaseException:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-        raise
-    if recording.failure is not None:
-        recording.close()
-        raise recording.failure
-    return LoadedReference(
-        data=b"",
-        path=path,
-        mime_type=header.mime_type,
-        filename=_filename(name, header.mime_type),
-        size=info.st_size,
-        width=header.width,
-        height=header.height,
-        source_kind="path",
-        verified=False,
-        recording=recording,
-    )
 
 
 def _filename(name: str, mime_type: str) -> str:
