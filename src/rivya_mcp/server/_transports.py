@@ -77,7 +77,15 @@ async def serve(
     if transport == "stdio":
         from rivya_mcp.server._stdio import stdio_server
 
-        lowlevel = build_server(settings)._lowlevel_server
+        server = build_server(settings)
+        # Our faster transport feeds the SDK's low-level server (what run_stdio_async does with the
+        # SDK's own transport). That is a private attribute: if an SDK release moves it, start with
+        # the SDK's transport instead of not starting at all.
+        lowlevel = getattr(server, "_lowlevel_server", None)
+        if lowlevel is None or not hasattr(lowlevel, "create_initialization_options"):
+            log.warning("this mcp release has no _lowlevel_server; using the SDK's stdio transport")
+            await server.run_stdio_async()
+            return
         async with stdio_server() as (read_stream, write_stream):
             await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
         return
