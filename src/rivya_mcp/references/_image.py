@@ -16,7 +16,7 @@ from ._errors import ReferenceError
 from ._limits import MAX_PIXELS
 from ._sniff import describe_bytes, sniff_image_type
 
-__all__ = ["ImageInfo", "accepted_names", "inspect_image", "verify_image"]
+__all__ = ["ImageInfo", "accepted_names", "inspect_image"]
 
 logger = logging.getLogger("rivya_mcp.references")
 
@@ -37,14 +37,10 @@ def accepted_names(mime_types: Collection[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
-def inspect_image(
-    data: bytes, *, mime_types: Collection[str], max_pixels: int = MAX_PIXELS, verify: bool = True
-) -> ImageInfo:
+def inspect_image(data: bytes, *, mime_types: Collection[str], max_pixels: int = MAX_PIXELS) -> ImageInfo:
     """Refuse anything but an intact image of an accepted type with at most ``max_pixels``.
 
-    ``verify=False`` checks only the signature, the type and the header's dimensions (the bomb
-    limit): cheap, and enough to know the bytes may be sent. The image is then not known to be
-    intact until ``verify_image`` has passed. Blocking (Pillow decodes): call it from a worker thread.
+    Blocking (Pillow decodes): call it from a worker thread.
     """
     accepted = accepted_names(mime_types)
     mime = sniff_image_type(data[:16])
@@ -59,19 +55,11 @@ def inspect_image(
             f"convert it to {accepted}",
             reason="unsupported_type",
         )
-    width, height = _check_pixels(data, mime, max_pixels, verify=verify)
+    width, height = _check_pixels(data, mime, max_pixels)
     return ImageInfo(mime_type=mime, width=width, height=height)
 
 
-def verify_image(data: bytes, info: ImageInfo, *, max_pixels: int = MAX_PIXELS) -> None:
-    """The full check ``inspect_image(..., verify=False)`` left out: truncation and corruption.
-
-    Raises the same ``ReferenceError``s as ``inspect_image``. Blocking: call it from a worker thread.
-    """
-    _check_pixels(data, info.mime_type, max_pixels, verify=True)
-
-
-def _check_pixels(data: bytes, mime: str, max_pixels: int, *, verify: bool) -> tuple[int, int]:
+def _check_pixels(data: bytes, mime: str, max_pixels: int) -> tuple[int, int]:
     from PIL import Image
 
     name = _NAMES[mime]
@@ -89,8 +77,7 @@ def _check_pixels(data: bytes, mime: str, max_pixels: int, *, verify: bool) -> t
                     raise ReferenceError(f"the {name} image claims no pixels; it is corrupt", reason="corrupt")
                 if width * height > max_pixels:
                     raise _bomb(width, height, max_pixels)
-                if verify:
-                    _verify(image, mime)
+                _verify(image, mime)
         except ReferenceError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

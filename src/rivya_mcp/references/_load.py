@@ -20,12 +20,12 @@ from rivya_mcp.manifest import UploadPolicy
 from ._data_uri import decode_data_uri
 from ._errors import ReferenceError
 from ._fetch import fetch_url
-from ._image import ImageInfo, inspect_image, verify_image
+from ._image import ImageInfo, inspect_image
 from ._local import read_local_file, resolve_local_path
 from ._sniff import EXTENSIONS
 from ._source import classify_source
 
-__all__ = ["LoadedReference", "load_reference", "verify_reference"]
+__all__ = ["LoadedReference", "load_reference"]
 
 logger = logging.getLogger("rivya_mcp.references")
 
@@ -52,17 +52,6 @@ class LoadedReference:
     source_kind: Literal["path", "url", "data_uri"]
     # Things the agent should know although the reference was accepted (e.g. a wrong declared type).
     notes: tuple[str, ...] = ()
-    # False when loaded with ``verify=False``: the header passed, but ``verify_reference`` must
-    # pass before the reference may be used (it may be uploaded meanwhile).
-    verified: bool = True
-
-
-async def verify_reference(loaded: LoadedReference) -> None:
-    """The truncation/corruption check a ``verify=False`` load skipped; raises ``ReferenceError``."""
-    if loaded.verified:
-        return
-    info = ImageInfo(mime_type=loaded.mime_type, width=loaded.width, height=loaded.height)
-    await anyio.to_thread.run_sync(verify_image, loaded.data, info)
 
 
 async def load_reference(
@@ -75,7 +64,6 @@ async def load_reference(
     trusted_hosts: Collection[str] = (),
     http_client: httpx2.AsyncClient | None = None,
     timeout: float = 20.0,
-    verify: bool = True,
 ) -> LoadedReference:
     """Read and check one reference: a local path, an http(s) URL or a data URI.
 
@@ -83,9 +71,6 @@ async def load_reference(
     ``ReferenceError`` (with ``.message`` for the agent) for anything that isn't an accepted,
     intact image within ``policy.max_bytes`` and ``MAX_PIXELS``. ``trusted_hosts`` entries are
     ``host`` (any port) or ``host:port``; URLs on them skip the address check.
-
-    ``verify=False`` stops after the cheap checks (size, signature, type, header dimensions): the
-    result has ``verified=False`` and ``verify_reference`` must pass before it is used.
     """
     kind = classify_source(source)
     notes: tuple[str, ...] = ()
@@ -121,9 +106,7 @@ async def load_reference(
             f"{source.strip()!r} is an uploaded file or task id; the server resolves those, not the loader",
             reason="unresolved_id",
         )
-    info: ImageInfo = await anyio.to_thread.run_sync(
-        partial(inspect_image, data, mime_types=policy.mime_types, verify=verify)
-    )
+    info: ImageInfo = await anyio.to_thread.run_sync(partial(inspect_image, data, mime_types=policy.mime_types))
     if kind == "data_uri" and decoded.declared_mime and decoded.declared_mime != info.mime_type:
         notes = (
             f"the data URI declared {decoded.declared_mime} but the bytes are {info.mime_type}; "
@@ -140,7 +123,6 @@ async def load_reference(
         height=info.height,
         source_kind=kind,
         notes=notes,
-        verified=verify,
     )
 
 
