@@ -33,6 +33,7 @@ from ._exceptions import (
     RivyaError,
     make_status_error,
 )
+from ._gated import Confirm, GatedStream
 from ._retry import parse_retry_after, retry_delay, should_retry
 
 __all__ = ["BaseClient", "FileParts", "Sleep"]
@@ -150,11 +151,14 @@ class BaseClient:
         files: FileParts | None = None,
         idempotency_key: str | None = None,
         require_key: bool = True,
+        confirm: Confirm | None = None,
     ) -> Any:
         """Send one logical request, retrying per policy; returns the parsed JSON body.
 
         ``idempotency_key`` is fixed by the caller before this loop, so every attempt carries the
-        same one and the server can deduplicate a create whose answer was lost.
+        same one and the server can deduplicate a create whose answer was lost. ``confirm``, if
+        given, is awaited before the last bytes of each attempt's body (see ``_gated``); whatever
+        it raises propagates at once, with the request left incomplete and never retried.
         """
         if require_key:
             self._require_key()
@@ -164,7 +168,9 @@ class BaseClient:
         while True:
             attempt = retries_taken + 1
             logger.debug("request %s %s attempt=%d", method, path, attempt)
-            error = await self._attempt(method, url, path, headers=headers, json_body=json_body, form=form, files=files)
+            error = await self._attempt(
+                method, url, path, headers=headers, json_body=json_body, form=form, files=files, confirm=confirm
+            )
             if not isinstance(error, RivyaError):
                 return error
             retry_after = getattr(error, "retry_after", None)
@@ -203,8 +209,12 @@ class BaseClient:
         json_body: Mapping[str, Any] | None,
         form: Mapping[str, str] | None,
         files: FileParts | None,
+        confirm: Confirm | None = None,
     ) -> Any:
-        """One HTTP exchange. Returns the parsed body, or (not raises) the error it amounts to."""
+        """One HTTP exchange. Returns the parsed body, or (not raises) the error it amounts to.
+
+        Only ``confirm``'s own exceptions are raised: they are not about the exchange.
+        """
         try:
             with ExitStack() as stack:
                 request = self._http.build_request(
@@ -216,6 +226,9 @@ class BaseClient:
                     files=files(stack) if files is not None else None,
                     timeout=self.timeout,
                 )
+                if confirm is not None:
+                    assert isinstance(request.stream, httpx2.AsyncByteStream)  # httpx2's encoders are both
+                    request.stream = GatedStream(request.stream, confirm)
                 response = await self._http.send(request)
         except httpx2.TimeoutException as err:
             timeout_error = APITimeoutError(f"{method} {path} timed out after {self.timeout:g}s")

@@ -7,7 +7,7 @@ import logging
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from rivya_mcp.sandbox._clock import Clock
@@ -40,6 +40,13 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ConnectionDropped):
         # A deliberate drop fault: the response has started, so this answer is never sent.
         return Response(status_code=500)
+    if isinstance(exc, ClientDisconnect):
+        # Sandbox decision: a client that leaves before its request body is complete (e.g. an
+        # upload abandoned because the image failed its check) gets nothing done: no file, no task.
+        logger.info(
+            "%s %s: the client left before the body was complete; nothing done", request.method, request.url.path
+        )
+        return Response(status_code=400)  # never read: there is no one left to answer
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "The sandbox hit an internal error.")
 

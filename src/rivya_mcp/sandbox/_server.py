@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import uvicorn
 from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect
 from uvicorn.config import LOGGING_CONFIG
 
 from rivya_mcp.sandbox._app import create_app
@@ -26,10 +27,13 @@ STOP_TIMEOUT = 5.0
 
 
 class _HideDrops(logging.Filter):
-    """uvicorn logs every app exception; a deliberate ``drop`` fault is not an error worth a traceback."""
+    """uvicorn logs every app exception; a dropped connection is not an error worth a traceback.
+
+    Either a deliberate ``drop`` fault, or a client that left mid-body (the app logs that at INFO).
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], ConnectionDropped))
+        return not (record.exc_info and isinstance(record.exc_info[1], (ConnectionDropped, ClientDisconnect)))
 
 
 def _hide_drops() -> None:
