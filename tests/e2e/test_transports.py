@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from mcp.types import BlobResourceContents, CallToolResult, ImageContent, ResourceLink, TextContent
 from PIL import Image
@@ -137,13 +138,18 @@ async def test_edit_with_a_local_file(harness: Harness) -> None:
 
 
 async def test_upload_then_edit_by_file_id(harness: Harness) -> None:
-    path = _reference_png(harness, "upload-me.png")
+    # Noise, so the PNG (~1 MB) spans many body chunks: the streamed, checked-as-read upload must
+    # deliver exactly the file's bytes.
+    path = harness.workdir / "refs" / "upload-me.png"
+    Image.effect_noise((600, 600), 70).convert("RGB").save(path, format="PNG")
     async with harness.connect() as client:
         uploaded = await client.call_tool("upload_reference", {"source": str(path)})
         assert not uploaded.is_error, _text(uploaded)
         data = _structured(uploaded)
         file_id = data["file"]["id"]
         assert file_id.startswith("file_")
+        async with httpx2.AsyncClient() as http:
+            assert (await http.get(data["file"]["url"])).content == path.read_bytes()
         assert data["reference_item"]["url"] == data["file"]["url"]
         assert data["reference_item"]["kind"] == "image"
         result = await client.call_tool("edit_image", {"prompt": "Add a rainbow", "reference": file_id})

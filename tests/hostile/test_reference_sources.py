@@ -6,6 +6,8 @@ uploaded or charged: the sandbox sees no request at all.
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import struct
 import time
@@ -19,6 +21,7 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
+from PIL import Image
 
 from rivya_mcp.references import _local
 from rivya_mcp.sandbox import RunningSandbox
@@ -193,19 +196,33 @@ async def test_a_1_gb_sparse_file_is_refused_fast_without_reading_it(
 
 
 @pytest.mark.parametrize("tool", TOOLS)
-async def test_a_file_at_the_limit_is_read_no_further(tools: Tools, tool: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A file that passes the size check is read with a cap of limit + 1 bytes, never more."""
-    limits: list[int] = []
-    real_read = _local._read_at_most
+@pytest.mark.parametrize("head", ["PNG", "JPEG"])
+async def test_a_file_at_the_limit_is_read_no_further(
+    tools: Tools, tool: str, head: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that passes the size check is never read past the limit + 1 byte (telling "over").
+
+    A PNG is streamed (positioned reads), anything else read whole with a cap: both are watched.
+    """
+    reach: list[int] = []  # the furthest byte each read could touch
+    real_read, real_pread = _local._read_at_most, os.pread
 
     def capped_read(file: Any, limit: int) -> bytes:
-        limits.append(limit)
+        reach.append(file.tell() + limit)
         return real_read(file, limit)
 
+    def watched_pread(fd: int, length: int, offset: int) -> bytes:
+        reach.append(offset + length)
+        return real_pread(fd, length, offset)
+
     monkeypatch.setattr(_local, "_read_at_most", capped_read)
-    exact = _sparse(tools.workdir / "exact.png", LIMIT)  # a PNG signature, then zeros: corrupt
-    await tools.refused(tool, str(exact), "truncated or corrupt")
-    assert limits == [LIMIT + 1]
+    monkeypatch.setattr(os, "pread", watched_pread)
+    # A real header, then zeros up to exactly the limit: corrupt.
+    with (tools.workdir / "exact").open("wb") as file:
+        file.write(image_bytes(head)[:64])
+        file.truncate(LIMIT)
+    await tools.refused(tool, str(tools.workdir / "exact"), "truncated or corrupt")
+    assert reach and max(reach) <= LIMIT + 1
 
 
 @pytest.mark.parametrize("tool", TOOLS)
@@ -239,3 +256,47 @@ async def test_a_valid_data_uri_still_works_after_the_refusals(tools: Tools) -> 
     await tools.refused("upload_reference", data_uri(png_claiming(60_000, 60_000)), "decompression bomb")
     ok = await tools.call("upload_reference", data_uri(image_bytes("PNG")))
     assert not ok.is_error, _text(ok)
+
+
+def _noise(fmt: str, side: int = 900) -> bytes:
+    """A large image (noise compresses badly), so its upload spans many body chunks."""
+    buffer = io.BytesIO()
+    Image.effect_noise((side, side), 90).convert("RGB").save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def _flip_middle_byte(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+
+
+DEEP_CASES: dict[str, Callable[[], bytes]] = {
+    "PNG cut short": lambda: _noise("PNG")[:-5000],
+    "PNG with a flipped byte (bad CRC)": lambda: _flip_middle_byte(_noise("PNG")),
+    "JPEG cut short": lambda: _noise("JPEG")[: len(_noise("JPEG")) * 2 // 3],
+    # No WebP row: Pillow's WebP parser reads the whole container to open it, so a cut WebP is
+    # already refused by the cheap checks, before a byte is sent.
+}
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("case", list(DEEP_CASES))
+async def test_an_image_failing_only_the_deep_check_is_abandoned_mid_upload(
+    tools: Tools, tool: str, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Header fine, body broken: the upload starts while the image is checked, then is abandoned.
+
+    The sandbox sees the client leave before the body was complete, stores no file and answers
+    nothing; the agent gets the same refusal as if the check had run first.
+    """
+    data = DEEP_CASES[case]()
+    assert len(data) > 300 * 1024  # larger than the held tail: bytes really flow before the verdict
+    path = tools.workdir / ("deep.jpg" if "JPEG" in case else "deep.png")
+    path.write_bytes(data)
+    before = billable(tools.sandbox)
+    with caplog.at_level(logging.INFO):
+        await tools.refused(tool, str(path), "truncated or corrupt")
+        with anyio.fail_after(5):
+            while not any("left before the body was complete" in r.getMessage() for r in caplog.records):
+                await anyio.sleep(0.01)
+    assert billable(tools.sandbox) == before  # and still nothing once the sandbox has seen the client leave

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rivya_mcp.manifest import UploadPolicy
-from rivya_mcp.references import MAX_PIXELS, ReferenceError, load_reference
+from rivya_mcp.references import MAX_PIXELS, ReferenceError, load_reference, verify_reference
 
 from .conftest import image_bytes, png_header_only
 
@@ -67,3 +67,40 @@ async def test_corrupt_png_crc_is_refused(policy: UploadPolicy) -> None:
 
 async def test_signature_alone_is_not_an_image(policy: UploadPolicy) -> None:
     assert (await refused(data_uri(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10), policy)).reason == "corrupt"
+
+
+async def test_a_load_without_verification_defers_the_corruption_check_only(
+    tmp_path: Path, policy: UploadPolicy
+) -> None:
+    jpeg = image_bytes("JPEG", (200, 200))
+    loaded = await load_reference(data_uri(jpeg[: len(jpeg) // 2], "image/jpeg"), policy=policy, verify=False)
+    assert (loaded.verified, loaded.width, loaded.height, loaded.mime_type) == (False, 200, 200, "image/jpeg")
+    assert loaded.stream is None and loaded.data == jpeg[: len(jpeg) // 2]
+    with pytest.raises(ReferenceError, match="truncated or corrupt"):
+        await verify_reference(loaded)
+    # The cheap checks still run first: a bomb is refused before anything could be sent.
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header_only(100_000, 100_000))
+    with pytest.raises(ReferenceError, match="decompression bomb"):
+        await load_reference(str(bomb), policy=policy, verify=False)
+    intact = tmp_path / "ok.jpg"
+    intact.write_bytes(jpeg)
+    await verify_reference(await load_reference(str(intact), policy=policy, verify=False))
+
+
+async def test_a_local_png_loaded_without_verification_comes_open_and_checks_itself(
+    tmp_path: Path, policy: UploadPolicy
+) -> None:
+    png = image_bytes("PNG", (200, 200))
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(png[:-20])
+    loaded = await load_reference(str(cut), policy=policy, verify=False)
+    assert loaded.stream is not None and loaded.data == b""
+    assert (loaded.size, loaded.width, loaded.height, loaded.mime_type) == (len(png) - 20, 200, 200, "image/png")
+    await verify_reference(loaded)  # nothing to do: the stream checks itself
+    with loaded.stream as stream, pytest.raises(ReferenceError, match="truncated or corrupt"):
+        while stream.read(4096):
+            pass
+    # verify=True never streams: the whole file is read and checked up front.
+    with pytest.raises(ReferenceError, match="truncated or corrupt"):
+        await load_reference(str(cut), policy=policy)

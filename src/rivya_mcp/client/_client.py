@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import mimetypes
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from ._base import BaseClient, new_idempotency_key
 from ._exceptions import MalformedResponseError, UploadTooLargeError
+from ._gated import Confirm
 from ._models import Credits, Generation, ModelInfo, RivyaFile
 from ._polling import PollInfo, poll_delay
 
@@ -176,7 +178,7 @@ class AsyncRivyaClient(BaseClient):
 
     async def upload_file(
         self,
-        source: Path | bytes,
+        source: Path | bytes | IO[bytes],
         *,
         kind: str,
         filename: str | None = None,
@@ -185,11 +187,18 @@ class AsyncRivyaClient(BaseClient):
         client_request_id: str | None = None,
         idempotency_key: str | None = None,
         max_bytes: int | None = None,
+        confirm: Confirm | None = None,
     ) -> RivyaFile:
         """Upload a reference file; pass the result's ``as_reference_item()`` in params.
 
         A ``Path`` is streamed from disk in chunks (re-opened for each attempt, so a retried upload
-        sends the whole file again) and never read into memory.
+        sends the whole file again) and never read into memory. A seekable binary file object is
+        sent from its start (rewound for a retry), its size taken from ``seek(0, 2)``; the caller
+        closes it. Whatever its ``read`` raises propagates as is, and is not retried.
+
+        ``confirm`` lets a check of the file run while it is sent: it is awaited (once per attempt)
+        before the last 128 KiB of the body go out. If it raises, the upload is abandoned with the
+        body incomplete, so the API never receives the file, and the exception propagates as is.
 
         Args:
             kind: ``image``, ``video`` or ``audio``.
@@ -202,8 +211,12 @@ class AsyncRivyaClient(BaseClient):
         if isinstance(source, Path):
             size = source.stat().st_size
             name = filename or source.name or "upload"
-        else:
+        elif isinstance(source, bytes):
             size = len(source)
+            name = filename or "upload"
+        else:
+            size = source.seek(0, os.SEEK_END)
+            source.seek(0)
             name = filename or "upload"
         if max_bytes is not None and size > max_bytes:
             raise UploadTooLargeError(f"{name} is {size} bytes, more than the {max_bytes}-byte limit; it was not sent")
@@ -213,6 +226,8 @@ class AsyncRivyaClient(BaseClient):
             content: IO[bytes] | bytes
             if isinstance(source, Path):
                 content = stack.enter_context(source.open("rb"))
+            elif not isinstance(source, bytes):
+                content = source  # httpx2 rewinds it before sending
             else:
                 content = io.BytesIO(source)  # read in chunks: one bytes body would be copied whole by h11
             return {"file": (name, content, content_type)}
@@ -223,7 +238,7 @@ class AsyncRivyaClient(BaseClient):
         if client_request_id is not None:
             form["client_request_id"] = client_request_id
         key = idempotency_key if idempotency_key is not None else new_idempotency_key()
-        data = await self._request("POST", "/files", form=form, files=file_parts, idempotency_key=key)
+        data = await self._request("POST", "/files", form=form, files=file_parts, idempotency_key=key, confirm=confirm)
         return _parse(RivyaFile, data, "POST /files")
 
     async def get_file(self, file_id: str) -> RivyaFile:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from ._address import METADATA_ADDRESSES, forbidden_address_reason
 from ._errors import ReferenceError
 from ._limits import MAX_PIXELS, MAX_REDIRECTS
-from ._load import LoadedReference, load_reference
+from ._load import LoadedReference, load_reference, verify_reference
 from ._sniff import sniff_image_type
 from ._source import SourceKind, classify_source
 
@@ -31,4 +31,5 @@ __all__ = [
     "forbidden_address_reason",
     "load_reference",
     "sniff_image_type",
+    "verify_reference",
 ]

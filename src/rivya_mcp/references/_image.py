@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 
 from ._errors import ReferenceError
 from ._limits import MAX_PIXELS
+from ._png import check_png
 from ._sniff import describe_bytes, sniff_image_type
 
-__all__ = ["ImageInfo", "accepted_names", "inspect_image"]
+__all__ = ["ImageInfo", "accepted_names", "inspect_image", "verify_image"]
 
 logger = logging.getLogger("rivya_mcp.references")
 
@@ -37,10 +38,14 @@ def accepted_names(mime_types: Collection[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
-def inspect_image(data: bytes, *, mime_types: Collection[str], max_pixels: int = MAX_PIXELS) -> ImageInfo:
+def inspect_image(
+    data: bytes, *, mime_types: Collection[str], max_pixels: int = MAX_PIXELS, verify: bool = True
+) -> ImageInfo:
     """Refuse anything but an intact image of an accepted type with at most ``max_pixels``.
 
-    Blocking (Pillow decodes): call it from a worker thread.
+    ``verify=False`` checks only the signature, the type and the header's dimensions (the bomb
+    limit): cheap, and enough to know the bytes may be sent. The image is then not known to be
+    intact until ``verify_image`` has passed. Blocking (Pillow decodes): call it from a worker thread.
     """
     accepted = accepted_names(mime_types)
     mime = sniff_image_type(data[:16])
@@ -55,11 +60,19 @@ def inspect_image(data: bytes, *, mime_types: Collection[str], max_pixels: int =
             f"convert it to {accepted}",
             reason="unsupported_type",
         )
-    width, height = _check_pixels(data, mime, max_pixels)
+    width, height = _check_pixels(data, mime, max_pixels, verify=verify)
     return ImageInfo(mime_type=mime, width=width, height=height)
 
 
-def _check_pixels(data: bytes, mime: str, max_pixels: int) -> tuple[int, int]:
+def verify_image(data: bytes, info: ImageInfo, *, max_pixels: int = MAX_PIXELS) -> None:
+    """The full check ``inspect_image(..., verify=False)`` left out: truncation and corruption.
+
+    Raises the same ``ReferenceError``s as ``inspect_image``. Blocking: call it from a worker thread.
+    """
+    _check_pixels(data, info.mime_type, max_pixels, verify=True)
+
+
+def _check_pixels(data: bytes, mime: str, max_pixels: int, *, verify: bool) -> tuple[int, int]:
     from PIL import Image
 
     name = _NAMES[mime]
@@ -77,7 +90,8 @@ def _check_pixels(data: bytes, mime: str, max_pixels: int) -> tuple[int, int]:
                     raise ReferenceError(f"the {name} image claims no pixels; it is corrupt", reason="corrupt")
                 if width * height > max_pixels:
                     raise _bomb(width, height, max_pixels)
-                _verify(image, mime)
+                if verify:
+                    _verify(image, mime, data)
         except ReferenceError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -98,11 +112,11 @@ def _check_pixels(data: bytes, mime: str, max_pixels: int) -> tuple[int, int]:
     return width, height
 
 
-def _verify(image: Image.Image, mime: str) -> None:
+def _verify(image: Image.Image, mime: str, data: bytes) -> None:
     if mime == "image/png":
-        # verify() walks every chunk to IEND checking CRCs: it catches truncation and corruption
-        # without allocating the pixel buffer.
-        image.verify()
+        # Every chunk's CRC up to IEND (as Pillow's verify(), a little stricter): catches truncation
+        # and corruption without allocating the pixel buffer. The same check streamed uploads run.
+        check_png(data)
         return
     if mime == "image/jpeg":
         # Pillow's verify() is a no-op for JPEG. Decoding at 1/8 scale still reads the whole

@@ -20,17 +20,21 @@ from rivya_mcp.manifest import UploadPolicy
 from ._data_uri import decode_data_uri
 from ._errors import ReferenceError
 from ._fetch import fetch_url
-from ._image import ImageInfo, inspect_image
-from ._local import read_local_file, resolve_local_path
-from ._sniff import EXTENSIONS
+from ._image import ImageInfo, inspect_image, verify_image
+from ._local import open_local_file, read_local_file, read_open_file, resolve_local_path
+from ._sniff import EXTENSIONS, sniff_image_type
 from ._source import classify_source
+from ._streamed import CheckedPngFile
 
-__all__ = ["LoadedReference", "load_reference"]
+__all__ = ["LoadedReference", "load_reference", "verify_reference"]
 
 logger = logging.getLogger("rivya_mcp.references")
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^\w.\- ]+")
 _MAX_NAME = 100
+# How much of a local PNG is read (and its header checked) before it may be streamed: Pillow reads
+# up to the first image data, which follows any metadata chunks (ICC profiles, text, EXIF).
+_HEADER_PREFIX = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,23 @@ class LoadedReference:
     source_kind: Literal["path", "url", "data_uri"]
     # Things the agent should know although the reference was accepted (e.g. a wrong declared type).
     notes: tuple[str, ...] = ()
+    # False when loaded with ``verify=False``: the header passed, but ``verify_reference`` must
+    # pass before the reference may be used (it may be uploaded meanwhile).
+    verified: bool = True
+    # A local PNG loaded with ``verify=False`` comes open instead of read (``data`` is empty): the
+    # upload reads it, and it checks every byte as it is read (``CheckedPngFile``). Close it after.
+    stream: CheckedPngFile | None = None
+
+
+async def verify_reference(loaded: LoadedReference) -> None:
+    """The truncation/corruption check a ``verify=False`` load skipped; raises ``ReferenceError``.
+
+    Nothing to do for a ``stream``: it checks itself as it is read.
+    """
+    if loaded.verified or loaded.stream is not None:
+        return
+    info = ImageInfo(mime_type=loaded.mime_type, width=loaded.width, height=loaded.height)
+    await anyio.to_thread.run_sync(verify_image, loaded.data, info)
 
 
 async def load_reference(
@@ -64,6 +85,7 @@ async def load_reference(
     trusted_hosts: Collection[str] = (),
     http_client: httpx2.AsyncClient | None = None,
     timeout: float = 20.0,
+    verify: bool = True,
 ) -> LoadedReference:
     """Read and check one reference: a local path, an http(s) URL or a data URI.
 
@@ -71,6 +93,10 @@ async def load_reference(
     ``ReferenceError`` (with ``.message`` for the agent) for anything that isn't an accepted,
     intact image within ``policy.max_bytes`` and ``MAX_PIXELS``. ``trusted_hosts`` entries are
     ``host`` (any port) or ``host:port``; URLs on them skip the address check.
+
+    ``verify=False`` stops after the cheap checks (size, signature, type, header dimensions): the
+    result has ``verified=False`` and ``verify_reference`` must pass before it is used. A local PNG
+    is then not even read: it comes back open as ``stream``, checked as it is read.
     """
     kind = classify_source(source)
     notes: tuple[str, ...] = ()
@@ -82,10 +108,24 @@ async def load_reference(
                 "image as an http(s) URL or a data URI instead",
                 reason="paths_disabled",
             )
-        path, data = await anyio.to_thread.run_sync(
-            partial(_read_path, source, read_dirs=read_dirs, max_bytes=policy.max_bytes)
-        )
         name = os.path.basename(os.path.expanduser(source.strip()))
+        path, data, streamed = await anyio.to_thread.run_sync(
+            partial(_open_path, source, read_dirs=read_dirs, policy=policy, stream=not verify)
+        )
+        if streamed is not None:
+            file, header = streamed
+            return LoadedReference(
+                data=b"",
+                path=path,
+                mime_type=header.mime_type,
+                filename=_filename(name, header.mime_type),
+                size=file.size,
+                width=header.width,
+                height=header.height,
+                source_kind="path",
+                verified=False,
+                stream=file,
+            )
     elif kind == "url":
         fetched = await fetch_url(
             source.strip(),
@@ -106,7 +146,9 @@ async def load_reference(
             f"{source.strip()!r} is an uploaded file or task id; the server resolves those, not the loader",
             reason="unresolved_id",
         )
-    info: ImageInfo = await anyio.to_thread.run_sync(partial(inspect_image, data, mime_types=policy.mime_types))
+    info: ImageInfo = await anyio.to_thread.run_sync(
+        partial(inspect_image, data, mime_types=policy.mime_types, verify=verify)
+    )
     if kind == "data_uri" and decoded.declared_mime and decoded.declared_mime != info.mime_type:
         notes = (
             f"the data URI declared {decoded.declared_mime} but the bytes are {info.mime_type}; "
@@ -123,13 +165,48 @@ async def load_reference(
         height=info.height,
         source_kind=kind,
         notes=notes,
+        verified=verify,
     )
 
 
-def _read_path(source: str, *, read_dirs: Sequence[Path], max_bytes: int) -> tuple[Path, bytes]:
-    # Resolving and stat-ing touch the disk (maybe a network mount): keep them off the event loop.
+def _open_path(
+    source: str, *, read_dirs: Sequence[Path], policy: UploadPolicy, stream: bool
+) -> tuple[Path, bytes, tuple[CheckedPngFile, ImageInfo] | None]:
+    """Resolve, open and read a local file: ``(path, data, None)``, or a PNG to stream.
+
+    Blocking (resolving and reading touch the disk, maybe a network mount): run it in a thread.
+    With ``stream``, a PNG whose header passes from the first ``_HEADER_PREFIX`` bytes comes back
+    open as ``(path, b"", (file, header))``; anything else is read whole from the same descriptor.
+    """
     path = resolve_local_path(source, read_dirs=read_dirs)
-    return path, read_local_file(path, max_bytes=max_bytes)
+    if not stream:
+        return path, read_local_file(path, max_bytes=policy.max_bytes), None
+    fd, info = open_local_file(path, max_bytes=policy.max_bytes)
+    owned = True
+    try:
+        prefix = os.pread(fd, min(info.st_size, _HEADER_PREFIX), 0)
+        if sniff_image_type(prefix[:16]) == "image/png":
+            header = _png_header(prefix, policy, whole=len(prefix) >= info.st_size)
+            if header is not None:
+                file = CheckedPngFile(fd, path, size=info.st_size, width=header.width, height=header.height)
+                owned = False
+                return path, b"", (file, header)
+        owned = False
+        with os.fdopen(fd, "rb", buffering=0) as whole:
+            return path, read_open_file(whole, path, max_bytes=policy.max_bytes), None
+    finally:
+        if owned:
+            os.close(fd)
+
+
+def _png_header(prefix: bytes, policy: UploadPolicy, *, whole: bool) -> ImageInfo | None:
+    """The cheap checks of a PNG on its first bytes; None if its header may go on past them."""
+    try:
+        return inspect_image(prefix, mime_types=policy.mime_types, verify=False)
+    except ReferenceError as exc:
+        if exc.reason == "corrupt" and not whole:
+            return None  # large metadata chunks can push the header past the prefix: read it whole
+        raise
 
 
 def _filename(name: str, mime_type: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from ._errors import ReferenceError
 from ._limits import format_size
 
-__all__ = ["read_local_file", "resolve_local_path"]
+__all__ = ["open_local_file", "read_local_file", "read_open_file", "resolve_local_path"]
 
 # O_NONBLOCK: opening a FIFO for reading would otherwise block until a writer appears (the stat
 # check below should already have refused it; this covers a swap between stat and open).
@@ -64,8 +64,11 @@ def resolve_local_path(source: str, *, read_dirs: Sequence[Path]) -> Path:
     return resolved
 
 
-def read_local_file(path: Path, *, max_bytes: int) -> bytes:
-    """Read a resolved regular file, refusing anything else; blocking, so run it in a thread."""
+def open_local_file(path: Path, *, max_bytes: int) -> tuple[int, os.stat_result]:
+    """Open a resolved regular file within the limit, refusing anything else: ``(fd, fstat)``.
+
+    The caller owns (and must close) the descriptor. Blocking, so run it in a thread.
+    """
     try:
         before = os.stat(path)
     except OSError as exc:
@@ -75,12 +78,27 @@ def read_local_file(path: Path, *, max_bytes: int) -> bytes:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         raise ReferenceError(f"can't open {path}: {exc.strerror or exc}", reason="unreadable") from None
-    with os.fdopen(fd, "rb", buffering=0) as file:
+    try:
         after = os.fstat(fd)
         if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
             raise ReferenceError(f"{path} changed while it was being read; try again", reason="changed")
         _check_regular(path, after, max_bytes)
-        data = _read_at_most(file, max_bytes + 1)  # +1 byte tells "exactly the limit" from "over"
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, after
+
+
+def read_local_file(path: Path, *, max_bytes: int) -> bytes:
+    """Read a resolved regular file, refusing anything else; blocking, so run it in a thread."""
+    fd, _ = open_local_file(path, max_bytes=max_bytes)
+    with os.fdopen(fd, "rb", buffering=0) as file:
+        return read_open_file(file, path, max_bytes=max_bytes)
+
+
+def read_open_file(file: io.FileIO, path: Path, *, max_bytes: int) -> bytes:
+    """The rest of an open file, refused if it holds more than ``max_bytes`` from where it stands."""
+    data = _read_at_most(file, max_bytes + 1)  # +1 byte tells "exactly the limit" from "over"
     if len(data) > max_bytes:
         raise ReferenceError(
             f"reference {path} grew past the {format_size(max_bytes)} limit while being read", reason="too_large"

@@ -6,8 +6,9 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 from urllib.parse import urlparse
 
 import anyio
@@ -17,7 +18,7 @@ from mcp.types import CallToolResult
 from rivya_mcp.client import APIStatusError, AsyncRivyaClient, DownloadError, Generation, RivyaError
 from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyReused, JournalEntry
 from rivya_mcp.manifest import PROMPT_KEY, REFERENCE_ITEMS_KEY, Manifest, Mode, to_wire_params
-from rivya_mcp.references import LoadedReference, load_reference, sniff_image_type
+from rivya_mcp.references import LoadedReference, load_reference, sniff_image_type, verify_reference
 from rivya_mcp.server import _results as results
 from rivya_mcp.server._errors import ToolFailure, ToolInputError, failure_for_exception, failure_for_task_error
 from rivya_mcp.server._ledger import Ledger, saved_file
@@ -328,24 +329,60 @@ class ToolBodies:
             allow_paths=self.runtime.local_paths or bool(settings.read_dirs),
             allow_private_urls=settings.allow_private_urls,
             trusted_hosts=(api_host,) if api_host else (),
+            verify=False,  # the deep check runs while the upload is sent: see _upload_loaded
         )
 
     async def _upload_loaded(self, client: AsyncRivyaClient, loaded: LoadedReference) -> Any:
-        """Upload the bytes that were checked, never the path again (the file could have changed).
+        """Upload the bytes that were checked (never the path again: the file could have changed).
 
-        The whole image was checked (size, signature, pixel count, truncation, corruption) before
-        this: nothing the server refuses is ever sent upstream, not even as a free upload. (Running
-        the full check alongside the send was measured faster, but a refused image could then
-        reach the Files API first; tests/hostile holds the server to "nothing sent".)
+        The cheap checks (size, signature, type, header dimensions, the bomb limit) passed before
+        this; the deep one (truncation, corruption) runs while the body is sent, and the API never
+        receives a complete upload of an image that fails it:
+
+        - a local PNG is streamed from its open descriptor, each piece CRC-checked as it is read
+          (``CheckedPngFile``); a bad piece stops the body mid-way;
+        - anything else was read into memory; the check runs in a worker thread and the last
+          128 KiB of the body wait for its verdict (``client._gated``).
+
+        tests/hostile holds the server to that.
         """
-        return await client.upload_file(
-            loaded.data,
+        upload = partial(
+            client.upload_file,
             kind="image",
             filename=loaded.filename,
             mime_type=loaded.mime_type,
             model=self.settings.model,
             max_bytes=self.manifest.upload.max_bytes,
         )
+        if loaded.stream is not None:
+            with loaded.stream:
+                return await upload(cast(IO[bytes], loaded.stream))  # an io.RawIOBase, read as a file
+        verdict: list[Exception] = []
+        checked = anyio.Event()
+
+        async def check() -> None:
+            try:
+                await verify_reference(loaded)
+            except Exception as exc:  # a ReferenceError, or a bug: either way the upload must not finish
+                verdict.append(exc)
+            finally:
+                checked.set()
+
+        async def confirm() -> None:
+            await checked.wait()
+            if verdict:
+                raise verdict[0]
+
+        failure: Exception | None = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(check)
+            try:
+                uploaded = await upload(loaded.data, confirm=confirm)
+            except Exception as exc:
+                failure = exc  # raised below, outside the group, so it isn't wrapped in an ExceptionGroup
+        if failure is not None:
+            raise failure
+        return uploaded
 
     async def _reference_item(self, source: str, client: AsyncRivyaClient, ledger: Ledger) -> dict[str, Any]:
         source = source.strip()
