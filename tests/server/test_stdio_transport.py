@@ -17,9 +17,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.shared.message import SessionMessage
+from mcp.types import JSONRPCRequest, JSONRPCResponse
 
+from rivya_mcp.server import _stdio
 from rivya_mcp.server._stdio import _LineSplitter
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -216,3 +220,160 @@ def test_lines_split_exactly_as_the_sdk_text_wrapper_splits_them(chunks: list[by
     ours = [line for chunk in chunks for line in splitter.feed(chunk)] + splitter.feed(b"", final=True)
     wrapper = io.TextIOWrapper(io.BytesIO(b"".join(chunks)), encoding="utf-8", errors="replace")
     assert ours == list(wrapper)
+
+
+# --- the streams themselves, on a pipe of this process --------------------------------------
+
+
+def _pipe() -> tuple[int, int]:
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+    return read_fd, write_fd
+
+
+def _drain(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            return b"".join(chunks)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _request(request_id: int, text: str) -> SessionMessage:
+    return SessionMessage(
+        JSONRPCRequest(
+            jsonrpc="2.0", id=request_id, method="tools/call", params={"name": "echo", "arguments": {"text": text}}
+        )
+    )
+
+
+def _response(request_id: int, text: str) -> SessionMessage:
+    return SessionMessage(JSONRPCResponse(jsonrpc="2.0", id=request_id, result={"text": text}))
+
+
+async def test_read_stream_parses_each_line_and_reports_bad_ones_then_ends_at_eof() -> None:
+    read_fd, write_fd = _pipe()
+    stream = _stdio._PipeReadStream(read_fd, _stdio._Unanswered())
+    try:
+        # Several messages in one write (a pipelining host), one split across writes, a bad line.
+        os.write(write_fd, b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n{"jsonrpc":"2.0","method":"notif')
+        first = await stream.receive()
+        assert isinstance(first, SessionMessage) and first.message.id == 1  # type: ignore[union-attr]
+        os.write(write_fd, b'ications/initialized"}\nnot json\n')
+        second = await stream.receive()
+        assert isinstance(second, SessionMessage) and second.message.method == "notifications/initialized"  # type: ignore[union-attr]
+        assert isinstance(await stream.receive(), Exception)
+        os.close(write_fd)
+        with pytest.raises(anyio.EndOfStream):
+            await stream.receive()
+    finally:
+        os.close(read_fd)
+
+
+async def test_eof_gives_requests_already_read_a_grace_to_be_answered() -> None:
+    read_fd, write_fd = _pipe()
+    out_read, out_write = _pipe()
+    unanswered = _stdio._Unanswered()
+    reader = _stdio._PipeReadStream(read_fd, unanswered)
+    writer = _stdio._PipeWriteStream(out_write, unanswered)
+    try:
+        os.write(write_fd, b'{"jsonrpc":"2.0","id":7,"method":"ping"}\n')
+        os.close(write_fd)
+        assert isinstance(await reader.receive(), SessionMessage)
+        answered_at: list[float] = []
+
+        async def answer_later() -> None:
+            await anyio.sleep(0.05)
+            await writer.send(_response(7, "pong"))
+            answered_at.append(anyio.current_time())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(answer_later)
+            with pytest.raises(anyio.EndOfStream):
+                await reader.receive()  # held open until the answer is written, not the full grace
+            ended_at = anyio.current_time()
+        assert answered_at and ended_at - answered_at[0] < _stdio.EOF_GRACE_SECONDS
+        assert _drain(out_read).count(b"\n") == 1
+    finally:
+        for fd in (read_fd, out_read, out_write):
+            os.close(fd)
+
+
+async def test_a_message_larger_than_the_pipe_is_written_whole_and_later_ones_wait_behind_it() -> None:
+    read_fd, write_fd = _pipe()
+    writer = _stdio._PipeWriteStream(write_fd, _stdio._Unanswered())
+    big = "x" * (1 << 20)  # far more than a pipe holds: the rest is queued
+    try:
+        async with anyio.create_task_group() as tg:
+            sent: list[int] = []
+
+            async def send(request_id: int, text: str) -> None:
+                await writer.send(_response(request_id, text))
+                sent.append(request_id)
+
+            tg.start_soon(send, 1, big)
+            await anyio.sleep(0.01)
+            received = bytearray(os.read(read_fd, 4096))  # room in the pipe, 1 still unfinished
+            tg.start_soon(send, 2, "small")  # must not go into that room: it waits behind 1
+            with anyio.CancelScope() as scope:
+                scope.cancel()
+                # A cancelled sender writes nothing (and raises), as a memory stream's send does.
+                await writer.send(_response(3, "never"))
+            await anyio.sleep(0.01)
+            assert sent == []
+            tg.start_soon(writer.flush_queue)
+            while received.count(b"\n") < 2:
+                await anyio.wait_readable(read_fd)
+                received += _drain(read_fd)
+            writer.close()
+        assert sent == [1, 2]
+        lines = bytes(received).split(b"\n")
+        assert [json.loads(line)["id"] for line in lines[:-1]] == [1, 2]
+        assert json.loads(lines[0])["result"]["text"] == big
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+async def test_a_queued_message_is_written_whole_even_if_its_sender_is_cancelled() -> None:
+    read_fd, write_fd = _pipe()
+    writer = _stdio._PipeWriteStream(write_fd, _stdio._Unanswered())
+    big = "y" * (1 << 20)
+    received = bytearray()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(writer.flush_queue)
+            with anyio.move_on_after(0.01) as scope:
+                await writer.send(_response(1, big))  # cut off while its tail is still queued
+            assert scope.cancelled_caught
+            tg.start_soon(writer.send, _response(2, "after"))  # queued behind the rest of 1, not mixed into it
+            while received.count(b"\n") < 2:
+                await anyio.wait_readable(read_fd)
+                received += _drain(read_fd)
+            writer.close()
+        lines = bytes(received).split(b"\n")
+        assert [json.loads(line)["id"] for line in lines[:-1]] == [1, 2]
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+async def test_a_closed_pipe_breaks_the_write_stream() -> None:
+    read_fd, write_fd = _pipe()
+    os.close(read_fd)  # the host is gone
+    writer = _stdio._PipeWriteStream(write_fd, _stdio._Unanswered())
+    try:
+        with pytest.raises(anyio.BrokenResourceError):
+            await writer.send(_response(1, "lost"))
+        with pytest.raises(BrokenPipeError):
+            await writer.flush_queue()  # the transport ends with the error, as the SDK's does
+        await writer.aclose()
+        with pytest.raises(anyio.ClosedResourceError):
+            await writer.send(_response(2, "closed"))
+    finally:
+        os.close(write_fd)

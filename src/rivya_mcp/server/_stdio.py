@@ -8,13 +8,18 @@ loop (``anyio.wait_readable``/``wait_writable``). Anything else (Windows, a TTY,
 stdout sharing its pipe with stderr, an SDK without the pieces reused here) falls back to the SDK
 transport unchanged.
 
-It yields the same streams as the SDK's (context streams of ``SessionMessage | Exception`` and
-``SessionMessage``) and keeps its framing exactly: newline-delimited JSON; input decoded as UTF-8
-with ``errors="replace"`` and universal newlines (as the SDK's ``TextIOWrapper`` does); a line that
-is not a JSON-RPC message goes to the session as the validation exception (which answers the
-client with an error); each message is written whole before the next; EOF on stdin ends the
-session. Like the SDK, it claims fd 0/1 while serving (stray reads see EOF, stray prints go to
-stderr) and restores them, and the descriptors' blocking flags, on exit.
+Its streams have no task of their own in the message path: the session's receive reads the next
+line from the pipe itself, and a send writes its frame to the pipe itself when the pipe takes it
+whole (a queue and one flusher task take over otherwise). Two task switches per call fewer than
+with memory streams and reader/writer tasks, each a trip through the event loop.
+
+It keeps the SDK transport's contract: streams of ``SessionMessage | Exception`` in and
+``SessionMessage`` out; newline-delimited JSON; input decoded as UTF-8 with ``errors="replace"``
+and universal newlines (as the SDK's ``TextIOWrapper`` does); a line that is not a JSON-RPC
+message goes to the session as the validation exception (which answers the client with an
+error); each message is written whole before the next; EOF on stdin ends the session. Like the
+SDK, it claims fd 0/1 while serving (stray reads see EOF, stray prints go to stderr) and restores
+them, and the descriptors' blocking flags, on exit.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import io
 import os
 import stat
 import sys
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -48,11 +54,10 @@ def stdio_server() -> AbstractAsyncContextManager[tuple[Any, Any]]:
     if _pipes_usable():
         try:
             from mcp.server.stdio import _claim_fd, _open_stdin_diversion, _open_stdout_diversion
-            from mcp.shared._context_streams import create_context_streams
         except ImportError:  # pragma: no cover - an SDK that moved its internals: use its transport
             pass
         else:
-            return _pipe_stdio_server(_claim_fd, _open_stdin_diversion, _open_stdout_diversion, create_context_streams)
+            return _pipe_stdio_server(_claim_fd, _open_stdin_diversion, _open_stdout_diversion)
     from mcp.server.stdio import stdio_server as sdk_stdio_server
 
     return sdk_stdio_server()
@@ -121,35 +126,213 @@ def _set_nonblocking(fd: int) -> Callable[[], None]:
     return restore
 
 
-async def _read_chunks(fd: int) -> AsyncIterator[bytes]:
-    while True:
+async def _write_all(fd: int, data: memoryview) -> None:
+    while data:
         try:
-            data = os.read(fd, _READ_SIZE)
-        except BlockingIOError:
-            await anyio.wait_readable(fd)
-            continue
-        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for clarity
-            continue
-        if not data:
-            return
-        yield data
-
-
-async def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            written = os.write(fd, view)
+            written = os.write(fd, data)
         except BlockingIOError:
             await anyio.wait_writable(fd)
             continue
-        view = view[written:]
+        data = data[written:]
+
+
+def _frame(message: types.JSONRPCMessage) -> bytes:
+    return (message.model_dump_json(by_alias=True, exclude_unset=True) + "\n").encode("utf-8")
+
+
+class _Unanswered:
+    """Ids of requests read whose response hasn't been written: at EOF they get a short grace."""
+
+    def __init__(self) -> None:
+        self._ids: set[Any] = set()
+        self._all_answered = anyio.Event()
+
+    def read(self, message: types.JSONRPCMessage) -> None:
+        if getattr(message, "method", None) is not None and getattr(message, "id", None) is not None:
+            self._ids.add(message.id)  # type: ignore[union-attr]
+
+    def written(self, message: types.JSONRPCMessage) -> None:
+        if self._ids and getattr(message, "method", None) is None:
+            self._ids.discard(getattr(message, "id", None))
+            if not self._ids:
+                self._all_answered.set()
+
+    async def settle(self, timeout: float) -> None:
+        if self._ids:
+            self._all_answered = anyio.Event()
+            with anyio.move_on_after(timeout):
+                await self._all_answered.wait()
+
+
+class _PipeReadStream:
+    """The session's read stream, pulled from the stdin pipe by the task that receives.
+
+    No reader task and no memory stream in between: a message is read, split and parsed when the
+    session asks for the next one, which saves a task switch per message (the SDK already relays
+    each one through a task of its own). Meant for one receiving task, as the session has.
+    """
+
+    def __init__(self, fd: int, unanswered: _Unanswered) -> None:
+        self._fd = fd
+        self._unanswered = unanswered
+        self._splitter = _LineSplitter()
+        self._lines: deque[str] = deque()
+        self._eof = False
+        self._closed = False
+
+    async def receive(self) -> SessionMessage | Exception:
+        waited = False
+        while not self._lines:
+            if self._closed:
+                raise anyio.ClosedResourceError
+            if self._eof:
+                await self._unanswered.settle(EOF_GRACE_SECONDS)
+                raise anyio.EndOfStream
+            # Wait first: the pipe is almost always empty when the next message is asked for, and a
+            # read that finds it so would be a wasted system call.
+            await anyio.wait_readable(self._fd)
+            waited = True
+            self._fill()
+        if not waited:
+            # A line left from an earlier read (the client wrote several at once): still one
+            # checkpoint per message, as a memory stream's receive has.
+            await anyio.lowlevel.checkpoint()
+        return self._parse(self._lines.popleft())
+
+    def _fill(self) -> None:
+        try:
+            data = os.read(self._fd, _READ_SIZE)
+        except BlockingIOError:  # readable, then drained by someone else: wait again
+            return
+        if data:
+            self._lines.extend(self._splitter.feed(data))
+        else:
+            self._eof = True
+            self._lines.extend(self._splitter.feed(b"", final=True))
+
+    def _parse(self, line: str) -> SessionMessage | Exception:
+        try:
+            message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+        except Exception as exc:
+            # The session answers the client with an error, as the SDK transport's does.
+            return exc
+        self._unanswered.read(message)
+        return SessionMessage(message)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await anyio.lowlevel.checkpoint()
+
+    def __aiter__(self) -> _PipeReadStream:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> _PipeReadStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class _PipeWriteStream:
+    """The session's write stream: the sender writes its message to the stdout pipe itself.
+
+    A message the pipe takes whole (the usual case: the pipe holds 64 KiB and the host reads as
+    it comes) costs one ``write`` and no task switch. Otherwise its remainder is queued, behind any
+    message already queued, for :meth:`flush_queue`, which writes each one whole and in order; the
+    sender waits for that. A message once queued is written whole even if its sender is cancelled,
+    so a frame is never cut short.
+    """
+
+    def __init__(self, fd: int, unanswered: _Unanswered) -> None:
+        self._fd = fd
+        self._unanswered = unanswered
+        self._queue: deque[tuple[memoryview, types.JSONRPCMessage, anyio.Event]] = deque()
+        self._queued = anyio.Event()
+        self._closed = False
+        self._error: OSError | None = None
+
+    async def send(self, item: SessionMessage) -> None:
+        if self._closed:
+            raise anyio.ClosedResourceError
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        self._raise_if_broken()
+        message = item.message
+        data = _frame(message)
+        written = 0
+        if not self._queue:  # nothing ahead of this message: try the pipe directly
+            try:
+                written = os.write(self._fd, data)
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                self._break(exc)
+                self._raise_if_broken()
+            if written == len(data):
+                self._unanswered.written(message)
+                return
+        done = anyio.Event()
+        self._queue.append((memoryview(data)[written:], message, done))
+        self._queued.set()
+        await done.wait()
+        self._raise_if_broken()
+
+    async def flush_queue(self) -> None:
+        """Write queued messages until the stream is closed; a write error ends the transport."""
+        while True:
+            while not self._queue:
+                if self._error is not None:
+                    raise self._error
+                if self._closed:
+                    return
+                self._queued = anyio.Event()
+                await self._queued.wait()
+            view, message, done = self._queue[0]
+            try:
+                await _write_all(self._fd, view)
+            except OSError as exc:
+                self._break(exc)
+                raise
+            self._queue.popleft()
+            self._unanswered.written(message)
+            done.set()
+
+    def _break(self, exc: OSError) -> None:
+        """The pipe failed (the host is gone): release every waiting sender and end the flusher."""
+        self._error = exc
+        while self._queue:
+            self._queue.popleft()[2].set()
+        self._queued.set()
+
+    def _raise_if_broken(self) -> None:
+        if self._error is not None:
+            raise anyio.BrokenResourceError from self._error
+
+    def close(self) -> None:
+        """No more messages: the flusher ends once what is queued is written."""
+        self._closed = True
+        self._queued.set()
+
+    async def aclose(self) -> None:
+        self.close()
+        await anyio.lowlevel.checkpoint()
+
+    async def __aenter__(self) -> _PipeWriteStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 @asynccontextmanager
 async def _pipe_stdio_server(
-    claim_fd: Any, open_stdin_diversion: Any, open_stdout_diversion: Any, create_context_streams: Any
-) -> AsyncIterator[tuple[Any, Any]]:
+    claim_fd: Any, open_stdin_diversion: Any, open_stdout_diversion: Any
+) -> AsyncIterator[tuple[_PipeReadStream, _PipeWriteStream]]:
     restores: list[Callable[[], None]] = []
     try:
         stdin_buffer, restore_stdin = claim_fd(0, sys.stdin, "rb", open_stdin_diversion)
@@ -165,57 +348,15 @@ async def _pipe_stdio_server(
         restores.append(_set_nonblocking(in_fd))
         restores.append(_set_nonblocking(out_fd))
 
-        read_stream_writer, read_stream = create_context_streams[SessionMessage | Exception](0)
-        write_stream, write_stream_reader = create_context_streams[SessionMessage](0)
-
-        unanswered: set[Any] = set()  # ids of requests read whose response hasn't been written
-        all_answered = anyio.Event()
-
-        async def stdin_reader() -> None:
-            nonlocal all_answered
-            splitter = _LineSplitter()
-            try:
-                async with read_stream_writer:
-                    async for chunk in _read_chunks(in_fd):
-                        for line in splitter.feed(chunk):
-                            await _deliver(line)
-                    for line in splitter.feed(b"", final=True):
-                        await _deliver(line)
-                    if unanswered:
-                        all_answered = anyio.Event()
-                        with anyio.move_on_after(EOF_GRACE_SECONDS):
-                            await all_answered.wait()
-            except anyio.ClosedResourceError:  # pragma: no cover - the session went away first
-                await anyio.lowlevel.checkpoint()
-
-        async def _deliver(line: str) -> None:
-            try:
-                message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-            except Exception as exc:
-                await read_stream_writer.send(exc)
-                return
-            if getattr(message, "method", None) is not None and getattr(message, "id", None) is not None:
-                unanswered.add(message.id)  # type: ignore[union-attr]
-            await read_stream_writer.send(SessionMessage(message))
-
-        async def stdout_writer() -> None:
-            try:
-                async with write_stream_reader:
-                    async for session_message in write_stream_reader:
-                        json = session_message.message.model_dump_json(by_alias=True, exclude_unset=True)
-                        await _write_all(out_fd, (json + "\n").encode("utf-8"))
-                        message = session_message.message
-                        if unanswered and getattr(message, "method", None) is None:
-                            unanswered.discard(getattr(message, "id", None))
-                            if not unanswered:
-                                all_answered.set()
-            except anyio.ClosedResourceError:  # pragma: no cover
-                await anyio.lowlevel.checkpoint()
-
+        unanswered = _Unanswered()
+        read_stream = _PipeReadStream(in_fd, unanswered)
+        write_stream = _PipeWriteStream(out_fd, unanswered)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(stdin_reader)
-            tg.start_soon(stdout_writer)
-            yield read_stream, write_stream
+            tg.start_soon(write_stream.flush_queue)
+            try:
+                yield read_stream, write_stream
+            finally:
+                write_stream.close()
     finally:
         for restore in reversed(restores):
             restore()
