@@ -280,22 +280,27 @@ DEEP_CASES: dict[str, Callable[[], bytes]] = {
 
 
 @pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("form", ["path", "data URI"])
 @pytest.mark.parametrize("case", list(DEEP_CASES))
 async def test_an_image_failing_only_the_deep_check_is_abandoned_mid_upload(
-    tools: Tools, tool: str, case: str, caplog: pytest.LogCaptureFixture
+    tools: Tools, tool: str, form: str, case: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Header fine, body broken: the upload starts while the image is checked, then is abandoned.
 
-    The sandbox sees the client leave before the body was complete, stores no file and answers
-    nothing; the agent gets the same refusal as if the check had run first.
+    A local file is checked piece by piece as it streams out; a data URI is checked in a worker
+    thread while the last 128 KiB of the body wait. Either way the sandbox sees the client leave
+    before the body was complete and stores no file; the agent gets the same refusal as if the
+    check had run first.
     """
     data = DEEP_CASES[case]()
     assert len(data) > 300 * 1024  # larger than the held tail: bytes really flow before the verdict
+    mime = "image/jpeg" if "JPEG" in case else "image/png"
     path = tools.workdir / ("deep.jpg" if "JPEG" in case else "deep.png")
     path.write_bytes(data)
+    source = str(path) if form == "path" else data_uri(data, mime)
     before = billable(tools.sandbox)
     with caplog.at_level(logging.INFO):
-        await tools.refused(tool, str(path), "truncated or corrupt")
+        await tools.refused(tool, source, "truncated or corrupt")
         with anyio.fail_after(5):
             while not any("left before the body was complete" in r.getMessage() for r in caplog.records):
                 await anyio.sleep(0.01)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from rivya_mcp.references import ReferenceError
 from rivya_mcp.references._png import PNG_SIGNATURE, PngChecker, check_png
-from rivya_mcp.references._streamed import CheckedPngFile
+from rivya_mcp.references._streamed import CheckedFile
 
 
 def chunk(kind: bytes, body: bytes, *, crc: int | None = None) -> bytes:
@@ -103,15 +103,15 @@ def test_it_agrees_with_pillow_on_real_files() -> None:
             check_png(data[:-1])  # stricter than Pillow, which never reads IEND's CRC
 
 
-# --- CheckedPngFile --------------------------------------------------------------------------------
+# --- CheckedFile (with the PNG check) ---------------------------------------------------------------
 
 
-def open_checked(path: Path, *, size: tuple[int, int] = (3, 2)) -> CheckedPngFile:
+def open_checked(path: Path, *, size: tuple[int, int] = (3, 2)) -> CheckedFile:
     fd = os.open(path, os.O_RDONLY)
-    return CheckedPngFile(fd, path, size=os.fstat(fd).st_size, width=size[0], height=size[1])
+    return CheckedFile(fd, path, size=os.fstat(fd).st_size, new_check=lambda: PngChecker(size=size))
 
 
-def read_all(file: CheckedPngFile, piece: int = 16) -> bytes:
+def read_all(file: CheckedFile, piece: int = 16) -> bytes:
     out = bytearray()
     while chunk := file.read(piece):
         out += chunk

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 from ._errors import ReferenceError
+from ._jpeg import check_jpeg
 from ._limits import MAX_PIXELS
 from ._png import check_png
 from ._sniff import describe_bytes, sniff_image_type
@@ -113,18 +114,15 @@ def _check_pixels(data: bytes, mime: str, max_pixels: int, *, verify: bool) -> t
 
 
 def _verify(image: Image.Image, mime: str, data: bytes) -> None:
+    # PNG and JPEG: the same structural checks a streamed upload runs (``_png``, ``_jpeg``): every
+    # chunk's CRC up to IEND; markers from SOI to EOI. Both catch truncation without decoding.
     if mime == "image/png":
-        # Every chunk's CRC up to IEND (as Pillow's verify(), a little stricter): catches truncation
-        # and corruption without allocating the pixel buffer. The same check streamed uploads run.
         check_png(data)
-        return
-    if mime == "image/jpeg":
-        # Pillow's verify() is a no-op for JPEG. Decoding at 1/8 scale still reads the whole
-        # entropy-coded stream (so truncation is caught) at 1/64 of the memory.
-        width, height = image.size
-        image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-    # WebP (and the JPEG draft) are decoded for real; the pixel cap above bounds the cost.
-    image.load()
+    elif mime == "image/jpeg":
+        check_jpeg(data)
+    else:
+        # WebP has no such structure to walk: decode it. The pixel cap above bounds the cost.
+        image.load()
 
 
 def _bomb(width: int, height: int, max_pixels: int) -> ReferenceError:

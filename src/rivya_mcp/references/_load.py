@@ -6,7 +6,7 @@ import logging
 import os
 import posixpath
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -21,10 +21,12 @@ from ._data_uri import decode_data_uri
 from ._errors import ReferenceError
 from ._fetch import fetch_url
 from ._image import ImageInfo, inspect_image, verify_image
+from ._jpeg import JpegChecker
 from ._local import open_local_file, read_local_file, read_open_file, resolve_local_path
+from ._png import PngChecker
 from ._sniff import EXTENSIONS, sniff_image_type
 from ._source import classify_source
-from ._streamed import CheckedPngFile
+from ._streamed import CheckedFile, StreamCheck
 
 __all__ = ["LoadedReference", "load_reference", "verify_reference"]
 
@@ -32,8 +34,8 @@ logger = logging.getLogger("rivya_mcp.references")
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^\w.\- ]+")
 _MAX_NAME = 100
-# How much of a local PNG is read (and its header checked) before it may be streamed: Pillow reads
-# up to the first image data, which follows any metadata chunks (ICC profiles, text, EXIF).
+# How much of a local PNG or JPEG is read (and its header checked) before it may be streamed:
+# Pillow reads up to the image data, which follows any metadata (ICC profiles, text, EXIF).
 _HEADER_PREFIX = 256 * 1024
 
 
@@ -59,9 +61,10 @@ class LoadedReference:
     # False when loaded with ``verify=False``: the header passed, but ``verify_reference`` must
     # pass before the reference may be used (it may be uploaded meanwhile).
     verified: bool = True
-    # A local PNG loaded with ``verify=False`` comes open instead of read (``data`` is empty): the
-    # upload reads it, and it checks every byte as it is read (``CheckedPngFile``). Close it after.
-    stream: CheckedPngFile | None = None
+    # A local PNG or JPEG loaded with ``verify=False`` comes open instead of read (``data`` is
+    # empty): the upload reads it, and it checks every byte as it is read (``CheckedFile``).
+    # Close it after.
+    stream: CheckedFile | None = None
 
 
 async def verify_reference(loaded: LoadedReference) -> None:
@@ -96,7 +99,7 @@ async def load_reference(
 
     ``verify=False`` stops after the cheap checks (size, signature, type, header dimensions): the
     result has ``verified=False`` and ``verify_reference`` must pass before it is used. A local PNG
-    is then not even read: it comes back open as ``stream``, checked as it is read.
+    or JPEG is then not even read: it comes back open as ``stream``, checked as it is read.
     """
     kind = classify_source(source)
     notes: tuple[str, ...] = ()
@@ -171,12 +174,13 @@ async def load_reference(
 
 def _open_path(
     source: str, *, read_dirs: Sequence[Path], policy: UploadPolicy, stream: bool
-) -> tuple[Path, bytes, tuple[CheckedPngFile, ImageInfo] | None]:
-    """Resolve, open and read a local file: ``(path, data, None)``, or a PNG to stream.
+) -> tuple[Path, bytes, tuple[CheckedFile, ImageInfo] | None]:
+    """Resolve, open and read a local file: ``(path, data, None)``, or a PNG/JPEG to stream.
 
     Blocking (resolving and reading touch the disk, maybe a network mount): run it in a thread.
-    With ``stream``, a PNG whose header passes from the first ``_HEADER_PREFIX`` bytes comes back
-    open as ``(path, b"", (file, header))``; anything else is read whole from the same descriptor.
+    With ``stream``, a PNG or JPEG whose header passes from the first ``_HEADER_PREFIX`` bytes
+    comes back open as ``(path, b"", (file, header))``; anything else is read whole from the same
+    descriptor.
     """
     path = resolve_local_path(source, read_dirs=read_dirs)
     if not stream:
@@ -185,12 +189,13 @@ def _open_path(
     owned = True
     try:
         prefix = os.pread(fd, min(info.st_size, _HEADER_PREFIX), 0)
-        if sniff_image_type(prefix[:16]) == "image/png":
-            header = _png_header(prefix, policy, whole=len(prefix) >= info.st_size)
-            if header is not None:
-                file = CheckedPngFile(fd, path, size=info.st_size, width=header.width, height=header.height)
-                owned = False
-                return path, b"", (file, header)
+        checks = _STREAM_CHECKS.get(sniff_image_type(prefix[:16]) or "")
+        header = _header(prefix, policy, whole=len(prefix) >= info.st_size) if checks else None
+        if checks is not None and header is not None:
+            dimensions = (header.width, header.height)
+            file = CheckedFile(fd, path, size=info.st_size, new_check=lambda: checks(size=dimensions))
+            owned = False
+            return path, b"", (file, header)
         owned = False
         with os.fdopen(fd, "rb", buffering=0) as whole:
             return path, read_open_file(whole, path, max_bytes=policy.max_bytes), None
@@ -199,13 +204,18 @@ def _open_path(
             os.close(fd)
 
 
-def _png_header(prefix: bytes, policy: UploadPolicy, *, whole: bool) -> ImageInfo | None:
-    """The cheap checks of a PNG on its first bytes; None if its header may go on past them."""
+# The deep checks that can run on an image as it streams past. WebP has none: its check is a
+# decode, so a WebP is read whole and checked alongside the upload instead.
+_STREAM_CHECKS: dict[str, Callable[..., StreamCheck]] = {"image/png": PngChecker, "image/jpeg": JpegChecker}
+
+
+def _header(prefix: bytes, policy: UploadPolicy, *, whole: bool) -> ImageInfo | None:
+    """The cheap checks on an image's first bytes; None if its header may go on past them."""
     try:
         return inspect_image(prefix, mime_types=policy.mime_types, verify=False)
     except ReferenceError as exc:
         if exc.reason == "corrupt" and not whole:
-            return None  # large metadata chunks can push the header past the prefix: read it whole
+            return None  # large metadata can push the header past the prefix: read it whole
         raise
 
 
