@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 import random
@@ -67,3 +68,10 @@ def test_budget_is_honoured_when_tight() -> None:
     image = _noise((1392, 752), "RGB", seed=3)
     preview = make_preview(_encode(image, "jpeg"), budget=40_000)
     assert preview.encoded_size <= 40_000
+
+
+def test_the_base64_text_is_the_preview_bytes_encoded_once() -> None:
+    preview = make_preview(_encode(_noise((320, 200), "RGB", seed=5), "jpeg"))
+    assert base64.b64decode(preview.base64, validate=True) == preview.data
+    assert preview.base64 is preview.base64  # every get_task of a cached preview reuses the text
+    assert preview.encoded_size == len(preview.base64)

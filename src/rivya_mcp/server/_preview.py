@@ -13,6 +13,7 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ JPEG_QUALITIES = (80, 70, 60, 50)
 MIN_LONGEST_SIDE = 128
 # get_task on a finished task would otherwise render the same preview again on every call (~30 ms
 # of a ~33 ms call, docs/benchmarks.md). Keyed by a digest of the image bytes; an entry is at most
-# ~110 KB, so the cache stays under 4 MB.
+# ~110 KB plus, once sent, its base64 text (4/3 of that), so the cache stays under 9 MB.
 PREVIEW_CACHE_ENTRIES = 32
 # A decode holds a few MB per megapixel. anyio runs up to 40 worker threads, so 100 concurrent
 # finishes could decode 40 images at once; one decode per core is as fast and keeps memory flat.
@@ -46,9 +47,14 @@ class Preview:
     source_width: int
     source_height: int
 
+    @cached_property
+    def base64(self) -> str:
+        """``data`` as base64 text, encoded once: a cached preview goes out with every get_task."""
+        return base64_text(self.data)
+
     @property
     def encoded_size(self) -> int:
-        return len(base64_text(self.data))
+        return len(self.base64)
 
 
 def base64_text(data: bytes) -> str:

@@ -8,7 +8,7 @@ from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, 
 from pydantic import BaseModel
 
 from rivya_mcp.server._errors import ToolFailure
-from rivya_mcp.server._preview import Preview, base64_text
+from rivya_mcp.server._preview import Preview
 from rivya_mcp.server._schemas import TaskOutput
 
 IMAGE_URI_PREFIX = "rivya://images/"
@@ -64,7 +64,7 @@ def image_result(
     )
     content: list[ContentBlock] = [
         text("\n".join(lines)),
-        ImageContent(type="image", data=base64_text(preview.data), mime_type=preview.mime_type),
+        ImageContent(type="image", data=preview.base64, mime_type=preview.mime_type),
         ResourceLink(
             type="resource_link",
             uri=output.resource_uri or image_uri(path),
