@@ -85,11 +85,18 @@ class Runtime:
         One holder at a time per task means no doubled polling (and rate-limit use) and no second
         download of an image someone is already saving.
         """
-        lock = self._task_locks.setdefault(task_id, anyio.Lock())
+        lock = self._task_locks.get(task_id)
+        if lock is None:
+            # fast_acquire: a free lock is taken without a trip through the event loop.
+            lock = self._task_locks[task_id] = anyio.Lock(fast_acquire=True)
         acquired = False
-        with anyio.move_on_after(timeout):
-            await lock.acquire()
+        try:
+            lock.acquire_nowait()  # the usual case, nobody else on this task: no timer needed
             acquired = True
+        except anyio.WouldBlock:
+            with anyio.move_on_after(timeout):
+                await lock.acquire()
+                acquired = True
         try:
             yield acquired
         finally:

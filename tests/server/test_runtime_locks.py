@@ -1,0 +1,67 @@
+"""Runtime.following: one holder per task (a tool call or the recovery), others wait or give up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from rivya_mcp.server._runtime import Runtime
+from rivya_mcp.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Runtime:
+    return Runtime(Settings(output_dir=tmp_path / "out", data_dir=tmp_path / "data"))
+
+
+async def test_a_free_task_is_taken_at_once_and_forgotten_after(runtime: Runtime) -> None:
+    async with runtime.following("task_a") as ours:
+        assert ours and runtime.is_busy("task_a")
+        async with runtime.following("task_b") as other:  # another task is independent
+            assert other
+    assert not runtime.is_busy("task_a")
+    assert runtime._task_locks == {}
+
+
+async def test_a_second_follower_waits_for_the_first(runtime: Runtime) -> None:
+    order: list[str] = []
+
+    async def second() -> None:
+        async with runtime.following("task_a") as ours:
+            assert ours
+            order.append("second")
+
+    async with anyio.create_task_group() as tg:
+        async with runtime.following("task_a"):
+            tg.start_soon(second)
+            await anyio.sleep(0.05)
+            order.append("first done")
+    assert order == ["first done", "second"]
+    assert runtime._task_locks == {}
+
+
+async def test_a_follower_gives_up_after_its_timeout_and_a_cancelled_one_leaves_no_trace(runtime: Runtime) -> None:
+    outcomes: list[object] = []
+
+    async def impatient() -> None:
+        async with runtime.following("task_a", timeout=0.05) as ours:
+            outcomes.append(ours)
+
+    async def cancelled() -> None:
+        with anyio.move_on_after(0.05):
+            async with runtime.following("task_a"):
+                outcomes.append("entered")
+        outcomes.append("cancelled")
+
+    async with runtime.following("task_a"):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(impatient)
+            tg.start_soon(cancelled)
+    assert sorted(map(str, outcomes)) == ["False", "cancelled"]
+    assert runtime._task_locks == {}
+    async with runtime.following("task_a") as ours:
+        assert ours
