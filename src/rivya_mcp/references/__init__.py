@@ -17,10 +17,11 @@ from ._address import METADATA_ADDRESSES, forbidden_address_reason
 from ._errors import ReferenceError
 from ._limits import MAX_PIXELS, MAX_REDIRECTS
 from ._load import LoadedReference, load_reference, verify_reference
-from ._sniff import sniff_image_type
+from ._sniff import EXTENSIONS, sniff_image_type
 from ._source import SourceKind, classify_source
 
 __all__ = [
+    "EXTENSIONS",
     "MAX_PIXELS",
     "MAX_REDIRECTS",
     "METADATA_ADDRESSES",

@@ -9,8 +9,12 @@ import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
-IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
-MIME_BY_EXTENSION = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+from rivya_mcp.references import EXTENSIONS
+
+# One table of image types for the whole package (the references' one): type → extension without
+# the dot, and back (``jpeg`` too, as files named by others use it).
+IMAGE_TYPES = {mime: extension.lstrip(".") for mime, extension in EXTENSIONS.items()}
+MIME_BY_EXTENSION = {**{ext: mime for mime, ext in IMAGE_TYPES.items()}, "jpeg": "image/jpeg"}
 SLUG_MAX_CHARS = 40
 MAX_NAME_ATTEMPTS = 1000
 # Names we hand out and serve: no separators, no leading dot, a known image extension.
