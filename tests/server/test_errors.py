@@ -20,6 +20,7 @@ from rivya_mcp.client import (
     PermissionDeniedError,
     RateLimitError,
     ResultExpiredError,
+    RivyaError,
     ServiceUnavailableError,
     UploadTooLargeError,
 )
@@ -55,6 +56,10 @@ TABLE: list[tuple[BaseException, str, bool, tuple[str, ...]]] = [
     (DownloadError("reset"), "download_failed", True, ("get_task",)),
     (UploadTooLargeError("too big"), "reference_too_large", False, ("10 MB",)),
     (MalformedResponseError("not json", retryable=True), "malformed_response", True, ("again",)),
+    # The catch-alls: a status error of no known kind, without an API code, and the base class.
+    (APIStatusError("teapot", status_code=418, retryable=False), "http_418", False, ("request id",)),
+    (RivyaError("odd {brace} text", code="weird", retryable=True), "weird", True, ("odd {brace} text",)),
+    (NotFoundError("no task {id}", status_code=404), "not_found", False, ("no task {id}",)),  # braces kept as said
 ]
 
 

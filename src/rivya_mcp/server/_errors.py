@@ -134,110 +134,75 @@ def failure_for_exception(exc: BaseException) -> ToolFailure | None:
     return None
 
 
+@dataclass(frozen=True)
+class _ApiRule:
+    """How one kind of client error reads to the agent. ``{said}`` is the error's own message."""
+
+    code: str  # used when the error carries no API code of its own (``{status}``: its HTTP status)
+    message: str
+    next_step: str
+    retryable: bool | None = None  # None: as the client judged it (``exc.retryable``)
+    own_code: bool = True  # prefer the API's error code when there is one
+    retry_after: bool = False  # pass the API's Retry-After on
+
+
+_SAME_KEY = "Wait, then call again (with the same idempotency_key if you set one)."
+_NEW_KEY = "Use a new idempotency_key for a new request, or repeat the original arguments exactly."
+
+# Client errors → failures, most specific class first: the first matching row wins.
+_API_RULES: tuple[tuple[type[RivyaError] | tuple[type[RivyaError], ...], _ApiRule], ...] = (
+    (MissingAPIKeyError, _ApiRule("missing_api_key", MISSING_KEY_HELP, "Configure RIVYA_API_KEY or use --sandbox.",
+                                  retryable=False, own_code=False)),
+    (AuthenticationError, _ApiRule("api_key_invalid", "Rivya rejected the API key: {said}",
+                                   "Check or rotate RIVYA_API_KEY in the server's environment, then restart the "
+                                   "server.", retryable=False)),
+    (PermissionDeniedError, _ApiRule("api_scope_denied", "The API key lacks a needed permission: {said}",
+                                     "Create a key with the generations and files scopes and set it as "
+                                     "RIVYA_API_KEY.", retryable=False)),
+    (InsufficientCreditsError, _ApiRule("insufficient_credits", "Not enough credits for this request: {said}",
+                                        "Top up credits in your Rivya account (get_credits shows the balance), then "
+                                        "call again.", retryable=False, own_code=False)),
+    (RateLimitError, _ApiRule("rate_limited", "Rivya is rate limiting requests: {said}", _SAME_KEY,
+                              retryable=True, own_code=False, retry_after=True)),
+    (IdempotencyConflictError, _ApiRule("idempotency_conflict",
+                                        "This idempotency_key was already used for a different request: {said}",
+                                        _NEW_KEY, retryable=False, own_code=False)),
+    (InvalidRequestError, _ApiRule("validation_failed", "Rivya refused the request as invalid: {said}",
+                                   "Fix the request (compare the arguments with the tool's input schema) and call "
+                                   "again.", retryable=False)),
+    (NotFoundError, _ApiRule("not_found", "Not found: {said}. Tasks and files are visible only to the account that "
+                             "created them.", "Check the id (list_tasks shows recent tasks).", retryable=False,
+                             own_code=False)),
+    ((ServiceUnavailableError, InternalServerError),
+     _ApiRule("upstream_unavailable", "Rivya is temporarily unavailable: {said}", "Wait a minute and call again.",
+              retryable=True, retry_after=True)),
+    (APIStatusError, _ApiRule("http_{status}", "Rivya answered with an error: {said}",
+                              "Call again later; if it persists, report the request id to Rivya support.",
+                              retry_after=True)),
+    (APIConnectionError, _ApiRule("connection_failed", "Could not reach Rivya: {said}",
+                                  "Check the network (and RIVYA_BASE_URL), then call again; pass an idempotency_key so "
+                                  "a request that did arrive is not paid twice.", retryable=True, own_code=False)),
+    (ResultExpiredError, _ApiRule("result_expired",
+                                  "The result's download URL has expired and no saved copy exists: {said}",
+                                  "Generate the image again.", retryable=False, own_code=False)),
+    (DownloadError, _ApiRule("download_failed", "Downloading the result failed: {said}",
+                             "Call get_task with the task id to try the download again.", retryable=True,
+                             own_code=False)),
+    (UploadTooLargeError, _ApiRule("reference_too_large", "The reference file is too large: {said}. " + NOTHING_CHARGED,
+                                   "Use an image of at most 10 MB.", retryable=False, own_code=False)),
+    (MalformedResponseError, _ApiRule("malformed_response", "Rivya sent an unexpected answer: {said}",
+                                      "Call again; if it persists, report it.", own_code=False)),
+    (RivyaError, _ApiRule("rivya_error", "{said}", "Call again later.")),
+)  # fmt: skip
+
+
 def _failure_for_rivya_error(exc: RivyaError) -> ToolFailure:
-    said = str(exc)
-    if isinstance(exc, MissingAPIKeyError):
-        return ToolFailure("missing_api_key", MISSING_KEY_HELP, False, "Configure RIVYA_API_KEY or use --sandbox.")
-    if isinstance(exc, AuthenticationError):
-        return ToolFailure(
-            exc.code or "api_key_invalid",
-            f"Rivya rejected the API key: {said}",
-            False,
-            "Check or rotate RIVYA_API_KEY in the server's environment, then restart the server.",
-        )
-    if isinstance(exc, PermissionDeniedError):
-        return ToolFailure(
-            exc.code or "api_scope_denied",
-            f"The API key lacks a needed permission: {said}",
-            False,
-            "Create a key with the generations and files scopes and set it as RIVYA_API_KEY.",
-        )
-    if isinstance(exc, InsufficientCreditsError):
-        return ToolFailure(
-            "insufficient_credits",
-            f"Not enough credits for this request: {said}",
-            False,
-            "Top up credits in your Rivya account (get_credits shows the balance), then call again.",
-        )
-    if isinstance(exc, RateLimitError):
-        return ToolFailure(
-            "rate_limited",
-            f"Rivya is rate limiting requests: {said}",
-            True,
-            "Wait, then call again (with the same idempotency_key if you set one).",
-            retry_after=exc.retry_after,
-        )
-    if isinstance(exc, IdempotencyConflictError):
-        return ToolFailure(
-            "idempotency_conflict",
-            f"This idempotency_key was already used for a different request: {said}",
-            False,
-            "Use a new idempotency_key for a new request, or repeat the original arguments exactly.",
-        )
-    if isinstance(exc, InvalidRequestError):
-        return ToolFailure(
-            exc.code or "validation_failed",
-            f"Rivya refused the request as invalid: {said}",
-            False,
-            "Fix the request (compare the arguments with the tool's input schema) and call again.",
-        )
-    if isinstance(exc, NotFoundError):
-        return ToolFailure(
-            "not_found",
-            f"Not found: {said}. Tasks and files are visible only to the account that created them.",
-            False,
-            "Check the id (list_tasks shows recent tasks).",
-        )
-    if isinstance(exc, ServiceUnavailableError | InternalServerError):
-        return ToolFailure(
-            exc.code or "upstream_unavailable",
-            f"Rivya is temporarily unavailable: {said}",
-            True,
-            "Wait a minute and call again.",
-            retry_after=exc.retry_after,
-        )
-    if isinstance(exc, APIStatusError):
-        return ToolFailure(
-            exc.code or f"http_{exc.status_code}",
-            f"Rivya answered with an error: {said}",
-            exc.retryable,
-            "Call again later; if it persists, report the request id to Rivya support.",
-            retry_after=exc.retry_after,
-        )
-    if isinstance(exc, APIConnectionError):
-        return ToolFailure(
-            "connection_failed",
-            f"Could not reach Rivya: {said}",
-            True,
-            "Check the network (and RIVYA_BASE_URL), then call again; pass an idempotency_key so a "
-            "request that did arrive is not paid twice.",
-        )
-    if isinstance(exc, ResultExpiredError):
-        return ToolFailure(
-            "result_expired",
-            f"The result's download URL has expired and no saved copy exists: {said}",
-            False,
-            "Generate the image again.",
-        )
-    if isinstance(exc, DownloadError):
-        return ToolFailure(
-            "download_failed",
-            f"Downloading the result failed: {said}",
-            True,
-            "Call get_task with the task id to try the download again.",
-        )
-    if isinstance(exc, UploadTooLargeError):
-        return ToolFailure(
-            "reference_too_large",
-            f"The reference file is too large: {said}. {NOTHING_CHARGED}",
-            False,
-            "Use an image of at most 10 MB.",
-        )
-    if isinstance(exc, MalformedResponseError):
-        return ToolFailure(
-            "malformed_response",
-            f"Rivya sent an unexpected answer: {said}",
-            exc.retryable,
-            "Call again; if it persists, report it.",
-        )
-    return ToolFailure(exc.code or "rivya_error", said, exc.retryable, "Call again later.")
+    rule = next(rule for kinds, rule in _API_RULES if isinstance(exc, kinds))
+    status = getattr(exc, "status_code", None)
+    return ToolFailure(
+        (exc.code if rule.own_code and exc.code else None) or rule.code.format(status=status),
+        rule.message.format(said=str(exc)),
+        exc.retryable if rule.retryable is None else rule.retryable,
+        rule.next_step,
+        retry_after=getattr(exc, "retry_after", None) if rule.retry_after else None,
+    )
