@@ -305,3 +305,22 @@ async def test_an_image_failing_only_the_deep_check_is_abandoned_mid_upload(
             while not any("left before the body was complete" in r.getMessage() for r in caplog.records):
                 await anyio.sleep(0.01)
     assert billable(tools.sandbox) == before  # and still nothing once the sandbox has seen the client leave
+
+
+@pytest.mark.parametrize(("fmt", "form"), [("PNG", "path"), ("JPEG", "path"), ("WEBP", "path"), ("PNG", "data URI")])
+async def test_an_intact_reference_arrives_byte_for_byte(tools: Tools, fmt: str, form: str) -> None:
+    """The other side of the checks: a good image passes every one and the API gets exactly its bytes.
+
+    PNG and JPEG paths are streamed through their checks; WebP and data URIs are held in memory
+    and sent while their check runs, the tail waiting for its verdict.
+    """
+    data = _noise(fmt, side=500)
+    path = tools.workdir / f"good.{fmt.lower()}"
+    path.write_bytes(data)
+    source = str(path) if form == "path" else data_uri(data, f"image/{fmt.lower()}")
+    result = await tools.call("upload_reference", source)
+    assert not result.is_error, _text(result)
+    assert result.structured_content is not None
+    url = result.structured_content["file"]["url"]
+    assert tools.upstream.http is not None
+    assert (await tools.upstream.http.get(url)).content == data
