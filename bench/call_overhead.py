@@ -8,7 +8,8 @@ the paths:
 - client: ``AsyncRivyaClient.get_generation`` (the one API call ``get_task`` makes);
 - MCP in-memory: ``get_task`` through ``mcp.Client(build_server(...))`` in this process;
 - MCP stdio: ``get_task`` through ``mcp.Client`` over stdio to ``python -m rivya_mcp serve``;
-- for reference, a bare MCPServer's one-tool ``echo`` over stdio (the transport's own floor).
+- for reference, a bare MCPServer's one-tool ``echo`` over stdio (the transport's own floor), once on
+  the SDK's stdio transport and once (an async ``echo``) on the server's own (``server/_stdio.py``).
 
 MCP overhead = median(MCP path) − median(client). The preview that ``get_task`` returns is also
 timed on its own (the uncached render of the saved file), since it was most of the overhead.
@@ -48,6 +49,29 @@ from rivya_mcp.settings import Secret, Settings
 
 TARGET_OVERHEAD_MS = 3.0
 PROMPT = "A lighthouse at dusk [sandbox:seconds=0.2]"
+# The bare server on rivya-mcp's stdio transport, with an async tool as get_task is: the floor of a
+# stdio round trip with the SDK on both ends, before any work of ours.
+BARE_ON_OUR_TRANSPORT = """
+import anyio
+from mcp.server import MCPServer
+from rivya_mcp.server._stdio import stdio_server
+
+server = MCPServer("bare")
+
+
+@server.tool()
+async def echo(text: str) -> str:
+    return text
+
+
+async def main() -> None:
+    lowlevel = server._lowlevel_server
+    async with stdio_server() as (read_stream, write_stream):
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+
+
+anyio.run(main)
+"""
 
 
 async def timed(fn: Callable[[], Awaitable[object]]) -> float:
@@ -70,6 +94,7 @@ async def measure(calls: int) -> tuple[str, bool]:
             command=PYTHON, args=["-m", "rivya_mcp", "serve"], env=server_env(workdir, base_url=sandbox.base_url)
         )
         bare_stdio = StdioServerParameters(command=PYTHON, args=[str(BENCH_DIR / "bare_server.py")])
+        bare_ours = StdioServerParameters(command=PYTHON, args=["-c", BARE_ON_OUR_TRANSPORT])
         headers = {"Authorization": f"Bearer {SANDBOX_KEY}", "Accept": "application/json"}
         async with (
             httpx2.AsyncClient(base_url=sandbox.base_url, headers=headers) as raw,
@@ -77,6 +102,7 @@ async def measure(calls: int) -> tuple[str, bool]:
             Client(build_server(settings)) as memory,
             Client(stdio) as over_stdio,
             Client(bare_stdio) as bare,
+            Client(bare_ours) as bare_fast,
         ):
             created = await memory.call_tool("generate_image", {"prompt": PROMPT, "wait_seconds": 30})
             assert not created.is_error, created.content
@@ -111,12 +137,16 @@ async def measure(calls: int) -> tuple[str, bool]:
             async def bare_echo() -> None:
                 await bare.call_tool("echo", {"text": "x"})
 
+            async def bare_echo_ours() -> None:
+                await bare_fast.call_tool("echo", {"text": "x"})
+
             paths: dict[str, Callable[[], Awaitable[None]]] = {
                 "raw HTTP GET (floor)": raw_get,
                 "client.get_generation": client_get,
                 "MCP in-memory get_task": memory_get,
                 "MCP stdio get_task": stdio_get,
                 "bare MCPServer echo over stdio (transport floor)": bare_echo,
+                "bare MCPServer async echo on our stdio transport (its floor)": bare_echo_ours,
             }
             render = "preview render of the saved file, uncached (first get_task only)"
             samples: dict[str, list[float]] = {name: [] for name in [*paths, render]}
@@ -175,6 +205,9 @@ def main() -> None:
             "saved file is rendered once and then answered from memory (keyed by path, inode, size and mtime).",
             "Over stdio the transport alone costs what the bare server's echo shows (a round trip over pipes "
             "with a tiny payload); get_task's result also carries a ~30 KB base64 preview.",
+            "The two bare rows differ in transport (the SDK's, whose reads and writes hop to a worker thread, vs "
+            "the server's own on non-blocking pipes) and tool (sync, run in a worker thread, vs async like "
+            "get_task's); the second is the floor under MCP stdio get_task.",
         ],
     )
 
