@@ -377,3 +377,22 @@ async def test_a_closed_pipe_breaks_the_write_stream() -> None:
             await writer.send(_response(2, "closed"))
     finally:
         os.close(write_fd)
+
+
+async def test_closing_the_streams_in_a_cancelled_scope_does_not_raise() -> None:
+    read_fd, write_fd = _pipe()
+    unanswered = _stdio._Unanswered()
+    reader, writer = _stdio._PipeReadStream(read_fd, unanswered), _stdio._PipeWriteStream(write_fd, unanswered)
+    try:
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            # Cleanup code closes its streams while cancelled; it must get to the end of it.
+            await reader.aclose()
+            await writer.aclose()
+            closed = True
+        assert closed
+        with pytest.raises(anyio.ClosedResourceError):
+            await reader.receive()
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)

@@ -220,8 +220,9 @@ class _PipeReadStream:
         return SessionMessage(message)
 
     async def aclose(self) -> None:
+        # No checkpoint, as a memory stream's: the session closes its streams in cleanup code, where
+        # a cancellation raised here would skip the rest of that cleanup.
         self._closed = True
-        await anyio.lowlevel.checkpoint()
 
     def __aiter__(self) -> _PipeReadStream:
         return self
@@ -320,7 +321,6 @@ class _PipeWriteStream:
 
     async def aclose(self) -> None:
         self.close()
-        await anyio.lowlevel.checkpoint()
 
     async def __aenter__(self) -> _PipeWriteStream:
         return self
