@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 Transport = Literal["stdio", "sse", "http"]
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# httpx2 logs every request at INFO with its full URL, and a result URL's query string is a
+# signature (a credential of its own). Our client logs its requests at DEBUG without query
+# strings, so the HTTP stack's own loggers only speak up for warnings.
+QUIET_LOGGERS = ("httpx2", "httpcore2")
 
 
 class _RedactSecrets(logging.Filter):
@@ -53,6 +57,8 @@ def configure_logging(settings: Settings) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(settings.log_level if settings.log_level in logging.getLevelNamesMapping() else "INFO")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _build_parser() -> argparse.ArgumentParser:

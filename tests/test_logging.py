@@ -1,0 +1,59 @@
+"""What the server logs on stderr: our records, redacted; never the HTTP stack's request lines."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+
+from rivya_mcp.cli import configure_logging
+from rivya_mcp.client._base import logger as client_logger
+from rivya_mcp.settings import Secret, Settings
+
+SIGNED_URL = "https://cdn.example/result.png?X-Signature=s3cr3tsignature&Expires=1"
+# Built at run time so that no source file holds a key-shaped string.
+FAKE_KEY = "rvya_sk_" + "logged_" * 3
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    levels = {name: logging.getLogger(name).level for name in ("httpx2", "httpcore2")}
+    yield
+    root.handlers[:], root.level = saved
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def _fetch(url: str) -> None:
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, content=b"png"))
+    with httpx2.Client(transport=transport) as http:
+        http.get(url)
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_httpx2_request_lines_never_reach_stderr(level: str, capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(Settings(log_level=level))
+    _fetch(SIGNED_URL)
+    logging.getLogger("rivya_mcp.test").info("our own line")
+    err = capsys.readouterr().err
+    assert "our own line" in err  # the handler is live: silence below is the filter, not a dead stream
+    assert "s3cr3tsignature" not in err
+    assert "HTTP Request" not in err
+
+
+def test_httpx2_warnings_still_show(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(Settings())
+    logging.getLogger("httpx2").warning("connection pool exhausted")
+    assert "connection pool exhausted" in capsys.readouterr().err
+
+
+def test_secrets_are_redacted_whoever_logs_them(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(Settings(api_key=Secret(FAKE_KEY), log_level="DEBUG"))
+    client_logger.debug("sending with %s", FAKE_KEY)
+    err = capsys.readouterr().err
+    assert "sending with **********" in err
+    assert FAKE_KEY not in err
