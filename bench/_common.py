@@ -29,7 +29,18 @@ REPO_DIR = BENCH_DIR.parent
 PYTHON = sys.executable
 SANDBOX_KEY = "rvya_sk_bench_" + "0" * 16
 READY_TIMEOUT = 20.0
-PACKAGES = ("rivya-mcp", "mcp", "httpx2", "pydantic", "pillow", "starlette", "uvicorn", "anyio", "jsonschema")
+PACKAGES = (
+    "rivya-mcp",
+    "mcp",
+    "httpx2",
+    "pydantic",
+    "pillow",
+    "zlib-ng",
+    "starlette",
+    "uvicorn",
+    "anyio",
+    "jsonschema",
+)
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

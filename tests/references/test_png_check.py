@@ -6,6 +6,7 @@ import io
 import os
 import random
 import struct
+import sys
 import zlib
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from PIL import Image
 
 from rivya_mcp.references import ReferenceError
-from rivya_mcp.references._png import PNG_SIGNATURE, PngChecker, check_png
+from rivya_mcp.references._png import PNG_SIGNATURE, PngChecker, check_png, crc32_function
 from rivya_mcp.references._streamed import CheckedFile
 
 
@@ -101,6 +102,42 @@ def test_it_agrees_with_pillow_on_real_files() -> None:
                 image.verify()  # Pillow refuses each of them too
         with pytest.raises(ReferenceError):
             check_png(data[:-1])  # stricter than Pillow, which never reads IEND's CRC
+
+
+# --- the CRC-32 it uses ------------------------------------------------------------------------------
+
+NOISE = random.Random(7).randbytes(300_000)
+
+
+@pytest.mark.parametrize(
+    ("data", "start"),
+    [
+        (b"", 0),
+        (b"IEND", 0),
+        (b"IDAT", 0x12345678),
+        (NOISE, 0),
+        (memoryview(NOISE)[1:200_001], zlib.crc32(b"IDAT")),  # how the checker feeds it: a slice, continued
+    ],
+)
+def test_the_crc_in_use_is_zlibs_crc(data: bytes | memoryview, start: int) -> None:
+    assert crc32_function()(data, start) == zlib.crc32(data, start)
+
+
+def test_zlib_ng_does_the_crc_where_it_is_installed() -> None:
+    zlib_ng = pytest.importorskip("zlib_ng.zlib_ng")  # a dependency only where it has wheels
+    assert crc32_function() is zlib_ng.crc32
+
+
+def test_the_standard_librarys_crc_is_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    crc32_function.cache_clear()
+    monkeypatch.setitem(sys.modules, "zlib_ng.zlib_ng", None)  # as if not installed: import fails
+    try:
+        assert crc32_function() is zlib.crc32
+        assert check_png(GOOD) == (3, 2)
+        with pytest.raises(ReferenceError):
+            check_png(flip(GOOD, 40))
+    finally:
+        crc32_function.cache_clear()
 
 
 # --- CheckedFile (with the PNG check) ---------------------------------------------------------------

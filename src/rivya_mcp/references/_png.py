@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
+from functools import cache
 
 from ._errors import ReferenceError
 
@@ -19,6 +21,23 @@ __all__ = ["PNG_SIGNATURE", "PngChecker", "check_png"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MAX_CHUNK = 2**31 - 1  # the PNG spec's limit for a chunk length
 _IHDR_LENGTH = 13
+
+Crc32 = Callable[[bytes | memoryview, int], int]
+
+
+@cache
+def crc32_function() -> Crc32:
+    """zlib-ng's CRC-32 when it is installed, else the standard library's: the same CRC.
+
+    The CRC walk is most of the check's time, and it sits on the upload's path: on a 10 MB PNG
+    here zlib-ng's SIMD CRC takes ~0.2 ms where the system zlib's takes ~2.5 ms. zlib-ng is a
+    dependency only where it has wheels (see pyproject.toml); imported on first use, not at start.
+    """
+    try:
+        from zlib_ng.zlib_ng import crc32
+    except ImportError:
+        return zlib.crc32
+    return crc32
 
 
 class PngChecker:
@@ -43,6 +62,7 @@ class PngChecker:
         self._crc = 0
         self._ihdr = bytearray()
         self._seen_idat = False
+        self._crc32 = crc32_function()
 
     @property
     def done(self) -> bool:
@@ -55,7 +75,7 @@ class PngChecker:
             if self._state == "data":
                 take = min(self._remaining, len(view))
                 piece = view[:take]
-                self._crc = zlib.crc32(piece, self._crc)
+                self._crc = self._crc32(piece, self._crc)
                 if self._chunk_type == b"IHDR":
                     self._ihdr += piece
                 self._remaining -= take
@@ -102,7 +122,7 @@ class PngChecker:
             raise _corrupt(f"its IEND chunk at byte {self._chunk_start} is not empty")
         self._chunk_type = chunk_type
         self._remaining = length
-        self._crc = zlib.crc32(chunk_type)
+        self._crc = self._crc32(chunk_type, 0)
         self._state = "data" if length else "crc"
 
     def _end_chunk(self, stored: bytes) -> None:
