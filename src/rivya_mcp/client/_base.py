@@ -22,6 +22,7 @@ import httpx2
 
 from .. import __version__
 from ..settings import Secret
+from ._coalesced import CoalescedStream
 from ._constants import API_PREFIX, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._exceptions import (
     APIConnectionError,
@@ -226,9 +227,12 @@ class BaseClient:
                     files=files(stack) if files is not None else None,
                     timeout=self.timeout,
                 )
-                if confirm is not None:
+                if files is not None or confirm is not None:
                     assert isinstance(request.stream, httpx2.AsyncByteStream)  # httpx2's encoders are both
-                    request.stream = GatedStream(request.stream, confirm)
+                    if files is not None:
+                        request.stream = CoalescedStream(request.stream)  # one write, not ~14, before the file
+                    if confirm is not None:
+                        request.stream = GatedStream(request.stream, confirm)
                 response = await self._http.send(request)
         except httpx2.TimeoutException as err:
             timeout_error = APITimeoutError(f"{method} {path} timed out after {self.timeout:g}s")
