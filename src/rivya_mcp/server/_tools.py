@@ -339,8 +339,8 @@ class ToolBodies:
         this; the deep one (truncation, corruption) runs while the body is sent, and the API never
         receives a complete upload of an image that fails it:
 
-        - a local PNG is streamed from its open descriptor, each piece CRC-checked as it is read
-          (``CheckedPngFile``); a bad piece stops the body mid-way;
+        - a local PNG or JPEG is streamed from its open descriptor, each piece checked as it is
+          read (``references.CheckedFile``); a bad piece stops the body mid-way;
         - anything else was read into memory; the check runs in a worker thread and the last
           128 KiB of the body wait for its verdict (``client._gated``).
 
