@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx2
@@ -12,23 +11,11 @@ from rivya_mcp.client._coalesced import SMALL_PIECE, CoalescedStream
 
 from .conftest import ClientFactory
 from .test_files import PNG_HEADER, StreamingTransport, _part, file_body
+from .test_gated_upload import Chunks
 
 pytestmark = pytest.mark.anyio
 
 KIB = 1024
-
-
-class Pieces(httpx2.AsyncByteStream):
-    def __init__(self, sizes: list[int]) -> None:
-        self.pieces = [bytes([n % 251]) * size for n, size in enumerate(sizes)]
-        self.closed = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for piece in self.pieces:
-            yield piece
-
-    async def aclose(self) -> None:
-        self.closed = True
 
 
 @pytest.mark.parametrize(
@@ -50,16 +37,16 @@ class Pieces(httpx2.AsyncByteStream):
     ],
 )  # fmt: skip
 async def test_small_pieces_are_joined_and_nothing_else_changes(sizes: list[int], out: list[int]) -> None:
-    inner = Pieces(sizes)
+    inner = Chunks(sizes)
     pieces = [piece async for piece in CoalescedStream(inner)]
     assert [len(piece) for piece in pieces] == out
-    assert b"".join(pieces) == b"".join(inner.pieces)
-    large = [piece for piece in inner.pieces if len(piece) >= SMALL_PIECE]
+    assert b"".join(pieces) == b"".join(inner.chunks)
+    large = [piece for piece in inner.chunks if len(piece) >= SMALL_PIECE]
     assert all(any(piece is sent for sent in pieces) for piece in large)  # passed on, not copied
 
 
 async def test_it_can_be_sent_again_and_closes_what_it_wraps() -> None:
-    inner = Pieces([10, 20, 64 * KIB])
+    inner = Chunks([10, 20, 64 * KIB])
     stream = CoalescedStream(inner)
     first = [piece async for piece in stream]
     assert [piece async for piece in stream] == first  # a retried request iterates the body again
