@@ -30,6 +30,7 @@ from rivya_mcp.server._schemas import (
     TaskListOutput,
     TaskOutput,
     UploadOutput,
+    flat_output_schema,
     generation_tool_schema,
     get_credits_schema,
     get_task_schema,
@@ -189,6 +190,11 @@ def build_server(
         model = output if structured else None
         if model not in metadata:
             metadata[model] = FuncMetadata(arg_model=_RawArguments, output_model=model)
+            published = metadata[model].output_schema
+            if published is not None:
+                # What tools/list publishes and hosts check every result against; results themselves
+                # are still validated by the SDK against the pydantic model.
+                metadata[model].output_schema = flat_output_schema(published)
     tools = [
         Tool(
             fn=_guard(name, body),
