@@ -5,8 +5,8 @@ piece of its own, and each piece becomes one socket write: an upload with two fo
 out in ~14 writes before its first file byte. Joining the small pieces costs a copy of a few
 hundred bytes and saves a system call and a trip through the transport per piece (measured here:
 an in-memory MCP ``upload_reference`` of a 64×64 PNG to the loopback sandbox, median of 200 calls,
-went from 2.2 to 2.0 ms).
-Large pieces (the file's own data) pass through as they are, never copied.
+went from 2.2 to 2.0 ms). Large pieces (the file's own data) pass through as they are, never
+copied.
 """
 
 from __future__ import annotations
