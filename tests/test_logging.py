@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from rivya_mcp.cli import configure_logging
+from rivya_mcp.cli import QUIET_LOGGERS, configure_logging
 from rivya_mcp.client._base import logger as client_logger
 from rivya_mcp.settings import Secret, Settings
 
@@ -21,7 +21,7 @@ FAKE_KEY = "rvya_sk_" + "logged_" * 3
 def _restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
-    levels = {name: logging.getLogger(name).level for name in ("httpx2", "httpcore2")}
+    levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
     yield
     root.handlers[:], root.level = saved
     for name, level in levels.items():
@@ -40,7 +40,7 @@ def test_httpx2_request_lines_never_reach_stderr(level: str, capsys: pytest.Capt
     _fetch(SIGNED_URL)
     logging.getLogger("rivya_mcp.test").info("our own line")
     err = capsys.readouterr().err
-    assert "our own line" in err  # the handler is live: silence below is the filter, not a dead stream
+    assert "our own line" in err  # the handler is live: the silence below is httpx2's level, not a dead stream
     assert "s3cr3tsignature" not in err
     assert "HTTP Request" not in err
 
