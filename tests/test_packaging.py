@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import jsonschema
 import pytest
+from packaging.requirements import Requirement
 
 import rivya_mcp
 from rivya_mcp.settings import Settings
@@ -275,3 +276,41 @@ def test_env_var_scan_finds_what_settings_really_read(env_vars: list[str], tmp_p
 def test_mcpb_tools_are_the_server_tools(server_tools: list[dict[str, Any]]) -> None:
     assert _json(MCPB_MANIFEST)["tools"] == server_tools
     assert _json(MCPB_MANIFEST)["tools_generated"] is False
+
+
+def _requirement(name: str) -> Requirement:
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    (found,) = [r for r in map(Requirement, declared) if r.name == name]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("system", "machine", "implementation", "python", "wanted"),
+    [
+        # zlib-ng 1.x ships wheels for these (checked with `pip download --only-binary :all: --platform …`).
+        ("Linux", "x86_64", "CPython", "3.11", True),
+        ("Linux", "aarch64", "CPython", "3.14", True),
+        ("Darwin", "arm64", "CPython", "3.13", True),
+        ("Darwin", "x86_64", "CPython", "3.12", True),
+        # No wheel, or no way to tell from a marker whether there is one: pip would compile it.
+        ("Windows", "AMD64", "CPython", "3.12", False),  # a 32-bit Python on 64-bit Windows says AMD64 too
+        ("Windows", "ARM64", "CPython", "3.13", False),
+        ("Linux", "i686", "CPython", "3.12", False),
+        ("Linux", "armv7l", "CPython", "3.12", False),
+        ("Linux", "x86_64", "PyPy", "3.11", False),
+        ("Linux", "x86_64", "CPython", "3.15", False),
+    ],
+)
+def test_zlib_ng_is_required_only_where_a_wheel_is_installed(
+    system: str, machine: str, implementation: str, python: str, wanted: bool
+) -> None:
+    marker = _requirement("zlib-ng").marker
+    assert marker is not None
+    environment = {
+        "platform_system": system,
+        "platform_machine": machine,
+        "platform_python_implementation": implementation,
+        "python_version": python,
+        "python_full_version": f"{python}.0",
+    }
+    assert marker.evaluate(environment) is wanted
