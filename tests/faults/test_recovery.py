@@ -6,6 +6,7 @@ real sandbox over loopback) then starts on the same data directory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,46 @@ async def test_runtime_runs_recovery_once_restarts_it_if_cut_short_and_passes_er
     async with runtime.session():
         await anyio.sleep(0.01)
     assert len(runs) == 3  # finished once: never again for this server
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    with anyio.fail_after(5):
+        while not condition():
+            await anyio.sleep(0)
+
+
+async def test_recovery_goes_on_in_a_session_still_open_when_its_own_ends_first(tmp_path: Path) -> None:
+    """SSE and Streamable HTTP keep several sessions: the pass must not wait for a new one."""
+    runtime = Runtime(Settings(output_dir=tmp_path / "out", data_dir=tmp_path / "data"))
+    runs: list[datetime] = []
+    release = anyio.Event()
+    finished: list[bool] = []
+
+    async def recovery(started_at: datetime) -> None:
+        runs.append(started_at)
+        await release.wait()
+        finished.append(True)
+
+    async def hold(until: anyio.Event) -> None:
+        async with runtime.session():
+            await until.wait()
+
+    runtime.set_recovery(recovery)
+    close_first, close_second = anyio.Event(), anyio.Event()
+    async with anyio.create_task_group() as group:
+        group.start_soon(hold, close_first)
+        await _until(lambda: len(runs) == 1)  # the pass runs in the first session
+        group.start_soon(hold, close_second)
+        for _ in range(20):
+            await anyio.sleep(0)
+        assert len(runs) == 1  # the second session stands by: one pass at a time
+        close_first.set()
+        await _until(lambda: len(runs) == 2)  # taken over by the session still open
+        release.set()
+        await _until(lambda: bool(finished))
+        close_second.set()
+    assert runs[0] == runs[1]  # the same cutoff: the first start of this server
+    async with runtime.session():
+        for _ in range(20):
+            await anyio.sleep(0)
+    assert len(runs) == 2  # finished once: never again

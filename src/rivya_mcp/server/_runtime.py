@@ -44,9 +44,10 @@ class Runtime:
     closes what this runtime created.
 
     The first session also starts the recovery pass in the background; it runs while that
-    session lasts and, if cut short, starts again with the next session, until it has finished
-    once. It covers only what was recorded before the first session began: this process's own
-    tasks are followed by the calls that made them.
+    session lasts and, if cut short, goes on in another open session (SSE and Streamable HTTP
+    keep several) or else with the next one to start, until it has finished once. It covers only
+    what was recorded before the first session began: this process's own tasks are followed by
+    the calls that made them.
     """
 
     def __init__(
@@ -68,6 +69,8 @@ class Runtime:
         self._last_poll: dict[str, float] = {}  # task id → anyio.current_time() of its last status request
         self._recovery: Recovery | None = None
         self._recovery_state = "idle"  # idle → running → done (back to idle when cut short)
+        # Set when the session running the pass ends before it: the other sessions' hosts wake.
+        self._recovery_released: anyio.Event | None = None
         self.started_at: datetime | None = None
 
     def set_recovery(self, recovery: Recovery | None) -> None:
@@ -182,9 +185,8 @@ class Runtime:
         error: Exception | None = None
         try:
             async with anyio.create_task_group() as background:
-                if self._recovery is not None and self._recovery_state == "idle":
-                    self._recovery_state = "running"
-                    background.start_soon(self._recover, self._recovery, self.started_at)
+                if self._recovery is not None and self._recovery_state != "done":
+                    background.start_soon(self._host_recovery, self._recovery, self.started_at)
                 try:
                     yield self
                 except Exception as exc:
@@ -199,6 +201,17 @@ class Runtime:
             if self._sessions == 0:
                 await self.aclose()
 
+    async def _host_recovery(self, recovery: Recovery, started_at: datetime) -> None:
+        """In one session's background: run the pass if no session does, else stand by to take it over."""
+        while self._recovery_state != "done":
+            if self._recovery_state == "idle":
+                self._recovery_state = "running"
+                await self._recover(recovery, started_at)
+            else:
+                if self._recovery_released is None:
+                    self._recovery_released = anyio.Event()
+                await self._recovery_released.wait()
+
     async def _recover(self, recovery: Recovery, started_at: datetime) -> None:
         finished = False
         try:
@@ -210,6 +223,9 @@ class Runtime:
             finished = True
         finally:
             self._recovery_state = "done" if finished else "idle"
+            released, self._recovery_released = self._recovery_released, None
+            if released is not None:
+                released.set()  # wakes every standing-by host: the first to run takes the pass over
 
     async def aclose(self) -> None:
         if self._owns_client and self._client is not None:
