@@ -274,9 +274,9 @@ DEEP_CASES: dict[str, Callable[[], bytes]] = {
     "PNG cut short": lambda: _noise("PNG")[:-5000],
     "PNG with a flipped byte (bad CRC)": lambda: _flip_middle_byte(_noise("PNG")),
     "JPEG cut short": lambda: _noise("JPEG")[: len(_noise("JPEG")) * 2 // 3],
-    # No WebP row: Pillow's WebP parser reads the whole container to open it, so a cut WebP is
-    # already refused by the cheap checks, before a byte is sent.
+    "WebP cut short": lambda: _noise("WEBP")[:-5000],
 }
+SUFFIXES = {"PNG": "png", "JPEG": "jpeg", "WebP": "webp"}
 
 
 @pytest.mark.parametrize("tool", TOOLS)
@@ -294,8 +294,9 @@ async def test_an_image_failing_only_the_deep_check_is_abandoned_mid_upload(
     """
     data = DEEP_CASES[case]()
     assert len(data) > 300 * 1024  # larger than the held tail: bytes really flow before the verdict
-    mime = "image/jpeg" if "JPEG" in case else "image/png"
-    path = tools.workdir / ("deep.jpg" if "JPEG" in case else "deep.png")
+    suffix = SUFFIXES[case.split()[0]]
+    mime = f"image/{suffix}"
+    path = tools.workdir / f"deep.{suffix}"
     path.write_bytes(data)
     source = str(path) if form == "path" else data_uri(data, mime)
     before = billable(tools.sandbox)
@@ -311,8 +312,8 @@ async def test_an_image_failing_only_the_deep_check_is_abandoned_mid_upload(
 async def test_an_intact_reference_arrives_byte_for_byte(tools: Tools, fmt: str, form: str) -> None:
     """The other side of the checks: a good image passes every one and the API gets exactly its bytes.
 
-    PNG and JPEG paths are streamed through their checks; WebP and data URIs are held in memory
-    and sent while their check runs, the tail waiting for its verdict.
+    Paths are streamed through their checks; data URIs are held in memory and sent while their
+    check runs, the tail waiting for its verdict.
     """
     data = _noise(fmt, side=500)
     path = tools.workdir / f"good.{fmt.lower()}"

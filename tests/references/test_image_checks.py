@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import struct
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,19 @@ async def test_decompression_bombs_are_refused(policy: UploadPolicy, width: int,
     error = await refused(data_uri(bomb), policy)
     assert error.reason == "too_many_pixels"
     assert "decompression bomb" in error.message
+
+
+@pytest.mark.parametrize("side", [8_000, 16_384])
+async def test_a_webp_bomb_is_refused_from_its_header(tmp_path: Path, policy: UploadPolicy, side: int) -> None:
+    canvas = (side - 1).to_bytes(3, "little") * 2  # VP8X: a side×side canvas, and nothing behind it
+    header = b"VP8X" + struct.pack("<I", 10) + b"\0\0\0\0" + canvas
+    bomb = b"RIFF" + struct.pack("<I", 4 + len(header) + 1_000_000) + b"WEBP" + header
+    assert (await refused(data_uri(bomb, "image/webp"), policy)).reason == "too_many_pixels"
+    path = tmp_path / "bomb.webp"
+    path.write_bytes(bomb)
+    with pytest.raises(ReferenceError) as info:
+        await load_reference(str(path), policy=policy, verify=False)  # the streamed path: header only
+    assert info.value.reason == "too_many_pixels"
 
 
 async def test_bomb_from_a_file(tmp_path: Path, policy: UploadPolicy) -> None:

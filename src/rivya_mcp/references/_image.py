@@ -7,16 +7,13 @@ import logging
 import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from PIL import Image
 
 from ._errors import ReferenceError
 from ._jpeg import check_jpeg
 from ._limits import MAX_PIXELS
 from ._png import check_png
 from ._sniff import describe_bytes, sniff_image_type
+from ._webp import check_webp, webp_size
 
 __all__ = ["ImageInfo", "accepted_names", "inspect_image", "verify_image"]
 
@@ -74,6 +71,8 @@ def verify_image(data: bytes, info: ImageInfo, *, max_pixels: int = MAX_PIXELS) 
 
 
 def _check_pixels(data: bytes, mime: str, max_pixels: int, *, verify: bool) -> tuple[int, int]:
+    if mime == "image/webp":
+        return _check_webp_pixels(data, max_pixels, verify=verify)
     from PIL import Image
 
     name = _NAMES[mime]
@@ -92,7 +91,7 @@ def _check_pixels(data: bytes, mime: str, max_pixels: int, *, verify: bool) -> t
                 if width * height > max_pixels:
                     raise _bomb(width, height, max_pixels)
                 if verify:
-                    _verify(image, mime, data)
+                    _verify(mime, data)
         except ReferenceError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -113,16 +112,31 @@ def _check_pixels(data: bytes, mime: str, max_pixels: int, *, verify: bool) -> t
     return width, height
 
 
-def _verify(image: Image.Image, mime: str, data: bytes) -> None:
-    # PNG and JPEG: the same structural checks a streamed upload runs (``_png``, ``_jpeg``): every
-    # chunk's CRC up to IEND; markers from SOI to EOI. Both catch truncation without decoding.
+def _verify(mime: str, data: bytes) -> None:
+    # The same structural checks a streamed upload runs (``_png``, ``_jpeg``): every chunk's CRC
+    # up to IEND; markers from SOI to EOI. Both catch truncation without decoding.
     if mime == "image/png":
         check_png(data)
-    elif mime == "image/jpeg":
-        check_jpeg(data)
     else:
-        # WebP has no such structure to walk: decode it. The pixel cap above bounds the cost.
-        image.load()
+        check_jpeg(data)
+
+
+def _check_webp_pixels(data: bytes, max_pixels: int, *, verify: bool) -> tuple[int, int]:
+    # Not through Pillow: it hands the whole container to libwebp to read even the header (so a
+    # file's first bytes wouldn't do), and its only deeper check is a decode. ``_webp`` reads the
+    # header from the first bytes and, to verify, walks the RIFF structure, as a streamed upload does.
+    size = webp_size(data)
+    if size is None:
+        raise ReferenceError(
+            "the WebP image is truncated or corrupt (it ends before its dimensions); re-export or re-download it",
+            reason="corrupt",
+        )
+    width, height = size
+    if width * height > max_pixels:
+        raise _bomb(width, height, max_pixels)  # before the structure: a bomb is refused as one
+    if verify:
+        check_webp(data)
+    return width, height
 
 
 def _bomb(width: int, height: int, max_pixels: int) -> ReferenceError:

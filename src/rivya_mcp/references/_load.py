@@ -27,6 +27,7 @@ from ._png import PngChecker
 from ._sniff import EXTENSIONS, sniff_image_type
 from ._source import classify_source
 from ._streamed import CheckedFile, StreamCheck
+from ._webp import WebpChecker
 
 __all__ = ["LoadedReference", "load_reference", "verify_reference"]
 
@@ -34,8 +35,9 @@ logger = logging.getLogger("rivya_mcp.references")
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^\w.\- ]+")
 _MAX_NAME = 100
-# How much of a local PNG or JPEG is read (and its header checked) before it may be streamed:
-# Pillow reads up to the image data, which follows any metadata (ICC profiles, text, EXIF).
+# How much of a local image is read (and its header checked) before it may be streamed: a PNG's
+# or JPEG's header parse (Pillow's) reads up to the image data, which follows any metadata (ICC
+# profiles, text, EXIF); a WebP declares its size in its first 30 bytes.
 _HEADER_PREFIX = 256 * 1024
 
 
@@ -61,7 +63,7 @@ class LoadedReference:
     # False when loaded with ``verify=False``: the header passed, but ``verify_reference`` must
     # pass before the reference may be used (it may be uploaded meanwhile).
     verified: bool = True
-    # A local PNG or JPEG loaded with ``verify=False`` comes open instead of read (``data`` is
+    # A local image loaded with ``verify=False`` comes open instead of read (``data`` is
     # empty): the upload reads it, and it checks every byte as it is read (``CheckedFile``).
     # Close it after.
     stream: CheckedFile | None = None
@@ -98,8 +100,8 @@ async def load_reference(
     ``host`` (any port) or ``host:port``; URLs on them skip the address check.
 
     ``verify=False`` stops after the cheap checks (size, signature, type, header dimensions): the
-    result has ``verified=False`` and ``verify_reference`` must pass before it is used. A local PNG
-    or JPEG is then not even read: it comes back open as ``stream``, checked as it is read.
+    result has ``verified=False`` and ``verify_reference`` must pass before it is used. A local
+    image is then not even read: it comes back open as ``stream``, checked as it is read.
     """
     kind = classify_source(source)
     notes: tuple[str, ...] = ()
@@ -175,12 +177,12 @@ async def load_reference(
 def _open_path(
     source: str, *, read_dirs: Sequence[Path], policy: UploadPolicy, stream: bool
 ) -> tuple[Path, bytes, tuple[CheckedFile, ImageInfo] | None]:
-    """Resolve, open and read a local file: ``(path, data, None)``, or a PNG/JPEG to stream.
+    """Resolve, open and read a local file: ``(path, data, None)``, or an image to stream.
 
     Blocking (resolving and reading touch the disk, maybe a network mount): run it in a thread.
-    With ``stream``, a PNG or JPEG whose header passes from the first ``_HEADER_PREFIX`` bytes
-    comes back open as ``(path, b"", (file, header))``; anything else is read whole from the same
-    descriptor.
+    With ``stream``, an image whose header passes from the first ``_HEADER_PREFIX`` bytes comes
+    back open as ``(path, b"", (file, header))``; one whose header goes on past them is read
+    whole from the same descriptor.
     """
     path = resolve_local_path(source, read_dirs=read_dirs)
     if not stream:
@@ -204,9 +206,12 @@ def _open_path(
             os.close(fd)
 
 
-# The deep checks that can run on an image as it streams past. WebP has none: its check is a
-# decode, so a WebP is read whole and checked alongside the upload instead.
-_STREAM_CHECKS: dict[str, Callable[..., StreamCheck]] = {"image/png": PngChecker, "image/jpeg": JpegChecker}
+# The deep checks that run on an image as it streams past: every accepted type has one.
+_STREAM_CHECKS: dict[str, Callable[..., StreamCheck]] = {
+    "image/png": PngChecker,
+    "image/jpeg": JpegChecker,
+    "image/webp": WebpChecker,
+}
 
 
 def _header(prefix: bytes, policy: UploadPolicy, *, whole: bool) -> ImageInfo | None:

@@ -339,10 +339,11 @@ class ToolBodies:
         this; the deep one (truncation, corruption) runs while the body is sent, and the API never
         receives a complete upload of an image that fails it:
 
-        - a local PNG or JPEG is streamed from its open descriptor, each piece checked as it is
-          read (``references.CheckedFile``); a bad piece stops the body mid-way;
-        - anything else was read into memory; the check runs in a worker thread and the last
-          128 KiB of the body wait for its verdict (``client._gated``).
+        - a local image is streamed from its open descriptor, each piece checked as it is read
+          (``references.CheckedFile``); a bad piece stops the body mid-way;
+        - one held in memory (a URL, a data URI, a file whose header runs past the first 256 KiB)
+          is checked in a worker thread and the last 128 KiB of the body wait for its verdict
+          (``client._gated``).
 
         tests/hostile holds the server to that.
         """
