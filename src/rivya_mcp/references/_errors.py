@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ReferenceError"]
+__all__ = ["ReferenceError", "size_changed"]
 
 
 # The name shadows the builtin weakref ReferenceError on purpose: it is the project's contract.
@@ -17,3 +17,12 @@ class ReferenceError(ValueError):
         super().__init__(message)
         self.message = message
         self.reason = reason
+
+
+def size_changed(kind: str, claimed: tuple[int, int], checked: tuple[int, int]) -> ReferenceError:
+    """A streamed image's header now claims other dimensions than the cheap check read from it."""
+    return ReferenceError(
+        f"the {kind} image now claims {claimed[0]}×{claimed[1]} pixels, not the {checked[0]}×{checked[1]} "
+        "checked before; it changed while it was being read, try again",
+        reason="changed",
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import struct
 
-from ._errors import ReferenceError
+from ._errors import ReferenceError, size_changed
 
 __all__ = ["JpegChecker", "check_jpeg"]
 
@@ -135,12 +135,7 @@ class JpegChecker:
             raise _corrupt("its frame header is too short")
         height, width = struct.unpack(">HH", self._segment[1:5])
         if self._expected_size is not None and (width, height) != self._expected_size:
-            raise ReferenceError(
-                f"the JPEG image now claims {width}×{height} pixels, not the "
-                f"{self._expected_size[0]}×{self._expected_size[1]} checked before; it changed while "
-                "it was being read, try again",
-                reason="changed",
-            )
+            raise size_changed("JPEG", (width, height), self._expected_size)
         self.size = (width, height)
         self._seen_frame = True
 

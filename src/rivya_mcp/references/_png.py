@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable
 from functools import cache
 
-from ._errors import ReferenceError
+from ._errors import ReferenceError, size_changed
 
 __all__ = ["PNG_SIGNATURE", "PngChecker", "check_png"]
 
@@ -145,12 +145,7 @@ class PngChecker:
         if width == 0 or height == 0:
             raise _corrupt("its IHDR header claims no pixels")
         if self._expected_size is not None and (width, height) != self._expected_size:
-            raise ReferenceError(
-                f"the PNG image now claims {width}×{height} pixels, not the "
-                f"{self._expected_size[0]}×{self._expected_size[1]} checked before; it changed while "
-                "it was being read, try again",
-                reason="changed",
-            )
+            raise size_changed("PNG", (width, height), self._expected_size)
         self.size = (width, height)
 
 

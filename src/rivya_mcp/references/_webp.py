@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 
-from ._errors import ReferenceError
+from ._errors import ReferenceError, size_changed
 
 __all__ = ["WebpChecker", "check_webp", "webp_size"]
 
@@ -191,12 +191,7 @@ class WebpChecker:
         if width <= 0 or height <= 0:
             raise _corrupt("it claims no pixels")
         if self._expected_size is not None and (width, height) != self._expected_size:
-            raise ReferenceError(
-                f"the WebP image now claims {width}×{height} pixels, not the "
-                f"{self._expected_size[0]}×{self._expected_size[1]} checked before; it changed while "
-                "it was being read, try again",
-                reason="changed",
-            )
+            raise size_changed("WebP", (width, height), self._expected_size)
         self.size = (width, height)
 
 
