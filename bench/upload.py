@@ -114,7 +114,7 @@ async def child(variant: str, base_url: str, path: Path, small: Path, repeats: i
         async def tool_work(source: Path) -> None:
             # What ToolBodies.upload_reference does between the MCP request and its result.
             loaded = await load_reference(str(source), policy=policy, verify=False)
-            assert loaded.stream is not None  # a local PNG or JPEG streams, checked as it is read
+            assert loaded.stream is not None  # a local image streams, checked as it is read
             with loaded.stream:
                 await client.upload_file(
                     loaded.stream, kind="image", filename=loaded.filename, mime_type=loaded.mime_type,
