@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import struct
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from rivya_mcp.references import ReferenceError
@@ -155,3 +158,36 @@ def test_files_pillow_writes_pass_and_every_cut_of_them_is_refused(kind: str) ->
         with pytest.raises(ReferenceError) as caught:
             check_webp(data[:cut])
         assert caught.value.reason == "corrupt", cut
+
+
+@functools.cache
+def _real(kind: str) -> bytes:
+    return REAL[kind][0]()
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    kind=st.sampled_from(sorted(REAL)),
+    edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255), st.integers(0, 2)), max_size=4),
+    piece=st.integers(512, 65536),  # small pieces: the tables above
+)
+def test_hostile_bytes_only_ever_end_in_a_reference_error(
+    kind: str, edits: list[tuple[float, int, int]], piece: int
+) -> None:
+    """Flipped, dropped and inserted bytes anywhere: the check passes or refuses, never crashes."""
+    data = bytearray(_real(kind))
+    for where, value, how in edits:
+        at = int(where * len(data))
+        if how == 0:
+            data[at] = value
+        elif how == 1:
+            del data[at : at + value % 9 + 1]
+        else:
+            data[at:at] = bytes([value]) * (value % 9 + 1)
+    checker = WebpChecker()
+    try:
+        feed(checker, bytes(data), piece)
+        checker.finish()
+        webp_size(bytes(data[:64]))
+    except ReferenceError as refusal:
+        assert refusal.reason == "corrupt"
