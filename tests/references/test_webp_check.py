@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from rivya_mcp.references import ReferenceError
-from rivya_mcp.references._webp import WebpChecker, check_webp, webp_size
+from rivya_mcp.references._webp import WebpChecker, check_webp
 
 
 def chunk(fourcc: bytes, payload: bytes) -> bytes:
@@ -71,6 +71,13 @@ REFUSED: dict[str, tuple[bytes, str]] = {
     "bitstream larger than its canvas": (riff(vp8x(3, 2), vp8(4, 2)), "its canvas 3×2"),
     "zero pixels": (riff(vp8(0, 2)), "claims no pixels"),
 }
+
+
+def webp_size(prefix: bytes) -> tuple[int, int] | None:
+    """What the cheap check reads from a file's first bytes (the checker fed them, not finished)."""
+    checker = WebpChecker()
+    checker.feed(prefix)
+    return checker.size
 
 
 def feed(checker: WebpChecker, data: bytes, piece: int) -> None:

@@ -13,7 +13,7 @@ from ._jpeg import check_jpeg
 from ._limits import MAX_PIXELS
 from ._png import check_png
 from ._sniff import describe_bytes, sniff_image_type
-from ._webp import check_webp, webp_size
+from ._webp import WebpChecker
 
 __all__ = ["ImageInfo", "accepted_names", "inspect_image", "verify_image"]
 
@@ -125,17 +125,18 @@ def _check_webp_pixels(data: bytes, max_pixels: int, *, verify: bool) -> tuple[i
     # Not through Pillow: it hands the whole container to libwebp to read even the header (so a
     # file's first bytes wouldn't do), and its only deeper check is a decode. ``_webp`` reads the
     # header from the first bytes and, to verify, walks the RIFF structure, as a streamed upload does.
-    size = webp_size(data)
-    if size is None:
+    checker = WebpChecker()
+    checker.feed(data)  # one walk: the size comes from its first bytes, the structure from the rest
+    if checker.size is None:
         raise ReferenceError(
             "the WebP image is truncated or corrupt (it ends before its dimensions); re-export or re-download it",
             reason="corrupt",
         )
-    width, height = size
+    width, height = checker.size
     if width * height > max_pixels:
-        raise _bomb(width, height, max_pixels)  # before the structure: a bomb is refused as one
+        raise _bomb(width, height, max_pixels)  # before the end is checked: a bomb is refused as one
     if verify:
-        check_webp(data)
+        checker.finish()
     return width, height
 
 

@@ -17,7 +17,7 @@ import struct
 
 from ._errors import ReferenceError, size_changed
 
-__all__ = ["WebpChecker", "check_webp", "webp_size"]
+__all__ = ["WebpChecker", "check_webp"]
 
 _RIFF_HEADER = 12  # b"RIFF", payload size, b"WEBP"
 _CHUNK_HEADER = 8  # FourCC, payload size
@@ -193,16 +193,6 @@ class WebpChecker:
         if self._expected_size is not None and (width, height) != self._expected_size:
             raise size_changed("WebP", (width, height), self._expected_size)
         self.size = (width, height)
-
-
-def webp_size(prefix: bytes) -> tuple[int, int] | None:
-    """The (width, height) a WebP declares, from its first bytes; None if they don't reach that far.
-
-    Raises ``ReferenceError(reason="corrupt")`` for a header that is already wrong.
-    """
-    checker = WebpChecker()
-    checker.feed(prefix)
-    return checker.size
 
 
 def check_webp(data: bytes) -> tuple[int, int]:
