@@ -141,6 +141,30 @@ def descriptions(manifest: Manifest) -> dict[str, str]:
     }
 
 
+def build_tool_bodies(
+    settings: Settings,
+    *,
+    client: AsyncRivyaClient | None = None,
+    journal: TaskJournal | None = None,
+    local_paths: bool = True,
+) -> ToolBodies:
+    """The six tools' bodies on a new runtime, before the MCP layer (``build_server`` wraps them).
+
+    Also how bench/upload.py times the upload tool's own work apart from the MCP call around it.
+    """
+    manifest = get_manifest(settings.model)
+    runtime = Runtime(settings, client=client, journal=journal, local_paths=local_paths)
+    schemas: dict[str, JsonObject] = {
+        "generate_image": generation_tool_schema(manifest, "generate", default_wait=settings.wait_seconds),
+        "edit_image": generation_tool_schema(manifest, "edit", default_wait=settings.wait_seconds),
+        "upload_reference": upload_reference_schema(),
+        "get_task": get_task_schema(default_wait=settings.wait_seconds),
+        "get_credits": get_credits_schema(),
+        "list_tasks": list_tasks_schema(),
+    }
+    return ToolBodies(runtime, manifest, schemas)
+
+
 def build_server(
     settings: Settings,
     *,
@@ -153,17 +177,8 @@ def build_server(
     ``local_paths=False`` (HTTP transports) refuses local-file references unless
     ``settings.read_dirs`` names the directories they may come from.
     """
-    manifest = get_manifest(settings.model)
-    runtime = Runtime(settings, client=client, journal=journal, local_paths=local_paths)
-    schemas: dict[str, JsonObject] = {
-        "generate_image": generation_tool_schema(manifest, "generate", default_wait=settings.wait_seconds),
-        "edit_image": generation_tool_schema(manifest, "edit", default_wait=settings.wait_seconds),
-        "upload_reference": upload_reference_schema(),
-        "get_task": get_task_schema(default_wait=settings.wait_seconds),
-        "get_credits": get_credits_schema(),
-        "list_tasks": list_tasks_schema(),
-    }
-    bodies = ToolBodies(runtime, manifest, schemas)
+    bodies = build_tool_bodies(settings, client=client, journal=journal, local_paths=local_paths)
+    runtime, manifest, schemas = bodies.runtime, bodies.manifest, bodies.schemas
     # Runs when the first session starts (never here: building stays free of side effects).
     runtime.set_recovery(Recovery(bodies))
     texts = descriptions(manifest)
