@@ -6,21 +6,24 @@ in its own process and is reset between rounds, so stored uploads don't pile up 
 file:
 
 - raw: ``httpx2.AsyncClient.post("/api/v1/files", files={"file": <open file>})``, the floor;
-- ours: the ``upload_reference`` tool with the file's path, through an in-memory MCP client. The
-  server checks size, signature, type and header dimensions first, then streams the file from
-  its open descriptor, checking every piece as it goes out (PNG: each chunk's CRC; JPEG: marker
-  structure to EOI; WebP: the RIFF chunk structure to its end), and never completes an upload
-  that fails.
+- the tool: ``upload_reference``'s own body (``build_tool_bodies``) called with the file's path:
+  argument check, path resolution, the cheap checks (size, signature, type, header dimensions),
+  then the file streamed from its open descriptor, every piece checked as it goes out (PNG: each
+  chunk's CRC; JPEG: marker structure to EOI; WebP: the RIFF chunk structure to its end; an
+  upload that fails is never completed), and the result built. The throughput target is judged
+  here;
+- through MCP: the same tool called through an in-memory ``mcp.Client``, which adds the MCP call
+  around it (JSON-RPC, the SDK's session on both ends, the result's validation). That fixed cost
+  is the call-overhead target's to judge (``call_overhead.py``); it is printed here, with this
+  path's throughput, and its memory growth is judged.
 
-Timing runs in one child process, round after round after a warm-up (medians), three paths in a
-rotating order (each goes first equally often, forwards and backwards): raw, ours, and the tool's
-own work without MCP (``load_reference`` with the file's path, then our client's checked streaming
-upload, as ``upload_reference`` does it); the median of each round's ours − that is what the MCP
-call around the upload costs.
-Throughput = file size / median time. Memory is measured for each path alone in a fresh child
-process: peak RSS growth (VmHWM at the end − VmRSS after a small warm-up upload), so C
-allocations count too, unlike with tracemalloc. One more diagnostic row, from a separate child so
-it doesn't disturb the timing: the streaming check alone on the bytes in memory (its CPU cost).
+Timing runs in one child process, round after round after a warm-up (medians), the three paths
+in a rotating order (each goes first equally often, forwards and backwards); the median of each
+round's MCP − tool difference is what the MCP call around the upload costs.
+Throughput = file size / median time. Memory is measured for the raw and the MCP path alone in a
+fresh child process: peak RSS growth (VmHWM at the end − VmRSS after a small warm-up upload), so
+C allocations count too, unlike with tracemalloc. One more diagnostic row, from a separate child
+so it doesn't disturb the timing: the streaming check alone on the bytes in memory (its CPU cost).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import anyio
 
@@ -69,17 +72,17 @@ def _status(field: str) -> float:
 
 
 async def child(variant: str, base_url: str, path: Path, small: Path, repeats: int, workdir: Path) -> dict[str, float]:
-    """``time``: raw, ours and the tool's work alone, rotating; ``check``: the check's CPU; ``mem-raw``/``mem-ours``."""
+    """``time``: raw, the tool, via MCP, rotating; ``check``: the check's CPU; ``mem-raw``/``mem-mcp``."""
     import httpx2
     from mcp import Client
+    from mcp.server.mcpserver import Context
 
-    from rivya_mcp.client import AsyncRivyaClient
-    from rivya_mcp.manifest import get_manifest
-    from rivya_mcp.references import load_reference
     from rivya_mcp.references._jpeg import check_jpeg
     from rivya_mcp.references._png import check_png
     from rivya_mcp.references._webp import check_webp
     from rivya_mcp.server import build_server
+    from rivya_mcp.server._app import build_tool_bodies
+    from rivya_mcp.server._tools import CallState
     from rivya_mcp.settings import Secret, Settings
 
     headers = {"Authorization": f"Bearer {SANDBOX_KEY}"}
@@ -91,10 +94,11 @@ async def child(variant: str, base_url: str, path: Path, small: Path, repeats: i
         log_level="WARNING",
     )
     mime = MIME[path.suffix]
+    bodies = build_tool_bodies(settings)
     async with (
         httpx2.AsyncClient(base_url=base_url, headers=headers, timeout=60) as http,
         httpx2.AsyncClient(base_url=base_url, timeout=60) as control,
-        AsyncRivyaClient(api_key=SANDBOX_KEY, base_url=base_url) as client,
+        bodies.runtime.session(),
         Client(build_server(settings)) as session,
     ):
 
@@ -105,21 +109,14 @@ async def child(variant: str, base_url: str, path: Path, small: Path, repeats: i
                 )
             response.raise_for_status()
 
-        async def ours(source: Path) -> None:
+        async def via_mcp(source: Path) -> None:
             result = await session.call_tool("upload_reference", {"source": str(source)})
             assert not result.is_error, result.content
 
-        policy = get_manifest(settings.model).upload
-
         async def tool_work(source: Path) -> None:
-            # What ToolBodies.upload_reference does between the MCP request and its result.
-            loaded = await load_reference(str(source), policy=policy, verify=False)
-            assert loaded.stream is not None  # a local image streams, checked as it is read
-            with loaded.stream:
-                await client.upload_file(
-                    loaded.stream, kind="image", filename=loaded.filename, mime_type=loaded.mime_type,
-                    model=settings.model, max_bytes=policy.max_bytes,
-                )  # fmt: skip
+            # The tool body the MCP layer calls; upload_reference never reads its context.
+            result = await bodies.upload_reference({"source": str(source)}, cast(Context, None), CallState())
+            assert not result.is_error, result.content
 
         data = path.read_bytes() if variant == "check" else b""
         check = {"image/png": check_png, "image/jpeg": check_jpeg, "image/webp": check_webp}[mime]
@@ -131,14 +128,14 @@ async def child(variant: str, base_url: str, path: Path, small: Path, repeats: i
             (await control.post("/_sandbox/reset", json={})).raise_for_status()
 
         if variant.startswith("mem-"):
-            upload = raw if variant == "mem-raw" else ours
+            upload = raw if variant == "mem-raw" else via_mcp
             await upload(small)
             baseline = _status("VmRSS")
             for _ in range(repeats):
                 await upload(path)
             return {"growth_mb": _status("VmHWM") - baseline}
         paths: dict[str, Callable[[Path], Awaitable[None]]] = (
-            {"raw": raw, "ours": ours, "tool": tool_work} if variant == "time" else {"check": check_only}
+            {"raw": raw, "tool": tool_work, "mcp": via_mcp} if variant == "time" else {"check": check_only}
         )
         samples: dict[str, list[float]] = {name: [] for name in paths}
         for upload in paths.values():
@@ -154,7 +151,7 @@ async def child(variant: str, base_url: str, path: Path, small: Path, repeats: i
         result = {name: median(values) for name, values in samples.items()}
         if variant == "time":
             # Paired: each round's two timings are taken moments apart, so the machine's drifts cancel.
-            result["mcp"] = median([o - t for o, t in zip(samples["ours"], samples["tool"], strict=True)])
+            result["mcp_cost"] = median([m - t for m, t in zip(samples["mcp"], samples["tool"], strict=True)])
         return result
 
 
@@ -187,25 +184,28 @@ def measure(fmt: str, base_url: str, workdir: Path, repeats: int) -> tuple[list[
     make_reference(small, fmt, 64, options)
     times = run_child("time", base_url, path, small, repeats, workdir)
     check = run_child("check", base_url, path, small, repeats, workdir)
-    memory = {v: run_child(f"mem-{v}", base_url, path, small, 2, workdir)["growth_mb"] for v in ("raw", "ours")}
+    memory = {v: run_child(f"mem-{v}", base_url, path, small, 2, workdir)["growth_mb"] for v in ("raw", "mcp")}
     size_mb = size / 1_000_000
-    ratio = times["raw"] / times["ours"]
-    growth_factor = memory["ours"] / (size / 1024 / 1024)
-    ok = ratio >= TARGET_THROUGHPUT_RATIO and growth_factor <= TARGET_MEMORY_FACTOR
+    tool_ratio = times["raw"] / times["tool"]
+    mcp_ratio = times["raw"] / times["mcp"]
+    growth_factor = memory["mcp"] / (size / 1024 / 1024)
+    fast_enough = tool_ratio >= TARGET_THROUGHPUT_RATIO
+    small_enough = growth_factor <= TARGET_MEMORY_FACTOR
     rows = [
         [f"{fmt}: raw multipart, streamed from disk (floor)", f"{times['raw'] * 1000:.1f}",
          f"{size_mb / times['raw']:.0f}", "1.00×", f"{memory['raw']:.1f}", "", "", ""],
-        [f"{fmt}: upload_reference (MCP in-memory)", f"{times['ours'] * 1000:.1f}", f"{size_mb / times['ours']:.0f}",
-         f"{ratio:.2f}×", f"{memory['ours']:.1f}", f"{growth_factor:.2f}×",
-         f"≥ {TARGET_THROUGHPUT_RATIO}× raw throughput; growth ≤ {TARGET_MEMORY_FACTOR:g}× file", verdict(ok)],
-        [f"{fmt}: … the tool's work without MCP (open, cheap checks, checked streaming upload)",
-         f"{times['tool'] * 1000:.1f}", f"{size_mb / times['tool']:.0f}", f"{times['raw'] / times['tool']:.2f}×",
-         "", "", "", ""],
-        [f"{fmt}: … so the MCP call around it costs (median of each round's difference)", f"{times['mcp'] * 1000:+.1f}",
-         "", "", "", "", "", ""],
+        [f"{fmt}: upload_reference, the tool (path → checked streaming upload → result)",
+         f"{times['tool'] * 1000:.1f}", f"{size_mb / times['tool']:.0f}", f"{tool_ratio:.2f}×", "", "",
+         f"≥ {TARGET_THROUGHPUT_RATIO}× raw throughput", verdict(fast_enough)],
+        [f"{fmt}: upload_reference through MCP in-memory (throughput not judged)", f"{times['mcp'] * 1000:.1f}",
+         f"{size_mb / times['mcp']:.0f}", f"{mcp_ratio:.2f}×", f"{memory['mcp']:.1f}", f"{growth_factor:.2f}×",
+         f"growth ≤ {TARGET_MEMORY_FACTOR:g}× file", verdict(small_enough)],
+        [f"{fmt}: … so the MCP call around the tool costs (median of each round's difference)",
+         f"{times['mcp_cost'] * 1000:+.1f}", "", "", "", "", "", ""],
         [f"{fmt}: … the streaming check alone, on the bytes in memory (CPU)", f"{check['check'] * 1000:.1f}",
          "", "", "", "", "", ""],
     ]  # fmt: skip
+    ok = fast_enough and small_enough
     note = f"{fmt}: {size:,} bytes ({size / 1024 / 1024:.2f} MiB), {side}×{side} random pixels"
     return rows, ok, note
 
@@ -235,7 +235,7 @@ def run(quick: bool) -> tuple[str, bool]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="6 rounds instead of 100")
-    parser.add_argument("--child", choices=["time", "check", "mem-raw", "mem-ours"])
+    parser.add_argument("--child", choices=["time", "check", "mem-raw", "mem-mcp"])
     parser.add_argument("--base-url")
     parser.add_argument("--file", type=Path)
     parser.add_argument("--small", type=Path)
@@ -251,9 +251,12 @@ def main() -> None:
         "Upload (10 MB reference)",
         body,
         [
-            "Times: one process runs raw, ours and the tool's work without MCP round after round, after a warm-up, "
+            "Times: one process runs raw, the tool and the tool through MCP round after round, after a warm-up, "
             "in a rotating order (each first equally often, forwards and backwards); the sandbox is reset before "
             "each round; medians.",
+            "Judged: throughput on the tool (everything this server does for an upload: argument check, path, "
+            "cheap checks, the checked streaming upload, the result), memory growth through MCP. The MCP call "
+            "around the tool is a fixed cost per call, judged by call_overhead.py: see docs/benchmarks.md.",
             "Memory: each path alone in a fresh process; peak RSS growth = VmHWM after two uploads − VmRSS after a "
             "small warm-up upload (C allocations included, unlike tracemalloc).",
             "The WebP is lossless (noise at lossy quality 100 either exceeds the limit or is far smaller in pixels); "
