@@ -213,7 +213,7 @@ def measure(fmt: str, base_url: str, workdir: Path, repeats: int) -> tuple[list[
 def run(quick: bool) -> tuple[str, bool]:
     from _common import sandbox_process
 
-    repeats = 6 if quick else 100
+    repeats = 6 if quick else 200
     rows: list[list[str]] = []
     notes: list[str] = []
     all_ok = True
@@ -234,7 +234,7 @@ def run(quick: bool) -> tuple[str, bool]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="6 rounds instead of 100")
+    parser.add_argument("--quick", action="store_true", help="6 rounds instead of 200")
     parser.add_argument("--child", choices=["time", "check", "mem-raw", "mem-mcp"])
     parser.add_argument("--base-url")
     parser.add_argument("--file", type=Path)
