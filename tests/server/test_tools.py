@@ -5,17 +5,20 @@ from __future__ import annotations
 import itertools
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
 from mcp import Client
+from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent
 from PIL import Image
 
 from rivya_mcp.client import AsyncRivyaClient, Generation
 from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from rivya_mcp.server import build_server
+from rivya_mcp.server._app import build_tool_bodies
+from rivya_mcp.server._tools import CallState
 from tests.server.conftest import FAST, TEST_KEY, settings_for
 
 pytestmark = pytest.mark.anyio
@@ -237,3 +240,25 @@ async def test_get_task_on_a_finished_task_does_not_wait_for_the_poll_gap(
             assert again["saved_path"] == done["saved_path"]
         # A finished task is read, not polled: three reads in well under the 1 s poll gap.
         assert anyio.current_time() - started < 0.9
+
+
+async def test_the_tool_bodies_alone_upload_as_the_mcp_tool_does(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    """``build_tool_bodies`` is what ``build_server`` wraps; bench/upload.py times the upload through it."""
+    image = tmp_path / "reference.png"
+    Image.new("RGB", (64, 48), "teal").save(image)
+    settings = settings_for(sandbox, tmp_path)
+    bodies = build_tool_bodies(settings)
+    async with bodies.runtime.session():
+        # upload_reference sends no progress: it needs no MCP request context.
+        direct = _data(await bodies.upload_reference({"source": str(image)}, cast(Context, None), CallState()))
+    async with Client(build_server(settings)) as client:
+        through_mcp = await _ok(client, "upload_reference", source=str(image))
+    assert direct["file"]["id"] != through_mcp["file"]["id"]  # two uploads, both stored
+    stored = {f["id"]: f for f in sandbox.state.snapshot()["files"]}
+    for output in (direct, through_mcp):
+        assert stored[output["file"]["id"]]["size"] == image.stat().st_size
+    same = ("kind", "name", "mime_type", "size")
+    assert {k: direct["file"][k] for k in same} == {k: through_mcp["file"][k] for k in same}
+    assert direct["next_step"].replace(direct["file"]["id"], "") == through_mcp["next_step"].replace(
+        through_mcp["file"]["id"], ""
+    )
