@@ -29,6 +29,8 @@ REPO_DIR = BENCH_DIR.parent
 PYTHON = sys.executable
 SANDBOX_KEY = "rvya_sk_bench_" + "0" * 16
 READY_TIMEOUT = 20.0
+# The MCP revision the raw JSON-RPC clients (cold_start.py, _minimal_host.py) ask for.
+PROTOCOL_VERSION = "2025-11-25"
 PACKAGES = (
     "rivya-mcp",
     "mcp",
@@ -41,6 +43,15 @@ PACKAGES = (
     "anyio",
     "jsonschema",
 )
+
+
+def initialize_params(client_name: str) -> dict[str, Any]:
+    """``initialize`` params of a raw JSON-RPC client with no capabilities."""
+    return {
+        "protocolVersion": PROTOCOL_VERSION,
+        "capabilities": {},
+        "clientInfo": {"name": client_name, "version": "0"},
+    }
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

@@ -19,10 +19,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+from _common import initialize_params
 from anyio.abc import Process
 from jsonschema import Draft202012Validator
 
-PROTOCOL_VERSION = "2025-11-25"
 _READ_SIZE = 1 << 20
 
 
@@ -76,14 +76,7 @@ class MinimalHost:
             return result
 
     async def _handshake(self) -> None:
-        await self.request(
-            "initialize",
-            {
-                "protocolVersion": PROTOCOL_VERSION,
-                "capabilities": {},
-                "clientInfo": {"name": "rivya-mcp-bench-minimal-host", "version": "0"},
-            },
-        )
+        await self.request("initialize", initialize_params("rivya-mcp-bench-minimal-host"))
         await self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         listed = await self.request("tools/list", {})
         for tool in listed["tools"]:

@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH_DIR, PYTHON, median, percentile, print_report, server_env, table, verdict
+from _common import BENCH_DIR, PYTHON, initialize_params, median, percentile, print_report, server_env, table, verdict
 
 TARGET_RATIO = 1.15
-PROTOCOL_VERSION = "2025-11-25"
 ANSWER_TIMEOUT = 30.0
 
 
@@ -67,18 +66,7 @@ def one_run(command: list[str], env: dict[str, str]) -> tuple[float, int]:
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     try:
         pipe = Pipe(proc)
-        pipe.send(
-            {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": PROTOCOL_VERSION,
-                    "capabilities": {},
-                    "clientInfo": {"name": "bench", "version": "0"},
-                },
-            }
-        )
+        pipe.send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": initialize_params("bench")})
         pipe.answer(1)
         pipe.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         pipe.send({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
