@@ -72,3 +72,35 @@ def test_demo_with_a_key_says_it_uses_the_real_api_first(tmp_path: Path) -> None
     assert sandbox.base_url in first_line
     assert len(charges) == 3
     assert "rvya_sk_demo_test_key" not in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_demo_with_an_unreachable_api_says_why_and_exits_1(tmp_path: Path) -> None:
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    env = _clean_env(tmp_path) | {
+        "RIVYA_API_KEY": "rvya_sk_demo_test_key",
+        "RIVYA_BASE_URL": "http://127.0.0.1:9",
+        "RIVYA_MAX_RETRIES": "0",
+    }
+    done = _run(["demo"], env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "get_credits failed" in done.stdout
+    assert "Could not reach Rivya" in done.stdout
+    assert "Check RIVYA_API_KEY" in done.stdout
+    assert "Balance: ?" not in done.stdout
+    assert "ExceptionGroup" not in done.stdout + done.stderr
+    assert "rvya_sk_demo_test_key" not in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_demo_with_an_empty_wallet_says_so_and_exits_1(tmp_path: Path) -> None:
+    with start_sandbox(SandboxConfig(starting_balance=0, queued_seconds=0.05, processing_seconds=0.3)) as sandbox:
+        env = _clean_env(tmp_path) | {"RIVYA_API_KEY": "rvya_sk_demo_test_key", "RIVYA_BASE_URL": sandbox.base_url}
+        done = _run(["demo"], env)
+        charges = [e for e in sandbox.state.snapshot()["ledger"] if e["delta"] < 0]
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Balance: 0 credits" in done.stdout
+    assert "generate_image failed" in done.stdout
+    assert "insufficient_credits" in done.stdout
+    assert "ExceptionGroup" not in done.stdout + done.stderr
+    assert charges == []

@@ -26,8 +26,12 @@ from rivya_mcp.manifest import DEFAULT_MODEL, get_manifest
 from rivya_mcp.settings import DEFAULT_BASE_URL
 
 BAR_WIDTH = 24
-# How long each call may wait; the sandbox's tasks take a few seconds.
-DEMO_WAIT_SECONDS = 50
+
+
+REAL_API_HINT = (
+    "The demo stopped against the real API. Check RIVYA_API_KEY (and RIVYA_BASE_URL if you set it),\n"
+    "your network and your credit balance; or unset RIVYA_API_KEY to run the demo on the sandbox."
+)
 
 
 @dataclass
@@ -115,6 +119,14 @@ class DemoError(RuntimeError):
     """A tool answered with an error; the demo stops and shows it."""
 
 
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first leaf of nested exception groups (a DemoError if there is one), else ``exc``."""
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [_root_cause(inner) for inner in exc.exceptions]
+        return next((leaf for leaf in leaves if isinstance(leaf, DemoError)), leaves[0])
+    return exc
+
+
 async def _call(client: Client, view: ProgressView, label: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
     result = await client.call_tool(tool, arguments, progress_callback=view.callback(label))
     view.done()
@@ -154,13 +166,18 @@ async def _run(out: TextIO) -> int:
             try:
                 async with Client(stdio_client(params, errlog=errlog)) as client:
                     await _session(client, view, out, reference, steps)
-            except DemoError as exc:
-                out.write(f"\n{exc}\n")
-                return 1
-            except Exception as exc:  # the server died or could not start: show its log
-                errlog.flush()
+            except Exception as exc:
+                # The client's task group wraps whatever the session raised in an ExceptionGroup:
+                # show the cause itself, not the wrapper.
+                cause = _root_cause(exc)
+                if isinstance(cause, DemoError):
+                    out.write(f"\n{cause}\n")
+                    if real:
+                        out.write(f"\n{REAL_API_HINT}\n")
+                    return 1
+                errlog.flush()  # the server died or could not start: show its log
                 log = (folder / "server.log").read_text(encoding="utf-8", errors="replace")[-4000:]
-                out.write(f"\nThe server stopped unexpectedly ({type(exc).__name__}: {exc}).\n{log}\n")
+                out.write(f"\nThe server stopped unexpectedly ({type(cause).__name__}: {cause}).\n{log}\n")
                 return 1
 
     out.write("\nSummary\n")
@@ -174,8 +191,10 @@ async def _run(out: TextIO) -> int:
 async def _session(client: Client, view: ProgressView, out: TextIO, reference: Path, steps: list[Step]) -> None:
     tools = await client.list_tools()
     out.write(f"Connected over stdio; tools: {', '.join(t.name for t in tools.tools)}\n")
-    credits = _structured(await client.call_tool("get_credits", {}))
-    out.write(f"Balance: {credits.get('current_credits', '?')} credits\n\n")
+    # The balance is the first call that reaches the API: if the key, the address or the network is
+    # wrong, say so here (the tool's own message names the cause and the fix) instead of going on.
+    credits = await _call(client, view, "credits", "get_credits", {})
+    out.write(f"Balance: {credits.get('current_credits')} credits\n\n")
 
     out.write(f"1. upload_reference {reference.name}\n")
     upload = await _call(client, view, "upload", "upload_reference", {"source": str(reference)})
@@ -191,7 +210,6 @@ async def _session(client: Client, view: ProgressView, out: TextIO, reference: P
         {
             "prompt": "A lighthouse on a cliff at sunset, watercolor",
             "aspectRatio": "16:9",
-            "wait_seconds": DEMO_WAIT_SECONDS,
         },
     )
     steps.append(_step("generate (16:9)", generated, out))
@@ -202,7 +220,7 @@ async def _session(client: Client, view: ProgressView, out: TextIO, reference: P
         view,
         "edit",
         "edit_image",
-        {"prompt": "Make it a snowy winter evening", "reference": file_id, "wait_seconds": DEMO_WAIT_SECONDS},
+        {"prompt": "Make it a snowy winter evening", "reference": file_id},
     )
     steps.append(_step("edit (reference)", edited, out))
 
@@ -217,7 +235,7 @@ async def _session(client: Client, view: ProgressView, out: TextIO, reference: P
     task_id = str(started.get("task_id", ""))
     out.write(f"   started {task_id} ({started.get('status')}); finishing it with get_task\n")
     finished = await _call(
-        client, view, "get_task", "get_task", {"task_id": task_id, "wait_seconds": DEMO_WAIT_SECONDS}
+        client, view, "get_task", "get_task", {"task_id": task_id}
     )
     steps.append(_step("generate + get_task (1:1)", finished, out))
 
