@@ -234,9 +234,7 @@ async def _session(client: Client, view: ProgressView, out: TextIO, reference: P
     )
     task_id = str(started.get("task_id", ""))
     out.write(f"   started {task_id} ({started.get('status')}); finishing it with get_task\n")
-    finished = await _call(
-        client, view, "get_task", "get_task", {"task_id": task_id}
-    )
+    finished = await _call(client, view, "get_task", "get_task", {"task_id": task_id})
     steps.append(_step("generate + get_task (1:1)", finished, out))
 
 
