@@ -3,9 +3,11 @@ valid for the MCP registry, and both agree with the code (version, environment v
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
+import sys
 import tomllib
 import zipfile
 from pathlib import Path
@@ -314,3 +316,34 @@ def test_zlib_ng_is_required_only_where_a_wheel_is_installed(
         "python_full_version": f"{python}.0",
     }
     assert marker.evaluate(environment) is wanted
+
+
+def _load_build_hook() -> Any:
+    spec = importlib.util.spec_from_file_location("hatch_build", REPO / "hatch_build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("version", "refused"),
+    [((3, 10, 13), True), ((3, 9, 18), True), ((3, 11, 0), False), ((3, 13, 1), False)],
+)
+def test_an_older_python_is_refused_at_install_with_a_message_that_says_so(
+    monkeypatch: pytest.MonkeyPatch, version: tuple[int, int, int], refused: bool
+) -> None:
+    # pip resolves dependencies before it applies requires-python to an editable install, so on
+    # 3.10 the Quick start ended in "No matching distribution found for httpx2". The metadata hook
+    # runs first, on the installing interpreter.
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "custom" in pyproject["tool"]["hatch"]["metadata"]["hooks"]
+    assert pyproject["project"]["requires-python"] == ">=3.11"
+    hook_module = _load_build_hook()
+    hook = hook_module.PythonVersionCheck(str(REPO), {})
+    monkeypatch.setattr(sys, "version_info", version)
+    if refused:
+        with pytest.raises(RuntimeError, match=r"needs Python 3\.11 or newer; this is Python 3\.\d+\.\d+"):
+            hook.update({})
+    else:
+        hook.update({})
