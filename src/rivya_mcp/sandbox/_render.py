@@ -26,6 +26,8 @@ JPEG_QUALITY = 90
 # Reference images are untrusted uploads: refuse to decode anything larger than this many pixels.
 MAX_REFERENCE_PIXELS = 40_000_000
 _FONT_MIN = 14
+_CAPTION_LINES = 4
+_EDIT_BAND = (24, 24, 24, 255)
 _UNREADABLE = (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning)
 
 
@@ -141,10 +143,16 @@ def _draw_text(image: Image.Image, spec: RenderSpec) -> None:
     )
 
     chars = max(10, int((spec.width - 2 * pad) / (size * 0.55)))
-    lines = textwrap.wrap(spec.prompt or "(no prompt)", width=chars, max_lines=4, placeholder=" …")
+    lines = textwrap.wrap(spec.prompt or "(no prompt)", width=chars, max_lines=_CAPTION_LINES, placeholder=" …")
     line_height = int(size * 1.3)
-    band_top = spec.height - pad - line_height * len(lines) - pad
-    draw.rectangle((0, band_top, spec.width, spec.height), fill=(0, 0, 0, 120))
+    if spec.reference is None:
+        band_top = spec.height - pad - line_height * len(lines) - pad
+        draw.rectangle((0, band_top, spec.width, spec.height), fill=(0, 0, 0, 120))
+    else:
+        # An edit's reference is often an earlier result with a caption of its own at the bottom:
+        # an opaque band as tall as the longest caption covers it, so the two never overprint.
+        band_top = spec.height - pad - line_height * _CAPTION_LINES - pad
+        draw.rectangle((0, band_top, spec.width, spec.height), fill=_EDIT_BAND)
     for i, line in enumerate(lines):
         draw.text((pad, band_top + pad // 2 + i * line_height), line, font=font, fill=(255, 255, 255, 255))
 
