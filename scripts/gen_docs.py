@@ -276,30 +276,40 @@ def tools_section(tools: Sequence[dict[str, Any]]) -> str:
             groups.append([model_id])
     for group in groups:
         manifest = manifests[group[0]]
-        generate = input_schema(manifest, "generate")["properties"]
-        for mode, tool_name in (("generate", "generate_image"), ("edit", "edit_image")):
-            schema = input_schema(manifest, mode)  # type: ignore[arg-type]
-            models = ", ".join(f"`{m}`" for m in group)
-            lines += [
-                "",
-                f"Parameters of `{tool_name}` ({models}):",
-                "",
-                "| Argument | Type | Default | Allowed | Description |",
-                "| --- | --- | --- | --- | --- |",
-            ]
-            for key, prop in schema["properties"].items():
-                allowed = _allowed(prop)
-                if mode != "generate" and _allowed(generate[key]) != allowed:
-                    allowed += f" (generation: {_allowed(generate[key])})"
-                if key in schema["required"]:
-                    default_text = "required"
-                elif "default" in prop:
-                    default_text = _code(prop["default"])
-                else:
-                    default_text = "none"
-                lines.append(
-                    f"| `{key}` | {prop['type']} | {default_text} | {_cell(allowed)} | {_cell(prop['description'])} |"
-                )
+        # One table for both tools: they share the parameter table, and the Allowed column says
+        # where editing differs from generating (a narrower range, a parameter only one has).
+        by_mode = {mode: input_schema(manifest, mode) for mode in ("generate", "edit")}
+        keys = list(dict.fromkeys([*by_mode["generate"]["properties"], *by_mode["edit"]["properties"]]))
+        models = ", ".join(f"`{m}`" for m in group)
+        lines += [
+            "",
+            f"Parameters of `generate_image` and `edit_image` ({models}); `edit_image` also takes `reference`:",
+            "",
+            "| Argument | Type | Default | Allowed | Description |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for key in keys:
+            generate = by_mode["generate"]["properties"].get(key)
+            edit = by_mode["edit"]["properties"].get(key)
+            prop = generate or edit
+            assert prop is not None
+            allowed = _allowed(prop)
+            if generate is None:
+                allowed = f"`edit_image` only: {allowed}"
+            elif edit is None:
+                allowed = f"`generate_image` only: {allowed}"
+            elif _allowed(edit) != allowed:
+                allowed = f"{allowed} (`edit_image`: {_allowed(edit)})"
+            required = [m for m in ("generate", "edit") if key in by_mode[m]["required"]]
+            if required:
+                default_text = "required"
+            elif "default" in prop:
+                default_text = _code(prop["default"])
+            else:
+                default_text = "none"
+            lines.append(
+                f"| `{key}` | {prop['type']} | {default_text} | {_cell(allowed)} | {_cell(prop['description'])} |"
+            )
     return "\n".join(lines)
 
 

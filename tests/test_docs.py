@@ -62,14 +62,16 @@ def test_tool_summaries_cover_the_server_tools(files: dict[Path, tuple[str, str]
     assert set(gen_docs.TOOL_MODES) <= set(gen_docs.TOOL_SUMMARIES)
 
 
-def test_edit_table_shows_the_narrowed_range(files: dict[Path, tuple[str, str]]) -> None:
+def test_parameter_table_shows_the_narrowed_edit_range_once(files: dict[Path, tuple[str, str]]) -> None:
     readme = files[gen_docs.README][1]
-    edit_table = readme.split("Parameters of `edit_image`")[1]
+    assert readme.count("Parameters of `generate_image` and `edit_image`") == 1
+    assert "Parameters of `edit_image`" not in readme  # no second, near-identical table
+    table = readme.split("Parameters of `generate_image` and `edit_image`")[1]
     manifest = get_manifest(DEFAULT_MODEL)
     narrowed = [p for p in manifest.params if "edit" in p.narrow]
     assert narrowed, "the default model narrows no parameter for editing any more; drop this test"
     for param in narrowed:
         edit, generate = param.for_mode("edit"), param.for_mode("generate")
-        row = next(line for line in edit_table.splitlines() if line.startswith(f"| `{param.key}` |"))
-        assert f"{edit.min:g}–{edit.max:g} (generation: " in row
-        assert f"{generate.min:g}–{generate.max:g})" in row
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{param.key}` |"))
+        assert f"{generate.min:g}–{generate.max:g} (`edit_image`: " in row
+        assert f"{edit.min:g}–{edit.max:g})" in row
