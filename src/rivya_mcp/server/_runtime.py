@@ -171,7 +171,11 @@ class Runtime:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 from rivya_mcp.journal import TaskJournal
 
-                self._journal = self._owned_journal = TaskJournal(path)
+                # Scoped to this server's upstream and key: rows of another (the sandbox's, another
+                # account's) are never re-sent, polled or shown as this one's.
+                self._journal = self._owned_journal = TaskJournal(
+                    path, upstream=self.settings.base_url, api_key=self.settings.api_key
+                )
             except Exception:
                 log.exception("journal unavailable; tasks are not recorded durably")
                 return Ledger(None)

@@ -58,6 +58,7 @@ MAX_RESULT_BYTES = 64 * 1024 * 1024
 # A finished task may be in the middle of being saved by the recovery or another call: wait this
 # long for that (one download) even when the caller asked not to wait for the task itself.
 SAVE_LOCK_GRACE_SECONDS = 10.0
+UNOWNED_NOTE = " (recorded before rivya-mcp noted the API key and base URL of each task: never resumed)"
 
 
 @dataclass
@@ -457,7 +458,9 @@ class ToolBodies:
         return results.ok([results.text(text)], output, structured_output=self.structured)
 
     def task_list(self, *, status: str | None, limit: int) -> TaskListOutput:
-        entries = self.runtime.ledger().recent(status=status, limit=limit)
+        return self._task_list(self.runtime.ledger().recent(status=status, limit=limit))
+
+    def _task_list(self, entries: list[JournalEntry]) -> TaskListOutput:
         tasks = [
             TaskSummary(
                 task_id=e.task_id,
@@ -479,7 +482,11 @@ class ToolBodies:
 
     async def list_tasks(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
         args = check(self.schemas["list_tasks"], arguments)
-        listing = self.task_list(status=args.get("status"), limit=int(args.get("limit", 20)))
+        ledger = self.runtime.ledger()
+        entries = ledger.recent(status=args.get("status"), limit=int(args.get("limit", 20)))
+        listing = self._task_list(entries)
+        # Rows from before the journal recorded whose task each is: listed, never acted on.
+        unowned = {e.idempotency_key for e in entries if not e.has_owner} if ledger.scoped else set()
         if not listing.tasks:
             text = "No tasks recorded yet" + (f" with status {args['status']}." if args.get("status") else ".")
         else:
@@ -488,6 +495,7 @@ class ToolBodies:
                 where = f" → {t.saved_path}" if t.saved_path else ""
                 lines.append(
                     f"- {t.task_id or '(not created)'} {t.status} {t.created_at or ''} {(t.prompt or '')[:60]!r}{where}"
+                    + (UNOWNED_NOTE if t.idempotency_key in unowned else "")
                 )
             text = "\n".join(lines)
         return results.ok([results.text(text)], listing, structured_output=self.structured)
