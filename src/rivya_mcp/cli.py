@@ -156,6 +156,10 @@ def _serve(args: argparse.Namespace) -> int:
         sandbox, key = _start_embedded_sandbox()
         settings = sandbox_settings(settings, base_url=sandbox.base_url, api_key=key)
         log.info("sandbox running at %s; no credits are spent", sandbox.base_url)
+    if settings.api_key is not None and not _journal_usable(settings, log):
+        if sandbox is not None:
+            sandbox.stop()
+        return 2
     try:
         anyio.run(
             lambda: serve(
@@ -175,6 +179,24 @@ def _serve(args: argparse.Namespace) -> int:
         if sandbox is not None:
             sandbox.stop()
     return 0
+
+
+def _journal_usable(settings: Settings, log: logging.Logger) -> bool:
+    """Refuse to serve with a key when the task journal can't be kept (see docs/architecture.md).
+
+    A server that can spend credits without its journal could lose a paid task in a crash or
+    re-send one; without a key nothing can be paid for, so the server still starts and lists its
+    tools (list_tasks then says what is wrong with the folder).
+    """
+    from rivya_mcp._disk import DataFolderUnusable
+    from rivya_mcp.server._runtime import open_journal
+
+    try:
+        open_journal(settings).close()
+    except DataFolderUnusable as exc:
+        log.error("%s", exc)
+        return False
+    return True
 
 
 def _sandbox(args: argparse.Namespace) -> int:
