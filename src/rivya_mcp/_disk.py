@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import sqlite3
 
-__all__ = ["DataFolderUnusable", "describe_os_error", "describe_storage_error"]
+__all__ = ["DataFolderUnusable", "OutputFolderUnusable", "describe_os_error", "describe_storage_error"]
 
 # errno → (what happened, what fixes it). Anything else falls back to the OS's own words.
 _OS_ERRORS: dict[int, tuple[str, str]] = {
@@ -58,3 +58,24 @@ class DataFolderUnusable(RuntimeError):
             "then restart the server."
         )
 
+
+class OutputFolderUnusable(RuntimeError):
+    """A finished image could not be written to the output folder (its bytes may be kept elsewhere)."""
+
+    def __init__(self, folder: str, cause: OSError, *, task_id: str, kept_at: str | None, data: bytes) -> None:
+        self.folder = folder
+        self.task_id = task_id
+        self.kept_at = kept_at
+        self.data = data  # the image, for a preview: the agent still sees what it paid for
+        self.reason, self.fix = describe_os_error(cause)
+        kept = (
+            f" The downloaded image is kept at {kept_at}; the next get_task saves it from there without "
+            "downloading it again."
+            if kept_at
+            else " It could not be kept in the data folder either, so it will be downloaded again (while its "
+            "source URL lasts)."
+        )
+        super().__init__(
+            f"Task {task_id} succeeded and is paid for, but its image could not be saved in the output folder "
+            f"{folder}: {self.reason}.{kept}"
+        )
