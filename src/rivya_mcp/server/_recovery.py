@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
+from rivya_mcp._disk import DataFolderUnusable
 from rivya_mcp.client import APIStatusError, ResultExpiredError, poll_delay
 from rivya_mcp.journal import ABANDONED, JournalEntry
 from rivya_mcp.server._ledger import needs_finishing
@@ -65,7 +66,11 @@ class Recovery:
         if not self.runtime.can_call_api:
             log.debug("recovery: skipped (no API key)")
             return
-        ledger = self.runtime.ledger()
+        try:
+            ledger = self.runtime.ledger()
+        except DataFolderUnusable as exc:
+            log.error("recovery: not run: %s", exc)  # the message says what to do; no traceback
+            return
         intents = [e for e in ledger.unsubmitted() if e.created_at < started_at]
         tasks = [e for e in ledger.unfinished() if e.created_at < started_at]
         elsewhere = ledger.pending_elsewhere()
