@@ -82,11 +82,13 @@ ENV_DOCS: dict[str, EnvDoc] = {
         field="model",
     ),
     "RIVYA_OUTPUT_DIR": EnvDoc(
-        "Folder for full-size images (created on demand; never the working directory).",
+        "Folder for full-size images (created on demand; never the working directory). `--sandbox` and "
+        "`demo` save theirs in its `sandbox` subfolder.",
         default="your Pictures folder / rivya-mcp",
     ),
     "RIVYA_DATA_DIR": EnvDoc(
-        "Folder for the task journal (SQLite), so no paid task is lost across restarts.",
+        "Folder for the task journal (SQLite), so no paid task is lost across restarts. With a key, the "
+        "server refuses to start if it cannot write there. `--sandbox` and `demo` use its `sandbox` subfolder.",
         default="your per-user data folder / rivya-mcp",
     ),
     "RIVYA_WAIT_SECONDS": EnvDoc(

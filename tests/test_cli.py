@@ -55,7 +55,10 @@ def test_demo_runs_against_the_embedded_sandbox(tmp_path: Path) -> None:
     saved = _saved_paths(out)
     assert len(saved) == 3
     for path in saved:
-        assert path.is_file() and path.parent == tmp_path / "out"
+        # Sandbox images (placeholders) and its journal stay apart from real use.
+        assert path.is_file() and path.parent == tmp_path / "out" / "sandbox"
+    assert (tmp_path / "data" / "sandbox" / "journal.sqlite3").is_file()
+    assert not (tmp_path / "data" / "journal.sqlite3").exists()
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import logging
 import secrets
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
 from rivya_mcp import __version__
@@ -106,6 +107,25 @@ def _start_embedded_sandbox() -> tuple[RunningSandbox, Secret]:
     return sandbox, Secret("rvya_sk_sandbox_" + secrets.token_hex(12))
 
 
+SANDBOX_SUBFOLDER = "sandbox"
+
+
+def sandbox_settings(settings: Settings, *, base_url: str, api_key: Secret) -> Settings:
+    """Point at the embedded sandbox, with its journal and images apart from real use.
+
+    Its journal in ``<data dir>/sandbox``: the sandbox's state dies with the process, and a real
+    journal should hold only real tasks. Its images (placeholders rendered locally) in ``<output
+    dir>/sandbox``, so they are never mistaken for paid ones in the user's pictures.
+    """
+    return settings.with_changes(
+        base_url=base_url,
+        api_key=api_key,
+        sandbox=True,
+        data_dir=Path(settings.data_dir) / SANDBOX_SUBFOLDER,
+        output_dir=Path(settings.output_dir) / SANDBOX_SUBFOLDER,
+    )
+
+
 def _limit_malloc_arenas() -> None:
     """Cap glibc's per-thread malloc arenas: Pillow work in anyio's worker threads otherwise leaves
     each thread's arena holding tens of MB (server peak 395 MB at 100 concurrent calls, 151 MB capped)."""
@@ -134,8 +154,12 @@ def _serve(args: argparse.Namespace) -> int:
     sandbox = None
     if args.sandbox:
         sandbox, key = _start_embedded_sandbox()
-        settings = settings.with_changes(base_url=sandbox.base_url, api_key=key, sandbox=True)
+        settings = sandbox_settings(settings, base_url=sandbox.base_url, api_key=key)
         log.info("sandbox running at %s; no credits are spent", sandbox.base_url)
+    if settings.api_key is not None and not _journal_usable(settings, log):
+        if sandbox is not None:
+            sandbox.stop()
+        return 2
     try:
         anyio.run(
             lambda: serve(
@@ -155,6 +179,24 @@ def _serve(args: argparse.Namespace) -> int:
         if sandbox is not None:
             sandbox.stop()
     return 0
+
+
+def _journal_usable(settings: Settings, log: logging.Logger) -> bool:
+    """Refuse to serve with a key when the task journal can't be kept (see docs/architecture.md).
+
+    A server that can spend credits without its journal could lose a paid task in a crash or
+    re-send one; without a key nothing can be paid for, so the server still starts and lists its
+    tools (list_tasks then says what is wrong with the folder).
+    """
+    from rivya_mcp._disk import DataFolderUnusable
+    from rivya_mcp.server._runtime import open_journal
+
+    try:
+        open_journal(settings).close()
+    except DataFolderUnusable as exc:
+        log.error("%s", exc)
+        return False
+    return True
 
 
 def _sandbox(args: argparse.Namespace) -> int:

@@ -16,8 +16,15 @@ leaves open whether the API processed it, and the agent was told so) and ``aband
 to re-send safely). Each can still get its task later: an agent that repeats the call with the
 same idempotency key re-sends the recorded body, and ``attach_task`` accepts the answer.
 
-The API key has no column here and is never passed in. Prompts, params and result URLs are
-stored as given (result URLs may be pre-signed), so the file is created 0600 on POSIX.
+Every row also records whose task it is: the ``upstream`` (the normalised base URL) and the
+``account`` (an HMAC-SHA256 of the API key under a random secret kept in this file's ``meta``
+table; never the key, never a plain hash). A journal opened for an upstream and a key acts only on
+its own rows: recovery never re-sends a sandbox create to the real API, nor one account's create
+under another key. Rows from before schema version 2 have neither (``NULL``): they belong to no
+known account, so they are never re-sent, polled or updated, only listed (see ``list``).
+
+Prompts, params and result URLs are stored as given (result URLs may be pre-signed), so the file
+is created 0600 on POSIX.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -33,6 +41,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from rivya_mcp._account import NO_ACCOUNT, account_fingerprint, normalise_upstream
+from rivya_mcp.settings import Secret
 
 __all__ = [
     "ABANDONED",
@@ -103,6 +114,14 @@ class JournalEntry:
     submitted_at: datetime | None  # when the task id was attached
     updated_at: datetime
     remote_created_at: str | None  # the API's own created_at, as it sent it
+    # Whose task: the normalised base URL and the keyed fingerprint of the API key. None for rows
+    # recorded before schema version 2 (no known account: never re-sent, only listed).
+    upstream: str | None = None
+    account: str | None = None
+
+    @property
+    def has_owner(self) -> bool:
+        return self.account is not None
 
     @property
     def is_terminal(self) -> bool:
@@ -134,6 +153,14 @@ class JournalEntry:
 
 _Entries = list[JournalEntry]  # `list` is shadowed by TaskJournal.list inside the class
 
+# The conditions of ``unsubmitted`` and ``unfinished`` (their arguments: UNSUBMITTED, _TERMINAL_ARGS).
+_UNSUBMITTED = "task_id IS NULL AND status = ?"
+_TERMINAL_ARGS = tuple(sorted(TERMINAL_STATUSES))
+_UNFINISHED = (
+    f"task_id IS NOT NULL AND (status NOT IN ({', '.join('?' * len(TERMINAL_STATUSES))}) "
+    "OR (status = 'succeeded' AND saved_paths = '[]' AND error_code IS NULL))"
+)
+
 
 def _create_v1(conn: sqlite3.Connection) -> None:
     conn.execute(
@@ -164,14 +191,30 @@ def _create_v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX tasks_status ON tasks (status)")
 
 
+FINGERPRINT_SECRET = "account_fingerprint_secret"
+
+
+def _add_owner_v2(conn: sqlite3.Connection) -> None:
+    """Whose task each row is (upstream, account), and the secret the account fingerprints use.
+
+    Existing rows keep NULL in both: nobody can tell now which base URL or key they were sent
+    with, so they are never re-sent or polled under the current one (see the module docstring).
+    """
+    conn.execute("ALTER TABLE tasks ADD COLUMN upstream TEXT")
+    conn.execute("ALTER TABLE tasks ADD COLUMN account TEXT")
+    conn.execute("CREATE INDEX tasks_owner ON tasks (upstream, account)")
+    conn.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (FINGERPRINT_SECRET, secrets.token_hex(32)))
+
+
 # Migration i takes the schema from version i to i + 1. Append; never edit a shipped step.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1,)
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1, _add_owner_v2)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 _COLUMNS = (
     "idempotency_key, task_id, model, mode, prompt, params, reference, status, reserved_credits, "
     "final_credits, result_urls, saved_paths, error_code, error_message, created_at, submitted_at, "
-    "updated_at, remote_created_at"
+    "updated_at, remote_created_at, upstream, account"
 )
 
 
@@ -190,9 +233,23 @@ class TaskJournal:
 
     Several processes may open the same file (WAL readers never block; writers wait up to
     ``BUSY_TIMEOUT_SECONDS``).
+
+    Given ``upstream`` (a base URL) and ``api_key``, the journal is *scoped*: it records them with
+    every new row and reads, updates, re-sends and lists only rows of that upstream and account
+    (``list`` also shows rows of no known account). The key is used only to compute its keyed
+    fingerprint and is not kept. Without them (tests, inspection tools) it sees every row.
     """
 
-    def __init__(self, path: Path, *, now: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        now: Callable[[], datetime] = _utc_now,
+        upstream: str | None = None,
+        api_key: Secret | str | None = None,
+    ) -> None:
+        if api_key is not None and upstream is None:
+            raise ValueError("an api_key scopes the journal only together with its upstream")
         self.path = Path(path).expanduser()
         self._now = now
         self._lock = threading.RLock()
@@ -218,6 +275,12 @@ class TaskJournal:
         except BaseException:
             self._conn.close()
             raise
+        # (upstream, account) of this journal's rows, or None: every row.
+        self.owner: tuple[str, str] | None = None
+        if upstream is not None:
+            key = api_key.reveal() if isinstance(api_key, Secret) else api_key
+            account = account_fingerprint(self._fingerprint_secret(), key) if key else NO_ACCOUNT
+            self.owner = (normalise_upstream(upstream), account)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -258,6 +321,12 @@ class TaskJournal:
         now = self._stamp()
         with self._write() as conn:
             existing = self._one(conn, "idempotency_key = ?", (idempotency_key,))
+            if existing is not None and not self._owns(existing):
+                # The key is the table's primary key, so it can name one request only, whoever sent it.
+                raise IdempotencyKeyReused(
+                    f"idempotency key {idempotency_key!r} was already used under another API key or base URL; "
+                    "use a new key to create a new task"
+                )
             if existing is not None:
                 same = (existing.model, existing.mode, existing.prompt, existing.reference) == (
                     model,
@@ -278,10 +347,23 @@ class TaskJournal:
                     )
                     return self._must(conn, "idempotency_key = ?", (idempotency_key,))
                 return existing
+            upstream, account = self.owner or (None, None)
             conn.execute(
                 "INSERT INTO tasks (idempotency_key, model, mode, prompt, params, reference, status, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (idempotency_key, model, mode, prompt, params_json, reference, UNSUBMITTED, now, now),
+                "created_at, updated_at, upstream, account) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    idempotency_key,
+                    model,
+                    mode,
+                    prompt,
+                    params_json,
+                    reference,
+                    UNSUBMITTED,
+                    now,
+                    now,
+                    upstream,
+                    account,
+                ),
             )
             return self._must(conn, "idempotency_key = ?", (idempotency_key,))
 
@@ -303,7 +385,7 @@ class TaskJournal:
         remote_created = _iso(created_at) if isinstance(created_at, datetime) else created_at
         now = self._stamp()
         with self._write() as conn:
-            entry = self._must(conn, "idempotency_key = ?", (idempotency_key,))
+            entry = self._must(conn, *self._mine("idempotency_key = ?", (idempotency_key,)))
             if entry.task_id is not None and entry.task_id != task_id:
                 raise ValueError(
                     f"idempotency key {idempotency_key!r} already belongs to task {entry.task_id}, not {task_id}"
@@ -347,7 +429,7 @@ class TaskJournal:
             raise ValueError(f"an intent can end as one of {sorted(INTENT_END_STATUSES)}, not {status!r}")
         now = self._stamp()
         with self._write() as conn:
-            entry = self._must(conn, "idempotency_key = ?", (idempotency_key,))
+            entry = self._must(conn, *self._mine("idempotency_key = ?", (idempotency_key,)))
             if entry.task_id is not None:
                 raise ValueError(f"intent {idempotency_key!r} already has task {entry.task_id}; use update()")
             conn.execute(
@@ -392,7 +474,7 @@ class TaskJournal:
             return current
         now = self._stamp()
         with self._write() as conn:
-            entry = self._must(conn, "task_id = ?", (task_id,))
+            entry = self._must(conn, *self._mine("task_id = ?", (task_id,)))
             saved = list(entry.saved_paths)
             if saved_path is not None and str(saved_path) not in saved:
                 saved.append(str(saved_path))
@@ -422,32 +504,64 @@ class TaskJournal:
 
     def find_by_idempotency_key(self, key: str) -> JournalEntry | None:
         with self._lock:
-            return self._one(self._conn, "idempotency_key = ?", (key,))
+            return self._one(self._conn, *self._mine("idempotency_key = ?", (key,)))
 
     def list(self, *, status: str | None = None, limit: int = 20) -> _Entries:
-        """Most recent first, optionally only one status."""
+        """Most recent first, optionally only one status.
+
+        A scoped journal lists its own rows and those of no known account (recorded before schema
+        version 2): the user should still see them, though nothing acts on them any more.
+        """
         if limit < 1:
             raise ValueError("limit must be at least 1")
         where, args = ("status = ?", (status,)) if status is not None else ("1", ())
+        if self.owner is not None:
+            where, args = f"({where}) AND ((upstream = ? AND account = ?) OR account IS NULL)", (*args, *self.owner)
         return self._many(f"{where} ORDER BY created_at DESC, rowid DESC LIMIT ?", (*args, min(limit, MAX_LIST_LIMIT)))
 
     def unsubmitted(self) -> _Entries:
         """Intents whose create POST was never answered, oldest first: re-send with the same key."""
-        return self._many("task_id IS NULL AND status = ? ORDER BY created_at, rowid", (UNSUBMITTED,))
+        where, args = self._mine(_UNSUBMITTED, (UNSUBMITTED,))
+        return self._many(f"{where} ORDER BY created_at, rowid", args)
 
     def unfinished(self) -> _Entries:
         """Tasks not terminal yet, or succeeded but not saved (and not given up on), oldest first.
 
         To give up saving a succeeded task (e.g. its URL expired), ``update`` it with an ``error_code``.
         """
-        terminal = ", ".join("?" * len(TERMINAL_STATUSES))
-        return self._many(
-            f"task_id IS NOT NULL AND (status NOT IN ({terminal}) "
-            "OR (status = 'succeeded' AND saved_paths = '[]' AND error_code IS NULL)) ORDER BY created_at, rowid",
-            tuple(sorted(TERMINAL_STATUSES)),
-        )
+        where, args = self._mine(_UNFINISHED, _TERMINAL_ARGS)
+        return self._many(f"{where} ORDER BY created_at, rowid", args)
+
+    def pending_elsewhere(self) -> int:
+        """Unanswered creates and unfinished tasks this scoped journal leaves alone: recorded under
+        another upstream or account, or under none known. 0 for an unscoped journal."""
+        if self.owner is None:
+            return 0
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT COUNT(*) FROM tasks WHERE (({_UNSUBMITTED}) OR ({_UNFINISHED})) "
+                "AND NOT (upstream IS ? AND account IS ?)",
+                (UNSUBMITTED, *_TERMINAL_ARGS, *self.owner),
+            ).fetchone()
+        return int(row[0])
 
     # -- internals -------------------------------------------------------------------------
+
+    def _mine(self, where: str, args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+        """``where`` narrowed to this journal's upstream and account (unchanged when unscoped)."""
+        if self.owner is None:
+            return where, args
+        return f"({where}) AND upstream = ? AND account = ?", (*args, *self.owner)
+
+    def _owns(self, entry: JournalEntry) -> bool:
+        return self.owner is None or (entry.upstream, entry.account) == self.owner
+
+    def _fingerprint_secret(self) -> bytes:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (FINGERPRINT_SECRET,)).fetchone()
+        if row is None:
+            raise JournalError(f"the task journal at {self.path} has no account secret; move it aside and restart")
+        return bytes.fromhex(str(row[0]))
 
     def _configure(self) -> None:
         mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -501,7 +615,7 @@ class TaskJournal:
             self._cache_version = version
         entry = self._cache.get(task_id)
         if entry is None:
-            entry = self._one(self._conn, "task_id = ?", (task_id,))
+            entry = self._one(self._conn, *self._mine("task_id = ?", (task_id,)))
             if entry is not None:
                 if len(self._cache) >= READ_CACHE_ENTRIES:
                     self._cache.clear()
@@ -529,7 +643,8 @@ class TaskJournal:
 
 def _entry(row: tuple[Any, ...]) -> JournalEntry:
     (key, task_id, model, mode, prompt, params, reference, status, reserved, final) = row[:10]
-    (urls, saved, error_code, error_message, created, submitted, updated, remote_created) = row[10:]
+    (urls, saved, error_code, error_message, created, submitted, updated, remote_created) = row[10:18]
+    (upstream, account) = row[18:]
     return JournalEntry(
         idempotency_key=key,
         task_id=task_id,
@@ -549,6 +664,8 @@ def _entry(row: tuple[Any, ...]) -> JournalEntry:
         submitted_at=datetime.fromisoformat(submitted) if submitted else None,
         updated_at=datetime.fromisoformat(updated),
         remote_created_at=remote_created,
+        upstream=upstream,
+        account=account,
     )
 
 

@@ -32,7 +32,9 @@ FIRST_CALL_BUDGET = 2.0
 
 
 def _journal(settings: Settings, **kwargs: Any) -> TaskJournal:
-    return TaskJournal(Path(settings.data_dir) / "journal.sqlite3", **kwargs)
+    # Scoped as the server's own: it re-sends only what its base URL and key recorded.
+    path = Path(settings.data_dir) / "journal.sqlite3"
+    return TaskJournal(path, upstream=settings.base_url, api_key=settings.api_key, **kwargs)
 
 
 def _record_intent(journal: TaskJournal, key: str, prompt: str) -> dict[str, Any]:

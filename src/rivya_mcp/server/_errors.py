@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rivya_mcp._disk import DataFolderUnusable, OutputFolderUnusable
 from rivya_mcp.client import (
     APIConnectionError,
     APIStatusError,
@@ -128,6 +129,22 @@ def failure_for_exception(exc: BaseException) -> ToolFailure | None:
             False,
             "Pass a JPEG, PNG or WebP of at most 10 MB as a local path, an http(s) URL, a data URI, "
             "a file id from upload_reference, or the id of an earlier task.",
+        )
+    if isinstance(exc, OutputFolderUnusable):
+        return ToolFailure(
+            "output_folder_unwritable",
+            str(exc),
+            False,
+            f"Ask the user to fix the output folder ({exc.fix}) or set RIVYA_OUTPUT_DIR and restart the server; "
+            f'then call get_task with task_id="{exc.task_id}" to save the image. No new task is needed.',
+            task_id=exc.task_id,
+        )
+    if isinstance(exc, DataFolderUnusable):
+        return ToolFailure(
+            "data_folder_unusable",
+            f"{exc} Nothing was sent to Rivya for this call, so no credits were spent.",
+            False,
+            f"Ask the user to fix the data folder {exc.folder} (or set RIVYA_DATA_DIR) and restart the server.",
         )
     if isinstance(exc, RivyaError):
         return _failure_for_rivya_error(exc)

@@ -49,6 +49,11 @@ class Ledger:
     def available(self) -> bool:
         return self._journal is not None
 
+    @property
+    def scoped(self) -> bool:
+        """The journal acts only on rows of one upstream and account (see ``TaskJournal``)."""
+        return self._journal is not None and self._journal.owner is not None
+
     def intent(
         self,
         *,
@@ -162,3 +167,7 @@ class Ledger:
     def unfinished(self) -> list[JournalEntry]:
         """Tasks still running, or finished but never saved, oldest first."""
         return [] if self._journal is None else list(self._journal.unfinished())
+
+    def pending_elsewhere(self) -> int:
+        """Unanswered creates and unfinished tasks recorded under another base URL or API key."""
+        return 0 if self._journal is None else self._journal.pending_elsewhere()

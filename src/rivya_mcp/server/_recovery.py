@@ -16,6 +16,10 @@ pass, in the background, takes every entry recorded *before* this start:
   Intents older than ``INTENT_MAX_AGE`` are not re-sent (marked ``abandoned``): by then the agent
   has moved on, and the API may no longer remember the key, so a re-send could charge again.
 
+Only entries of the current upstream (base URL) and account (API key) are taken: the journal is
+scoped to them (``TaskJournal``), so a sandbox create is never re-sent to the real API, nor one
+account's under another key. Those of another are counted in the log and left for their own.
+
 Intents the agent was told about are never re-sent from here: ``rejected`` (the API refused),
 and ``unconfirmed`` (the create failed after retries without a clear answer; the error told the
 agent the key to repeat the call with). The agent's own retry with the same key revives those.
@@ -33,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
+from rivya_mcp._disk import DataFolderUnusable
 from rivya_mcp.client import APIStatusError, ResultExpiredError, poll_delay
 from rivya_mcp.journal import ABANDONED, JournalEntry
 from rivya_mcp.server._ledger import needs_finishing
@@ -61,10 +66,24 @@ class Recovery:
         if not self.runtime.can_call_api:
             log.debug("recovery: skipped (no API key)")
             return
-        ledger = self.runtime.ledger()
+        try:
+            ledger = self.runtime.ledger()
+        except DataFolderUnusable as exc:
+            log.error("recovery: not run: %s", exc)  # the message says what to do; no traceback
+            return
         intents = [e for e in ledger.unsubmitted() if e.created_at < started_at]
         tasks = [e for e in ledger.unfinished() if e.created_at < started_at]
+        elsewhere = ledger.pending_elsewhere()
+        if elsewhere:
+            # Re-sending them here would charge whoever is configured now (the real API for a
+            # sandbox create, another account for another key's): they wait for their own.
+            log.info(
+                "recovery: %d unanswered create(s) or unfinished task(s) recorded under another base URL or "
+                "API key (or before rivya-mcp recorded either) are left alone",
+                elsewhere,
+            )
         if not intents and not tasks:
+            log.info("recovery: nothing to resume for this base URL and API key")
             return
         log.info(
             "recovery: %d unanswered create(s) and %d unfinished task(s) from before this start",

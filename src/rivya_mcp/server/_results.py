@@ -78,6 +78,24 @@ def image_result(
     return ok(content, output, structured_output=structured_output)
 
 
+def unsaved_result(
+    failed: ToolFailure, output: TaskOutput, preview: Preview, *, structured_output: bool
+) -> CallToolResult:
+    """A finished, paid image that could not be saved: the error, then what there is (preview, URL)."""
+    lines = [failed.text(), _credits(output)]
+    if output.source_url:
+        lines.append(f"Source URL (temporary): {output.source_url}")
+    lines.append(f"The image below is a {preview.width}×{preview.height} preview of the unsaved image.")
+    content: list[ContentBlock] = [
+        text("\n".join(lines)),
+        ImageContent(type="image", data=preview.base64, mime_type=preview.mime_type),
+    ]
+    result = CallToolResult(content=content, is_error=True)
+    if structured_output:
+        result.structured_content = output.model_dump(mode="json")
+    return result
+
+
 def pending_result(output: TaskOutput, *, waited: float, structured_output: bool) -> CallToolResult:
     lines = [
         f"Task {output.task_id} is still {output.status} after waiting {waited:g} s. This is not an error: "

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import anyio
 
+from rivya_mcp._disk import DataFolderUnusable
 from rivya_mcp.client import AsyncRivyaClient, Generation, MissingAPIKeyError
-from rivya_mcp.journal import TaskJournal
+from rivya_mcp.journal import JournalError, TaskJournal
 from rivya_mcp.server._errors import MISSING_KEY_HELP
 from rivya_mcp.server._ledger import Ledger
 from rivya_mcp.settings import Settings
@@ -33,6 +34,20 @@ MIN_POLL_GAP_SECONDS = 1.0
 
 # The recovery pass, given the moment this server started: it handles what was recorded before.
 Recovery = Callable[[datetime], Awaitable[None]]
+
+
+def open_journal(settings: Settings) -> TaskJournal:
+    """The journal in ``settings.data_dir``, scoped to the settings' upstream and key.
+
+    Scoped: rows recorded under another base URL (the sandbox's) or another key are never
+    re-sent, polled or shown as this server's. Raises ``DataFolderUnusable`` saying why and what to do.
+    """
+    folder = Path(settings.data_dir).expanduser().resolve()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return TaskJournal(folder / JOURNAL_FILENAME, upstream=settings.base_url, api_key=settings.api_key)
+    except (OSError, JournalError) as exc:
+        raise DataFolderUnusable(str(folder), exc) from exc
 
 
 class Runtime:
@@ -165,16 +180,15 @@ class Runtime:
         return self._client
 
     def ledger(self) -> Ledger:
-        if self._journal is None:
-            try:
-                path = Path(self.settings.data_dir).expanduser().resolve() / JOURNAL_FILENAME
-                path.parent.mkdir(parents=True, exist_ok=True)
-                from rivya_mcp.journal import TaskJournal
+        """The journal's wrapper; raises ``DataFolderUnusable`` when it cannot be opened.
 
-                self._journal = self._owned_journal = TaskJournal(path)
-            except Exception:
-                log.exception("journal unavailable; tasks are not recorded durably")
-                return Ledger(None)
+        Never a silent "journal off": without it a crash could lose a paid task or re-send one
+        twice, and the results' promises (paid once, recovered after a crash) would be false.
+        The CLI checks the folder before serving (``open_journal``); this covers a folder that
+        broke since.
+        """
+        if self._journal is None:
+            self._journal = self._owned_journal = open_journal(self.settings)
         return Ledger(self._journal)
 
     @asynccontextmanager

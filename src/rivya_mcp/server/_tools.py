@@ -15,6 +15,7 @@ import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
+from rivya_mcp._disk import OutputFolderUnusable
 from rivya_mcp.client import APIStatusError, AsyncRivyaClient, DownloadError, Generation, RivyaError
 from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyReused, JournalEntry
 from rivya_mcp.manifest import PROMPT_KEY, REFERENCE_ITEMS_KEY, Manifest, Mode, to_wire_params
@@ -46,6 +47,7 @@ from rivya_mcp.server._schemas import (
     TaskSummary,
     UploadOutput,
 )
+from rivya_mcp.server._spool import Spool
 from rivya_mcp.server._storage import IMAGE_TYPES, image_filename, save_atomically
 from rivya_mcp.server._validation import check, check_generation
 
@@ -58,6 +60,7 @@ MAX_RESULT_BYTES = 64 * 1024 * 1024
 # A finished task may be in the middle of being saved by the recovery or another call: wait this
 # long for that (one download) even when the caller asked not to wait for the task itself.
 SAVE_LOCK_GRACE_SECONDS = 10.0
+UNOWNED_NOTE = " (recorded before rivya-mcp noted the API key and base URL of each task: never resumed)"
 
 
 @dataclass
@@ -260,28 +263,67 @@ class ToolBodies:
         path = saved_file(entry)
         if path is not None:
             return path, None, True
-        result = generation.result
-        url = (result.primary_url or (result.urls[0] if result.urls else None)) if result else None
-        if not url:
-            raise DownloadError(f"task {generation.id} succeeded but the API gave no result URL")
-        if reporter is not None:
-            await reporter.note(f"{generation.id}: downloading the image")
-        data = await self.runtime.client().download(url, max_bytes=MAX_RESULT_BYTES)
-        mime = sniff_image_type(data)
-        if mime is None:
-            raise DownloadError(f"the result of task {generation.id} is not a JPEG, PNG or WebP image")
+        spool = Spool(self.settings.data_dir)
+        # A copy kept after an earlier save failed: no second download (its URL may be gone by now).
+        kept = await anyio.to_thread.run_sync(spool.load, generation.id)
+        mime = sniff_image_type(kept) if kept is not None else None
+        from_spool = kept is not None and mime is not None
+        if kept is not None and mime is not None:
+            data = kept
+            if reporter is not None:
+                await reporter.note(f"{generation.id}: saving the copy kept from an earlier download")
+        else:
+            result = generation.result
+            url = (result.primary_url or (result.urls[0] if result.urls else None)) if result else None
+            if not url:
+                raise DownloadError(f"task {generation.id} succeeded but the API gave no result URL")
+            if reporter is not None:
+                await reporter.note(f"{generation.id}: downloading the image")
+            data = await self.runtime.client().download(url, max_bytes=MAX_RESULT_BYTES)
+            mime = sniff_image_type(data)
+            if mime is None:
+                raise DownloadError(f"the result of task {generation.id} is not a JPEG, PNG or WebP image")
         # The journal's prompt first: a call that only knows the task id (get_task after a restart,
         # an edit by task id) would otherwise name the file "…_image.jpg".
         name = image_filename(generation.id, (entry.prompt if entry else None) or prompt, IMAGE_TYPES[mime])
-        path = await anyio.to_thread.run_sync(save_atomically, Path(self.settings.output_dir), name, data)
+        folder = Path(self.settings.output_dir)
+        try:
+            path = await anyio.to_thread.run_sync(save_atomically, folder, name, data)
+        except OSError as exc:
+            # Read-only, full, not permitted: say so (not "internal error"), and keep the paid bytes.
+            if from_spool:
+                kept_at: Path | None = spool.path_for(generation.id)
+            else:
+                kept_at = await anyio.to_thread.run_sync(spool.keep, generation.id, data)
+            log.warning("task %s: could not save its image in %s: %s", generation.id, folder, exc)
+            raise OutputFolderUnusable(
+                str(folder.expanduser().resolve()),
+                exc,
+                task_id=generation.id,
+                kept_at=str(kept_at) if kept_at else None,
+                data=data,
+            ) from exc
         ledger.updated(generation, saved_path=path)
+        if kept is not None:  # saved now (or unreadable): the kept copy has done its job
+            await anyio.to_thread.run_sync(spool.discard, generation.id)
         log.info("task %s saved to %s", generation.id, path)
         return path, data, False
 
     async def _deliver(
         self, generation: Generation, output: TaskOutput, reporter: ProgressReporter, ledger: Ledger, *, prompt: str
     ) -> CallToolResult:
-        path, data, from_disk = await self.ensure_saved(generation, ledger, prompt=prompt, reporter=reporter)
+        try:
+            path, data, from_disk = await self.ensure_saved(generation, ledger, prompt=prompt, reporter=reporter)
+        except OutputFolderUnusable as exc:
+            # Still an error (the file the agent will hand on does not exist), but with what it paid
+            # for: the preview and the source URL.
+            preview = await anyio.to_thread.run_sync(make_preview, exc.data)
+            output.mime_type = sniff_image_type(exc.data)
+            output.width, output.height = preview.source_width, preview.source_height
+            failed = failure_for_exception(exc)
+            assert failed is not None
+            output.next_step = failed.next_step
+            return results.unsaved_result(failed, output, preview, structured_output=self.structured)
         preview, output.mime_type = await self._preview(path, data)
         output.saved_path = str(path)
         output.resource_uri = results.image_uri(path)
@@ -457,7 +499,9 @@ class ToolBodies:
         return results.ok([results.text(text)], output, structured_output=self.structured)
 
     def task_list(self, *, status: str | None, limit: int) -> TaskListOutput:
-        entries = self.runtime.ledger().recent(status=status, limit=limit)
+        return self._task_list(self.runtime.ledger().recent(status=status, limit=limit))
+
+    def _task_list(self, entries: list[JournalEntry]) -> TaskListOutput:
         tasks = [
             TaskSummary(
                 task_id=e.task_id,
@@ -479,7 +523,11 @@ class ToolBodies:
 
     async def list_tasks(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
         args = check(self.schemas["list_tasks"], arguments)
-        listing = self.task_list(status=args.get("status"), limit=int(args.get("limit", 20)))
+        ledger = self.runtime.ledger()
+        entries = ledger.recent(status=args.get("status"), limit=int(args.get("limit", 20)))
+        listing = self._task_list(entries)
+        # Rows from before the journal recorded whose task each is: listed, never acted on.
+        unowned = {e.idempotency_key for e in entries if not e.has_owner} if ledger.scoped else set()
         if not listing.tasks:
             text = "No tasks recorded yet" + (f" with status {args['status']}." if args.get("status") else ".")
         else:
@@ -488,6 +536,7 @@ class ToolBodies:
                 where = f" → {t.saved_path}" if t.saved_path else ""
                 lines.append(
                     f"- {t.task_id or '(not created)'} {t.status} {t.created_at or ''} {(t.prompt or '')[:60]!r}{where}"
+                    + (UNOWNED_NOTE if t.idempotency_key in unowned else "")
                 )
             text = "\n".join(lines)
         return results.ok([results.text(text)], listing, structured_output=self.structured)
