@@ -78,6 +78,36 @@ class Requester:
             text = data[-1]
         return response.status_code, json.loads(text)
 
+    def listen(self, notifications: dict[str, Any], *, tasks: bool | None = None) -> list[dict[str, Any]]:
+        """Open a ``subscriptions/listen`` stream and read every frame until its final response."""
+        declared = self.tasks if tasks is None else tasks
+        self._id += 1
+        meta = {
+            "io.modelcontextprotocol/protocolVersion": VERSION,
+            "io.modelcontextprotocol/clientCapabilities": {"extensions": {EXTENSION: {}}} if declared else {},
+        }
+        body = {
+            "jsonrpc": "2.0",
+            "id": self._id,
+            "method": "subscriptions/listen",
+            "params": {"notifications": notifications, "_meta": meta},
+        }
+        headers = {
+            "MCP-Protocol-Version": VERSION,
+            "Mcp-Method": "subscriptions/listen",
+            "Accept": "application/json, text/event-stream",
+        }
+        frames: list[dict[str, Any]] = []
+        with self._http.stream("POST", self.url, json=body, headers=headers) as response:
+            for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                frame = json.loads(line[5:])
+                frames.append(frame)
+                if "id" in frame:  # the response: the stream is over
+                    break
+        return frames
+
     def call(self, method: str, params: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         _, message = self.raw(method, params, **kwargs)
         assert "result" in message, message

@@ -148,6 +148,34 @@ def test_unknown_ids_and_wrong_routing_headers_are_refused(requester: Requester)
     assert requester.task("tasks/get", handle)["taskId"] == handle  # the right header still works
 
 
+def test_listen_streams_task_updates_until_every_watched_task_is_terminal(
+    requester: Requester, sandbox: RunningSandbox
+) -> None:
+    httpx2.post(f"{sandbox.base_url}/_sandbox/config", json={"processing_seconds": 1.5})
+    try:
+        created = requester.tool("generate_image", {"prompt": "a slow tide"})
+    finally:
+        httpx2.post(f"{sandbox.base_url}/_sandbox/config", json={"processing_seconds": 0.4})
+    handle = created["taskId"]
+    frames = requester.listen({"taskIds": [handle, "not-a-task"], "toolsListChanged": True})
+
+    ack = frames[0]
+    assert ack["method"] == "notifications/subscriptions/acknowledged"
+    assert ack["params"]["notifications"] == {"taskIds": [handle], "toolsListChanged": True}  # accepted ids only
+    final = frames[-1]
+    assert "result" in final  # a graceful end once the task is terminal
+    listen_id = final["id"]
+    for frame in frames:
+        carrier = frame.get("params") or frame.get("result")
+        assert carrier["_meta"]["io.modelcontextprotocol/subscriptionId"] == listen_id
+    updates = [f["params"] for f in frames if f.get("method") == "notifications/tasks"]
+    assert updates[0]["taskId"] == handle and updates[0]["status"] == "working"
+    assert len(updates) >= 2
+    assert updates[-1]["status"] == "completed"
+    assert updates[-1]["result"]["structuredContent"]["status"] == "succeeded"
+    assert all(u["status"] == "working" for u in updates[:-1])
+
+
 def test_listen_for_task_ids_needs_the_extension(requester: Requester) -> None:
     status, message = requester.raw("subscriptions/listen", {"notifications": {"taskIds": ["x"]}}, tasks=False)
     assert message["error"]["code"] == -32021, message

@@ -16,11 +16,13 @@ the ``get_task`` tool body, and ``tasks/get`` returns the very result a blocking
   is refused with -32021 (checked before anything else, as the conformance suite probes it).
 - Over HTTP, ``tasks/*`` must carry ``Mcp-Name: <taskId>`` (-32020 otherwise): mcp 2.3.0 only
   checks it on core methods.
-- ``notifications/tasks`` are not sent: the SDK's stock ``subscriptions/listen`` handler drops
-  ``taskIds`` (it echoes only its four core filters) and the extension API cannot replace a spec
-  method. A listen with ``taskIds`` from a client that did not declare the extension is refused
-  with -32021 (``listen_gate``); a declaring client gets the stock acknowledgement without
-  ``taskIds``, which the spec reads as "not honoured", and polls.
+- ``notifications/tasks``: the SDK's stock ``subscriptions/listen`` handler drops ``taskIds`` (it
+  echoes only its four core filters), so ``listen_gate`` (middleware, ahead of it) serves a listen
+  that names ``taskIds`` itself: -32021 for a request that did not declare the extension; else the
+  acknowledgement echoes the ids it accepted (known, unexpired), each task's current state follows,
+  then every change this process makes (status message, completion, cancel) as a full
+  ``DetailedTask``, and the stream ends gracefully once every watched task is terminal. Changes
+  made by another process on a shared journal are not pushed; ``tasks/get`` shows them.
 """
 
 from __future__ import annotations
@@ -30,22 +32,30 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import anyio
+from anyio.streams.memory import MemoryObjectSendStream
 from mcp import MCPError
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
 from mcp.server.mcpserver import Context, require_client_extension
+from mcp.server.subscriptions import SUBSCRIPTION_ID_META_KEY
 from mcp.types import (
     HEADER_MISMATCH,
     INTERNAL_ERROR,
     INVALID_PARAMS,
+    INVALID_REQUEST,
     CallToolRequestParams,
     CallToolResult,
     RequestParams,
+    ServerNotification,
+    SubscriptionFilter,
+    SubscriptionsAcknowledgedNotification,
+    SubscriptionsAcknowledgedNotificationParams,
+    SubscriptionsListenResult,
 )
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from rivya_mcp.client import Generation
 from rivya_mcp.journal import McpTaskRecord, TaskJournal
@@ -64,7 +74,17 @@ MODERN_VERSIONS = frozenset({"2026-07-28"})
 # The follow-up's state is written to the journal at most this often while it polls.
 STATUS_WRITE_GAP_SECONDS = 0.5
 
+# A listen stream's backlog of task updates; a reader that falls this far behind is dropped.
+MAX_BUFFERED_UPDATES = 256
+
 ToolRunner = Callable[[dict[str, Any], Context], Awaitable[CallToolResult]]
+
+
+class TaskStatusNotification(BaseModel):
+    """``notifications/tasks``: its params are a full ``DetailedTask`` (the SDK has no model for it)."""
+
+    method: str = "notifications/tasks"
+    params: dict[str, Any]
 
 
 class TaskIdParams(RequestParams):
@@ -126,6 +146,8 @@ class TasksExtension(Extension):
         self._now = now
         self._ttl_ms = ttl_ms
         self._followers: dict[str, asyncio.Task[None]] = {}
+        # Open listen streams per handle (this process's): each gets every change as a DetailedTask.
+        self._watchers: dict[str, set[MemoryObjectSendStream[dict[str, Any]]]] = {}
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -137,12 +159,94 @@ class TasksExtension(Extension):
         ]
 
     async def listen_gate(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        """Middleware: ``subscriptions/listen`` asking for ``taskIds`` needs the extension declared."""
+        """Middleware: a ``subscriptions/listen`` naming ``taskIds`` is ours (-32021 if undeclared)."""
         if ctx.method == "subscriptions/listen" and ctx.params:
             notifications = ctx.params.get("notifications")
-            if isinstance(notifications, Mapping) and "taskIds" in notifications and not declared(ctx):
+            if isinstance(notifications, Mapping) and "taskIds" in notifications:
                 require_client_extension(ctx, EXTENSION_ID)
+                if declared(ctx):
+                    return await self._listen(ctx, notifications)
         return await call_next(ctx)
+
+    async def _listen(self, ctx: ServerRequestContext[Any, Any], requested: Mapping[str, Any]) -> HandlerResult:
+        """One listen stream for task updates. The core kinds it also names are acknowledged: this
+        server's tools, prompts and resources lists never change, so they would never fire anyway."""
+        subscription_id = ctx.request_id
+        if subscription_id is None:
+            raise MCPError(INVALID_REQUEST, "subscriptions/listen requires a request id")
+        journal = self._journal()
+        ids = requested.get("taskIds")
+        now = self._now()
+        records = [
+            record
+            for task_id in (ids if isinstance(ids, list) else [])
+            if isinstance(task_id, str)
+            and journal is not None
+            and (record := journal.get_mcp_task(task_id)) is not None
+            and not policy.is_expired(record.created_at, record.ttl_ms, now)
+        ]
+        honored = {key: value for key, value in requested.items() if key != "taskIds" and value}
+        honored["taskIds"] = [r.mcp_task_id for r in records]
+        meta: dict[str, Any] = {SUBSCRIPTION_ID_META_KEY: subscription_id}
+        send, receive = anyio.create_memory_object_stream[dict[str, Any]](MAX_BUFFERED_UPDATES)
+        open_ids = {r.mcp_task_id for r in records if r.status not in policy.TERMINAL}
+        for record in records:
+            self._watchers.setdefault(record.mcp_task_id, set()).add(send)
+        try:
+            await ctx.session.send_notification(
+                SubscriptionsAcknowledgedNotification(
+                    params=SubscriptionsAcknowledgedNotificationParams(
+                        notifications=SubscriptionFilter.model_validate(honored), _meta=meta
+                    )
+                ),
+                related_request_id=subscription_id,
+            )
+            # The current state first: a change between the create and this listen is not lost.
+            for record in records:
+                await self._notify_one(ctx, self._detailed(record), meta)
+            while open_ids:
+                task = await receive.receive()
+                await self._notify_one(ctx, task, meta)
+                if task["status"] in policy.TERMINAL:
+                    open_ids.discard(task["taskId"])
+        finally:
+            for record in records:
+                watchers = self._watchers.get(record.mcp_task_id)
+                if watchers is not None:
+                    watchers.discard(send)
+                    if not watchers:
+                        del self._watchers[record.mcp_task_id]
+            send.close()
+            receive.close()
+        return SubscriptionsListenResult(_meta=meta)
+
+    async def _notify_one(
+        self, ctx: ServerRequestContext[Any, Any], task: dict[str, Any], meta: dict[str, Any]
+    ) -> None:
+        notification = TaskStatusNotification(params={**task, "_meta": meta})
+        # The session sends any model with method + params; the union type just has no member for
+        # an extension's notification.
+        await ctx.session.send_notification(
+            cast(ServerNotification, notification), related_request_id=meta[SUBSCRIPTION_ID_META_KEY]
+        )
+
+    def _publish(self, handle: str) -> None:
+        """Hand the task's new state to every listen stream watching it (this process's)."""
+        watchers = self._watchers.get(handle)
+        journal = self._journal()
+        if not watchers or journal is None:
+            return
+        record = journal.get_mcp_task(handle)
+        if record is None:
+            return
+        task = self._detailed(record)
+        for send in list(watchers):
+            try:
+                send.send_nowait(task)
+            except (anyio.WouldBlock, anyio.ClosedResourceError):
+                log.warning("tasks: a listen stream fell behind on %s…; dropping it", handle[:8])
+                watchers.discard(send)
+                send.close()
 
     # -- tools/call -----------------------------------------------------------------------
 
@@ -200,7 +304,10 @@ class TasksExtension(Extension):
         record = self._lookup(ctx, params)
         if record.status == policy.WORKING:
             self._ensure_follower(record)  # after a restart, or from another process on the journal
-        return {"resultType": "complete", **self._task_fields(record, detailed=True)}
+        return {"resultType": "complete", **self._detailed(record)}
+
+    def _detailed(self, record: McpTaskRecord) -> dict[str, Any]:
+        return self._task_fields(record, detailed=True)
 
     async def update(self, ctx: ServerRequestContext[Any, Any], params: UpdateTaskParams) -> dict[str, Any]:
         # No tool of ours asks for input: there is never an outstanding key, and unknown keys are
@@ -224,6 +331,7 @@ class TasksExtension(Extension):
             if follower is not None:
                 follower.cancel()
             if changed:
+                self._publish(record.mcp_task_id)
                 log.info("tasks: handle %s… cancelled; %s no longer followed", record.mcp_task_id[:8], record.task_id)
         return {"resultType": "complete"}
 
@@ -285,9 +393,10 @@ class TasksExtension(Extension):
             now = anyio.current_time()
             if now - last_write >= STATUS_WRITE_GAP_SECONDS:
                 last_write = now
-                journal.update_mcp_task(
+                if journal.update_mcp_task(
                     handle, status_message=message, updated_at=self._now(), only_from=policy.WORKING
-                )
+                ):
+                    self._publish(handle)
 
         status_ctx = _StatusContext(on_message)
         try:
@@ -307,6 +416,7 @@ class TasksExtension(Extension):
                         updated_at=self._now(),
                         only_from=policy.WORKING,
                     )
+                    self._publish(handle)
                     return
                 # Still running, or a passing fault (the result said so): look again at the pace
                 # the body itself keeps (it never polls one task closer than its minimum gap).
@@ -326,6 +436,7 @@ class TasksExtension(Extension):
                 updated_at=self._now(),
                 only_from=policy.WORKING,
             )
+            self._publish(handle)
         finally:
             if self._followers.get(handle) is asyncio.current_task():
                 self._followers.pop(handle, None)
