@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ DEADLINE_SECONDS = 60.0
 
 @pytest.fixture
 def requester(sandbox: RunningSandbox, tmp_path: Path) -> Iterator[Requester]:
+    """A requester on a server whose data directory is ``tmp_path / "data"``."""
     with serve(tasks_settings(sandbox, tmp_path)) as server:
         client = Requester(f"{server.base_url}/mcp")
         try:
@@ -186,3 +189,21 @@ def test_the_key_never_reaches_a_task_result(requester: Requester) -> None:
     created = requester.tool("generate_image", {"prompt": "a key-shaped cloud"})
     done = settle(requester, created["taskId"])
     assert TASKS_KEY not in repr(done)
+
+
+def test_past_its_ttl_a_handle_is_gone_but_the_image_is_not(requester: Requester, tmp_path: Path) -> None:
+    created = requester.tool("generate_image", {"prompt": "an old photograph"})
+    handle = created["taskId"]
+    done = settle(requester, handle)
+    rivya_id = done["result"]["structuredContent"]["task_id"]
+    # A day and a second later, as the journal sees it (another connection, as another process would).
+    journal = sqlite3.connect(tmp_path / "data" / "journal.sqlite3")
+    born = datetime.now(UTC) - timedelta(milliseconds=created["ttlMs"], seconds=1)
+    journal.execute("UPDATE mcp_tasks SET created_at = ? WHERE mcp_task_id = ?", (born.isoformat(), handle))
+    journal.commit()
+    journal.close()
+    for method in ("tasks/get", "tasks/cancel", "tasks/update"):
+        _, expired = requester.raw(method, {"taskId": handle}, name=handle)
+        assert expired["error"]["code"] == -32602, (method, expired)
+    again = requester.tool("get_task", {"task_id": rivya_id})
+    assert again["structuredContent"]["saved_path"] == done["result"]["structuredContent"]["saved_path"]

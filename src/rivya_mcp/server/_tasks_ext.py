@@ -377,6 +377,7 @@ class TasksExtension(Extension):
         running = self._followers.get(record.mcp_task_id)
         if running is not None and not running.done():
             return
+        log.debug("tasks: following %s for handle %s…", record.task_id, record.mcp_task_id[:8])
         self._followers[record.mcp_task_id] = asyncio.get_running_loop().create_task(
             self._follow(record), name=f"rivya-task-{record.mcp_task_id[:8]}"
         )
@@ -444,6 +445,8 @@ class TasksExtension(Extension):
     async def aclose(self) -> None:
         """Stop the follow-ups (the journal keeps the handles: the next process resumes them)."""
         followers, self._followers = list(self._followers.values()), {}
+        if followers:
+            log.info("tasks: stopping %d follow-up(s); the journal keeps their handles", len(followers))
         for follower in followers:
             follower.cancel()
         for follower in followers:
