@@ -207,3 +207,23 @@ def test_past_its_ttl_a_handle_is_gone_but_the_image_is_not(requester: Requester
         assert expired["error"]["code"] == -32602, (method, expired)
     again = requester.tool("get_task", {"task_id": rivya_id})
     assert again["structuredContent"]["saved_path"] == done["result"]["structuredContent"]["saved_path"]
+
+
+def test_without_a_durable_handle_the_paid_task_is_still_named(
+    requester: Requester, sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """If the handle cannot be written after the create, the answer is the plain one: the Rivya id."""
+    requester.call("server/discover", {})  # the server is up; its journal opens on first use
+    requester.tool("get_credits", {})
+    before = len(charges(sandbox))
+    journal = sqlite3.connect(tmp_path / "data" / "journal.sqlite3")
+    journal.execute("DROP TABLE mcp_tasks")  # every handle write now fails
+    journal.commit()
+    journal.close()
+    answer = requester.tool("generate_image", {"prompt": "a paid-for sunrise"})
+    assert answer.get("resultType", "complete") == "complete" and "taskId" not in answer
+    rivya_id = answer["structuredContent"]["task_id"]
+    assert rivya_id and f'get_task with task_id="{rivya_id}"' in answer["structuredContent"]["next_step"]
+    finished = requester.tool("get_task", {"task_id": rivya_id, "wait_seconds": 30})
+    assert finished["structuredContent"]["status"] == "succeeded"
+    assert len(charges(sandbox)) == before + 1

@@ -273,17 +273,25 @@ class TasksExtension(Extension):
             return result
         generation = created[-1]
         now = self._now()
-        record = journal.record_mcp_task(
-            secrets.token_hex(16),
-            task_id=generation.id,
-            tool=params.name,
-            status=policy.WORKING,
-            ttl_ms=self._ttl_ms,
-            created_at=now,
-        )
-        journal.update_mcp_task(
-            record.mcp_task_id, status_message=f"task created {generation.id}: {generation.status}", updated_at=now
-        )
+        try:
+            record = journal.record_mcp_task(
+                secrets.token_hex(16),
+                task_id=generation.id,
+                tool=params.name,
+                status=policy.WORKING,
+                ttl_ms=self._ttl_ms,
+                created_at=now,
+            )
+            journal.update_mcp_task(
+                record.mcp_task_id,
+                status_message=f"task created {generation.id}: {generation.status}",
+                updated_at=now,
+            )
+        except Exception:
+            # The task exists and is paid for: without a durable handle, answer the way a blocking
+            # call past its wait does (the Rivya task id, to finish with get_task).
+            log.exception("tasks: no handle could be recorded for %s; answering without one", generation.id)
+            return result
         log.info("tasks: handle %s… follows %s", record.mcp_task_id[:8], generation.id)
         self._ensure_follower(record)
         return {"resultType": "task", **self._task_fields(journal.get_mcp_task(record.mcp_task_id) or record)}
@@ -294,7 +302,12 @@ class TasksExtension(Extension):
         journal = self._journal()
         if not arguments or journal is None or not isinstance(arguments.get("task_id"), str):
             return
-        record = journal.get_mcp_task(arguments["task_id"])
+        try:
+            record = journal.get_mcp_task(arguments["task_id"])
+        except Exception:
+            # A journal fault must not break get_task: it still answers for Rivya task ids.
+            log.exception("tasks: could not look up a handle for get_task")
+            return
         if record is not None:
             arguments["task_id"] = record.task_id  # the handler is invoked with this very params object
 
