@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from PIL import Image
 
 from rivya_mcp.sandbox import RunningSandbox
 from tests.tasks.conftest import EXTENSION, TASKS_KEY, Requester, serve, tasks_settings
@@ -227,3 +230,28 @@ def test_without_a_durable_handle_the_paid_task_is_still_named(
     finished = requester.tool("get_task", {"task_id": rivya_id, "wait_seconds": 30})
     assert finished["structuredContent"]["status"] == "succeeded"
     assert len(charges(sandbox)) == before + 1
+
+
+def test_another_server_on_the_same_journal_answers_for_the_handle(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    """Two servers (replicas) share one data directory: a handle made by one resolves on the other."""
+    settings = tasks_settings(sandbox, tmp_path)
+    before = len(charges(sandbox))
+    with serve(settings) as first, serve(settings) as second:
+        one, two = Requester(f"{first.base_url}/mcp"), Requester(f"{second.base_url}/mcp")
+        try:
+            created = one.tool("edit_image", {"prompt": "add a moon", "reference": _png_data_uri()})
+            assert created["resultType"] == "task"
+            done = settle(two, created["taskId"])
+            assert done["status"] == "completed", done
+            assert done["result"]["structuredContent"]["status"] == "succeeded"
+            assert settle(one, created["taskId"])["result"] == done["result"]  # one result, whoever stored it
+        finally:
+            one.close()
+            two.close()
+    assert len(charges(sandbox)) == before + 1
+
+
+def _png_data_uri() -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (30, 120, 200)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
