@@ -56,6 +56,7 @@ __all__ = [
     "IdempotencyKeyReused",
     "JournalEntry",
     "JournalError",
+    "McpTaskRecord",
     "TaskJournal",
 ]
 
@@ -207,8 +208,34 @@ def _add_owner_v2(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (FINGERPRINT_SECRET, secrets.token_hex(32)))
 
 
+def _create_v3_mcp_tasks(conn: sqlite3.Connection) -> None:
+    """The MCP Tasks extension's handles (server/_tasks_ext.py): additive, one row per protocol task.
+
+    ``task_id`` is the Rivya task the handle follows (``tasks.task_id``); the rest is protocol state
+    Rivya knows nothing of. ``result`` is the final tool result as JSON, so ``tasks/get`` on a
+    finished task needs no API call and outlives the result URL. Plain types only (portable SQL).
+    """
+    conn.execute(
+        """
+        CREATE TABLE mcp_tasks (
+            mcp_task_id    TEXT PRIMARY KEY,
+            task_id        TEXT NOT NULL,
+            tool           TEXT NOT NULL,
+            status         TEXT NOT NULL,
+            status_message TEXT,
+            result         TEXT,
+            error          TEXT,
+            ttl_ms         INTEGER,
+            created_at     TEXT NOT NULL,
+            updated_at     TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX mcp_tasks_task ON mcp_tasks (task_id)")
+
+
 # Migration i takes the schema from version i to i + 1. Append; never edit a shipped step.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1, _add_owner_v2)
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1, _add_owner_v2, _create_v3_mcp_tasks)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 _COLUMNS = (
@@ -545,6 +572,64 @@ class TaskJournal:
             ).fetchone()
         return int(row[0])
 
+    # -- MCP task handles (the Tasks extension) --------------------------------------------
+
+    def record_mcp_task(
+        self, mcp_task_id: str, *, task_id: str, tool: str, status: str, ttl_ms: int | None, created_at: datetime
+    ) -> McpTaskRecord:
+        stamp = _iso(created_at)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO mcp_tasks (mcp_task_id, task_id, tool, status, ttl_ms, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (mcp_task_id, task_id, tool, status, ttl_ms, stamp, stamp),
+            )
+        record = self.get_mcp_task(mcp_task_id)
+        assert record is not None
+        return record
+
+    def get_mcp_task(self, mcp_task_id: str) -> McpTaskRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_MCP_COLUMNS} FROM mcp_tasks WHERE mcp_task_id = ?", (mcp_task_id,)
+            ).fetchone()
+        return None if row is None else _mcp_record(row)
+
+    def update_mcp_task(
+        self,
+        mcp_task_id: str,
+        *,
+        status: str | None = None,
+        status_message: str | None = None,
+        result: Mapping[str, Any] | None = None,
+        error: Mapping[str, Any] | None = None,
+        updated_at: datetime,
+        only_from: str | None = None,
+    ) -> bool:
+        """Change what is given; with ``only_from``, only while the task is still in that status.
+
+        The conditional write is what keeps terminal states absorbing across processes: a
+        cancel and a finishing follow-up can race, and whichever commits first wins.
+        Returns whether a row changed.
+        """
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE mcp_tasks SET status = COALESCE(?, status), status_message = COALESCE(?, status_message), "
+                "result = COALESCE(?, result), error = COALESCE(?, error), updated_at = ? "
+                "WHERE mcp_task_id = ? AND (? IS NULL OR status = ?)",
+                (
+                    status,
+                    status_message,
+                    None if result is None else json.dumps(dict(result), ensure_ascii=False),
+                    None if error is None else json.dumps(dict(error), ensure_ascii=False),
+                    _iso(updated_at),
+                    mcp_task_id,
+                    only_from,
+                    only_from,
+                ),
+            )
+            return cursor.rowcount > 0
+
     # -- internals -------------------------------------------------------------------------
 
     def _mine(self, where: str, args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
@@ -639,6 +724,40 @@ class TaskJournal:
         with self._lock:
             rows = self._conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE {clause}", args).fetchall()
         return [_entry(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class McpTaskRecord:
+    """One MCP Tasks extension handle (``mcp_tasks``). Times are UTC."""
+
+    mcp_task_id: str
+    task_id: str  # the Rivya task it follows
+    tool: str
+    status: str  # working | completed | failed | cancelled (the protocol's)
+    status_message: str | None
+    result: dict[str, Any] | None  # the final CallToolResult, as JSON
+    error: dict[str, Any] | None  # a JSON-RPC error {code, message} for ``failed``
+    ttl_ms: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+_MCP_COLUMNS = "mcp_task_id, task_id, tool, status, status_message, result, error, ttl_ms, created_at, updated_at"
+
+
+def _mcp_record(row: tuple[Any, ...]) -> McpTaskRecord:
+    return McpTaskRecord(
+        mcp_task_id=row[0],
+        task_id=row[1],
+        tool=row[2],
+        status=row[3],
+        status_message=row[4],
+        result=json.loads(row[5]) if row[5] else None,
+        error=json.loads(row[6]) if row[6] else None,
+        ttl_ms=None if row[7] is None else int(row[7]),
+        created_at=datetime.fromisoformat(row[8]),
+        updated_at=datetime.fromisoformat(row[9]),
+    )
 
 
 def _entry(row: tuple[Any, ...]) -> JournalEntry:

@@ -37,6 +37,7 @@ from rivya_mcp.server._schemas import (
     list_tasks_schema,
     upload_reference_schema,
 )
+from rivya_mcp.server._tasks_ext import TasksExtension
 from rivya_mcp.server._tools import CallState, ToolBodies, unexpected_failure
 from rivya_mcp.settings import Settings
 
@@ -225,10 +226,19 @@ def build_server(
         for name, title, body, output, annotations in specs
     ]
 
+    # The MCP Tasks extension: protocol task handles for generate/edit, followed with get_task's body.
+    tasks = TasksExtension(bodies, _guard("get_task", bodies.get_task))
+
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
         async with runtime.session():
-            yield runtime
+            try:
+                yield runtime
+            finally:
+                if runtime.sessions == 1:
+                    # The last session: stop the follow-ups before the client closes (the journal
+                    # keeps the handles; a tasks/get resumes them).
+                    await tasks.aclose()
 
     server: MCPServer[Runtime] = MCPServer(
         SERVER_NAME,
@@ -242,6 +252,8 @@ def build_server(
         ),
         tools=tools,
         lifespan=lifespan,
+        extensions=[tasks],
+        middleware=[tasks.listen_gate],
         log_level=_sdk_log_level(settings.log_level),
     )
     register_resources(server, bodies)

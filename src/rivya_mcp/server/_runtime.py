@@ -191,6 +191,16 @@ class Runtime:
             self._journal = self._owned_journal = open_journal(self.settings)
         return Ledger(self._journal)
 
+    def journal(self) -> TaskJournal | None:
+        """The journal itself (opened on first use), None when it is unavailable."""
+        self.ledger()
+        return self._journal
+
+    @property
+    def sessions(self) -> int:
+        """Sessions open now (each inside :meth:`session`)."""
+        return self._sessions
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Runtime]:
         self._sessions += 1

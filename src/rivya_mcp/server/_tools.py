@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -61,6 +63,13 @@ MAX_RESULT_BYTES = 64 * 1024 * 1024
 # long for that (one download) even when the caller asked not to wait for the task itself.
 SAVE_LOCK_GRACE_SECONDS = 10.0
 UNOWNED_NOTE = " (recorded before rivya-mcp noted the API key and base URL of each task: never resumed)"
+
+
+# The one seam for a caller that follows the task itself (the MCP Tasks extension,
+# ``_tasks_ext``): while set, generate_image/edit_image hand the created (or re-found) task to it as
+# soon as the create is answered and return without waiting. The body knows nothing of protocol
+# tasks; everything before the create (validation, uploads, the journal's intent) is unchanged.
+HAND_OVER: ContextVar[Callable[[Generation], None] | None] = ContextVar("rivya_mcp_hand_over", default=None)
 
 
 @dataclass
@@ -139,6 +148,9 @@ class ToolBodies:
                 generation = await self.runtime.poll(earlier.task_id)
                 state.task_id = generation.id
                 await reporter.created(generation, reused=True)
+                if (hand_over := HAND_OVER.get()) is not None:
+                    hand_over(generation)
+                    return self._shape(generation, 0.0, reused=True)
                 return await self._follow(generation, wait, reporter, ledger, prompt=prompt, reused=True)
             # Recorded but never answered, or refused (e.g. before a top-up): re-send the exact body
             # under the same key, so that a create that did arrive is returned rather than repeated.
@@ -175,6 +187,9 @@ class ToolBodies:
         ledger.created(key, generation)
         log.info("task %s created (%s, %s)", generation.id, mode, generation.status)
         await reporter.created(generation, reused=False)
+        if (hand_over := HAND_OVER.get()) is not None:
+            hand_over(generation)
+            return self._shape(generation, 0.0, reused=False)
         return await self._follow(generation, wait, reporter, ledger, prompt=prompt, reused=False)
 
     async def _follow(

@@ -1,0 +1,470 @@
+"""The MCP Tasks extension (``io.modelcontextprotocol/tasks``, SEP-2663), backed by the journal.
+
+A ``tools/call`` of ``generate_image`` or ``edit_image`` from a request that declares the
+extension is answered with a durable task handle as soon as Rivya answers the create; a follow-up
+in the background then does what a blocking call does after that (poll, download, save) through
+the ``get_task`` tool body, and ``tasks/get`` returns the very result a blocking call returns.
+
+- The handle (``taskId``) is ours: 128 random bits, a bearer token in the ``mcp_tasks`` table of
+  the journal, mapped to the Rivya task. It is written before the reply leaves, so ``tasks/get``
+  resolves from the first moment, from any process on the same journal, after any restart; a
+  ``tasks/get`` for a task no follow-up is running for (a restart) starts one.
+- The tool bodies know nothing of this envelope: the one seam is ``_tools.HAND_OVER``.
+- ``tasks/cancel`` stops our follow-up only (Rivya has no cancel endpoint); the job may finish
+  and is paid, and ``get_task`` (by the Rivya id, or by this handle) still fetches it.
+- A request that does not declare the extension gets the plain tool call, and ``tasks/*`` from it
+  is refused with -32021 (checked before anything else, as the conformance suite probes it).
+- Over HTTP, ``tasks/*`` must carry ``Mcp-Name: <taskId>`` (-32020 otherwise): mcp 2.3.0 only
+  checks it on core methods.
+- ``notifications/tasks``: the SDK's stock ``subscriptions/listen`` handler drops ``taskIds`` (it
+  echoes only its four core filters), so ``listen_gate`` (middleware, ahead of it) serves a listen
+  that names ``taskIds`` itself: -32021 for a request that did not declare the extension; else the
+  acknowledgement echoes the ids it accepted (known, unexpired), each task's current state follows,
+  then every change this process makes (status message, completion, cancel) as a full
+  ``DetailedTask``, and the stream ends gracefully once every watched task is terminal. Changes
+  made by another process on a shared journal are not pushed; ``tasks/get`` shows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+from mcp import MCPError
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.extension import Extension, MethodBinding
+from mcp.server.mcpserver import Context, require_client_extension
+from mcp.server.subscriptions import SUBSCRIPTION_ID_META_KEY
+from mcp.types import (
+    HEADER_MISMATCH,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    CallToolRequestParams,
+    CallToolResult,
+    RequestParams,
+    ServerNotification,
+    SubscriptionFilter,
+    SubscriptionsAcknowledgedNotification,
+    SubscriptionsAcknowledgedNotificationParams,
+    SubscriptionsListenResult,
+)
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from rivya_mcp.client import Generation
+from rivya_mcp.journal import McpTaskRecord, TaskJournal
+from rivya_mcp.server import _task_states as policy
+from rivya_mcp.server._ledger import needs_finishing
+from rivya_mcp.server._schemas import MAX_WAIT_SECONDS
+from rivya_mcp.server._tools import HAND_OVER, ToolBodies
+
+log = logging.getLogger(__name__)
+
+EXTENSION_ID = "io.modelcontextprotocol/tasks"
+# The tools whose calls may become tasks: the two that create (and charge for) a generation.
+TASK_TOOLS = frozenset({"generate_image", "edit_image"})
+# Tasks exist on the 2026-07-28 wire only (a legacy connection never sees a task result).
+MODERN_VERSIONS = frozenset({"2026-07-28"})
+# The follow-up's state is written to the journal at most this often while it polls.
+STATUS_WRITE_GAP_SECONDS = 0.5
+
+# A listen stream's backlog of task updates; a reader that falls this far behind is dropped.
+MAX_BUFFERED_UPDATES = 256
+
+ToolRunner = Callable[[dict[str, Any], Context], Awaitable[CallToolResult]]
+
+
+class TaskStatusNotification(BaseModel):
+    """``notifications/tasks``: its params are a full ``DetailedTask`` (the SDK has no model for it)."""
+
+    method: str = "notifications/tasks"
+    params: dict[str, Any]
+
+
+class TaskIdParams(RequestParams):
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+    task_id: str = Field(alias="taskId")
+
+
+class UpdateTaskParams(TaskIdParams):
+    input_responses: dict[str, Any] | None = Field(default=None, alias="inputResponses")
+
+
+class _StatusContext(Context):
+    """The ``Context`` the background follow-up hands the tool body: progress becomes ``statusMessage``.
+
+    There is no request to send ``notifications/progress`` on once the handle is returned (and the
+    spec sends none for tasks); the body's progress messages are what ``statusMessage`` carries.
+    """
+
+    _on_message: Callable[[str], None] | None = PrivateAttr(default=None)
+
+    def __init__(self, on_message: Callable[[str], None]) -> None:
+        super().__init__()
+        self._on_message = on_message
+
+    async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        del progress, total  # a task has no progress numbers, only its status message
+        if message and self._on_message is not None:
+            self._on_message(message)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def declared(ctx: ServerRequestContext[Any, Any]) -> bool:
+    """Whether *this request* declared the extension, on the modern wire (declaration is per request)."""
+    if ctx.protocol_version not in MODERN_VERSIONS:
+        return False
+    capabilities = ctx.session.client_capabilities
+    extensions = capabilities.extensions if capabilities else None
+    return bool(extensions) and EXTENSION_ID in (extensions or {})
+
+
+class TasksExtension(Extension):
+    identifier = EXTENSION_ID
+
+    def __init__(
+        self,
+        bodies: ToolBodies,
+        get_task: ToolRunner,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        ttl_ms: int | None = policy.DEFAULT_TTL_MS,
+    ) -> None:
+        self._bodies = bodies
+        self._runtime = bodies.runtime
+        self._get_task = get_task
+        self._now = now
+        self._ttl_ms = ttl_ms
+        self._followers: dict[str, asyncio.Task[None]] = {}
+        # Open listen streams per handle (this process's): each gets every change as a DetailedTask.
+        self._watchers: dict[str, set[MemoryObjectSendStream[dict[str, Any]]]] = {}
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def methods(self) -> list[MethodBinding]:
+        return [
+            MethodBinding("tasks/get", TaskIdParams, self.get, protocol_versions=MODERN_VERSIONS),
+            MethodBinding("tasks/update", UpdateTaskParams, self.update, protocol_versions=MODERN_VERSIONS),
+            MethodBinding("tasks/cancel", TaskIdParams, self.cancel, protocol_versions=MODERN_VERSIONS),
+        ]
+
+    async def listen_gate(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        """Middleware: a ``subscriptions/listen`` naming ``taskIds`` is ours (-32021 if undeclared)."""
+        if ctx.method == "subscriptions/listen" and ctx.params:
+            notifications = ctx.params.get("notifications")
+            if isinstance(notifications, Mapping) and "taskIds" in notifications:
+                require_client_extension(ctx, EXTENSION_ID)
+                if declared(ctx):
+                    return await self._listen(ctx, notifications)
+        return await call_next(ctx)
+
+    async def _listen(self, ctx: ServerRequestContext[Any, Any], requested: Mapping[str, Any]) -> HandlerResult:
+        """One listen stream for task updates. The core kinds it also names are acknowledged: this
+        server's tools, prompts and resources lists never change, so they would never fire anyway."""
+        subscription_id = ctx.request_id
+        if subscription_id is None:
+            raise MCPError(INVALID_REQUEST, "subscriptions/listen requires a request id")
+        journal = self._journal()
+        ids = requested.get("taskIds")
+        now = self._now()
+        records = [
+            record
+            for task_id in (ids if isinstance(ids, list) else [])
+            if isinstance(task_id, str)
+            and journal is not None
+            and (record := journal.get_mcp_task(task_id)) is not None
+            and not policy.is_expired(record.created_at, record.ttl_ms, now)
+        ]
+        honored = {key: value for key, value in requested.items() if key != "taskIds" and value}
+        honored["taskIds"] = [r.mcp_task_id for r in records]
+        meta: dict[str, Any] = {SUBSCRIPTION_ID_META_KEY: subscription_id}
+        send, receive = anyio.create_memory_object_stream[dict[str, Any]](MAX_BUFFERED_UPDATES)
+        open_ids = {r.mcp_task_id for r in records if r.status not in policy.TERMINAL}
+        for record in records:
+            self._watchers.setdefault(record.mcp_task_id, set()).add(send)
+        try:
+            await ctx.session.send_notification(
+                SubscriptionsAcknowledgedNotification(
+                    params=SubscriptionsAcknowledgedNotificationParams(
+                        notifications=SubscriptionFilter.model_validate(honored), _meta=meta
+                    )
+                ),
+                related_request_id=subscription_id,
+            )
+            # The current state first: a change between the create and this listen is not lost.
+            for record in records:
+                await self._notify_one(ctx, self._detailed(record), meta)
+            while open_ids:
+                task = await receive.receive()
+                await self._notify_one(ctx, task, meta)
+                if task["status"] in policy.TERMINAL:
+                    open_ids.discard(task["taskId"])
+        finally:
+            for record in records:
+                watchers = self._watchers.get(record.mcp_task_id)
+                if watchers is not None:
+                    watchers.discard(send)
+                    if not watchers:
+                        del self._watchers[record.mcp_task_id]
+            send.close()
+            receive.close()
+        return SubscriptionsListenResult(_meta=meta)
+
+    async def _notify_one(
+        self, ctx: ServerRequestContext[Any, Any], task: dict[str, Any], meta: dict[str, Any]
+    ) -> None:
+        notification = TaskStatusNotification(params={**task, "_meta": meta})
+        # The session sends any model with method + params; the union type just has no member for
+        # an extension's notification.
+        await ctx.session.send_notification(
+            cast(ServerNotification, notification), related_request_id=meta[SUBSCRIPTION_ID_META_KEY]
+        )
+
+    def _publish(self, handle: str) -> None:
+        """Hand the task's new state to every listen stream watching it (this process's)."""
+        watchers = self._watchers.get(handle)
+        journal = self._journal()
+        if not watchers or journal is None:
+            return
+        record = journal.get_mcp_task(handle)
+        if record is None:
+            return
+        task = self._detailed(record)
+        for send in list(watchers):
+            try:
+                send.send_nowait(task)
+            except (anyio.WouldBlock, anyio.ClosedResourceError):
+                log.warning("tasks: a listen stream fell behind on %s…; dropping it", handle[:8])
+                watchers.discard(send)
+                send.close()
+
+    # -- tools/call -----------------------------------------------------------------------
+
+    async def intercept_tool_call(
+        self, params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        if params.name == "get_task":
+            self._resolve_handle(params)
+            return await call_next(ctx)
+        if params.name not in TASK_TOOLS or not declared(ctx):
+            return await call_next(ctx)
+        journal = self._journal()
+        if journal is None:
+            # Without the journal a handle could not outlive this call: answer the plain way.
+            return await call_next(ctx)
+        created: list[Generation] = []
+        token = HAND_OVER.set(created.append)
+        try:
+            result = await call_next(ctx)
+        finally:
+            HAND_OVER.reset(token)
+        if not created:
+            # Refused before any task existed (bad input, no credits, ...): the plain error result.
+            return result
+        generation = created[-1]
+        now = self._now()
+        try:
+            record = journal.record_mcp_task(
+                secrets.token_hex(16),
+                task_id=generation.id,
+                tool=params.name,
+                status=policy.WORKING,
+                ttl_ms=self._ttl_ms,
+                created_at=now,
+            )
+            journal.update_mcp_task(
+                record.mcp_task_id,
+                status_message=f"task created {generation.id}: {generation.status}",
+                updated_at=now,
+            )
+        except Exception:
+            # The task exists and is paid for: without a durable handle, answer the way a blocking
+            # call past its wait does (the Rivya task id, to finish with get_task).
+            log.exception("tasks: no handle could be recorded for %s; answering without one", generation.id)
+            return result
+        log.info("tasks: handle %s… follows %s", record.mcp_task_id[:8], generation.id)
+        self._ensure_follower(record)
+        return {"resultType": "task", **self._task_fields(journal.get_mcp_task(record.mcp_task_id) or record)}
+
+    def _resolve_handle(self, params: CallToolRequestParams) -> None:
+        """``get_task`` accepts a handle too: it answers for the Rivya task the handle follows."""
+        arguments = params.arguments
+        journal = self._journal()
+        if not arguments or journal is None or not isinstance(arguments.get("task_id"), str):
+            return
+        try:
+            record = journal.get_mcp_task(arguments["task_id"])
+        except Exception:
+            # A journal fault must not break get_task: it still answers for Rivya task ids.
+            log.exception("tasks: could not look up a handle for get_task")
+            return
+        if record is not None:
+            arguments["task_id"] = record.task_id  # the handler is invoked with this very params object
+
+    # -- tasks/* --------------------------------------------------------------------------
+
+    async def get(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
+        record = self._lookup(ctx, params)
+        if record.status == policy.WORKING:
+            self._ensure_follower(record)  # after a restart, or from another process on the journal
+        return {"resultType": "complete", **self._detailed(record)}
+
+    def _detailed(self, record: McpTaskRecord) -> dict[str, Any]:
+        return self._task_fields(record, detailed=True)
+
+    async def update(self, ctx: ServerRequestContext[Any, Any], params: UpdateTaskParams) -> dict[str, Any]:
+        # No tool of ours asks for input: there is never an outstanding key, and unknown keys are
+        # ignored, as the spec says.
+        self._lookup(ctx, params)
+        return {"resultType": "complete"}
+
+    async def cancel(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
+        record = self._lookup(ctx, params)
+        journal = self._journal()
+        assert journal is not None  # _lookup found the record in it
+        if policy.after_cancel(record.status) != record.status:
+            changed = journal.update_mcp_task(
+                record.mcp_task_id,
+                status=policy.CANCELLED,
+                status_message=policy.cancel_message(record.task_id),
+                updated_at=self._now(),
+                only_from=record.status,
+            )
+            follower = self._followers.pop(record.mcp_task_id, None)
+            if follower is not None:
+                follower.cancel()
+            if changed:
+                self._publish(record.mcp_task_id)
+                log.info("tasks: handle %s… cancelled; %s no longer followed", record.mcp_task_id[:8], record.task_id)
+        return {"resultType": "complete"}
+
+    def _lookup(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> McpTaskRecord:
+        require_client_extension(ctx, EXTENSION_ID)  # -32021 before anything about the id
+        request = ctx.request
+        headers = getattr(request, "headers", None)
+        if headers is not None and headers.get("mcp-name") != params.task_id:
+            # The spec makes Mcp-Name: <taskId> a MUST on tasks/* over HTTP, so a balancer can pin them.
+            raise MCPError(HEADER_MISMATCH, "Mcp-Name header must equal params.taskId on tasks/* requests")
+        journal = self._journal()
+        record = journal.get_mcp_task(params.task_id) if journal is not None else None
+        if record is None or policy.is_expired(record.created_at, record.ttl_ms, self._now()):
+            raise MCPError(INVALID_PARAMS, policy.expired_message(params.task_id))
+        return record
+
+    def _task_fields(self, record: McpTaskRecord, *, detailed: bool = False) -> dict[str, Any]:
+        elapsed = (self._now() - record.created_at).total_seconds()
+        fields: dict[str, Any] = {
+            "taskId": record.mcp_task_id,
+            "status": record.status,
+            "createdAt": _iso(record.created_at),
+            "lastUpdatedAt": _iso(record.updated_at),
+            "ttlMs": record.ttl_ms,
+            "pollIntervalMs": policy.poll_interval_ms(
+                elapsed, polls=1 if elapsed > 0 else 0, poll_scale=self._runtime.settings.poll_scale
+            ),
+        }
+        if record.status_message:
+            fields["statusMessage"] = record.status_message
+        if detailed and record.status == policy.COMPLETED and record.result is not None:
+            fields["result"] = record.result
+        if detailed and record.status == policy.FAILED and record.error is not None:
+            fields["error"] = record.error
+        return fields
+
+    # -- the follow-up --------------------------------------------------------------------
+
+    def _journal(self) -> TaskJournal | None:
+        return self._runtime.journal()
+
+    def _ensure_follower(self, record: McpTaskRecord) -> None:
+        running = self._followers.get(record.mcp_task_id)
+        if running is not None and not running.done():
+            return
+        log.debug("tasks: following %s for handle %s…", record.task_id, record.mcp_task_id[:8])
+        self._followers[record.mcp_task_id] = asyncio.get_running_loop().create_task(
+            self._follow(record), name=f"rivya-task-{record.mcp_task_id[:8]}"
+        )
+
+    async def _follow(self, record: McpTaskRecord) -> None:
+        journal = self._journal()
+        if journal is None:
+            return
+        handle, task_id = record.mcp_task_id, record.task_id
+        last_write = -STATUS_WRITE_GAP_SECONDS
+
+        def on_message(message: str) -> None:
+            nonlocal last_write
+            now = anyio.current_time()
+            if now - last_write >= STATUS_WRITE_GAP_SECONDS:
+                last_write = now
+                if journal.update_mcp_task(
+                    handle, status_message=message, updated_at=self._now(), only_from=policy.WORKING
+                ):
+                    self._publish(handle)
+
+        status_ctx = _StatusContext(on_message)
+        try:
+            while True:
+                if policy.is_expired(record.created_at, record.ttl_ms, self._now()):
+                    log.info("tasks: handle %s… expired; %s left for get_task", handle[:8], task_id)
+                    return
+                result = await self._get_task({"task_id": task_id, "wait_seconds": MAX_WAIT_SECONDS}, status_ctx)
+                entry = self._runtime.ledger().get(task_id)
+                if entry is None:
+                    raise LookupError(f"the journal has no entry for {task_id}")
+                if policy.status_for(entry.status, needs_finishing=needs_finishing(entry)) == policy.COMPLETED:
+                    journal.update_mcp_task(
+                        handle,
+                        status=policy.COMPLETED,
+                        result=result.model_dump(mode="json", by_alias=True, exclude_none=True),
+                        updated_at=self._now(),
+                        only_from=policy.WORKING,
+                    )
+                    self._publish(handle)
+                    return
+                # Still running, or a passing fault (the result said so): look again at the pace
+                # the body itself keeps (it never polls one task closer than its minimum gap).
+                await anyio.sleep(max(self._runtime.poll_wait(task_id), self._runtime.min_poll_gap))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("tasks: the follow-up of %s stopped", task_id)
+            journal.update_mcp_task(
+                handle,
+                status=policy.FAILED,
+                error={
+                    "code": INTERNAL_ERROR,
+                    "message": f"The server could not follow task {task_id} ({type(exc).__name__}; see its log).",
+                },
+                status_message=f'Call the get_task tool with task_id="{task_id}" to fetch the image.',
+                updated_at=self._now(),
+                only_from=policy.WORKING,
+            )
+            self._publish(handle)
+        finally:
+            if self._followers.get(handle) is asyncio.current_task():
+                self._followers.pop(handle, None)
+
+    async def aclose(self) -> None:
+        """Stop the follow-ups (the journal keeps the handles: the next process resumes them)."""
+        followers, self._followers = list(self._followers.values()), {}
+        if followers:
+            log.info("tasks: stopping %d follow-up(s); the journal keeps their handles", len(followers))
+        for follower in followers:
+            follower.cancel()
+        for follower in followers:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await follower
+                except BaseException:
+                    pass  # cancelled, or already logged by the follow-up

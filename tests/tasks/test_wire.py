@@ -1,0 +1,257 @@
+"""The Tasks extension on the wire: real server, real uvicorn, real sandbox, a bare requester."""
+
+from __future__ import annotations
+
+import base64
+import io
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from PIL import Image
+
+from rivya_mcp.sandbox import RunningSandbox
+from tests.tasks.conftest import EXTENSION, TASKS_KEY, Requester, serve, tasks_settings
+
+# Generous: a fast sandbox finishes in well under a second; this only stops a hung test.
+DEADLINE_SECONDS = 60.0
+
+
+@pytest.fixture
+def requester(sandbox: RunningSandbox, tmp_path: Path) -> Iterator[Requester]:
+    """A requester on a server whose data directory is ``tmp_path / "data"``."""
+    with serve(tasks_settings(sandbox, tmp_path)) as server:
+        client = Requester(f"{server.base_url}/mcp")
+        try:
+            yield client
+        finally:
+            client.close()
+
+
+def settle(requester: Requester, task_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while True:
+        task = requester.task("tasks/get", task_id)
+        if task["status"] != "working":
+            return task
+        assert time.monotonic() < deadline, task
+        time.sleep(task["pollIntervalMs"] / 1000)
+
+
+def charges(sandbox: RunningSandbox) -> list[dict[str, Any]]:
+    ledger = httpx2.get(f"{sandbox.base_url}/_sandbox/state").json()["ledger"]
+    return [e for e in ledger if e["delta"] < 0]
+
+
+def test_discover_advertises_the_extension_as_an_empty_object(requester: Requester) -> None:
+    result = requester.call("server/discover", {})
+    assert result["capabilities"]["extensions"][EXTENSION] == {}
+    assert "tasks" not in result["capabilities"]  # the 2025-11-25 core tasks are not offered
+
+
+def test_a_declared_generate_becomes_a_task_that_completes_with_the_blocking_result(
+    requester: Requester, sandbox: RunningSandbox
+) -> None:
+    before = len(charges(sandbox))
+    created = requester.tool("generate_image", {"prompt": "a lighthouse at dusk", "aspectRatio": "1:1"})
+    assert created["resultType"] == "task"
+    assert created["status"] == "working"
+    assert {"taskId", "createdAt", "lastUpdatedAt", "ttlMs", "pollIntervalMs"} <= created.keys()
+    assert isinstance(created["pollIntervalMs"], int) and created["pollIntervalMs"] > 0
+    assert created["ttlMs"] == 24 * 3600 * 1000
+    assert "result" not in created and "task" not in created
+    handle = created["taskId"]
+
+    # Durable before the reply: an immediate get resolves.
+    first = requester.task("tasks/get", handle)
+    assert first["resultType"] == "complete" and first["taskId"] == handle
+
+    done = settle(requester, handle)
+    assert done["status"] == "completed", done
+    result = done["result"]
+    assert result.get("isError") is not True
+    kinds = [c["type"] for c in result["content"]]
+    assert "image" in kinds and "resource_link" in kinds
+    structured = result["structuredContent"]
+    assert structured["status"] == "succeeded" and Path(structured["saved_path"]).is_file()
+    assert len(charges(sandbox)) == before + 1
+
+    # get_task answers for the handle too (and for the Rivya id the result names).
+    by_handle = requester.tool("get_task", {"task_id": handle})
+    assert by_handle["structuredContent"]["task_id"] == structured["task_id"]
+    assert by_handle["structuredContent"]["saved_path"] == structured["saved_path"]
+    assert len(charges(sandbox)) == before + 1
+
+
+def test_an_undeclared_request_gets_todays_blocking_call(requester: Requester) -> None:
+    result = requester.tool("generate_image", {"prompt": "a red kite"}, tasks=False)
+    assert result.get("resultType", "complete") == "complete"
+    assert "taskId" not in result
+    assert result["structuredContent"]["status"] == "succeeded"
+
+
+def test_bad_input_is_refused_before_any_task_or_charge(requester: Requester, sandbox: RunningSandbox) -> None:
+    before = len(charges(sandbox))
+    result = requester.tool("generate_image", {"prompt": "x", "aspectRatio": "2:1"})
+    assert result.get("resultType", "complete") == "complete" and result["isError"] is True
+    assert "taskId" not in result
+    assert len(charges(sandbox)) == before
+
+
+def test_an_upstream_failure_is_a_completed_task_with_an_error_result(requester: Requester) -> None:
+    # The sandbox's documented magic token for a failed task (docs/sandbox.md).
+    created = requester.tool("generate_image", {"prompt": "please [sandbox:moderated] this"})
+    assert created["resultType"] == "task"
+    done = settle(requester, created["taskId"])
+    assert done["status"] == "completed"
+    assert done["result"]["isError"] is True
+    assert "error" not in done
+
+
+def test_cancel_stops_following_and_a_terminal_cancel_is_an_idempotent_ack(
+    requester: Requester, sandbox: RunningSandbox
+) -> None:
+    httpx2.post(f"{sandbox.base_url}/_sandbox/config", json={"processing_seconds": 30})
+    try:
+        created = requester.tool("generate_image", {"prompt": "a slow glacier"})
+    finally:
+        httpx2.post(f"{sandbox.base_url}/_sandbox/config", json={"processing_seconds": 0.4})
+    handle = created["taskId"]
+    ack = requester.task("tasks/cancel", handle)
+    assert ack["resultType"] == "complete" and set(ack) <= {"resultType", "_meta"}
+    task = requester.task("tasks/get", handle)
+    assert task["status"] == "cancelled"
+    assert "may still finish and is paid" in task["statusMessage"]
+    assert "result" not in task
+    # Cancelling again, or updating, is a plain ack; the state stays.
+    requester.task("tasks/cancel", handle)
+    requester.call("tasks/update", {"taskId": handle, "inputResponses": {"x": {}}}, name=handle)
+    assert requester.task("tasks/get", handle)["status"] == "cancelled"
+
+
+def test_undeclared_tasks_methods_get_32021_before_the_id_is_looked_at(requester: Requester) -> None:
+    for method in ("tasks/get", "tasks/update", "tasks/cancel"):
+        status, message = requester.raw(method, {"taskId": "gate-test"}, name="gate-test", tasks=False)
+        assert message["error"]["code"] == -32021, (method, message)
+        assert message["error"]["data"]["requiredCapabilities"] == {"extensions": {EXTENSION: {}}}
+        assert status == 400
+
+
+def test_unknown_ids_and_wrong_routing_headers_are_refused(requester: Requester) -> None:
+    _, unknown = requester.raw("tasks/get", {"taskId": "no-such-task"}, name="no-such-task")
+    assert unknown["error"]["code"] == -32602
+    created = requester.tool("generate_image", {"prompt": "a pin"})
+    handle = created["taskId"]
+    _, wrong = requester.raw("tasks/get", {"taskId": handle}, name="someone-else")
+    assert wrong["error"]["code"] == -32020
+    _, missing = requester.raw("tasks/get", {"taskId": handle})
+    assert missing["error"]["code"] == -32020
+    assert requester.task("tasks/get", handle)["taskId"] == handle  # the right header still works
+
+
+def test_listen_streams_task_updates_until_every_watched_task_is_terminal(
+    requester: Requester, sandbox: RunningSandbox
+) -> None:
+    httpx2.post(f"{sandbox.base_url}/_sandbox/config", json={"processing_seconds": 1.5})
+    try:
+        created = requester.tool("generate_image", {"prompt": "a slow tide"})
+    finally:
+        httpx2.post(f"{sandbox.base_url}/_sandbox/config", json={"processing_seconds": 0.4})
+    handle = created["taskId"]
+    frames = requester.listen({"taskIds": [handle, "not-a-task"], "toolsListChanged": True})
+
+    ack = frames[0]
+    assert ack["method"] == "notifications/subscriptions/acknowledged"
+    assert ack["params"]["notifications"] == {"taskIds": [handle], "toolsListChanged": True}  # accepted ids only
+    final = frames[-1]
+    assert "result" in final  # a graceful end once the task is terminal
+    listen_id = final["id"]
+    for frame in frames:
+        carrier = frame.get("params") or frame.get("result")
+        assert carrier["_meta"]["io.modelcontextprotocol/subscriptionId"] == listen_id
+    updates = [f["params"] for f in frames if f.get("method") == "notifications/tasks"]
+    assert updates[0]["taskId"] == handle and updates[0]["status"] == "working"
+    assert len(updates) >= 2
+    assert updates[-1]["status"] == "completed"
+    assert updates[-1]["result"]["structuredContent"]["status"] == "succeeded"
+    assert all(u["status"] == "working" for u in updates[:-1])
+
+
+def test_listen_for_task_ids_needs_the_extension(requester: Requester) -> None:
+    status, message = requester.raw("subscriptions/listen", {"notifications": {"taskIds": ["x"]}}, tasks=False)
+    assert message["error"]["code"] == -32021, message
+    assert status == 400
+
+
+def test_the_key_never_reaches_a_task_result(requester: Requester) -> None:
+    created = requester.tool("generate_image", {"prompt": "a key-shaped cloud"})
+    done = settle(requester, created["taskId"])
+    assert TASKS_KEY not in repr(done)
+
+
+def test_past_its_ttl_a_handle_is_gone_but_the_image_is_not(requester: Requester, tmp_path: Path) -> None:
+    created = requester.tool("generate_image", {"prompt": "an old photograph"})
+    handle = created["taskId"]
+    done = settle(requester, handle)
+    rivya_id = done["result"]["structuredContent"]["task_id"]
+    # A day and a second later, as the journal sees it (another connection, as another process would).
+    journal = sqlite3.connect(tmp_path / "data" / "journal.sqlite3")
+    born = datetime.now(UTC) - timedelta(milliseconds=created["ttlMs"], seconds=1)
+    journal.execute("UPDATE mcp_tasks SET created_at = ? WHERE mcp_task_id = ?", (born.isoformat(), handle))
+    journal.commit()
+    journal.close()
+    for method in ("tasks/get", "tasks/cancel", "tasks/update"):
+        _, expired = requester.raw(method, {"taskId": handle}, name=handle)
+        assert expired["error"]["code"] == -32602, (method, expired)
+    again = requester.tool("get_task", {"task_id": rivya_id})
+    assert again["structuredContent"]["saved_path"] == done["result"]["structuredContent"]["saved_path"]
+
+
+def test_without_a_durable_handle_the_paid_task_is_still_named(
+    requester: Requester, sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """If the handle cannot be written after the create, the answer is the plain one: the Rivya id."""
+    requester.call("server/discover", {})  # the server is up; its journal opens on first use
+    requester.tool("get_credits", {})
+    before = len(charges(sandbox))
+    journal = sqlite3.connect(tmp_path / "data" / "journal.sqlite3")
+    journal.execute("DROP TABLE mcp_tasks")  # every handle write now fails
+    journal.commit()
+    journal.close()
+    answer = requester.tool("generate_image", {"prompt": "a paid-for sunrise"})
+    assert answer.get("resultType", "complete") == "complete" and "taskId" not in answer
+    rivya_id = answer["structuredContent"]["task_id"]
+    assert rivya_id and f'get_task with task_id="{rivya_id}"' in answer["structuredContent"]["next_step"]
+    finished = requester.tool("get_task", {"task_id": rivya_id, "wait_seconds": 30})
+    assert finished["structuredContent"]["status"] == "succeeded"
+    assert len(charges(sandbox)) == before + 1
+
+
+def test_another_server_on_the_same_journal_answers_for_the_handle(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    """Two servers (replicas) share one data directory: a handle made by one resolves on the other."""
+    settings = tasks_settings(sandbox, tmp_path)
+    before = len(charges(sandbox))
+    with serve(settings) as first, serve(settings) as second:
+        one, two = Requester(f"{first.base_url}/mcp"), Requester(f"{second.base_url}/mcp")
+        try:
+            created = one.tool("edit_image", {"prompt": "add a moon", "reference": _png_data_uri()})
+            assert created["resultType"] == "task"
+            done = settle(two, created["taskId"])
+            assert done["status"] == "completed", done
+            assert done["result"]["structuredContent"]["status"] == "succeeded"
+            assert settle(one, created["taskId"])["result"] == done["result"]  # one result, whoever stored it
+        finally:
+            one.close()
+            two.close()
+    assert len(charges(sandbox)) == before + 1
+
+
+def _png_data_uri() -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (30, 120, 200)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
