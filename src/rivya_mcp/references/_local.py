@@ -33,6 +33,10 @@ def resolve_local_path(source: str, *, read_dirs: Sequence[Path]) -> Path:
     allowed folder can't expose a file outside it.
     """
     text = source.strip()
+    if "\x00" in text:
+        # The OS can't take such a path at all (Python raises ValueError, not OSError).
+        raise ReferenceError("the reference path contains a NUL character; give the path of an image file",
+                             reason="bad_path")
     expanded = os.path.expanduser(text)
     if expanded.startswith("~"):
         raise ReferenceError(f"couldn't expand {text!r}: no such user or home directory", reason="bad_path")
@@ -96,9 +100,17 @@ def read_local_file(path: Path, *, max_bytes: int) -> bytes:
         return read_open_file(file, path, max_bytes=max_bytes)
 
 
+def unreadable(path: Path, exc: OSError) -> ReferenceError:
+    """A read that failed after the open (EIO from ``/proc/self/mem``, a dying disk or mount)."""
+    return ReferenceError(f"can't read {path}: {exc.strerror or exc}", reason="unreadable")
+
+
 def read_open_file(file: io.FileIO, path: Path, *, max_bytes: int) -> bytes:
     """The rest of an open file, refused if it holds more than ``max_bytes`` from where it stands."""
-    data = _read_at_most(file, max_bytes + 1)  # +1 byte tells "exactly the limit" from "over"
+    try:
+        data = _read_at_most(file, max_bytes + 1)  # +1 byte tells "exactly the limit" from "over"
+    except OSError as exc:
+        raise unreadable(path, exc) from None
     if len(data) > max_bytes:
         raise ReferenceError(
             f"reference {path} grew past the {format_size(max_bytes)} limit while being read", reason="too_large"
