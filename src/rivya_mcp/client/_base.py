@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,6 +33,7 @@ from ._exceptions import (
     MissingAPIKeyError,
     ResultExpiredError,
     RivyaError,
+    UnusableAPIKeyError,
     make_status_error,
 )
 from ._gated import Confirm, GatedStream
@@ -49,6 +51,9 @@ _EXPIRED_STATUSES = frozenset({403, 404, 410})
 _REDACTED = "[redacted]"
 _IDEMPOTENCY_PREFIX = "rivya-mcp-"
 _DOWNLOAD_CHUNK = 64 * 1024
+# What an Authorization header value can carry: visible ASCII (RFC 9110 field values; a bearer
+# token has no spaces). Rivya keys are ``rvya_sk_`` plus letters, digits, ``_`` and ``-``.
+_HEADER_SAFE = re.compile(r"[!-~]+")
 
 
 def _coerce_key(api_key: Secret | str | None) -> Secret | None:
@@ -128,7 +133,14 @@ class BaseClient:
     def _headers(self, *, idempotency_key: str | None) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": f"rivya-mcp/{__version__}"}
         if self._api_key is not None:
-            headers["Authorization"] = f"Bearer {self._api_key.reveal()}"
+            secret = self._api_key.reveal()
+            if not _HEADER_SAFE.fullmatch(secret):
+                # Never show the key, nor the offending character (it would be part of the key).
+                raise UnusableAPIKeyError(
+                    "RIVYA_API_KEY contains characters an HTTP header can't carry (only printable ASCII without "
+                    "spaces is allowed), so no request can be sent with it. The key is not shown here."
+                )
+            headers["Authorization"] = f"Bearer {secret}"
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         return headers
