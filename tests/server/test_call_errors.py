@@ -17,6 +17,7 @@ from mcp.types import CallToolResult, TextContent
 
 from rivya_mcp.sandbox import RunningSandbox
 from rivya_mcp.server import build_server
+from rivya_mcp.server._runtime import Runtime
 from rivya_mcp.server._tools import ToolBodies
 from rivya_mcp.settings import Secret
 from tests.faults.conftest import set_faults
@@ -55,9 +56,7 @@ async def test_unknown_task_says_it_is_unknown_and_points_at_list_tasks(
     assert (result.structured_content or {}).get("task_id") is None
 
 
-async def test_task_in_the_journal_that_the_api_does_not_know_says_so(
-    sandbox: RunningSandbox, tmp_path: Path
-) -> None:
+async def test_task_in_the_journal_that_the_api_does_not_know_says_so(sandbox: RunningSandbox, tmp_path: Path) -> None:
     # A task created under one key, looked up under another: the journal knows it, Rivya does not.
     settings = settings_for(sandbox, tmp_path)
     async with Client(build_server(settings)) as client:
@@ -101,10 +100,10 @@ async def test_unexpected_error_in_get_task_does_not_claim_a_task_was_created(
         made = (await client.call_tool("generate_image", {"prompt": "A reef", "wait_seconds": 0})).structured_content
         assert made is not None
 
-        async def broken(self: ToolBodies, *args: Any, **kwargs: Any) -> Any:
+        async def broken(self: Runtime, *args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("a planted bug")
 
-        monkeypatch.setattr(ToolBodies, "_follow", broken)
+        monkeypatch.setattr(Runtime, "poll", broken)
         known = await client.call_tool("get_task", {"task_id": made["task_id"], "wait_seconds": 0})
         unknown = await client.call_tool("get_task", {"task_id": "task_neverseen", "wait_seconds": 0})
     for result in (known, unknown):
@@ -127,9 +126,9 @@ async def test_unexpected_error_after_a_create_still_names_the_task(
     async with Client(build_server(settings_for(sandbox, tmp_path))) as client:
         result = await client.call_tool("generate_image", {"prompt": "A comet", "wait_seconds": 0})
     text = _text(result)
-    task_id = (result.structured_content or {}).get("task_id")
+    (task_id,) = [t["id"] for t in sandbox.state.snapshot()["tasks"] if t["prompt"] == "A comet"]
     assert result.is_error and "Error (internal_error)" in text
-    assert task_id and f"task {task_id} was created" in text and f'task_id="{task_id}"' in _next_step(text)
+    assert f"task {task_id} was created" in text and f'task_id="{task_id}"' in _next_step(text)
 
 
 # --- item 8: inputs that used to crash ---------------------------------------------------------

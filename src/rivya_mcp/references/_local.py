@@ -35,8 +35,9 @@ def resolve_local_path(source: str, *, read_dirs: Sequence[Path]) -> Path:
     text = source.strip()
     if "\x00" in text:
         # The OS can't take such a path at all (Python raises ValueError, not OSError).
-        raise ReferenceError("the reference path contains a NUL character; give the path of an image file",
-                             reason="bad_path")
+        raise ReferenceError(
+            "the reference path contains a NUL character; give the path of an image file", reason="bad_path"
+        )
     expanded = os.path.expanduser(text)
     if expanded.startswith("~"):
         raise ReferenceError(f"couldn't expand {text!r}: no such user or home directory", reason="bad_path")

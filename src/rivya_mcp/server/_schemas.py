@@ -12,6 +12,7 @@ from rivya_mcp.manifest import PROMPT_KEY, Manifest, Mode, input_schema
 
 JsonObject = dict[str, Any]
 
+
 def whole_string(body: str) -> str:
     """A JSON Schema ``pattern`` that matches only the whole string, for every validator.
 
