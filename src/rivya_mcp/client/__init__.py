@@ -15,13 +15,13 @@ from ._exceptions import (
     InvalidRequestError,
     MalformedResponseError,
     MissingAPIKeyError,
-    UnusableAPIKeyError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     ResultExpiredError,
     RivyaError,
     ServiceUnavailableError,
+    UnusableAPIKeyError,
     UploadTooLargeError,
 )
 from ._models import Credits, Generation, GenerationResult, ModelInfo, RivyaFile, TaskError
@@ -43,7 +43,6 @@ __all__ = [
     "InvalidRequestError",
     "MalformedResponseError",
     "MissingAPIKeyError",
-    "UnusableAPIKeyError",
     "ModelInfo",
     "NotFoundError",
     "OnUpdate",
@@ -55,6 +54,7 @@ __all__ = [
     "RivyaFile",
     "ServiceUnavailableError",
     "TaskError",
+    "UnusableAPIKeyError",
     "UploadTooLargeError",
     "poll_delay",
 ]

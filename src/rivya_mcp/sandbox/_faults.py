@@ -5,8 +5,9 @@ forever) and, with ``probability``, only when the seeded RNG says so. It then wa
 and/or answers an error ``status``/``code`` (with ``retry_after``), ``drop``s the connection,
 sends a ``malformed`` body, or answers a JSON ``body`` of the test's choosing (e.g. a task that
 failed with a given error). ``request_id`` sets the answer's ``requestId`` and ``x-request-id``
-(a test can make the API echo anything, an API key included, in every field it sends). With ``"phase": "after"`` the request is processed first, so e.g. a
-create is charged but its answer is lost.
+(a test can make the API echo anything, an API key included, in every field it sends). With
+``"phase": "after"`` the request is processed first, so e.g. a create is charged but its answer
+is lost.
 """
 
 from __future__ import annotations
@@ -104,11 +105,19 @@ class FaultRule:
         """Whether the rule answers in place of the app (rather than only delaying it)."""
         return self.status is not None or self.body is not None or self.drop or self.malformed
 
+    def summary(self) -> str:
+        """The rule's action for a log line, without the free text it answers with (which a test
+        may fill with anything, an API key included)."""
+        action = "drop" if self.drop else "malformed" if self.malformed else None
+        if action is None and self.acts:
+            action = f"status {self.status or 200}" + (" with a body" if self.body is not None else "")
+        delay = f" after {self.delay_ms:g} ms" if self.delay_ms else ""
+        return f"{action or 'delay'}{delay} ({self.phase}, hit {self.hits})"
+
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"path": self.path, "phase": self.phase, "hits": self.hits}
-        for name in (
-            "method", "times", "probability", "status", "code", "message", "retry_after", "delay_ms", "body", "request_id"
-        ):  # fmt: skip
+        names = ("method", "times", "probability", "status", "code", "message", "retry_after", "delay_ms")
+        for name in (*names, "body", "request_id"):
             value = getattr(self, name)
             if value is not None:
                 data[name] = value
@@ -222,7 +231,7 @@ class FaultMiddleware:
         if rule is None:
             await self.app(scope, receive, send)
             return
-        self.logger.info("fault injected on %s %s: %s", scope["method"], scope["path"], rule.as_dict())
+        self.logger.info("fault injected on %s %s: %s", scope["method"], scope["path"], rule.summary())
         if rule.phase == "before":
             if rule.delay_ms:
                 await anyio.sleep(rule.delay_ms / 1000)
