@@ -167,7 +167,7 @@ class TestReadDirs:
     async def test_symlink_inside_pointing_outside(self, allowed: Path, png_file: Path, policy: UploadPolicy) -> None:
         (allowed / "escape.png").symlink_to(png_file)
         error = await refused(allowed / "escape.png", policy, read_dirs=(allowed,))
-        assert error.reason == "outside_read_dirs" and "links to" in error.message
+        assert error.reason == "outside_read_dirs" and str(png_file) not in error.message  # no link target
 
     async def test_symlinked_directory_pointing_outside(
         self, allowed: Path, png_file: Path, policy: UploadPolicy
