@@ -10,14 +10,17 @@ file the test wrote (the sqlite journal and its WAL, saved images) are scanned f
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult
 
 from rivya_mcp.server import build_server
 from tests._leaks import leaks_in_tree
+from tests.faults._process import process_transport, server_env
 from tests.faults.conftest import Account, set_faults, text_of
 
 pytestmark = pytest.mark.anyio
@@ -100,3 +103,43 @@ async def test_a_failed_task_echoing_the_key_is_scrubbed_everywhere(
     assert failed.is_error and (failed.structured_content or {}).get("status") == "failed"
     assert [t["task_id"] for t in (listing.structured_content or {})["tasks"]] == [task_id]
     _assert_scrubbed(account, [failed, listing], caplog)
+
+
+@pytest.mark.slow
+async def test_over_stdio_the_echoed_key_reaches_neither_results_nor_stderr_nor_the_journal(account: Account) -> None:
+    """The same echoes through the real stdio server (``python -m rivya_mcp serve``) at DEBUG."""
+    key = account.key
+    settings = account.settings(max_retries=1)
+    env = {**server_env(settings), "RIVYA_LOG_LEVEL": "DEBUG"}
+    stderr_path = account.workdir / "server-stderr.log"
+    results: list[CallToolResult] = []
+    with stderr_path.open("w") as errlog:
+        process = await anyio.open_process([sys.executable, "-m", "rivya_mcp", "serve"], env=env, stderr=errlog)
+        try:
+            async with Client(process_transport(process)) as client:
+                set_faults(account.sandbox, [{**CREATE, "status": 503, "phase": "after", **_echo(key)}])
+                results.append(await client.call_tool("generate_image", {"prompt": "A fox", "wait_seconds": 0}))
+                set_faults(account.sandbox, [])
+                pending = await client.call_tool(
+                    "generate_image", {"prompt": "An owl [sandbox:seconds=30]", "wait_seconds": 0}
+                )
+                task_id = (pending.structured_content or {})["task_id"]
+                failed_task = {"id": task_id, "status": "failed", "error": {"code": key, "message": key}}
+                rule = {"path": f"/api/v1/generations/{task_id}", "body": failed_task, "request_id": key}
+                set_faults(account.sandbox, [rule])
+                results.append(await client.call_tool("get_task", {"task_id": task_id, "wait_seconds": 0}))
+                results.append(await client.call_tool("list_tasks", {}))
+        finally:
+            with anyio.CancelScope(shield=True):
+                assert process.stdin is not None
+                await process.stdin.aclose()
+                with anyio.move_on_after(10):
+                    await process.wait()
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+    stderr = stderr_path.read_text()
+    assert "request" in stderr and task_id in stderr  # the DEBUG log did run
+    assert key not in stderr
+    assert key not in _seen(results) and "[redacted]" in _seen(results)
+    assert leaks_in_tree(account.workdir) == []
