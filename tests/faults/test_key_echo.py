@@ -107,10 +107,14 @@ async def test_a_failed_task_echoing_the_key_is_scrubbed_everywhere(
 
 @pytest.mark.slow
 async def test_over_stdio_the_echoed_key_reaches_neither_results_nor_stderr_nor_the_journal(account: Account) -> None:
-    """The same echoes through the real stdio server (``python -m rivya_mcp serve``) at DEBUG."""
+    """The same echoes through the real stdio server (``python -m rivya_mcp serve``) at DEBUG.
+
+    Its stderr has a second guard of its own (the CLI's log filter hides the key too); the
+    results and the journal have only the client's scrubbing.
+    """
     key = account.key
     settings = account.settings(max_retries=1)
-    env = {**server_env(settings), "RIVYA_LOG_LEVEL": "DEBUG"}
+    env = {**server_env(settings), "RIVYA_LOG_LEVEL": "DEBUG", "RIVYA_MAX_RETRIES": "1"}
     stderr_path = account.workdir / "server-stderr.log"
     results: list[CallToolResult] = []
     with stderr_path.open("w") as errlog:
