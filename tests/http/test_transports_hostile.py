@@ -182,3 +182,51 @@ async def test_foreign_origin_and_host_are_refused_on_both_transports(serving: A
         assert await status(origin="http://evil.example") == 403
         assert await status(host="evil.example") == 421
         assert await status(origin=f"http://localhost:{server.port}") not in (403, 421)
+
+
+async def test_outside_the_read_dirs_every_refusal_reads_the_same(
+    serving: Any, sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14 item 9: a remote caller learns nothing of what lies outside RIVYA_READ_DIRS.
+
+    Existing file, missing file, a folder, a missing folder, a symlink out (to a file or to
+    nothing), ``..``, ``~`` (the server's home) and an unknown user's ``~``: one message, byte for byte,
+    naming neither the path nor a link target nor the home. Inside the folders the usual messages stay.
+    """
+    home = tmp_path / "home"
+    allowed, outside = tmp_path / "refs", tmp_path / "private"
+    for folder in (home, allowed, outside):
+        folder.mkdir()
+    (outside / "cat.png").write_bytes(small_png())
+    (home / "cat.png").write_bytes(small_png())
+    (allowed / "cat.png").write_bytes(small_png())
+    (allowed / "out.png").symlink_to(outside / "cat.png")
+    (allowed / "dangling.png").symlink_to(outside / "nothing.png")
+    (allowed / "sub").mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    sources = [
+        outside / "cat.png",
+        outside / "nothing.png",
+        outside,
+        outside / "no-folder" / "cat.png",
+        allowed / "out.png",
+        allowed / "dangling.png",
+        allowed / ".." / "private" / "cat.png",
+        "~/cat.png",
+        "~nosuchuser-h4/cat.png",
+        "/etc/passwd",
+        "/proc/self/mem",
+    ]
+    async with connect(serving("http", read_dirs=(allowed,)), "http") as client:
+        texts = [_text(await client.call_tool("upload_reference", {"source": str(s)})) for s in sources]
+        inside_missing = _text(await client.call_tool("upload_reference", {"source": str(allowed / "none.png")}))
+        inside_dir = _text(await client.call_tool("upload_reference", {"source": str(allowed / "sub")}))
+        inside = await client.call_tool("upload_reference", {"source": str(allowed / "cat.png")})
+    assert len(set(texts)) == 1, "\n---\n".join(texts)
+    (text,) = set(texts)
+    assert "outside the folders this server may read" in text and str(allowed) in text
+    for secret in (str(outside), str(home), "private", "nothing", "passwd", "no such", "links to"):
+        assert secret not in text, (secret, text)
+    assert "no file at" in inside_missing and "none.png" in inside_missing
+    assert "is a directory" in inside_dir
+    assert not inside.is_error, _text(inside)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -167,7 +169,7 @@ class TestReadDirs:
     async def test_symlink_inside_pointing_outside(self, allowed: Path, png_file: Path, policy: UploadPolicy) -> None:
         (allowed / "escape.png").symlink_to(png_file)
         error = await refused(allowed / "escape.png", policy, read_dirs=(allowed,))
-        assert error.reason == "outside_read_dirs" and "links to" in error.message
+        assert error.reason == "outside_read_dirs" and str(png_file) not in error.message  # no link target
 
     async def test_symlinked_directory_pointing_outside(
         self, allowed: Path, png_file: Path, policy: UploadPolicy
@@ -180,3 +182,64 @@ class TestReadDirs:
         (allowed / "a.png").symlink_to(allowed / "b.png")
         (allowed / "b.png").symlink_to(allowed / "a.png")
         await refused(allowed / "a.png", policy, read_dirs=(allowed,))
+
+
+class _SwapAfterStat:
+    """``os`` for the local-file module, swapping the file right after the stat that checks it.
+
+    The race a path check can't close: between ``os.stat`` (regular file, size) and ``os.open``,
+    the path is replaced. The loader must notice (the open descriptor is a different file, or a
+    symlink is refused by O_NOFOLLOW) and never read what was swapped in.
+    """
+
+    def __init__(self, target: Path, swap: Callable[[], None]) -> None:
+        self._target, self._swap, self.swapped = str(target), swap, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def stat(self, path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        info = os.stat(path, *args, **kwargs)
+        if str(path) == self._target and not self.swapped:
+            self.swapped = True
+            self._swap()
+        return info
+
+
+def _replace_with(path: Path, make: Callable[[Path], None]) -> Callable[[], None]:
+    def swap() -> None:
+        fresh = path.with_name(path.name + ".new")
+        make(fresh)
+        os.replace(fresh, path)  # atomically, as an attacker racing the server would
+
+    return swap
+
+
+SWAPS: dict[str, Callable[[Path], None]] = {
+    "another image": lambda p: p.write_bytes(image_bytes("PNG", (32, 32))),
+    "a big file": lambda p: p.write_bytes(image_bytes("PNG") + b"\0" * (11 * 1024 * 1024)),
+    "a symlink": lambda p: p.symlink_to("/etc/passwd"),
+    "a fifo": lambda p: os.mkfifo(p),
+}
+
+
+@pytest.mark.parametrize("verify", [True, False], ids=["read-whole", "streamed"])
+@pytest.mark.parametrize("swap", list(SWAPS), ids=list(SWAPS))
+async def test_a_file_swapped_between_stat_and_open_is_refused(
+    tmp_path: Path, policy: UploadPolicy, monkeypatch: pytest.MonkeyPatch, swap: str, verify: bool
+) -> None:
+    from rivya_mcp.references import _local
+
+    path = tmp_path / "cat.png"
+    path.write_bytes(image_bytes("PNG", (64, 48)))
+    swapping = _SwapAfterStat(path, _replace_with(path, SWAPS[swap]))
+    monkeypatch.setattr(_local, "os", swapping)
+    error = await refused(path, policy, verify=verify)
+    assert swapping.swapped
+    assert error.reason in {"changed", "unreadable"}, error.message
+    assert "try again" in error.message or "can't open" in error.message
+    # Without the swap the same file loads: the refusal is the race's, not the file's.
+    monkeypatch.setattr(_local, "os", os)
+    path.unlink()
+    path.write_bytes(image_bytes("PNG", (64, 48)))
+    assert (await load(path, policy, verify=verify)).width == 64

@@ -65,6 +65,25 @@ async def test_malformed_fault_sends_invalid_json(api: Api) -> None:
     assert (await api.get(task_id))["id"] == task_id
 
 
+async def test_request_id_and_body_faults_answer_what_the_rule_says(api: Api) -> None:
+    await set_rules(
+        api,
+        {"path": "/api/v1/credits", "status": 400, "request_id": "req_chosen", "times": 1},
+        {"path": "/api/v1/credits", "body": {"id": "task_x", "status": "failed"}, "request_id": "req_two", "times": 1},
+        {"path": "/api/v1/credits", "body": {"odd": True}, "status": 418, "times": 1},
+    )
+    refused = await api.client.get("/api/v1/credits", headers=AUTH)
+    assert_error(refused, 400, "validation_failed")
+    assert refused.json()["error"]["requestId"] == refused.headers["x-request-id"] == "req_chosen"
+    answered = await api.client.get("/api/v1/credits", headers=AUTH)
+    assert answered.status_code == 200 and answered.json() == {"id": "task_x", "status": "failed"}
+    assert answered.headers["x-request-id"] == "req_two"
+    teapot = await api.client.get("/api/v1/credits", headers=AUTH)
+    assert teapot.status_code == 418 and teapot.json() == {"odd": True}
+    assert teapot.headers["x-request-id"].startswith("req_")
+    assert await api.credits() == 1000
+
+
 async def test_phase_after_charges_once_but_loses_the_answer(api: Api) -> None:
     await set_rules(api, {"path": "/api/v1/generations", "method": "POST", "status": 502, "phase": "after", "times": 1})
     headers = {**AUTH, "Idempotency-Key": "lost-answer-1"}
@@ -135,6 +154,9 @@ async def test_probability_uses_the_seeded_rng(api: Api) -> None:
         {"path": "/api/", "status": 500, "probability": 2},
         {"path": "/api/", "status": 500, "phase": "during"},
         {"path": "/api/", "status": 500, "colour": "red"},
+        {"path": "/api/", "body": ["not", "an", "object"]},
+        {"path": "/api/", "body": {}, "drop": True},
+        {"path": "/api/", "status": 500, "request_id": 7},
     ],
 )
 async def test_bad_rules_are_refused(api: Api, rule: dict[str, Any]) -> None:

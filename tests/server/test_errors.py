@@ -22,6 +22,7 @@ from rivya_mcp.client import (
     ResultExpiredError,
     RivyaError,
     ServiceUnavailableError,
+    UnusableAPIKeyError,
     UploadTooLargeError,
 )
 from rivya_mcp.journal import IdempotencyKeyReused
@@ -41,6 +42,7 @@ TABLE: list[tuple[BaseException, str, bool, tuple[str, ...]]] = [
     (ReferenceLoadError("the file is 12 MB", reason="too_large"), "invalid_reference", False, ("12 MB", "10 MB")),
     (IdempotencyKeyReused("key 'a' was already used"), "idempotency_conflict", False, ("new idempotency_key",)),
     (MissingAPIKeyError("no key"), "missing_api_key", False, ("RIVYA_API_KEY", "--sandbox")),
+    (UnusableAPIKeyError("bad key"), "api_key_unusable", False, ("RIVYA_API_KEY", "restart")),
     (_status(AuthenticationError, "api_key_invalid", 401), "api_key_invalid", False, ("RIVYA_API_KEY",)),
     (_status(PermissionDeniedError, "api_scope_denied", 403), "api_scope_denied", False, ("scope",)),
     (_status(InsufficientCreditsError, "insufficient_credits", 402), "insufficient_credits", False, ("Top up",)),

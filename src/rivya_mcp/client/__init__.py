@@ -21,6 +21,7 @@ from ._exceptions import (
     ResultExpiredError,
     RivyaError,
     ServiceUnavailableError,
+    UnusableAPIKeyError,
     UploadTooLargeError,
 )
 from ._models import Credits, Generation, GenerationResult, ModelInfo, RivyaFile, TaskError
@@ -53,6 +54,7 @@ __all__ = [
     "RivyaFile",
     "ServiceUnavailableError",
     "TaskError",
+    "UnusableAPIKeyError",
     "UploadTooLargeError",
     "poll_delay",
 ]

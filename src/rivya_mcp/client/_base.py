@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,6 +33,7 @@ from ._exceptions import (
     MissingAPIKeyError,
     ResultExpiredError,
     RivyaError,
+    UnusableAPIKeyError,
     make_status_error,
 )
 from ._gated import Confirm, GatedStream
@@ -49,6 +51,9 @@ _EXPIRED_STATUSES = frozenset({403, 404, 410})
 _REDACTED = "[redacted]"
 _IDEMPOTENCY_PREFIX = "rivya-mcp-"
 _DOWNLOAD_CHUNK = 64 * 1024
+# What an Authorization header value can carry: visible ASCII (RFC 9110 field values; a bearer
+# token has no spaces). Rivya keys are ``rvya_sk_`` plus letters, digits, ``_`` and ``-``.
+_HEADER_SAFE = re.compile(r"[!-~]+")
 
 
 def _coerce_key(api_key: Secret | str | None) -> Secret | None:
@@ -111,24 +116,27 @@ class BaseClient:
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _scrub(self, text: str) -> str:
-        """Remove the key from server-provided text, should a server ever echo it."""
-        if self._api_key is None:
-            return text
-        secret = self._api_key.reveal()
-        return text.replace(secret, _REDACTED) if secret else text
+    def _scrub(self, value: Any) -> Any:
+        """``value`` (a string, or parsed JSON) with the key removed from every string in it.
 
-    def _scrub_body(self, body: Any) -> Any:
-        if self._api_key is None or body is None:
-            return body
-        dumped = json.dumps(body)
-        scrubbed = self._scrub(dumped)
-        return body if scrubbed == dumped else json.loads(scrubbed)
+        The one place the key is taken out of what the API sent: ``_interpret`` passes every
+        string of an answer through here (body, ``x-request-id``, reason phrase) before anything
+        else sees it, so no error, model, log line, result or journal row can carry an echo.
+        """
+        secret = self._api_key.reveal() if self._api_key is not None else ""
+        return _scrubbed(value, secret) if secret else value
 
     def _headers(self, *, idempotency_key: str | None) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": f"rivya-mcp/{__version__}"}
         if self._api_key is not None:
-            headers["Authorization"] = f"Bearer {self._api_key.reveal()}"
+            secret = self._api_key.reveal()
+            if not _HEADER_SAFE.fullmatch(secret):
+                # Never show the key, nor the offending character (it would be part of the key).
+                raise UnusableAPIKeyError(
+                    "RIVYA_API_KEY contains characters an HTTP header can't carry (only printable ASCII without "
+                    "spaces is allowed), so no request can be sent with it. The key is not shown here."
+                )
+            headers["Authorization"] = f"Bearer {secret}"
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         return headers
@@ -254,9 +262,9 @@ class BaseClient:
 
     def _interpret(self, method: str, path: str, response: httpx2.Response) -> Any:
         status = response.status_code
-        header_request_id = response.headers.get("x-request-id")
+        header_request_id: str | None = self._scrub(response.headers.get("x-request-id"))
         try:
-            body: Any = json.loads(response.content) if response.content else None
+            body: Any = self._scrub(json.loads(response.content)) if response.content else None
             parsed = True
         except ValueError:
             body, parsed = None, False
@@ -283,15 +291,15 @@ class BaseClient:
             if isinstance(envelope.get("requestId"), str):
                 request_id = envelope["requestId"]
         if message is None:
-            message = f"{method} {path} failed with HTTP {status} {response.reason_phrase}".rstrip()
+            message = f"{method} {path} failed with HTTP {status} {self._scrub(response.reason_phrase)}".rstrip()
         retry_after = parse_retry_after(response.headers)
         logger.debug("response %s %s -> %d code=%s (request %s)", method, path, status, code or "-", request_id)
         return make_status_error(
             status_code=status,
             code=code,
-            message=self._scrub(message),
+            message=message,
             request_id=request_id,
-            body=self._scrub_body(body),
+            body=body,
             retry_after=retry_after,
             retryable=should_retry(status, code),
         )
@@ -372,3 +380,14 @@ class BaseClient:
     @staticmethod
     def _too_large(shown: str, max_bytes: int) -> DownloadError:
         return DownloadError(f"{shown} is larger than the {max_bytes}-byte limit", retryable=False)
+
+
+def _scrubbed(value: Any, secret: str) -> Any:
+    """``value`` with ``secret`` replaced in every string, dict key included (parsed JSON nests)."""
+    if isinstance(value, str):
+        return value.replace(secret, _REDACTED)
+    if isinstance(value, dict):
+        return {_scrubbed(k, secret): _scrubbed(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(item, secret) for item in value]
+    return value

@@ -3,6 +3,7 @@
 ```
 RivyaError
 ├── MissingAPIKeyError              no key configured; raised before any request
+├── UnusableAPIKeyError             the key has characters a header can't carry; raised before any request
 ├── UploadTooLargeError             a file exceeds the caller's max_bytes; raised before sending
 ├── APIConnectionError              network failure after retries
 │   └── APITimeoutError
@@ -50,6 +51,7 @@ __all__ = [
     "ResultExpiredError",
     "RivyaError",
     "ServiceUnavailableError",
+    "UnusableAPIKeyError",
     "UploadTooLargeError",
     "make_status_error",
 ]
@@ -94,6 +96,14 @@ class RivyaError(Exception):
 
 class MissingAPIKeyError(RivyaError):
     """No API key is configured; raised before any request is sent."""
+
+
+class UnusableAPIKeyError(RivyaError):
+    """The key has characters an HTTP header can't carry; raised before any request is sent.
+
+    Without this check httpx refuses to build the request (a crash) or, for a control
+    character, the connection layer does (retried as a network failure).
+    """
 
 
 class UploadTooLargeError(RivyaError):

@@ -22,7 +22,7 @@ from ._errors import ReferenceError
 from ._fetch import fetch_url
 from ._image import ImageInfo, inspect_image, verify_image
 from ._jpeg import JpegChecker
-from ._local import open_local_file, read_local_file, read_open_file, resolve_local_path
+from ._local import open_local_file, read_local_file, read_open_file, resolve_local_path, unreadable
 from ._png import PngChecker
 from ._sniff import EXTENSIONS, sniff_image_type
 from ._source import classify_source
@@ -190,7 +190,10 @@ def _open_path(
     fd, info = open_local_file(path, max_bytes=policy.max_bytes)
     owned = True
     try:
-        prefix = os.pread(fd, min(info.st_size, _HEADER_PREFIX), 0)
+        try:
+            prefix = os.pread(fd, min(info.st_size, _HEADER_PREFIX), 0)
+        except OSError as exc:
+            raise unreadable(path, exc) from None
         checks = _STREAM_CHECKS.get(sniff_image_type(prefix[:16]) or "")
         header = _header(prefix, policy, whole=len(prefix) >= info.st_size) if checks else None
         if checks is not None and header is not None:

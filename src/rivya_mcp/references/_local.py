@@ -31,10 +31,24 @@ def resolve_local_path(source: str, *, read_dirs: Sequence[Path]) -> Path:
 
     Symlinks are followed and the *target* must lie under a read dir, so a link inside an
     allowed folder can't expose a file outside it.
+
+    With ``read_dirs`` (a server others may call, e.g. over HTTP), every path outside them gets
+    one and the same refusal, byte for byte: whether it exists, is a folder, is a link and where
+    to, or what ``~`` expands to, is nothing a caller may learn. So the folders are checked on
+    the path as written *before* the file system is asked anything about it, and again on the
+    real path after symlinks.
     """
     text = source.strip()
+    if "\x00" in text:
+        # The OS can't take such a path at all (Python raises ValueError, not OSError).
+        raise ReferenceError(
+            "the reference path contains a NUL character; give the path of an image file", reason="bad_path"
+        )
+    roots = _roots(read_dirs) if read_dirs else ()
     expanded = os.path.expanduser(text)
     if expanded.startswith("~"):
+        if roots:
+            raise _outside(roots)  # whether that user exists is not the caller's to learn
         raise ReferenceError(f"couldn't expand {text!r}: no such user or home directory", reason="bad_path")
     path = Path(expanded)
     if not path.is_absolute():
@@ -43,25 +57,54 @@ def resolve_local_path(source: str, *, read_dirs: Sequence[Path]) -> Path:
             "directory is not yours, so relative paths are ambiguous",
             reason="relative_path",
         )
+    if roots and not _inside(Path(os.path.normpath(path)), roots):
+        raise _outside(roots)
     try:
         resolved = path.resolve(strict=True)
     except FileNotFoundError:
+        if roots and not _inside(_resolve_loosely(path), roots):
+            raise _outside(roots) from None  # a dangling link out of the folders
         raise ReferenceError(f"no file at {path}; check the path", reason="not_found") from None
     except RuntimeError:  # a symlink loop, on Python 3.11/3.12
         raise ReferenceError(f"{path} is a symlink loop", reason="bad_path") from None
     except OSError as exc:
+        if roots and not _inside(_resolve_loosely(path), roots):
+            raise _outside(roots) from None
         raise ReferenceError(f"can't read {path}: {exc.strerror or exc}", reason="unreadable") from None
-    if read_dirs:
-        roots = [Path(d).expanduser().resolve() for d in read_dirs]
-        if not any(resolved.is_relative_to(root) for root in roots):
-            shown = ", ".join(str(r) for r in roots)
-            target = f" (it links to {resolved})" if resolved != path else ""
-            raise ReferenceError(
-                f"{path}{target} is outside the folders this server may read ({shown}); move or copy "
-                "the image into one of them, or pass it as a URL or data URI",
-                reason="outside_read_dirs",
-            )
+    if roots and not _inside(resolved, roots):
+        raise _outside(roots)
     return resolved
+
+
+def _roots(read_dirs: Sequence[Path]) -> tuple[Path, ...]:
+    """Each read dir as written (normalised), then as resolved: a path may use either spelling."""
+    roots: list[Path] = []
+    for folder in read_dirs:
+        written = Path(os.path.normpath(os.path.abspath(os.path.expanduser(folder))))
+        roots += [written, _resolve_loosely(written)]
+    return tuple(roots)
+
+
+def _resolve_loosely(path: Path) -> Path:
+    try:
+        return path.resolve(strict=False)
+    except (OSError, RuntimeError):
+        return Path(os.path.normpath(path))
+
+
+def _inside(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path.is_relative_to(root) for root in roots)
+
+
+def _outside(roots: Sequence[Path]) -> ReferenceError:
+    # The same words for every path outside: it names the allowed folders (as the operator wrote
+    # them: ``_roots`` puts those first in each pair), never the path given or where it leads.
+    shown = ", ".join(dict.fromkeys(str(r) for r in roots[::2]))
+    return ReferenceError(
+        f"that path is outside the folders this server may read ({shown}); move or copy the image into "
+        "one of them, or pass it as a URL or data URI",
+        reason="outside_read_dirs",
+    )
 
 
 def open_local_file(path: Path, *, max_bytes: int) -> tuple[int, os.stat_result]:
@@ -96,9 +139,17 @@ def read_local_file(path: Path, *, max_bytes: int) -> bytes:
         return read_open_file(file, path, max_bytes=max_bytes)
 
 
+def unreadable(path: Path, exc: OSError) -> ReferenceError:
+    """A read that failed after the open (EIO from ``/proc/self/mem``, a dying disk or mount)."""
+    return ReferenceError(f"can't read {path}: {exc.strerror or exc}", reason="unreadable")
+
+
 def read_open_file(file: io.FileIO, path: Path, *, max_bytes: int) -> bytes:
     """The rest of an open file, refused if it holds more than ``max_bytes`` from where it stands."""
-    data = _read_at_most(file, max_bytes + 1)  # +1 byte tells "exactly the limit" from "over"
+    try:
+        data = _read_at_most(file, max_bytes + 1)  # +1 byte tells "exactly the limit" from "over"
+    except OSError as exc:
+        raise unreadable(path, exc) from None
     if len(data) > max_bytes:
         raise ReferenceError(
             f"reference {path} grew past the {format_size(max_bytes)} limit while being read", reason="too_large"

@@ -85,7 +85,10 @@ class CheckedFile(io.RawIOBase):
             self._check_end()
             return b""
         want = left if size is None or size < 0 else min(max(size, READ_BLOCK), left)
-        chunk = os.pread(self._fd, want, self._position)
+        try:
+            chunk = os.pread(self._fd, want, self._position)
+        except OSError as exc:  # EIO mid-upload: say so, as a refused reference, not a crash
+            raise ReferenceError(f"can't read {self._path}: {exc.strerror or exc}", reason="unreadable") from None
         if not chunk:
             raise ReferenceError(f"{self._path} shrank while it was being read; try again", reason="changed")
         self._checker.feed(chunk)

@@ -2,9 +2,12 @@
 
 A rule matches a request by ``method`` (optional) and ``path`` prefix, applies ``times`` times (or
 forever) and, with ``probability``, only when the seeded RNG says so. It then waits ``delay_ms``
-and/or answers an error ``status``/``code`` (with ``retry_after``), ``drop``s the connection, or
-sends a ``malformed`` body. With ``"phase": "after"`` the request is processed first, so e.g. a
-create is charged but its answer is lost.
+and/or answers an error ``status``/``code`` (with ``retry_after``), ``drop``s the connection,
+sends a ``malformed`` body, or answers a JSON ``body`` of the test's choosing (e.g. a task that
+failed with a given error). ``request_id`` sets the answer's ``requestId`` and ``x-request-id``
+(a test can make the API echo anything, an API key included, in every field it sends). With
+``"phase": "after"`` the request is processed first, so e.g. a create is charged but its answer
+is lost.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any, Literal
 
 import anyio
 import httpx2
+from starlette.responses import JSONResponse
 
 from rivya_mcp.sandbox._errors import REQUEST_ID_HEADER, error_response, new_request_id
 
@@ -52,6 +56,8 @@ _RULE_KEYS = frozenset(
         "delay_ms",
         "drop",
         "malformed",
+        "body",
+        "request_id",
         "phase",
     }
 )
@@ -79,6 +85,8 @@ class FaultRule:
     delay_ms: float | None = None
     drop: bool = False
     malformed: bool = False
+    body: dict[str, Any] | None = None
+    request_id: str | None = None
     phase: Phase = "before"
     hits: int = 0
 
@@ -92,9 +100,24 @@ class FaultRule:
             return False
         return path.startswith(self.path)
 
+    @property
+    def acts(self) -> bool:
+        """Whether the rule answers in place of the app (rather than only delaying it)."""
+        return self.status is not None or self.body is not None or self.drop or self.malformed
+
+    def summary(self) -> str:
+        """The rule's action for a log line, without the free text it answers with (which a test
+        may fill with anything, an API key included)."""
+        action = "drop" if self.drop else "malformed" if self.malformed else None
+        if action is None and self.acts:
+            action = f"status {self.status or 200}" + (" with a body" if self.body is not None else "")
+        delay = f" after {self.delay_ms:g} ms" if self.delay_ms else ""
+        return f"{action or 'delay'}{delay} ({self.phase}, hit {self.hits})"
+
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"path": self.path, "phase": self.phase, "hits": self.hits}
-        for name in ("method", "times", "probability", "status", "code", "message", "retry_after", "delay_ms"):
+        names = ("method", "times", "probability", "status", "code", "message", "retry_after", "delay_ms")
+        for name in (*names, "body", "request_id"):
             value = getattr(self, name)
             if value is not None:
                 data[name] = value
@@ -143,21 +166,26 @@ def parse_rules(payload: Any) -> list[FaultRule]:
             value = raw.get(name)
             if value is not None and (not _number(value) or value < 0):
                 problems.append(f"{at}.{name}: must be a number >= 0")
-        for name in ("code", "message"):
+        for name in ("code", "message", "request_id"):
             if raw.get(name) is not None and not isinstance(raw.get(name), str):
                 problems.append(f"{at}.{name}: must be a string")
         drop = raw.get("drop", False)
         malformed = raw.get("malformed", False)
         if not isinstance(drop, bool) or not isinstance(malformed, bool):
             problems.append(f"{at}: drop and malformed must be booleans")
+        body = raw.get("body")
+        if body is not None and not isinstance(body, dict):
+            problems.append(f"{at}.body: must be a JSON object")
         phase = raw.get("phase", "before")
         if phase not in ("before", "after"):
             problems.append(f'{at}.phase: must be "before" or "after"')
-        actions = int(status is not None and not malformed) + int(drop is True) + int(malformed is True)
+        # A body answers with ``status`` (default 200): the two together are one action.
+        answers = status is not None or body is not None
+        actions = int(answers and not malformed) + int(drop is True) + int(malformed is True)
         if actions > 1:
-            problems.append(f"{at}: choose one of status, drop, malformed")
+            problems.append(f"{at}: choose one of status (with or without body), drop, malformed")
         if actions == 0 and raw.get("delay_ms") is None:
-            problems.append(f"{at}: needs an action: status, delay_ms, drop or malformed")
+            problems.append(f"{at}: needs an action: status, body, delay_ms, drop or malformed")
         if len(problems) > before:
             continue
         rules.append(
@@ -173,6 +201,8 @@ def parse_rules(payload: Any) -> list[FaultRule]:
                 delay_ms=raw.get("delay_ms"),
                 drop=drop,
                 malformed=malformed,
+                body=body,
+                request_id=raw.get("request_id"),
                 phase=phase,
             )
         )
@@ -201,11 +231,11 @@ class FaultMiddleware:
         if rule is None:
             await self.app(scope, receive, send)
             return
-        self.logger.info("fault injected on %s %s: %s", scope["method"], scope["path"], rule.as_dict())
+        self.logger.info("fault injected on %s %s: %s", scope["method"], scope["path"], rule.summary())
         if rule.phase == "before":
             if rule.delay_ms:
                 await anyio.sleep(rule.delay_ms / 1000)
-            if rule.status is not None or rule.drop or rule.malformed:
+            if rule.acts:
                 await _act(rule, send)
             else:
                 await self.app(scope, receive, send)
@@ -219,7 +249,7 @@ class FaultMiddleware:
         await self.app(scope, receive, capture)
         if rule.delay_ms:
             await anyio.sleep(rule.delay_ms / 1000)
-        if rule.status is not None or rule.drop or rule.malformed:
+        if rule.acts:
             await _act(rule, send)
             return
         for message in captured:
@@ -232,7 +262,7 @@ async def _act(rule: FaultRule, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
         raise ConnectionDropped("sandbox fault: connection dropped")
     if rule.malformed:
-        rid = new_request_id()
+        rid = rule.request_id or new_request_id()
         await send(
             {
                 "type": "http.response.start",
@@ -246,13 +276,18 @@ async def _act(rule: FaultRule, send: Send) -> None:
         )
         await send({"type": "http.response.body", "body": MALFORMED_BODY})
         return
+    if rule.body is not None:
+        rid = rule.request_id or new_request_id()
+        answer = JSONResponse(rule.body, status_code=rule.status or 200, headers={REQUEST_ID_HEADER: rid})
+        await answer({"type": "http"}, _no_receive, send)
+        return
     assert rule.status is not None
     code = rule.code or _DEFAULT_CODES.get(rule.status, "internal_error")
     headers: dict[str, str] = {}
     if rule.retry_after is not None:
         headers["Retry-After"] = str(math.ceil(rule.retry_after))
     message = rule.message or f"Injected sandbox fault ({code})."
-    response = error_response(rule.status, code, message, headers=headers)
+    response = error_response(rule.status, code, message, request_id=rule.request_id, headers=headers)
     await response({"type": "http"}, _no_receive, send)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,11 +15,11 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
 from rivya_mcp import __version__
-from rivya_mcp.client import AsyncRivyaClient, ResultExpiredError
+from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.journal import TaskJournal
 from rivya_mcp.manifest import Manifest, get_manifest
 from rivya_mcp.server import _results as results
-from rivya_mcp.server._errors import ToolFailure, failure_for_exception
+from rivya_mcp.server._call_failures import call_failure
 from rivya_mcp.server._recovery import Recovery
 from rivya_mcp.server._resources import register_resources
 from rivya_mcp.server._runtime import Runtime
@@ -38,7 +37,7 @@ from rivya_mcp.server._schemas import (
     upload_reference_schema,
 )
 from rivya_mcp.server._tasks_ext import TasksExtension
-from rivya_mcp.server._tools import CallState, ToolBodies, unexpected_failure
+from rivya_mcp.server._tools import CallState, ToolBodies
 from rivya_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,36 +78,11 @@ def _guard(name: str, body: Body) -> Callable[..., Awaitable[CallToolResult]]:
         try:
             return await body(arguments, ctx, state)
         except Exception as exc:
-            failed = failure_for_exception(exc)
-            if failed is None:
+            failed, unexpected = call_failure(exc, state)
+            if unexpected:
                 log.exception("tool %s failed unexpectedly", name)
-                failed = unexpected_failure(state)
             else:
                 log.info("tool %s: %s", name, failed.code)
-                if state.task_id and isinstance(exc, ResultExpiredError):
-                    # "Call get_task" would only fail again: the image is gone upstream and not on disk.
-                    failed = dataclasses.replace(
-                        failed,
-                        message=f"{failed.message} Task {state.task_id} succeeded, but its image can no longer "
-                        "be fetched.",
-                        task_id=state.task_id,
-                    )
-                elif state.task_id and failed.task_id is None:
-                    failed = ToolFailure(
-                        failed.code,
-                        f"{failed.message} Task {state.task_id} exists and is not lost.",
-                        failed.retryable,
-                        f'Call get_task with task_id="{state.task_id}" instead of creating a new task.',
-                        failed.retry_after,
-                        state.task_id,
-                    )
-                elif state.idempotency_key and failed.retryable:
-                    # A create whose outcome is unknown: repeating it under the same key is safe.
-                    failed = dataclasses.replace(
-                        failed,
-                        next_step=f'{failed.next_step} Pass idempotency_key="{state.idempotency_key}" when you '
-                        "call again: if the first request did reach Rivya you get that task instead of paying twice.",
-                    )
             return results.failure(failed)
 
     run.__name__ = name

@@ -26,6 +26,7 @@ from rivya_mcp.client import (
     ResultExpiredError,
     RivyaError,
     ServiceUnavailableError,
+    UnusableAPIKeyError,
     UploadTooLargeError,
 )
 from rivya_mcp.journal import IdempotencyKeyReused
@@ -170,6 +171,10 @@ _NEW_KEY = "Use a new idempotency_key for a new request, or repeat the original 
 _API_RULES: tuple[tuple[type[RivyaError] | tuple[type[RivyaError], ...], _ApiRule], ...] = (
     (MissingAPIKeyError, _ApiRule("missing_api_key", MISSING_KEY_HELP, "Configure RIVYA_API_KEY or use --sandbox.",
                                   retryable=False, own_code=False)),
+    (UnusableAPIKeyError, _ApiRule("api_key_unusable", "{said}",
+                                   "Set RIVYA_API_KEY to the key exactly as Rivya shows it (copy it again, without "
+                                   "quotes or stray characters), then restart the server.", retryable=False,
+                                   own_code=False)),
     (AuthenticationError, _ApiRule("api_key_invalid", "Rivya rejected the API key: {said}",
                                    "Check or rotate RIVYA_API_KEY in the server's environment, then restart the "
                                    "server.", retryable=False)),

@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
@@ -101,15 +102,31 @@ def make_preview(data: bytes, *, budget: int = TARGET_PREVIEW_ENCODED_BYTES) -> 
     return preview
 
 
-# The preview of a saved file, by (path, inode, size, mtime): get_task on a finished task then
-# needs neither to read the file nor to hash it. Files are saved by an atomic rename, so any
-# change to one gives it a new inode and mtime, and a stale entry is never hit.
-FileKey = tuple[str, int, int, int]
+# The preview of a saved file, by what one stat says of it: get_task on a finished task then needs
+# neither to read the file nor to hash it. We save files by an atomic rename (a new inode), but a
+# user or another program may rewrite one in place: same inode, maybe the same size, and the
+# modification time can be set back (os.utime) or fall in the same tick of a coarse file-system
+# clock. The change time (ctime) can't be set back, so it is part of the key; and an entry made
+# within RACY_NS of the file's last change is not kept, since a rewrite in that same tick would
+# leave every field of the key as it was (git's "racily clean" index entries, the same problem).
+FileKey = tuple[str, int, int, int, int, int]
 _file_cache: OrderedDict[FileKey, tuple[Preview, str | None]] = OrderedDict()
+# Coarser than any file-system clock we know of (Linux: a few ms; FAT: 2 s for mtime).
+RACY_NS = 2_000_000_000
 
 
 def file_key(info: os.stat_result, path: str) -> FileKey:
-    return (path, info.st_ino, info.st_size, info.st_mtime_ns)
+    return (path, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def now_ns() -> int:
+    """The clock file change times are read against (the same wall clock the kernel stamps)."""
+    return time.time_ns()
+
+
+def trusted(changed_ns: int, remembered_ns: int) -> bool:
+    """Whether a preview made at ``remembered_ns`` of a file last changed at ``changed_ns`` may be kept."""
+    return remembered_ns - changed_ns >= RACY_NS
 
 
 def cached_file_preview(key: FileKey) -> tuple[Preview, str | None] | None:
@@ -122,6 +139,8 @@ def cached_file_preview(key: FileKey) -> tuple[Preview, str | None] | None:
 
 
 def remember_file_preview(key: FileKey, preview: Preview, mime_type: str | None) -> None:
+    if not trusted(key[-1], now_ns()):
+        return  # changed too recently to be sure a later change would show in the key
     with _cache_lock:
         _file_cache[key] = (preview, mime_type)
         while len(_file_cache) > PREVIEW_CACHE_ENTRIES:

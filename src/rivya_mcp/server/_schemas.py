@@ -12,13 +12,26 @@ from rivya_mcp.manifest import PROMPT_KEY, Manifest, Mode, input_schema
 
 JsonObject = dict[str, Any]
 
+
+def whole_string(body: str) -> str:
+    """A JSON Schema ``pattern`` that matches only the whole string, for every validator.
+
+    Hosts check patterns with ECMA-262 regexes, where ``$`` (without the m flag) is the true end;
+    our own validator (jsonschema) uses Python's ``re``, where ``$`` also matches before a final
+    newline, so ``"key\\n"`` would pass ``^[!-~]+$``. ``\\Z`` is not ECMA. ``(?!\\n)`` after ``$`` is
+    a no-op at a true end and refuses the one place where the two dialects differ.
+    """
+    return f"^(?:{body})$(?!\\n)"
+
+
 # Hosts cut tool calls off near 60 s; a wait above this could lose the result to the host's timeout.
 MAX_WAIT_SECONDS = 55
 MAX_IDEMPOTENCY_KEY_CHARS = 128
 # The key travels as the Idempotency-Key HTTP header: printable ASCII without spaces, or the
 # request could not even be built (httpx refuses non-ASCII header values) and the call would fail
 # as an internal error instead of telling the agent what to fix.
-IDEMPOTENCY_KEY_PATTERN = "^[!-~]+$"
+IDEMPOTENCY_KEY_PATTERN = whole_string("[!-~]+")
+TASK_ID_PATTERN = whole_string("task_[A-Za-z0-9_-]+")
 LIST_LIMIT_MAX = 100
 # The API's task states, then the journal's states of a create that never became a task.
 TASK_STATUSES = ("queued", "processing", "succeeded", "failed", UNSUBMITTED, REJECTED, UNCONFIRMED, ABANDONED)
@@ -109,7 +122,7 @@ def get_task_schema(*, default_wait: float) -> JsonObject:
         "properties": {
             "task_id": {
                 "type": "string",
-                "pattern": "^task_[A-Za-z0-9_-]+$",
+                "pattern": TASK_ID_PATTERN,
                 "description": "The task id returned by generate_image or edit_image (task_…).",
             },
             WAIT_SECONDS: wait_property(default_wait),

@@ -23,7 +23,7 @@ from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyRe
 from rivya_mcp.manifest import PROMPT_KEY, REFERENCE_ITEMS_KEY, Manifest, Mode, to_wire_params
 from rivya_mcp.references import LoadedReference, load_reference, sniff_image_type, verify_reference
 from rivya_mcp.server import _results as results
-from rivya_mcp.server._errors import ToolFailure, ToolInputError, failure_for_exception, failure_for_task_error
+from rivya_mcp.server._errors import ToolInputError, failure_for_exception, failure_for_task_error
 from rivya_mcp.server._ledger import Ledger, saved_file
 from rivya_mcp.server._preview import (
     FileKey,
@@ -76,7 +76,11 @@ HAND_OVER: ContextVar[Callable[[Generation], None] | None] = ContextVar("rivya_m
 class CallState:
     """What a call has done so far, so a late failure can still name the paid task."""
 
+    # A paid task a failure may name: created (or returned for its key) in this call, or one the
+    # journal records. Never an id merely taken from the arguments (see _call_failures).
     task_id: str | None = None
+    created: bool = False  # task_id came from this call's create or idempotent replay
+    asked_for: str | None = None  # the task id a reading call (get_task) was asked about, known or not
     # The Idempotency-Key of a create whose outcome is not known yet: a failure names it, so the
     # agent can repeat the call without paying twice.
     idempotency_key: str | None = None
@@ -146,7 +150,7 @@ class ToolBodies:
             if earlier.task_id:
                 # The agent re-sent a call it already made (e.g. after a host timeout): same task, no charge.
                 generation = await self.runtime.poll(earlier.task_id)
-                state.task_id = generation.id
+                state.task_id, state.created = generation.id, True
                 await reporter.created(generation, reused=True)
                 if (hand_over := HAND_OVER.get()) is not None:
                     hand_over(generation)
@@ -183,7 +187,7 @@ class ToolBodies:
             told = failure_for_exception(exc)
             ledger.ended(key, status=UNCONFIRMED, code=told.code if told else None, message=str(exc))
             raise
-        state.task_id = generation.id
+        state.task_id, state.created = generation.id, True
         ledger.created(key, generation)
         log.info("task %s created (%s, %s)", generation.id, mode, generation.status)
         await reporter.created(generation, reused=False)
@@ -491,13 +495,15 @@ class ToolBodies:
         self.runtime.client()  # a missing key is refused before anything else
         ledger = self.runtime.ledger()
         task_id = str(args["task_id"])
-        state.task_id = task_id
+        state.asked_for = task_id
+        entry = ledger.get(task_id)
+        if entry is not None:
+            state.task_id = task_id  # the journal shows this server created it: a failure may say so
         reporter = ProgressReporter(ctx, wait_seconds=wait)
         # Waits first if this task was polled less than a second ago (e.g. by the generate_image
         # call that just returned it pending).
         generation = await self.runtime.poll(task_id)
         await reporter.note(f"{task_id}: {generation.status}")
-        entry = ledger.get(task_id)
         return await self._follow(
             generation, wait, reporter, ledger, prompt=entry.prompt if entry and entry.prompt else "", reused=False
         )
@@ -555,23 +561,6 @@ class ToolBodies:
                 )
             text = "\n".join(lines)
         return results.ok([results.text(text)], listing, structured_output=self.structured)
-
-
-def unexpected_failure(state: CallState) -> ToolFailure:
-    if state.task_id:
-        return ToolFailure(
-            "internal_error",
-            f"The server hit an unexpected error after task {state.task_id} was created (details are in its log).",
-            True,
-            f'The task is not lost: call get_task with task_id="{state.task_id}".',
-            task_id=state.task_id,
-        )
-    return ToolFailure(
-        "internal_error",
-        "The server hit an unexpected error (details are in its log).",
-        False,
-        "Call list_tasks to check whether a task was created before trying again.",
-    )
 
 
 def _int(value: float | None) -> int | None:
