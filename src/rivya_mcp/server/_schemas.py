@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from rivya_mcp.journal import ABANDONED, REJECTED, UNCONFIRMED, UNSUBMITTED
 from rivya_mcp.manifest import PROMPT_KEY, Manifest, Mode, input_schema
@@ -153,6 +153,11 @@ class TaskErrorOut(_Out):
     message: str | None = None
 
 
+# The docs show credits as integers; JSON does not promise it, so a float passes through. One
+# "number" in the published schema (an integer is a number), so the schema stays flat.
+Credits = Annotated[int | float, WithJsonSchema({"type": "number"})]
+
+
 class TaskOutput(_Out):
     """What generate_image, edit_image and get_task return as structured content."""
 
@@ -160,8 +165,8 @@ class TaskOutput(_Out):
     status: str = Field(description="queued, processing, succeeded or failed")
     done: bool = Field(description="True once the task succeeded or failed")
     model: str | None = None
-    reserved_credits: int | None = None
-    final_credits: int | None = None
+    reserved_credits: Credits | None = None
+    final_credits: Credits | None = None
     saved_path: str | None = Field(default=None, description="Absolute path of the full-resolution image")
     resource_uri: str | None = Field(default=None, description="rivya://images/… resource of the full image")
     source_url: str | None = Field(default=None, description="Rivya's result URL (expires)")
@@ -190,7 +195,7 @@ class UploadOutput(_Out):
 
 
 class CreditsOutput(_Out):
-    current_credits: int
+    current_credits: Credits
 
 
 class TaskSummary(_Out):
