@@ -164,8 +164,25 @@ def _create_v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX tasks_status ON tasks (status)")
 
 
+def _create_v2(conn: sqlite3.Connection) -> None:
+    # Uploaded reference files: a file id is recognised by this record of what the API returned,
+    # never by its shape (the docs never show a file id, rivya-api.md §3.6).
+    conn.execute(
+        """
+        CREATE TABLE files (
+            file_id     TEXT PRIMARY KEY,
+            kind        TEXT,
+            name        TEXT,
+            mime_type   TEXT,
+            size        NUMERIC,
+            created_at  TEXT NOT NULL
+        )
+        """
+    )
+
+
 # Migration i takes the schema from version i to i + 1. Append; never edit a shipped step.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1,)
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1, _create_v2)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 _COLUMNS = (
@@ -446,6 +463,24 @@ class TaskJournal:
             "OR (status = 'succeeded' AND saved_paths = '[]' AND error_code IS NULL)) ORDER BY created_at, rowid",
             tuple(sorted(TERMINAL_STATUSES)),
         )
+
+    # -- uploaded files --------------------------------------------------------------------
+
+    def record_file(
+        self, file_id: str, *, kind: str | None, name: str | None, mime_type: str | None, size: float | None
+    ) -> None:
+        """Remember a file ``POST /api/v1/files`` returned (recording it again is harmless)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO files (file_id, kind, name, mime_type, size, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (file_id, kind, name, mime_type, size, self._stamp()),
+            )
+
+    def has_file(self, file_id: str) -> bool:
+        """Whether ``file_id`` is a file this journal saw uploaded."""
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM files WHERE file_id = ?", (file_id,)).fetchone() is not None
 
     # -- internals -------------------------------------------------------------------------
 
