@@ -61,8 +61,8 @@ def reference_property() -> JsonObject:
         "type": "string",
         "minLength": 1,
         "description": (
-            "The image to edit: a local file path, an http(s) URL, a data URI, a file id from "
-            "upload_reference (file_…), or the id of an earlier task (task_…) to edit its result. "
+            "The image to edit: a local file path, an http(s) URL, a data URI, the file id "
+            "upload_reference returned, or the id of an earlier task to edit its result. "
             "JPEG, PNG or WebP, at most 10 MB."
         ),
     }
@@ -109,8 +109,10 @@ def get_task_schema(*, default_wait: float) -> JsonObject:
         "properties": {
             "task_id": {
                 "type": "string",
-                "pattern": "^task_[A-Za-z0-9_-]+$",
-                "description": "The task id returned by generate_image or edit_image (task_…).",
+                # No pattern: a task id is whatever the API returned (the docs only show examples).
+                "minLength": 1,
+                "maxLength": 256,
+                "description": "The task id returned by generate_image or edit_image.",
             },
             WAIT_SECONDS: wait_property(default_wait),
         },
