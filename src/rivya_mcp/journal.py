@@ -234,8 +234,30 @@ def _create_v3_mcp_tasks(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX mcp_tasks_task ON mcp_tasks (task_id)")
 
 
+def _create_v4_files(conn: sqlite3.Connection) -> None:
+    # Uploaded reference files: a file id is recognised by this record of what the API returned,
+    # never by its shape (the docs never show a file id, rivya-api.md §3.6).
+    conn.execute(
+        """
+        CREATE TABLE files (
+            file_id     TEXT PRIMARY KEY,
+            kind        TEXT,
+            name        TEXT,
+            mime_type   TEXT,
+            size        NUMERIC,
+            created_at  TEXT NOT NULL
+        )
+        """
+    )
+
+
 # Migration i takes the schema from version i to i + 1. Append; never edit a shipped step.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1, _add_owner_v2, _create_v3_mcp_tasks)
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _create_v1,
+    _add_owner_v2,
+    _create_v3_mcp_tasks,
+    _create_v4_files,
+)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 _COLUMNS = (
@@ -629,6 +651,24 @@ class TaskJournal:
                 ),
             )
             return cursor.rowcount > 0
+
+    # -- uploaded files --------------------------------------------------------------------
+
+    def record_file(
+        self, file_id: str, *, kind: str | None, name: str | None, mime_type: str | None, size: float | None
+    ) -> None:
+        """Remember a file ``POST /api/v1/files`` returned (recording it again is harmless)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO files (file_id, kind, name, mime_type, size, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (file_id, kind, name, mime_type, size, self._stamp()),
+            )
+
+    def has_file(self, file_id: str) -> bool:
+        """Whether ``file_id`` is a file this journal saw uploaded."""
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM files WHERE file_id = ?", (file_id,)).fetchone() is not None
 
     # -- internals -------------------------------------------------------------------------
 

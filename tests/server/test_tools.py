@@ -101,8 +101,11 @@ async def test_failed_and_moderated_generations_are_actionable_errors(sandbox: R
     assert moderated.is_error and "content_moderated" in _text(moderated) and "Rephrase" in _text(moderated)
 
 
-async def test_insufficient_credits_is_an_actionable_error(tmp_path: Path) -> None:
-    config = SandboxConfig(starting_balance=3, queued_seconds=FAST.queued_seconds, processing_seconds=0.3)
+@pytest.mark.parametrize("profile", ["default", "variant"])  # 402, or 400 with the same code; floats
+async def test_insufficient_credits_is_an_actionable_error(tmp_path: Path, profile: str) -> None:
+    config = SandboxConfig(
+        starting_balance=3, queued_seconds=FAST.queued_seconds, processing_seconds=0.3, profile=profile
+    )
     with start_sandbox(config) as poor:
         async with Client(build_server(settings_for(poor, tmp_path))) as client:
             result = await client.call_tool("generate_image", {"prompt": "A fox", "wait_seconds": 0})

@@ -17,8 +17,10 @@ def _before_mcp_tasks(path: Path) -> None:
         journal.record_intent(idempotency_key="k1", model="m", mode="generate", prompt="p", params={})
         journal.attach_task("k1", task_id="task_1", status="queued")
     conn = sqlite3.connect(path)
+    # Schema step 3 added mcp_tasks; the steps after it (step 4: files) go too.
     conn.execute("DROP TABLE mcp_tasks")
-    conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION - 1,))
+    conn.execute("DROP TABLE files")
+    conn.execute("UPDATE schema_version SET version = 2")
     conn.commit()
     conn.close()
 

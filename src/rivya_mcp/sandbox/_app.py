@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -26,14 +27,19 @@ async def _sandbox_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SandboxError)
     if exc.status >= 500 or exc.status == 429:
         logger.info("%s %s → %d %s", request.method, request.url.path, exc.status, exc.code)
-    return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+    return error_response(exc.status, exc.code, exc.message, headers=exc.headers, extras=_extras(request))
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+def _extras(request: Request) -> dict[str, Any]:
+    state: SandboxState = request.app.state.sandbox
+    return state.profile.error_extras()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "validation_failed" if exc.status_code < 500 else "internal_error")
     message = "No such endpoint." if exc.status_code == 404 else str(exc.detail)
-    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}), extras=_extras(request))
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
@@ -56,7 +62,14 @@ def create_app(config: SandboxConfig | None = None, *, clock: Clock | None = Non
     state = SandboxState(config, clock=clock)
     app = Starlette(
         routes=[*api_routes(), *control_routes()],
-        middleware=[Middleware(FaultMiddleware, take=state.take_fault)],
+        middleware=[
+            Middleware(
+                FaultMiddleware,
+                take=state.take_fault,
+                retry_after=state.retry_after_header,
+                error_extras=lambda: state.profile.error_extras(),
+            )
+        ],
         exception_handlers={SandboxError: _sandbox_error, HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.sandbox = state

@@ -218,9 +218,18 @@ def is_control_path(path: str) -> bool:
 class FaultMiddleware:
     """ASGI middleware that applies the first matching rule (looked up through ``take``)."""
 
-    def __init__(self, app: ASGIApp, take: Callable[[str, str], FaultRule | None]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        take: Callable[[str, str], FaultRule | None],
+        retry_after: Callable[[float], str] | None = None,
+        error_extras: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.app = app
         self.take = take
+        # How the profile writes Retry-After and which unknown fields it adds to error envelopes.
+        self.retry_after = retry_after or (lambda seconds: str(math.ceil(seconds)))
+        self.error_extras = error_extras or dict
         self.logger = logging.getLogger("rivya_mcp.sandbox")
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
@@ -236,7 +245,7 @@ class FaultMiddleware:
             if rule.delay_ms:
                 await anyio.sleep(rule.delay_ms / 1000)
             if rule.acts:
-                await _act(rule, send)
+                await _act(rule, send, self.retry_after, self.error_extras())
             else:
                 await self.app(scope, receive, send)
             return
@@ -250,13 +259,13 @@ class FaultMiddleware:
         if rule.delay_ms:
             await anyio.sleep(rule.delay_ms / 1000)
         if rule.acts:
-            await _act(rule, send)
+            await _act(rule, send, self.retry_after, self.error_extras())
             return
         for message in captured:
             await send(message)
 
 
-async def _act(rule: FaultRule, send: Send) -> None:
+async def _act(rule: FaultRule, send: Send, retry_after: Callable[[float], str], extras: dict[str, Any]) -> None:
     if rule.drop:
         # Start a response that promises a body, then fail: uvicorn closes the socket mid-response.
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
@@ -285,9 +294,9 @@ async def _act(rule: FaultRule, send: Send) -> None:
     code = rule.code or _DEFAULT_CODES.get(rule.status, "internal_error")
     headers: dict[str, str] = {}
     if rule.retry_after is not None:
-        headers["Retry-After"] = str(math.ceil(rule.retry_after))
+        headers["Retry-After"] = retry_after(rule.retry_after)
     message = rule.message or f"Injected sandbox fault ({code})."
-    response = error_response(rule.status, code, message, request_id=rule.request_id, headers=headers)
+    response = error_response(rule.status, code, message, request_id=rule.request_id, headers=headers, extras=extras)
     await response({"type": "http"}, _no_receive, send)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -18,10 +17,19 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
 from rivya_mcp._disk import OutputFolderUnusable
-from rivya_mcp.client import APIStatusError, AsyncRivyaClient, DownloadError, Generation, RivyaError
+from rivya_mcp.client import (
+    APIStatusError,
+    AsyncRivyaClient,
+    DownloadError,
+    Generation,
+    InvalidRequestError,
+    NotFoundError,
+    RivyaError,
+    RivyaFile,
+)
 from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyReused, JournalEntry
 from rivya_mcp.manifest import PROMPT_KEY, REFERENCE_ITEMS_KEY, Manifest, Mode, to_wire_params
-from rivya_mcp.references import LoadedReference, load_reference, sniff_image_type, verify_reference
+from rivya_mcp.references import LoadedReference, could_be_id, load_reference, sniff_image_type, verify_reference
 from rivya_mcp.server import _results as results
 from rivya_mcp.server._errors import ToolInputError, failure_for_exception, failure_for_task_error
 from rivya_mcp.server._ledger import Ledger, saved_file
@@ -55,8 +63,6 @@ from rivya_mcp.server._validation import check, check_generation
 
 log = logging.getLogger(__name__)
 
-FILE_ID = re.compile(r"^file_[A-Za-z0-9_-]+$")
-TASK_ID = re.compile(r"^task_[A-Za-z0-9_-]+$")
 # Result images are a few MB; the cap only stops a misbehaving URL from filling the disk.
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 # A finished task may be in the middle of being saved by the recovery or another call: wait this
@@ -393,7 +399,7 @@ class ToolBodies:
             verify=False,  # the deep check runs while the upload is sent: see _upload_loaded
         )
 
-    async def _upload_loaded(self, client: AsyncRivyaClient, loaded: LoadedReference) -> Any:
+    async def _upload_loaded(self, client: AsyncRivyaClient, loaded: LoadedReference, ledger: Ledger) -> RivyaFile:
         """Upload the bytes that were checked (never the path again: the file could have changed).
 
         The cheap checks (size, signature, type, header dimensions, the bomb limit) passed before
@@ -406,7 +412,8 @@ class ToolBodies:
           is checked in a worker thread and the last 128 KiB of the body wait for its verdict
           (``client._gated``).
 
-        tests/hostile holds the server to that.
+        tests/hostile holds the server to that. The uploaded file is recorded in the journal, so
+        its id is recognised later whatever its shape.
         """
         upload = partial(
             client.upload_file,
@@ -418,7 +425,9 @@ class ToolBodies:
         )
         if loaded.stream is not None:
             with loaded.stream:
-                return await upload(cast(IO[bytes], loaded.stream))  # an io.RawIOBase, read as a file
+                streamed: RivyaFile = await upload(cast(IO[bytes], loaded.stream))  # an io.RawIOBase, read as a file
+            ledger.file_uploaded(streamed)
+            return streamed
         verdict: list[Exception] = []
         checked = anyio.Event()
 
@@ -444,34 +453,70 @@ class ToolBodies:
                 failure = exc  # raised below, outside the group, so it isn't wrapped in an ExceptionGroup
         if failure is not None:
             raise failure
+        ledger.file_uploaded(uploaded)
         return uploaded
 
     async def _reference_item(self, source: str, client: AsyncRivyaClient, ledger: Ledger) -> dict[str, Any]:
         source = source.strip()
-        if FILE_ID.match(source):
-            return (await client.get_file(source)).as_reference_item()
-        if TASK_ID.match(source):
-            # The API accepts only reference URLs issued by its Files API: re-upload the result.
-            generation = await self.runtime.poll(source)
-            if generation.status != "succeeded":
-                raise ToolInputError(
-                    f"Task {source} is {generation.status}; only a finished (succeeded) task can be a reference.",
-                    f'Call get_task with task_id="{source}" until it succeeds, then edit again.',
-                )
-            async with self.runtime.following(source):
-                path, _, _ = await self.ensure_saved(generation, ledger, prompt="", reporter=None)
-            uploaded = await client.upload_file(
-                path, kind="image", model=self.settings.model, max_bytes=self.manifest.upload.max_bytes
+        if could_be_id(source):
+            item = await self._reference_by_id(source, client, ledger)
+            if item is not None:
+                return item
+            raise ToolInputError(
+                f"The reference {source!r} is neither a file id nor a task id known to Rivya for this API key, "
+                "and as a local path it is not absolute. No credits were spent.",
+                "Pass an absolute path (or one starting with ~/), an http(s) URL, a data URI, the id "
+                "upload_reference returned, or the id of an earlier task.",
             )
-            return dict(uploaded.as_reference_item())
         loaded = await self._load(source)
-        return dict((await self._upload_loaded(client, loaded)).as_reference_item())
+        return dict((await self._upload_loaded(client, loaded, ledger)).as_reference_item())
+
+    async def _reference_by_id(self, source: str, client: AsyncRivyaClient, ledger: Ledger) -> dict[str, Any] | None:
+        """The reference item for a file id or task id, or None when ``source`` is neither.
+
+        An id's shape is never relied on (rivya-api.md shows no file id; the task ids it shows are
+        examples). The journal's record of uploads and tasks settles most cases without a request;
+        otherwise the API is asked, files first (``GET /api/v1/files/{id}``), then tasks. All of
+        this happens before any create, so a wrong id costs nothing.
+        """
+        if not ledger.knows_file(source) and ledger.get(source) is not None:
+            return await self._task_reference(source, client, ledger)
+        try:
+            return dict((await client.get_file(source)).as_reference_item())
+        except (NotFoundError, InvalidRequestError):
+            # Assumption (the docs give no error for a malformed id): a 400 means "not a file id"
+            # as much as a 404 does.
+            if ledger.knows_file(source):
+                raise ToolInputError(
+                    f"The uploaded file {source} is no longer available from Rivya.",
+                    "Call upload_reference again with the original image, or pass the image itself.",
+                ) from None
+        try:
+            return await self._task_reference(source, client, ledger)
+        except (NotFoundError, InvalidRequestError):
+            return None
+
+    async def _task_reference(self, source: str, client: AsyncRivyaClient, ledger: Ledger) -> dict[str, Any]:
+        # The API accepts only reference URLs issued by its Files API: re-upload the result.
+        generation = await self.runtime.poll(source)
+        if generation.status != "succeeded":
+            raise ToolInputError(
+                f"Task {source} is {generation.status}; only a finished (succeeded) task can be a reference.",
+                f'Call get_task with task_id="{source}" until it succeeds, then edit again.',
+            )
+        async with self.runtime.following(source):
+            path, _, _ = await self.ensure_saved(generation, ledger, prompt="", reporter=None)
+        uploaded = await client.upload_file(
+            path, kind="image", model=self.settings.model, max_bytes=self.manifest.upload.max_bytes
+        )
+        ledger.file_uploaded(uploaded)
+        return dict(uploaded.as_reference_item())
 
     async def upload_reference(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
         args = check(self.schemas["upload_reference"], arguments)
         client = self.runtime.client()
         loaded = await self._load(str(args["source"]).strip())
-        uploaded = await self._upload_loaded(client, loaded)
+        uploaded = await self._upload_loaded(client, loaded, self.runtime.ledger())
         item = dict(uploaded.as_reference_item())
         output = UploadOutput(
             file=FileOut.model_validate(uploaded.model_dump(mode="json")),
