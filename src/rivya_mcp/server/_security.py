@@ -60,23 +60,37 @@ def transport_security(host: str) -> TransportSecuritySettings:
     )
 
 
+def token_matches(given: bytes, token: bytes) -> bool:
+    """Whether an ``Authorization`` value is ``Bearer <token>``, the whole token and nothing else.
+
+    The scheme is case-insensitive (RFC 7235 §2.1) and followed by exactly one space (RFC 6750 §2.1:
+    ``"Bearer" 1*SP b64token``; we accept only one). The credential is compared whole with
+    ``hmac.compare_digest``, whose time depends on the lengths alone, never on how much of a guess
+    was right.
+    """
+    scheme, space, credential = given.partition(b" ")
+    if not space or scheme.lower() != b"bearer":
+        return False
+    return hmac.compare_digest(credential, token)
+
+
 class BearerTokenMiddleware:
-    """Requires ``Authorization: Bearer <token>`` on every HTTP request (constant-time compare)."""
+    """Requires ``Authorization: Bearer <token>`` on every HTTP request, whatever its path or method.
+
+    A request with two Authorization headers is refused: which one a proxy or framework would
+    read is not ours to guess.
+    """
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._token = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = b""
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                given = value
-                break
-        if not hmac.compare_digest(given, self._expected):
+        given = [value for name, value in scope.get("headers", ()) if name == b"authorization"]
+        if len(given) != 1 or not token_matches(given[0], self._token):
             await send(
                 {
                     "type": "http.response.start",
