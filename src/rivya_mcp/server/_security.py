@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from collections.abc import Sequence
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+from rivya_mcp.server._hosts import HostName, HostPolicy
 
 
 class RemoteBindRefused(ValueError):
@@ -35,29 +36,12 @@ def check_bind(host: str, *, has_token: bool, allow_remote_without_token: bool) 
     )
 
 
-def _host_literal(host: str) -> str:
-    name = host.strip("[]")
-    try:
-        if ipaddress.ip_address(name).version == 6:
-            return f"[{name}]"
-    except ValueError:
-        pass
-    return name
-
-
-def transport_security(host: str) -> TransportSecuritySettings:
-    """Host/Origin allowlists for the bound host and the loopback names, armed for every bind.
+def transport_security(host: str, allowed: Sequence[HostName] = ()) -> TransportSecuritySettings:
+    """Host/Origin allowlists for the SDK's own check, armed for every bind (see ``_hosts``).
 
     The SDK arms these only for loopback binds; for any other host it would switch them off.
     """
-    hosts = list(dict.fromkeys([_host_literal(host), *LOCAL_HOSTS]))
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=[h for name in hosts for h in (name, f"{name}:*")],
-        allowed_origins=[
-            o for name in hosts for o in (f"http://{name}", f"http://{name}:*", f"https://{name}", f"https://{name}:*")
-        ],
-    )
+    return HostPolicy(host, tuple(allowed)).sdk_settings()
 
 
 def token_matches(given: bytes, token: bytes) -> bool:
