@@ -396,3 +396,157 @@ async def test_closing_the_streams_in_a_cancelled_scope_does_not_raise() -> None
     finally:
         os.close(read_fd)
         os.close(write_fd)
+
+
+# --- lines that are not JSON-RPC messages get an answer (JSON-RPC 2.0 §5.1) -----------------
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("this is not json\n", -32700),
+        ("\ufffd\n", -32700),  # undecodable bytes, replaced as the SDK's text wrapper does
+        ('{"jsonrpc": "2.0", "id": 5, "method": \n', -32700),  # cut short
+        ('{"a": 1}\n', -32600),
+        ("[1, 2]\n", -32600),
+        ('{"jsonrpc": "2.0", "id": 5, "method": 3}\n', -32600),  # the id is not echoed: see the docstring
+        ('{"jsonrpc": "2.0", "id": 9, "result": "x", "error": {}}\n', -32600),
+        ("\n", None),
+        ("  \r\n", None),
+    ],
+)
+def test_unreadable_line_reply(line: str, code: int | None) -> None:
+    from mcp_types import jsonrpc_message_adapter
+
+    with pytest.raises(Exception) as caught:
+        jsonrpc_message_adapter.validate_json(line, by_name=False)
+    reply = _stdio.unreadable_line_reply(caught.value)
+    if code is None:
+        assert reply is None
+    else:
+        assert reply is not None and reply.id is None and reply.error.code == code
+        assert "not json" not in reply.error.message  # the line itself is never echoed
+    assert _stdio.unreadable_line_reply(RuntimeError("not a parse failure")) is None
+
+
+def _frames_until(process: subprocess.Popen[bytes], wanted_id: int) -> list[dict[str, object]]:
+    """Protocol frames read from the server's stdout up to the reply with ``wanted_id``.
+
+    Blocking reads, no sleeps: the suite's per-test timeout ends a server that never answers.
+    Lines that are not JSON-RPC frames (log lines, when stderr shares the pipe) are skipped.
+    """
+    assert process.stdout is not None
+    frames: list[dict[str, object]] = []
+    while True:
+        line = process.stdout.readline()
+        assert line, f"the server closed stdout before answering {wanted_id}: {frames}"
+        if not line.startswith(b'{"jsonrpc"'):
+            continue
+        frames.append(json.loads(line))
+        if frames[-1].get("id") == wanted_id:
+            return frames
+
+
+@pytest.mark.parametrize("path", ["pipes", "sdk transport"])
+def test_rivya_serve_answers_an_unparsable_line_with_a_parse_error_and_keeps_serving(tmp_path: Path, path: str) -> None:
+    payload = (
+        json.dumps(INIT) + "\n"
+        + "garbage {\n"
+        + '{"not": "a message"}\n'
+        + "\n"
+        + json.dumps(INITIALIZED) + "\n"
+        + json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}) + "\n"
+    ).encode()  # fmt: skip
+    # stderr on stdout's pipe: O_NONBLOCK would reach our logs too, so the SDK's transport serves.
+    stderr = subprocess.STDOUT if path == "sdk transport" else subprocess.DEVNULL
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rivya_mcp", "serve"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=_serve_env(tmp_path),
+    )  # fmt: skip
+    try:
+        assert process.stdin is not None
+        process.stdin.write(payload)
+        process.stdin.flush()
+        frames = _frames_until(process, 2)
+        process.stdin.close()
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+    # Requests are handled concurrently: the initialize result may come before or after the errors.
+    assert any(f["id"] == 1 and "result" in f for f in frames)
+    errors = [f for f in frames if "error" in f]
+    assert [(e["id"], e["error"]["code"]) for e in errors] == [(None, -32700), (None, -32600)]  # type: ignore[index]
+    assert {t["name"] for t in frames[-1]["result"]["tools"]} >= {"generate_image", "get_task"}  # type: ignore[index]
+    assert len(frames) == 4  # the blank line got no answer
+
+
+# --- the claim of fd 0/1 is our own code, not the SDK's private helpers ------------------------
+
+CLAIM_SCRIPT = textwrap.dedent(
+    """
+    import os
+    import sys
+
+    import anyio
+
+    from rivya_mcp.server import _stdio
+
+
+    async def main() -> None:
+        assert _stdio._pipes_usable()
+        async with _stdio.stdio_server() as (read_stream, write_stream):
+            print("stray print while serving", flush=True)
+            os.write(1, b"stray write to fd 1 while serving\\n")
+            assert os.read(0, 100) == b"", "fd 0 is the null device while serving"
+            try:
+                _stdio._claim_fd(0, _stdio._open_stdin_diversion)
+                raise AssertionError("a second claim must be refused")
+            except RuntimeError as exc:
+                print("second claim:", exc, file=sys.stderr, flush=True)
+            async for _ in read_stream:  # the wire: one line, then EOF
+                pass
+        print("restored", flush=True)
+        print("blocking:", os.get_blocking(0), os.get_blocking(1), file=sys.stderr, flush=True)
+        print("echo after:", sys.stdin.buffer.read(), file=sys.stderr, flush=True)
+
+
+    anyio.run(main)
+    """
+)
+
+
+def test_fd_0_and_1_are_diverted_while_serving_and_restored_after(tmp_path: Path) -> None:
+    script = tmp_path / "claim.py"
+    script.write_text(CLAIM_SCRIPT, encoding="utf-8")
+    done = _run_raw([str(script)], b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
+    stderr = done.stderr.decode()
+    assert done.returncode == 0, stderr
+    assert done.stdout == b"restored\n"  # nothing stray reached the wire, and fd 1 is the wire again
+    assert "stray print while serving" in stderr and "stray write to fd 1 while serving" in stderr
+    assert "second claim: another stdio_server() in this process has already claimed fd 0" in stderr
+    assert "blocking: True True" in stderr
+    assert "echo after: b''" in stderr  # fd 0 is the (drained) pipe again, not the null device
+
+
+def test_no_private_name_of_the_sdk_is_imported() -> None:
+    import ast
+
+    import rivya_mcp
+
+    offenders = []
+    for source in Path(rivya_mcp.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("mcp", "mcp_types"):
+                names = [(node.module or "").split("."), [alias.name for alias in node.names]]
+                if any(part.startswith("_") for group in names for part in group):
+                    offenders.append(f"{source.name}:{node.lineno}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    parts = alias.name.split(".")
+                    if parts[0] in ("mcp", "mcp_types") and any(p.startswith("_") for p in parts):
+                        offenders.append(f"{source.name}:{node.lineno}")
+    assert offenders == []
