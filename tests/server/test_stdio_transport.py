@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -160,7 +160,7 @@ def test_immediate_eof_exits_cleanly(echo_server: Path) -> None:
     assert done.stdout == b""
 
 
-def test_rivya_serve_answers_over_pipes_and_after_a_regular_file_falls_back(tmp_path: Path) -> None:
+def test_rivya_serve_answers_over_pipes_and_falls_back_where_pipes_are_not_its_own(tmp_path: Path) -> None:
     payload = (
         json.dumps(INIT)
         + "\n"
@@ -175,27 +175,31 @@ def test_rivya_serve_answers_over_pipes_and_after_a_regular_file_falls_back(tmp_
     piped = _replies(over_pipes.stdout)
     assert {t["name"] for t in piped[2]["result"]["tools"]} >= {"generate_image", "get_task"}  # type: ignore[index]
 
-    # stdout a regular file: no non-blocking pipes, so the SDK's transport serves. stdin stays
-    # open until the answers are in (at EOF the SDK cancels requests still in flight).
-    out = tmp_path / "out.jsonl"
-    with out.open("wb") as stdout:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rivya_mcp", "serve"],
-            stdin=subprocess.PIPE,
-            stdout=stdout,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
+    # stderr sharing stdout's pipe: no non-blocking pipes (O_NONBLOCK would reach our logs), so the
+    # SDK's transport serves; a regular file for stdout is refused the same way (the probe below).
+    # stdin stays open until the answers are in (at EOF the SDK cancels requests still in flight).
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rivya_mcp", "serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
         assert process.stdin is not None
         process.stdin.write(payload)
         process.stdin.flush()
-        deadline = time.monotonic() + 30
-        while out.read_bytes().count(b"\n") < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        shared = {frame.get("id"): frame for frame in _frames_until(process, 2)}
         process.stdin.close()
         assert process.wait(timeout=30) == 0
-    from_file = _replies(out.read_bytes())
-    assert from_file[2]["result"] == piped[2]["result"]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+    assert shared[2]["result"] == piped[2]["result"]
+    out = tmp_path / "out.jsonl"
     probe = "import sys; from rivya_mcp.server._stdio import _pipes_usable; print(_pipes_usable(), file=sys.stderr)"
     with out.open("wb") as stdout:
         checked = subprocess.run(
@@ -244,6 +248,12 @@ def _drain(fd: int) -> bytes:
         chunks.append(chunk)
 
 
+async def _until(condition: Callable[[], bool]) -> None:
+    """Let other tasks run until ``condition`` holds (a hang is ended by the per-test timeout)."""
+    while not condition():
+        await anyio.sleep(0)
+
+
 def _request(request_id: int, text: str) -> SessionMessage:
     return SessionMessage(
         JSONRPCRequest(
@@ -275,7 +285,10 @@ async def test_read_stream_parses_each_line_and_reports_bad_ones_then_ends_at_eo
         os.close(read_fd)
 
 
-async def test_eof_gives_requests_already_read_a_grace_to_be_answered() -> None:
+async def test_eof_gives_requests_already_read_a_grace_to_be_answered(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A grace no test could outwait: the stream must end when the answer is written, not at the
+    # end of the grace (that would hang into the per-test timeout), and not before the answer.
+    monkeypatch.setattr(_stdio, "EOF_GRACE_SECONDS", 3600.0)
     read_fd, write_fd = _pipe()
     out_read, out_write = _pipe()
     unanswered = _stdio._Unanswered()
@@ -285,19 +298,20 @@ async def test_eof_gives_requests_already_read_a_grace_to_be_answered() -> None:
         os.write(write_fd, b'{"jsonrpc":"2.0","id":7,"method":"ping"}\n')
         os.close(write_fd)
         assert isinstance(await reader.receive(), SessionMessage)
-        answered_at: list[float] = []
+        order: list[str] = []
 
         async def answer_later() -> None:
-            await anyio.sleep(0.05)
+            for _ in range(10):  # the reader reaches EOF and settles down to wait first
+                await anyio.sleep(0)
+            order.append("answered")
             await writer.send(_response(7, "pong"))
-            answered_at.append(anyio.current_time())
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(answer_later)
             with pytest.raises(anyio.EndOfStream):
-                await reader.receive()  # held open until the answer is written, not the full grace
-            ended_at = anyio.current_time()
-        assert answered_at and ended_at - answered_at[0] < _stdio.EOF_GRACE_SECONDS
+                await reader.receive()  # held open until the answer is written
+            order.append("ended")
+        assert order == ["answered", "ended"]
         assert _drain(out_read).count(b"\n") == 1
     finally:
         for fd in (read_fd, out_read, out_write):
@@ -317,14 +331,14 @@ async def test_a_message_larger_than_the_pipe_is_written_whole_and_later_ones_wa
                 sent.append(request_id)
 
             tg.start_soon(send, 1, big)
-            await anyio.sleep(0.01)
+            await _until(lambda: len(writer._queue) == 1)  # the pipe took what it could; the rest waits
             received = bytearray(os.read(read_fd, 4096))  # room in the pipe, 1 still unfinished
             tg.start_soon(send, 2, "small")  # must not go into that room: it waits behind 1
             with anyio.CancelScope() as scope:
                 scope.cancel()
                 # A cancelled sender writes nothing (and raises), as a memory stream's send does.
                 await writer.send(_response(3, "never"))
-            await anyio.sleep(0.01)
+            await _until(lambda: len(writer._queue) == 2)  # 2 queued behind 1, not written into the room
             assert sent == []
             tg.start_soon(writer.flush_queue)
             while received.count(b"\n") < 2:
@@ -348,9 +362,16 @@ async def test_a_queued_message_is_written_whole_even_if_its_sender_is_cancelled
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(writer.flush_queue)
-            with anyio.move_on_after(0.01) as scope:
-                await writer.send(_response(1, big))  # cut off while its tail is still queued
-            assert scope.cancelled_caught
+            scope = anyio.CancelScope()
+
+            async def send_big() -> None:
+                with scope:
+                    await writer.send(_response(1, big))
+
+            tg.start_soon(send_big)
+            await _until(lambda: len(writer._queue) == 1)  # its tail is queued: nobody reads the pipe yet
+            scope.cancel()  # the sender is cut off while its tail is still queued
+            await _until(lambda: scope.cancelled_caught)
             tg.start_soon(writer.send, _response(2, "after"))  # queued behind the rest of 1, not mixed into it
             while received.count(b"\n") < 2:
                 await anyio.wait_readable(read_fd)
