@@ -161,7 +161,7 @@ def test_allowed_hosts_from_the_environment_and_a_bad_entry_is_refused_with_exit
         assert _initialize(port, host="third.example.test").status_code == 421
         # Without a token only this server's own origin and configured ones: not another local port.
         assert _initialize(port, origin=f"http://127.0.0.1:{port}").status_code == 200
-        assert _initialize(port, origin=f"http://localhost:{port + 1}").status_code == 403
+        assert _initialize(port, origin=f"http://localhost:{3000 if port != 3000 else 3001}").status_code == 403
     done = subprocess.run(
         [sys.executable, "-m", "rivya_mcp", "serve", "--transport", "http", "--port", str(_free_port()),
          "--allowed-host", "https://mcp.example.test/"],

@@ -176,7 +176,7 @@ def test_without_a_token_only_the_servers_own_origin_is_accepted(server: tuple[s
 def test_with_a_token_local_pages_on_other_ports_still_need_the_token(sandbox: RunningSandbox, tmp_path: Path) -> None:
     settings = settings_for(sandbox, tmp_path, auth_token=Secret(TOKEN))
     with ThreadedServer(build_http_app(settings, transport="http")) as running:
-        page = {"origin": f"http://localhost:{running.port + 1}"}
+        page = {"origin": f"http://localhost:{3000 if running.port != 3000 else 3001}"}
         assert _status("http", running, **page) == 401
         assert _status("http", running, authorization=f"Bearer {TOKEN}", **page) == 200
         assert _status("http", running, authorization=f"Bearer {TOKEN}", origin="http://evil.example") == 403
