@@ -571,3 +571,61 @@ def test_no_private_name_of_the_sdk_is_imported() -> None:
                     if parts[0] in ("mcp", "mcp_types") and any(p.startswith("_") for p in parts):
                         offenders.append(f"{source.name}:{node.lineno}")
     assert offenders == []
+
+
+SDK_WITHOUT_LOWLEVEL = textwrap.dedent(
+    """
+    # An SDK release that no longer has MCPServer._lowlevel_server (simulated at the SDK edge).
+    from typing import Any
+
+    import rivya_mcp.server._transports as transports
+    from rivya_mcp.cli import main
+
+    real_build_server = transports.build_server
+
+
+    class WithoutLowlevel:
+        def __init__(self, server: Any) -> None:
+            self._server = server
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "_lowlevel_server":
+                raise AttributeError(name)
+            return getattr(self._server, name)
+
+
+    transports.build_server = lambda settings, **kw: WithoutLowlevel(real_build_server(settings, **kw))
+    raise SystemExit(main(["serve"]))
+    """
+)
+
+
+def test_rivya_serve_still_starts_on_an_sdk_without_the_lowlevel_server(tmp_path: Path) -> None:
+    script = tmp_path / "serve_without_lowlevel.py"
+    script.write_text(SDK_WITHOUT_LOWLEVEL, encoding="utf-8")
+    payload = (
+        json.dumps(INIT) + "\n"
+        + json.dumps(INITIALIZED) + "\n"
+        + json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}) + "\n"
+    ).encode()  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_serve_env(tmp_path),
+    )  # fmt: skip
+    try:
+        assert process.stdin is not None and process.stderr is not None
+        process.stdin.write(payload)
+        process.stdin.flush()
+        frames = {frame.get("id"): frame for frame in _frames_until(process, 2)}
+        process.stdin.close()
+        assert process.wait(timeout=30) == 0
+        stderr = process.stderr.read().decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+    assert {t["name"] for t in frames[2]["result"]["tools"]} >= {"generate_image", "get_task"}  # type: ignore[index]
+    assert "this mcp release has no _lowlevel_server; using the SDK's stdio transport" in stderr

@@ -86,8 +86,9 @@ async def serve(
 
         server = build_server(settings)
         # Our faster transport feeds the SDK's low-level server (what run_stdio_async does with the
-        # SDK's own transport). That is a private attribute: if an SDK release moves it, start with
-        # the SDK's transport instead of not starting at all.
+        # SDK's own transport). That is a private attribute (the SDK has a TODO to make it public)
+        # and the one private name we use: if an SDK release moves it, start with the SDK's own
+        # transport (no parse-error answers, no fast path) instead of not starting at all.
         lowlevel = getattr(server, "_lowlevel_server", None)
         if lowlevel is None or not hasattr(lowlevel, "create_initialization_options"):
             log.warning("this mcp release has no _lowlevel_server; using the SDK's stdio transport")
