@@ -86,6 +86,14 @@ def _build_parser() -> argparse.ArgumentParser:
         help="bearer token HTTP clients must send (prefer the RIVYA_MCP_AUTH_TOKEN environment variable)",
     )
     serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="a Host name remote clients or a reverse proxy use (repeatable; adds its http/https origins; "
+        "also RIVYA_ALLOWED_HOSTS, comma-separated)",
+    )
+    serve.add_argument(
         "--allow-remote-without-token",
         action="store_true",
         help="allow binding a non-loopback address without a bearer token (not recommended)",
@@ -157,6 +165,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if args.auth_token:
         settings = settings.with_changes(auth_token=Secret(args.auth_token))
+    if args.allowed_host:
+        settings = settings.with_changes(allowed_hosts=(*settings.allowed_hosts, *args.allowed_host))
     configure_logging(settings)
     log = logging.getLogger("rivya_mcp")
     sandbox = None
