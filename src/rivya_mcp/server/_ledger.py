@@ -49,6 +49,11 @@ class Ledger:
     def available(self) -> bool:
         return self._journal is not None
 
+    @property
+    def journal(self) -> TaskJournal | None:
+        """The journal itself, for the poll pace (``_pace``), which handles its faults on its own."""
+        return self._journal
+
     def intent(
         self,
         *,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from rivya_mcp.references import LoadedReference, load_reference, sniff_image_ty
 from rivya_mcp.server import _results as results
 from rivya_mcp.server._errors import ToolFailure, ToolInputError, failure_for_exception, failure_for_task_error
 from rivya_mcp.server._ledger import Ledger, saved_file
+from rivya_mcp.server._pace import from_journal, is_settled, is_undocumented, result_url
 from rivya_mcp.server._preview import (
     FileKey,
     Preview,
@@ -30,7 +32,7 @@ from rivya_mcp.server._preview import (
     make_preview,
     remember_file_preview,
 )
-from rivya_mcp.server._progress import ProgressReporter
+from rivya_mcp.server._progress import ProgressReporter, describe_status
 from rivya_mcp.server._runtime import Runtime
 from rivya_mcp.server._schemas import (
     IDEMPOTENCY_KEY,
@@ -55,6 +57,12 @@ FILE_ID = re.compile(r"^file_[A-Za-z0-9_-]+$")
 TASK_ID = re.compile(r"^task_[A-Za-z0-9_-]+$")
 # Result images are a few MB; the cap only stops a misbehaving URL from filling the disk.
 MAX_RESULT_BYTES = 64 * 1024 * 1024
+# Progress reaches the agent at least this often while a call waits between status requests.
+PROGRESS_TICK_SECONDS = 1.0
+# A succeeded task without any result URL (rivya-api §3.3: `urls` "when available") is looked at
+# again, at the same pace, this many times in one call before the call reports it as paid and
+# fetchable with get_task.
+URLLESS_LOOKS = 3
 # A finished task may be in the middle of being saved by the recovery or another call: wait this
 # long for that (one download) even when the caller asked not to wait for the task itself.
 SAVE_LOCK_GRACE_SECONDS = 10.0
@@ -133,7 +141,7 @@ class ToolBodies:
             )
             if earlier.task_id:
                 # The agent re-sent a call it already made (e.g. after a host timeout): same task, no charge.
-                generation = await self.runtime.poll(earlier.task_id)
+                generation = await self.runtime.latest(earlier.task_id)
                 state.task_id = generation.id
                 await reporter.created(generation, reused=True)
                 return await self._follow(generation, wait, reporter, ledger, prompt=prompt, reused=True)
@@ -170,6 +178,8 @@ class ToolBodies:
             raise
         state.task_id = generation.id
         ledger.created(key, generation)
+        if ledger.get(generation.id) is None:
+            self.runtime.pacer.started(generation)  # no journal: the first look still waits
         log.info("task %s created (%s, %s)", generation.id, mode, generation.status)
         await reporter.created(generation, reused=False)
         return await self._follow(generation, wait, reporter, ledger, prompt=prompt, reused=False)
@@ -184,40 +194,68 @@ class ToolBodies:
         prompt: str,
         reused: bool,
     ) -> CallToolResult:
-        client = self.runtime.client()
-        polling = not generation.is_terminal and wait > 0
-        if not polling and generation.status != "succeeded":
-            ledger.updated(generation)
-            return self._shape(generation, wait, reused=reused)
         started = anyio.current_time()
+        if (not is_settled(generation) and wait <= 0) or generation.status == "failed":
+            ledger.updated(generation)
+            return self._shape(generation, 0.0, reused=reused)
         busy = self.runtime.is_busy(generation.id)
         if busy:
             await reporter.note(f"{generation.id}: being finished in the background; waiting for it")
         async with self.runtime.following(generation.id, timeout=max(wait, SAVE_LOCK_GRACE_SECONDS)) as ours:
             if not ours:
                 ledger.updated(generation)
-                return self._shape(generation, wait, reused=reused)
+                return self._shape(generation, anyio.current_time() - started, reused=reused)
             if busy:
-                # Whoever held the task may have moved it on (and saved it): look again.
-                generation = await self.runtime.poll(generation.id)
-            remaining = max(0.0, wait - (anyio.current_time() - started))
-            # A deadline closer than the poll gap allows would mean a second poll within a second of
-            # the last one: the status just read is as fresh as that poll could be.
-            if not generation.is_terminal and remaining > 0 and remaining >= self.runtime.poll_wait(generation.id):
-                polled: Generation | None = None
-                try:
-                    polled = generation = await client.wait_for_generation(
-                        generation.id, timeout=remaining, on_update=reporter.on_update
-                    )
-                finally:
-                    self.runtime.note_poll(generation.id, polled)
+                # Whoever held the task may have moved it on (and saved it): look again, at its pace.
+                generation = await self.runtime.latest(generation.id)
+            generation = await self._wait_for(generation, started + wait, reporter, ledger)
             ledger.updated(generation)
-            if generation.status == "succeeded":
+            if generation.status == "succeeded" and result_url(generation) is not None:
                 output = self._task_output(generation, reused=reused)
                 return await self._deliver(generation, output, reporter, ledger, prompt=prompt)
-        return self._shape(generation, wait, reused=reused)
+        return self._shape(generation, anyio.current_time() - started, reused=reused)
 
-    def _shape(self, generation: Generation, wait: float, *, reused: bool) -> CallToolResult:
+    async def _wait_for(
+        self, generation: Generation, deadline: float, reporter: ProgressReporter, ledger: Ledger
+    ) -> Generation:
+        """Poll the task at its pace (``_pace``) until it settles or no turn is left before ``deadline``.
+
+        Between turns a progress tick goes out every ``PROGRESS_TICK_SECONDS`` without any request,
+        so the agent sees life while the documented 5-10 s pace is kept. A turn that would come
+        after the deadline is not waited for: the call answers at once with when the next look is.
+        """
+        task_id = generation.id
+        started = anyio.current_time()
+        urlless = 0
+        while not is_settled(generation):
+            due = self.runtime.poll_due_in(task_id)
+            while due > 0 and anyio.current_time() + due <= deadline:
+                await anyio.sleep(min(due, PROGRESS_TICK_SECONDS))
+                # Read again: another call or process may have taken the turn (and moved it on).
+                due = self.runtime.poll_due_in(task_id)
+                if due > 0:
+                    elapsed = anyio.current_time() - started
+                    await reporter.waiting(generation, elapsed=elapsed, next_look=due, polled=False)
+            if anyio.current_time() + due > deadline:
+                break
+            polled = await self.runtime.try_poll(task_id)
+            if polled is None:  # another process polled first; its answer is in the journal
+                entry = ledger.get(task_id)
+                generation = from_journal(entry) if entry is not None and entry.task_id else generation
+                continue
+            generation = polled
+            ledger.updated(generation)  # other calls and processes see the news without a request
+            if generation.status == "succeeded" and result_url(generation) is None:
+                urlless += 1
+                log.warning("task %s succeeded without a result URL (look %d)", task_id, urlless)
+                if urlless >= URLLESS_LOOKS:
+                    break
+            elapsed = anyio.current_time() - started
+            next_look = 0.0 if is_settled(generation) else self.runtime.poll_due_in(task_id)
+            await reporter.waiting(generation, elapsed=elapsed, next_look=next_look, polled=True)
+        return generation
+
+    def _shape(self, generation: Generation, waited: float, *, reused: bool) -> CallToolResult:
         """The result for a task that is not (yet) a delivered image: failed, or still running."""
         output = self._task_output(generation, reused=reused)
         if generation.status == "failed":
@@ -227,11 +265,30 @@ class ToolBodies:
             )
             output.next_step = failed.next_step
             return results.failure(failed, structured=output, structured_output=self.structured)
+        if generation.status == "succeeded":  # without any result URL: paid, not lost, fetched later
+            output.done = False
+            output.next_step = (
+                f'Call get_task with task_id="{generation.id}" in a few seconds; it fetches the image '
+                "once the API gives its URL. Do not create the image again."
+            )
+            credits = generation.final_credits or generation.reserved_credits
+            paid = f"it is paid ({credits} credits)" if credits else "it is paid"
+            text = (
+                f"Task {generation.id} succeeded and {paid}, but the Rivya API has not given its result URL yet, "
+                f"so the image could not be fetched. This is not an error: nothing is lost.\n"
+                f"Next step: {output.next_step}"
+            )
+            return results.ok([results.text(text)], output, structured_output=self.structured)
+        due = self.runtime.poll_due_in(generation.id)
+        when = f"the next status check is allowed in {math.ceil(due)} s; " if due > 0 else ""
+        note = ""
+        if is_undocumented(generation.status):
+            note = f"Its status {generation.status!r} is not one the Rivya docs list; it is treated as still running. "
         output.next_step = (
-            f'Call get_task with task_id="{generation.id}"; it waits up to {self.settings.wait_seconds:g} s '
-            "and returns the image when done."
+            f'{note}Call get_task with task_id="{generation.id}"; {when}it waits up to '
+            f"{self.settings.wait_seconds:g} s (at the documented polling pace) and returns the image when done."
         )
-        return results.pending_result(output, waited=wait, structured_output=self.structured)
+        return results.pending_result(output, waited=round(waited, 1), structured_output=self.structured)
 
     def _task_output(self, generation: Generation, *, reused: bool) -> TaskOutput:
         error = generation.error
@@ -436,10 +493,10 @@ class ToolBodies:
         task_id = str(args["task_id"])
         state.task_id = task_id
         reporter = ProgressReporter(ctx, wait_seconds=wait)
-        # Waits first if this task was polled less than a second ago (e.g. by the generate_image
-        # call that just returned it pending).
-        generation = await self.runtime.poll(task_id)
-        await reporter.note(f"{task_id}: {generation.status}")
+        # Before the task's next turn (rivya-api §3.4 pace, shared by every call and process) the
+        # journal's record answers, without a request; the wait below then polls at its turns.
+        generation = await self.runtime.latest(task_id)
+        await reporter.note(f"{task_id}: {describe_status(generation.status)}")
         entry = ledger.get(task_id)
         return await self._follow(
             generation, wait, reporter, ledger, prompt=entry.prompt if entry and entry.prompt else "", reused=False
