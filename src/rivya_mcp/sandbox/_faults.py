@@ -4,11 +4,15 @@ A rule matches a request by ``method`` (optional) and ``path`` prefix, applies `
 forever) and, with ``probability``, only when the seeded RNG says so. It then waits ``delay_ms``
 and/or answers an error ``status``/``code`` (with ``retry_after``), ``drop``s the connection, or
 sends a ``malformed`` body. With ``"phase": "after"`` the request is processed first, so e.g. a
-create is charged but its answer is lost.
+create is charged but its answer is lost; an after-rule may also ``merge`` an object into a JSON
+answer (objects merge key by key, anything else, ``null`` included, replaces), which is how a
+test gets an answer the docs allow but the sandbox never gives on its own (a status they do not
+list, a succeeded task without ``urls``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -53,6 +57,7 @@ _RULE_KEYS = frozenset(
         "drop",
         "malformed",
         "phase",
+        "merge",
     }
 )
 
@@ -80,6 +85,7 @@ class FaultRule:
     drop: bool = False
     malformed: bool = False
     phase: Phase = "before"
+    merge: dict[str, Any] | None = None
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -102,6 +108,8 @@ class FaultRule:
             data["drop"] = True
         if self.malformed:
             data["malformed"] = True
+        if self.merge is not None:
+            data["merge"] = self.merge
         return data
 
 
@@ -153,11 +161,19 @@ def parse_rules(payload: Any) -> list[FaultRule]:
         phase = raw.get("phase", "before")
         if phase not in ("before", "after"):
             problems.append(f'{at}.phase: must be "before" or "after"')
-        actions = int(status is not None and not malformed) + int(drop is True) + int(malformed is True)
+        merge = raw.get("merge")
+        if merge is not None and (not isinstance(merge, dict) or phase != "after"):
+            problems.append(f'{at}.merge: must be an object, with "phase": "after"')
+        actions = (
+            int(status is not None and not malformed)
+            + int(drop is True)
+            + int(malformed is True)
+            + int(merge is not None)
+        )
         if actions > 1:
-            problems.append(f"{at}: choose one of status, drop, malformed")
+            problems.append(f"{at}: choose one of status, drop, malformed, merge")
         if actions == 0 and raw.get("delay_ms") is None:
-            problems.append(f"{at}: needs an action: status, delay_ms, drop or malformed")
+            problems.append(f"{at}: needs an action: status, delay_ms, drop, malformed or merge")
         if len(problems) > before:
             continue
         rules.append(
@@ -174,6 +190,7 @@ def parse_rules(payload: Any) -> list[FaultRule]:
                 drop=drop,
                 malformed=malformed,
                 phase=phase,
+                merge=merge,
             )
         )
     if problems:
@@ -222,8 +239,35 @@ class FaultMiddleware:
         if rule.status is not None or rule.drop or rule.malformed:
             await _act(rule, send)
             return
+        if rule.merge is not None:
+            captured = _merged(captured, rule.merge)
         for message in captured:
             await send(message)
+
+
+def _merge(target: Any, patch: dict[str, Any]) -> Any:
+    if not isinstance(target, dict):
+        return dict(patch)
+    merged = dict(target)
+    for key, value in patch.items():
+        merged[key] = _merge(merged.get(key), value) if isinstance(value, dict) else value
+    return merged
+
+
+def _merged(messages: list[Message], patch: dict[str, Any]) -> list[Message]:
+    """The captured answer with ``patch`` merged into its JSON body (a non-JSON answer is left as is)."""
+    start = next((m for m in messages if m["type"] == "http.response.start"), None)
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return messages
+    if start is None or not isinstance(data, dict):
+        return messages
+    new_body = json.dumps(_merge(data, patch)).encode()
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(new_body)).encode()))
+    return [{**start, "headers": headers}, {"type": "http.response.body", "body": new_body}]
 
 
 async def _act(rule: FaultRule, send: Send) -> None:
