@@ -52,6 +52,11 @@ class ProgressReporter:
     async def waiting(self, generation: Generation, *, elapsed: float, next_look: float, polled: bool) -> None:
         """A tick between status requests (no request is made for it), or the news of one."""
         state = describe_status(generation.status)
-        when = f"next look in {math.ceil(next_look)} s" if next_look > 0 else "looking now"
         seen = "" if polled else "last seen "
-        await self.note(f"{generation.id}: {seen}{state} ({elapsed:.0f} s elapsed, {when})")
+        if generation.status == "failed" or (generation.status == "succeeded" and generation.result):
+            when = ""  # settled: no more looks
+        elif next_look > 0:
+            when = f", next look in {math.ceil(next_look)} s"
+        else:
+            when = ", looking now"
+        await self.note(f"{generation.id}: {seen}{state} ({elapsed:.0f} s elapsed{when})")

@@ -120,10 +120,13 @@ class Runtime:
         return self.pacer.due_in(task_id, ledger.journal, entry) if paced else 0.0
 
     async def try_poll(self, task_id: str) -> Generation | None:
-        """``GET`` the task if it is its turn now; None when another caller took the turn."""
+        """``GET`` the task if it is its turn now (a settled one is read from the journal); None when
+        another caller took the turn."""
         ledger, entry, paced = self._paced(task_id)
-        if not paced:
-            return await self.client().get_generation(task_id)
+        if not paced and entry is not None:
+            # Settled, with its result on record (perhaps by another process): the documented
+            # advice is to stop polling a finished task, and the journal already has its answer.
+            return from_journal(entry)
         return await self.pacer.poll(self.client(), ledger, task_id, entry)
 
     async def poll(self, task_id: str) -> Generation:

@@ -229,19 +229,19 @@ class ToolBodies:
         urlless = 0
         while not is_settled(generation):
             due = self.runtime.poll_due_in(task_id)
-            while due > 0 and anyio.current_time() + due <= deadline:
-                await anyio.sleep(min(due, PROGRESS_TICK_SECONDS))
-                # Read again: another call or process may have taken the turn (and moved it on).
-                due = self.runtime.poll_due_in(task_id)
-                if due > 0:
-                    elapsed = anyio.current_time() - started
-                    await reporter.waiting(generation, elapsed=elapsed, next_look=due, polled=False)
             if anyio.current_time() + due > deadline:
                 break
+            if due > 0:
+                await anyio.sleep(min(due, PROGRESS_TICK_SECONDS))
+                # Another call or process may have taken the turn meanwhile: its news is in the journal.
+                generation = _newer(generation, ledger.get(task_id))
+                due = 0.0 if is_settled(generation) else self.runtime.poll_due_in(task_id)
+                elapsed = anyio.current_time() - started
+                await reporter.waiting(generation, elapsed=elapsed, next_look=due, polled=False)
+                continue
             polled = await self.runtime.try_poll(task_id)
             if polled is None:  # another process polled first; its answer is in the journal
-                entry = ledger.get(task_id)
-                generation = from_journal(entry) if entry is not None and entry.task_id else generation
+                generation = _newer(generation, ledger.get(task_id))
                 continue
             generation = polled
             ledger.updated(generation)  # other calls and processes see the news without a request
@@ -565,6 +565,15 @@ def unexpected_failure(state: CallState) -> ToolFailure:
         False,
         "Call list_tasks to check whether a task was created before trying again.",
     )
+
+
+def _newer(generation: Generation, entry: JournalEntry | None) -> Generation:
+    """The journal's record when it moved past what this call last saw (another caller polled)."""
+    if entry is None or entry.task_id != generation.id:
+        return generation
+    if entry.status != generation.status or (entry.result_urls and result_url(generation) is None):
+        return from_journal(entry)
+    return generation
 
 
 def _int(value: float | None) -> int | None:
