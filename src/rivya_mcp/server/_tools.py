@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -18,9 +19,10 @@ from mcp.types import CallToolResult
 
 from rivya_mcp.client import APIStatusError, AsyncRivyaClient, DownloadError, Generation, RivyaError
 from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyReused, JournalEntry
-from rivya_mcp.manifest import PROMPT_KEY, REFERENCE_ITEMS_KEY, Manifest, Mode, to_wire_params
+from rivya_mcp.manifest import PROMPT_KEY, REFERENCE_ITEMS_KEY, Manifest, Mode, UploadPolicy, to_wire_params
 from rivya_mcp.references import LoadedReference, load_reference, sniff_image_type, verify_reference
 from rivya_mcp.server import _results as results
+from rivya_mcp.server._catalog import LiveCatalog
 from rivya_mcp.server._errors import ToolFailure, ToolInputError, failure_for_exception, failure_for_task_error
 from rivya_mcp.server._ledger import Ledger, saved_file
 from rivya_mcp.server._pace import from_journal, is_settled, is_undocumented, result_url
@@ -94,6 +96,8 @@ class ToolBodies:
         self.settings = runtime.settings
         self.manifest = manifest
         self.schemas = schemas
+        # The live catalog's second opinion on the manifest's limits (read when first needed).
+        self.catalog = LiveCatalog(manifest)
 
     @property
     def structured(self) -> bool:
@@ -117,9 +121,16 @@ class ToolBodies:
         args, control = check_generation(self.manifest, mode, self.schemas[tool], arguments)
         wait = self._wait(control)
         client = self.runtime.client()
+        prompt = str(args[PROMPT_KEY])
+        limit = (await self.catalog.limits(client)).max_prompt_length
+        if len(prompt) > limit:
+            raise ToolInputError(
+                f"The prompt is {len(prompt)} characters; {self.settings.model} takes at most {limit}. "
+                "Nothing was sent and no credits were spent.",
+                f"Shorten the prompt to {limit} characters or fewer and call {tool} again.",
+            )
         ledger = self.runtime.ledger()
         reporter = ProgressReporter(ctx, wait_seconds=wait)
-        prompt = str(args[PROMPT_KEY])
         given_key: str | None = control.get(IDEMPOTENCY_KEY)
         # Always send a key, recorded before the request leaves: after a crash or a dropped
         # answer, re-sending with the same key returns the original task instead of a new charge.
@@ -371,6 +382,12 @@ class ToolBodies:
 
     # --- references --------------------------------------------------------------------------
 
+    async def _upload_policy(self) -> UploadPolicy:
+        """The manifest's upload policy, its size limit the stricter of manifest and catalog."""
+        limit = (await self.catalog.limits(self.runtime.client())).max_upload_bytes
+        policy = self.manifest.upload
+        return policy if limit >= policy.max_bytes else dataclasses.replace(policy, max_bytes=limit)
+
     async def _load(self, source: str) -> LoadedReference:
         settings = self.settings
         api = urlparse(settings.base_url)
@@ -380,7 +397,7 @@ class ToolBodies:
         api_host = f"{api.hostname}:{api.port or default_port}" if api.hostname else None
         return await load_reference(
             source,
-            policy=self.manifest.upload,
+            policy=await self._upload_policy(),
             read_dirs=tuple(settings.read_dirs),
             # Over HTTP a caller may be remote: local files only from the directories named for it.
             allow_paths=self.runtime.local_paths or bool(settings.read_dirs),
@@ -410,7 +427,7 @@ class ToolBodies:
             filename=loaded.filename,
             mime_type=loaded.mime_type,
             model=self.settings.model,
-            max_bytes=self.manifest.upload.max_bytes,
+            max_bytes=(await self._upload_policy()).max_bytes,
         )
         if loaded.stream is not None:
             with loaded.stream:
@@ -457,7 +474,7 @@ class ToolBodies:
             async with self.runtime.following(source):
                 path, _, _ = await self.ensure_saved(generation, ledger, prompt="", reporter=None)
             uploaded = await client.upload_file(
-                path, kind="image", model=self.settings.model, max_bytes=self.manifest.upload.max_bytes
+                path, kind="image", model=self.settings.model, max_bytes=(await self._upload_policy()).max_bytes
             )
             return dict(uploaded.as_reference_item())
         loaded = await self._load(source)
@@ -504,8 +521,9 @@ class ToolBodies:
 
     async def get_credits(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
         check(self.schemas["get_credits"], arguments)
-        credits = await self.runtime.client().get_credits()
-        cost = self.manifest.base_credits
+        client = self.runtime.client()
+        credits = await client.get_credits()
+        cost = (await self.catalog.limits(client)).base_credits
         text = (
             f"Balance: {credits.current_credits} credits. generate_image and edit_image cost {cost} credits "
             f"per image (about {credits.current_credits // cost if cost else 0} more images)."
