@@ -36,6 +36,7 @@ from rivya_mcp.server._preview import (
 )
 from rivya_mcp.server._progress import ProgressReporter, describe_status
 from rivya_mcp.server._runtime import Runtime
+from rivya_mcp.server._safety import safety_refusal_hint
 from rivya_mcp.server._schemas import (
     IDEMPOTENCY_KEY,
     MAX_WAIT_SECONDS,
@@ -180,6 +181,12 @@ class ToolBodies:
                 ledger.rejected(key, code=exc.code, message=exc.message)
             else:
                 ledger.ended(key, status=UNCONFIRMED, code=exc.code, message=exc.message)
+            hint = safety_refusal_hint(mode, params, exc.code, exc.message)
+            if hint is not None:
+                raise ToolInputError(
+                    f"Error validation_failed from Rivya: {exc.message} {hint}",
+                    "Call edit_image again with a lower safetyTolerance (0 or 1), or leave it out.",
+                ) from exc
             raise
         except RivyaError as exc:
             # Connection lost, timed out or a garbled answer, after the client's retries under this
