@@ -100,6 +100,7 @@ async def test_a_prompt_over_the_catalogs_limit_is_refused_before_any_credit(
     assert refused.is_error and again.is_error
     assert "101 characters" in _text(refused) and "at most 100" in _text(refused)
     assert "no credits were spent" in _text(refused)
+    assert _text(refused).count("no credits were spent") == 1
     assert after_refusal == before  # no task, no charge
     assert not accepted.is_error, _text(accepted)
     assert "cost 10 credits" in _text(credits)  # the catalog's higher price is the one shown

@@ -100,6 +100,11 @@ class LiveCatalog:
         self._failed_at: float | None = None
         self._lock = anyio.Lock()
 
+    @property
+    def current(self) -> Limits:
+        """The limits known now, without a request (the manifest's until the catalog is read)."""
+        return self._limits
+
     async def limits(self, client: AsyncRivyaClient) -> Limits:
         """The limits in force; reads the catalog first if it has not been read yet."""
         failed_lately = self._failed_at is not None and anyio.current_time() - self._failed_at < CATALOG_RETRY_SECONDS

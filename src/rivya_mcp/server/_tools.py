@@ -7,6 +7,7 @@ import logging
 import math
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -22,7 +23,7 @@ from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyRe
 from rivya_mcp.manifest import PROMPT_KEY, REFERENCE_ITEMS_KEY, Manifest, Mode, UploadPolicy, to_wire_params
 from rivya_mcp.references import LoadedReference, load_reference, sniff_image_type, verify_reference
 from rivya_mcp.server import _results as results
-from rivya_mcp.server._catalog import LiveCatalog
+from rivya_mcp.server._catalog import Limits, LiveCatalog
 from rivya_mcp.server._errors import ToolFailure, ToolInputError, failure_for_exception, failure_for_task_error
 from rivya_mcp.server._ledger import Ledger, saved_file
 from rivya_mcp.server._pace import from_journal, is_settled, is_undocumented, result_url
@@ -123,13 +124,12 @@ class ToolBodies:
         wait = self._wait(control)
         client = self.runtime.client()
         prompt = str(args[PROMPT_KEY])
-        limit = (await self.catalog.limits(client)).max_prompt_length
-        if len(prompt) > limit:
-            raise ToolInputError(
-                f"The prompt is {len(prompt)} characters; {self.settings.model} takes at most {limit}. "
-                "Nothing was sent and no credits were spent.",
-                f"Shorten the prompt to {limit} characters or fewer and call {tool} again.",
-            )
+        self._check_prompt(prompt, tool, self.catalog.current)  # the limits known without a request
+
+        async def live_prompt_check() -> None:
+            # Before anything leaves for the API: the live catalog's limit, read once per process.
+            self._check_prompt(prompt, tool, await self.catalog.limits(client))
+
         ledger = self.runtime.ledger()
         reporter = ProgressReporter(ctx, wait_seconds=wait)
         given_key: str | None = control.get(IDEMPOTENCY_KEY)
@@ -161,8 +161,13 @@ class ToolBodies:
             # under the same key, so that a create that did arrive is returned rather than repeated.
             params = dict(earlier.params)
         else:
-            references = [await self._reference_item(reference, client, ledger)] if reference is not None else None
+            references = (
+                [await self._reference_item(reference, client, ledger, ready=live_prompt_check)]
+                if reference is not None
+                else None
+            )
             params = to_wire_params(self.manifest, mode, args, references=references)
+        await live_prompt_check()
         ledger.intent(
             idempotency_key=key,
             mode=mode,
@@ -389,6 +394,14 @@ class ToolBodies:
 
     # --- references --------------------------------------------------------------------------
 
+    def _check_prompt(self, prompt: str, tool: str, limits: Limits) -> None:
+        limit = limits.max_prompt_length
+        if len(prompt) > limit:
+            raise ToolInputError(
+                f"The prompt is {len(prompt)} characters; {self.settings.model} takes at most {limit}.",
+                f"Shorten the prompt to {limit} characters or fewer and call {tool} again.",
+            )
+
     async def _upload_policy(self) -> UploadPolicy:
         """The manifest's upload policy, its size limit the stricter of manifest and catalog."""
         limit = (await self.catalog.limits(self.runtime.client())).max_upload_bytes
@@ -404,7 +417,9 @@ class ToolBodies:
         api_host = f"{api.hostname}:{api.port or default_port}" if api.hostname else None
         return await load_reference(
             source,
-            policy=await self._upload_policy(),
+            # The manifest's policy: local checks need no request; the catalog's stricter size, if
+            # any, is applied when the bytes are about to be sent (_upload_loaded).
+            policy=self.manifest.upload,
             read_dirs=tuple(settings.read_dirs),
             # Over HTTP a caller may be remote: local files only from the directories named for it.
             allow_paths=self.runtime.local_paths or bool(settings.read_dirs),
@@ -466,11 +481,16 @@ class ToolBodies:
             raise failure
         return uploaded
 
-    async def _reference_item(self, source: str, client: AsyncRivyaClient, ledger: Ledger) -> dict[str, Any]:
+    async def _reference_item(
+        self, source: str, client: AsyncRivyaClient, ledger: Ledger, *, ready: Callable[[], Awaitable[None]]
+    ) -> dict[str, Any]:
+        """The reference as a ``referenceMediaItems`` entry; ``ready`` is awaited before any request."""
         source = source.strip()
         if FILE_ID.match(source):
+            await ready()
             return (await client.get_file(source)).as_reference_item()
         if TASK_ID.match(source):
+            await ready()
             # The API accepts only reference URLs issued by its Files API: re-upload the result.
             generation = await self.runtime.poll(source)
             if generation.status != "succeeded":
@@ -485,6 +505,7 @@ class ToolBodies:
             )
             return dict(uploaded.as_reference_item())
         loaded = await self._load(source)
+        await ready()
         return dict((await self._upload_loaded(client, loaded)).as_reference_item())
 
     async def upload_reference(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
