@@ -492,7 +492,8 @@ class ToolBodies:
         if TASK_ID.match(source):
             await ready()
             # The API accepts only reference URLs issued by its Files API: re-upload the result.
-            generation = await self.runtime.poll(source)
+            # A task still running is not polled ahead of its turn: the journal's record answers.
+            generation = await self.runtime.latest(source)
             if generation.status != "succeeded":
                 raise ToolInputError(
                     f"Task {source} is {generation.status}; only a finished (succeeded) task can be a reference.",
