@@ -19,7 +19,7 @@ import anyio
 from rivya_mcp.client import AsyncRivyaClient, Generation, MissingAPIKeyError
 from rivya_mcp.journal import JournalEntry, TaskJournal
 from rivya_mcp.server._errors import MISSING_KEY_HELP
-from rivya_mcp.server._ledger import Ledger
+from rivya_mcp.server._ledger import Ledger, saved_file
 from rivya_mcp.server._pace import PollPacer, from_journal
 from rivya_mcp.settings import Settings
 
@@ -124,9 +124,13 @@ class Runtime:
         another caller took the turn."""
         ledger, entry, paced = self._paced(task_id)
         if not paced and entry is not None:
-            # Settled, with its result on record (perhaps by another process): the documented
-            # advice is to stop polling a finished task, and the journal already has its answer.
-            return from_journal(entry)
+            if entry.status == "failed" or saved_file(entry) is not None:
+                # Settled and on record (perhaps by another process): the documented advice is to
+                # stop polling a finished task, and the journal already has the answer.
+                return from_journal(entry)
+            # Succeeded but not saved yet: one read (not a poll) for its result URL as it is now,
+            # since how long result URLs live is not documented (rivya-api §3.3).
+            return await self.client().get_generation(task_id)
         return await self.pacer.poll(self.client(), ledger, task_id, entry)
 
     async def poll(self, task_id: str) -> Generation:
