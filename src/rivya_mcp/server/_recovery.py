@@ -127,6 +127,9 @@ class Recovery:
         ledger = self.runtime.ledger()
         started = anyio.current_time()
         while True:
+            # The task's next turn (its pace is shared with tool calls and other processes), waited
+            # for outside the lock so a tool call on the task is never held up by it.
+            await anyio.sleep(self.runtime.poll_due_in(task_id))
             async with self.runtime.following(task_id):
                 latest = ledger.get(task_id) or entry
                 if not needs_finishing(latest):
@@ -154,5 +157,3 @@ class Recovery:
             if elapsed >= MAX_FOLLOW_SECONDS:
                 log.warning("recovery: task %s unfinished after %.0f s; left for get_task", task_id, elapsed)
                 return
-            # The next turn of the task's pace (shared with tool calls and other processes).
-            await anyio.sleep(self.runtime.poll_due_in(task_id))
