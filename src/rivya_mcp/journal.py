@@ -38,7 +38,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -251,12 +251,20 @@ def _create_v4_files(conn: sqlite3.Connection) -> None:
     )
 
 
+def _add_poll_times_v5(conn: sqlite3.Connection) -> None:
+    # The pace of status requests holds per task across calls and processes (rivya-api §3.4):
+    # when the task was last polled, and the earliest moment the next poll is allowed.
+    conn.execute("ALTER TABLE tasks ADD COLUMN polled_at TEXT")
+    conn.execute("ALTER TABLE tasks ADD COLUMN next_poll_at TEXT")
+
+
 # Migration i takes the schema from version i to i + 1. Append; never edit a shipped step.
 _MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_v1,
     _add_owner_v2,
     _create_v3_mcp_tasks,
     _create_v4_files,
+    _add_poll_times_v5,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -543,6 +551,42 @@ class TaskJournal:
                 ),
             )
             return self._must(conn, "task_id = ?", (task_id,))
+
+    # -- poll pace (schema v2) ----------------------------------------------------------------
+
+    def poll_times(self, task_id: str) -> tuple[datetime | None, datetime | None] | None:
+        """(last status request, earliest next one) recorded for ``task_id``; None: no such task."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT polled_at, next_poll_at FROM tasks WHERE task_id = ?", (task_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        return tuple(datetime.fromisoformat(v) if v else None for v in row)  # type: ignore[return-value]
+
+    def claim_poll(self, task_id: str, *, interval: float, defer_only: bool = False) -> datetime | None:
+        """Take the task's next status request for the caller, if the pace allows it now.
+
+        Returns None when taken: the last poll is now and the next is allowed ``interval`` seconds
+        later, for every process sharing this file. Otherwise returns the time it is allowed (one
+        check-and-set in a write transaction: of two processes due at once, one polls).
+        ``defer_only`` pushes the next allowed poll to at least ``interval`` seconds from now (a
+        ``Retry-After``) without taking one, and returns None. Raises KeyError for an unknown task.
+        """
+        now = self._now()
+        stamp, due = _iso(now), _iso(now + timedelta(seconds=max(interval, 0.0)))
+        with self._write() as conn:
+            row = conn.execute("SELECT next_poll_at FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no journal entry with task_id {task_id!r}")
+            if defer_only:
+                if row[0] is None or row[0] < due:
+                    conn.execute("UPDATE tasks SET next_poll_at = ? WHERE task_id = ?", (due, task_id))
+                return None
+            if row[0] is not None and row[0] > stamp:
+                return datetime.fromisoformat(row[0])
+            conn.execute("UPDATE tasks SET polled_at = ?, next_poll_at = ? WHERE task_id = ?", (stamp, due, task_id))
+            return None
 
     # -- reads -----------------------------------------------------------------------------
 

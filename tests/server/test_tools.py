@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 from pathlib import Path
 from typing import Any, cast
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client
 from mcp.server.mcpserver import Context
@@ -18,7 +18,6 @@ from rivya_mcp.client import AsyncRivyaClient, Generation
 from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from rivya_mcp.server import build_server
 from rivya_mcp.server._app import build_tool_bodies
-from rivya_mcp.server._runtime import Runtime
 from rivya_mcp.server._tools import CallState
 from tests.server.conftest import FAST, TEST_KEY, settings_for
 
@@ -201,62 +200,63 @@ async def test_the_api_key_never_appears_in_results_or_logs(
 
 
 class _PollTimes(AsyncRivyaClient):
-    """Records when each status request leaves, by task id."""
+    """Records when each create and status request leaves, by task id."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.polls: dict[str, list[float]] = {}
+        self.created: dict[str, float] = {}
+
+    async def create_generation(self, **kwargs: Any) -> Generation:
+        sent = anyio.current_time()
+        generation = await super().create_generation(**kwargs)
+        self.created[generation.id] = sent
+        return generation
 
     async def get_generation(self, task_id: str) -> Generation:
         self.polls.setdefault(task_id, []).append(anyio.current_time())
         return await super().get_generation(task_id)
 
 
-async def test_get_task_right_after_a_pending_result_keeps_polls_a_second_apart(
+async def test_get_task_before_the_tasks_turn_answers_from_the_journal_then_polls_at_the_documented_pace(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
     settings = settings_for(sandbox, tmp_path, poll_scale=1.0)
     async with _PollTimes(api_key=TEST_KEY, base_url=sandbox.base_url, poll_scale=1.0) as api:
         async with Client(build_server(settings, client=api)) as client:
-            # The deadline poll of generate_image comes at 0.5 s; get_task follows at once.
+            # The first look is due 2.5 s after the create: a 0.5 s wait ends without any poll.
             pending = _data(
-                await client.call_tool("generate_image", {"prompt": "Slow [sandbox:seconds=5]", "wait_seconds": 0.5})
+                await client.call_tool("generate_image", {"prompt": "Slow [sandbox:seconds=6]", "wait_seconds": 0.5})
             )
-            assert pending["done"] is False
-            again = _data(await client.call_tool("get_task", {"task_id": pending["task_id"], "wait_seconds": 0}))
-            # A deadline closer than the gap adds no second poll within the second either.
-            third = _data(await client.call_tool("get_task", {"task_id": pending["task_id"], "wait_seconds": 0.3}))
-    assert again["task_id"] == third["task_id"] == pending["task_id"]
-    times = api.polls[pending["task_id"]]
-    assert len(times) >= 3
-    # The gap is the runtime's own (not written here); a sleep only ever runs long, so load cannot
-    # make this fail, and the margin covers the event loop's clock resolution only.
-    gap = Runtime(settings).min_poll_gap
-    assert gap > 0
-    assert min(b - a for a, b in itertools.pairwise(times)) >= gap - 1e-3
+            task_id = pending["task_id"]
+            assert pending["done"] is False and pending["status"] == "queued"
+            assert "next status check is allowed in" in pending["next_step"]
+            for wait in (0, 0.3, 0):  # an agent asking again and again
+                again = _data(await client.call_tool("get_task", {"task_id": task_id, "wait_seconds": wait}))
+                assert again["task_id"] == task_id and again["done"] is False
+            assert task_id not in api.polls  # answered from the journal, without a request
+            done = _data(await client.call_tool("get_task", {"task_id": task_id, "wait_seconds": 20}))
+    assert done["status"] == "succeeded" and done["saved_path"]
+    times = api.polls[task_id]
+    assert len(times) == 2  # at 2.5 s (processing) and 7.5 s (succeeded): no tight loop
+    assert times[0] - api.created[task_id] >= 2.4
+    assert times[1] - times[0] >= 4.9
 
 
 async def test_get_task_on_a_finished_task_does_not_wait_for_the_poll_gap(
-    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
     settings = settings_for(sandbox, tmp_path, poll_scale=1.0)
-    waits: list[float] = []
-    real_poll_wait = Runtime.poll_wait
-
-    def observed_poll_wait(self: Runtime, task_id: str) -> float:  # the real decision, recorded
-        wait = real_poll_wait(self, task_id)
-        waits.append(wait)
-        return wait
-
     async with Client(build_server(settings)) as client:
         done = _data(await client.call_tool("generate_image", {"prompt": "Quick", "wait_seconds": 10}))
-        monkeypatch.setattr(Runtime, "poll_wait", observed_poll_wait)
+        httpx2.delete(f"{sandbox.base_url}/_sandbox/requests").raise_for_status()
         for _ in range(3):
             again = _data(await client.call_tool("get_task", {"task_id": done["task_id"], "wait_seconds": 0}))
             assert again["saved_path"] == done["saved_path"]
-    # A finished task is read, not polled: no read waited for a poll gap (measured by the
-    # runtime's own decision, not by a wall clock that load can stretch).
-    assert all(wait == 0 for wait in waits), waits
+    # A finished task is read from the journal, not polled: the sandbox saw no status request for it
+    # (judged from the sandbox's own log, not from a wall clock that load can stretch).
+    log = httpx2.get(f"{sandbox.base_url}/_sandbox/requests").json()["requests"]
+    assert not [r for r in log if r["path"].endswith(done["task_id"])], log
 
 
 async def test_the_tool_bodies_alone_upload_as_the_mcp_tool_does(sandbox: RunningSandbox, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from rivya_mcp.sandbox._config import SandboxConfig
 from rivya_mcp.sandbox._control import control_routes
 from rivya_mcp.sandbox._errors import SandboxError, error_response
 from rivya_mcp.sandbox._faults import ConnectionDropped, FaultMiddleware
+from rivya_mcp.sandbox._requests import RequestLog, RequestLogMiddleware, request_log_routes
 from rivya_mcp.sandbox._routes import api_routes
 from rivya_mcp.sandbox._state import SandboxState
 
@@ -60,17 +61,20 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 def create_app(config: SandboxConfig | None = None, *, clock: Clock | None = None) -> Starlette:
     """A fresh sandbox. ``clock`` (seconds since the epoch) replaces wall time, e.g. a ``ManualClock``."""
     state = SandboxState(config, clock=clock)
+    request_log = RequestLog()
     app = Starlette(
-        routes=[*api_routes(), *control_routes()],
+        routes=[*api_routes(), *control_routes(), *request_log_routes()],
         middleware=[
+            Middleware(RequestLogMiddleware, log=request_log),  # outermost: faulted requests are logged too
             Middleware(
                 FaultMiddleware,
                 take=state.take_fault,
                 retry_after=state.retry_after_header,
                 error_extras=lambda: state.profile.error_extras(),
-            )
+            ),
         ],
         exception_handlers={SandboxError: _sandbox_error, HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.sandbox = state
+    app.state.request_log = request_log
     return app

@@ -54,6 +54,11 @@ class Ledger:
         """The journal acts only on rows of one upstream and account (see ``TaskJournal``)."""
         return self._journal is not None and self._journal.owner is not None
 
+    @property
+    def journal(self) -> TaskJournal | None:
+        """The journal itself, for the poll pace (``_pace``), which handles its faults on its own."""
+        return self._journal
+
     def intent(
         self,
         *,
