@@ -38,6 +38,7 @@ from rivya_mcp.server._schemas import (
     upload_reference_schema,
 )
 from rivya_mcp.server._tools import CallState, ToolBodies, unexpected_failure
+from rivya_mcp.server._viewer import bind_viewer, viewer_extension
 from rivya_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,8 @@ def build_server(
         )
         for name, title, body, output, annotations in specs
     ]
+    # MCP Apps: the viewer's _meta.ui on the image tools, and its data on results for hosts that render it.
+    tools = bind_viewer(tools, bodies)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
@@ -243,6 +246,7 @@ def build_server(
         tools=tools,
         lifespan=lifespan,
         log_level=_sdk_log_level(settings.log_level),
+        extensions=[viewer_extension()],
     )
     register_resources(server, bodies)
     return server
