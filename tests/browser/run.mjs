@@ -109,7 +109,9 @@ async function snapshot(frame) {
       color: getComputedStyle(document.body).color,
       scrollWidth: document.documentElement.scrollWidth,
       clientWidth: document.documentElement.clientWidth,
-      bytes: document.documentElement.outerHTML.length,
+      inside: [...document.querySelectorAll("button, select, textarea, input")].filter((el) => el.getClientRects().length)
+        .every((el) => { const r = el.getBoundingClientRect(); return r.left >= 0 && r.right <= document.documentElement.clientWidth; }),
+      appHeight: document.getElementById("app").getBoundingClientRect().height,
     };
   });
 }
@@ -181,18 +183,21 @@ if (which === "tests") {
     const frame = await frameOf(p);
     await waitFor(frame, () => !document.getElementById("problem").hidden);
     const seen = await snapshot(frame);
+    const iframe = await iframeBox(p);
     await p.screenshot({ path: join(out, "failed.png") });
-    return { seen };
+    return { seen, iframe, shot: "failed.png" };
   });
   await scenario("dark", async () => {
     await p.evaluate((task) => window.openTool("get_task", { task_id: task }, { theme: "dark", width: 800 }), firstTask);
     const frame = await frameOf(p);
     await waitFor(frame, fullImageShown, "");
     const seen = await snapshot(frame);
+    const iframe = await iframeBox(p);
+    await p.screenshot({ path: join(out, "dark.png") });
     await p.evaluate(() => window.setHostTheme("light"));
     await waitFor(frame, () => document.documentElement.dataset.theme === "light");
     const switched = await snapshot(frame);
-    return { seen, switched };
+    return { seen, switched, iframe, shot: "dark.png" };
   });
   await p.close();
   await scenario("narrow", async () => {
