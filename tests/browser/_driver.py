@@ -80,6 +80,7 @@ def run_host(node: str, mcp_url: str, out: Path, scenarios: str) -> dict[str, An
         env={**os.environ, "CHROMIUM": str(CHROMIUM)},
     )
     if done.returncode != 0:
-        raise RuntimeError(f"the browser host failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        tail = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        raise RuntimeError(f"the browser host failed (exit {done.returncode}):\n{tail}")
     report: dict[str, Any] = json.loads((out / "report.json").read_text(encoding="utf-8"))
     return report

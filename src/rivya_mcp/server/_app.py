@@ -38,7 +38,7 @@ from rivya_mcp.server._schemas import (
     upload_reference_schema,
 )
 from rivya_mcp.server._tools import CallState, ToolBodies, unexpected_failure
-from rivya_mcp.server._viewer import bind_viewer, viewer_extension
+from rivya_mcp.server._viewer import viewer_extension, viewer_meta, with_viewer
 from rivya_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,9 @@ def build_server(
                 metadata[model].output_schema = flat_output_schema(published)
     tools = [
         Tool(
-            fn=_guard(name, body),
+            # MCP Apps: the viewer's _meta.ui on the image tools, its data on results for hosts rendering it.
+            fn=_guard(name, with_viewer(name, body, bodies)),
+            meta=viewer_meta(name),
             name=name,
             title=title,
             description=texts[name],
@@ -225,8 +227,6 @@ def build_server(
         )
         for name, title, body, output, annotations in specs
     ]
-    # MCP Apps: the viewer's _meta.ui on the image tools, and its data on results for hosts that render it.
-    tools = bind_viewer(tools, bodies)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:

@@ -5,7 +5,7 @@ into the collapsed tool-call box. This module is everything the server knows abo
 
 - the ``ui://`` resource (one self-contained HTML file shipped next to this module), with a CSP
   that allows no outside domain at all: the view reaches nothing but the host bridge;
-- ``_meta.ui.resourceUri`` on the three tools whose results it shows;
+- ``_meta.ui.resourceUri`` on the three tools whose results it shows (``viewer_meta``);
 - per connection (``client_supports_apps``), an additive ``_meta`` block on those results with
   what the view needs that the structured content does not carry (prompt, the parameters that
   differ from the manifest's defaults, elapsed time, the cost of each action).
@@ -17,8 +17,7 @@ renders apps.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -26,12 +25,11 @@ from typing import Any
 
 from mcp.server.apps import Apps, ResourceCsp, ResourcePermissions, client_supports_apps
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult
 
 from rivya_mcp.journal import JournalEntry
 from rivya_mcp.manifest import PROMPT_KEY, Manifest, Mode, Param
-from rivya_mcp.server._tools import ToolBodies
+from rivya_mcp.server._tools import CallState, ToolBodies
 
 VIEWER_URI = "ui://rivya/viewer"
 # Tools whose results the viewer shows (the ones returning a task).
@@ -42,7 +40,7 @@ _MODE_OF_TOOL: dict[str, Mode] = {"generate_image": "generate", "edit_image": "e
 _TOOL_OF_MODE = {mode: tool for tool, mode in _MODE_OF_TOOL.items()}
 
 Clock = Callable[[], datetime]
-ToolFn = Callable[..., Awaitable[CallToolResult]]
+Body = Callable[[dict[str, Any], Context, CallState], Awaitable[CallToolResult]]
 
 
 def viewer_html() -> str:
@@ -73,10 +71,6 @@ def viewer_extension() -> Apps:
     return apps
 
 
-def tool_meta() -> dict[str, Any]:
-    return {"ui": {"resourceUri": VIEWER_URI}}
-
-
 # --- what the view needs, as pure functions ------------------------------------------------------
 
 
@@ -90,14 +84,12 @@ def argument_value(param: Param, wire: Any) -> Any:
 def _same(param: Param, value: Any, default: Any) -> bool:
     if param.type == "number" and isinstance(value, int | float) and isinstance(default, int | float):
         return float(value) == float(default)
-    return argument_value(param, value) == argument_value(param, default)
+    return bool(argument_value(param, value) == argument_value(param, default))
 
 
 def arguments_from_params(manifest: Manifest, mode: Mode, params: Mapping[str, Any]) -> dict[str, Any]:
     """The manifest parameters of a recorded request, as tool arguments, in table order."""
-    return {
-        p.key: argument_value(p, params[p.key]) for p in manifest.params_for(mode) if params.get(p.key) is not None
-    }
+    return {p.key: argument_value(p, params[p.key]) for p in manifest.params_for(mode) if params.get(p.key) is not None}
 
 
 def changed_from_defaults(manifest: Manifest, mode: Mode, arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -196,31 +188,38 @@ def _repeatable(reference: Any) -> bool:
 # --- binding -------------------------------------------------------------------------------------
 
 
+def viewer_meta(tool: str) -> dict[str, Any] | None:
+    """The tool's ``_meta`` (``ui.resourceUri``) if the viewer shows its results, else None."""
+    return {"ui": {"resourceUri": VIEWER_URI}} if tool in VIEWER_TOOLS else None
+
+
 def _augmented(result: CallToolResult, data: dict[str, Any]) -> CallToolResult:
     meta = dict(result.meta or {})
     meta[META_KEY] = data
     return result.model_copy(update={"meta": meta})
 
 
-def _task_id(result: CallToolResult, arguments: Mapping[str, Any]) -> str | None:
-    structured = result.structured_content
-    if isinstance(structured, dict) and isinstance(structured.get("task_id"), str):
-        return str(structured["task_id"])
-    given = arguments.get("task_id")
-    return given if isinstance(given, str) else None
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
-def _wrap(name: str, fn: ToolFn, bodies: ToolBodies, clock: Clock) -> ToolFn:
-    @functools.wraps(fn)
-    async def run(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
-        result = await fn(arguments=arguments, ctx=ctx)
+def with_viewer(tool: str, body: Body, bodies: ToolBodies, *, clock: Clock = _utc_now) -> Body:
+    """``body``, adding the view's data to its results when the client renders MCP Apps.
+
+    Wraps the tool body (inside the failure guard) so the call's own state names the task even
+    when structured output is switched off; a failure the guard turns into a result carries no
+    viewer data, and the view shows its text.
+    """
+    if tool not in VIEWER_TOOLS:
+        return body
+
+    async def run(arguments: dict[str, Any], ctx: Context, state: CallState) -> CallToolResult:
+        result = await body(arguments, ctx, state)
         if not client_supports_apps(ctx):
             return result  # exactly what a host without the extension always got
-        task_id = _task_id(result, arguments)
-        entry = bodies.runtime.ledger().get(task_id) if task_id else None
-        structured = result.structured_content if isinstance(result.structured_content, dict) else None
-        data = viewer_data(bodies.manifest, CallFacts(name, arguments), entry, now=clock())
-        if structured is None and entry is not None:
+        entry = bodies.runtime.ledger().get(state.task_id) if state.task_id else None
+        data = viewer_data(bodies.manifest, CallFacts(tool, arguments), entry, now=clock())
+        if result.structured_content is None and entry is not None:
             # Structured output is switched off in the settings: the view still needs the task's state.
             data["task"] = _task_from_entry(entry)
         return _augmented(result, data)
@@ -241,19 +240,3 @@ def _task_from_entry(entry: JournalEntry) -> dict[str, Any]:
         "saved_path": saved[0] if saved else None,
         "error": public["error"],
     }
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def bind_viewer(tools: Sequence[Tool], bodies: ToolBodies, *, clock: Clock = _utc_now) -> list[Tool]:
-    """The tools, with the viewer's ``_meta.ui`` and per-connection result data on ``VIEWER_TOOLS``."""
-    bound: list[Tool] = []
-    for tool in tools:
-        if tool.name in VIEWER_TOOLS:
-            tool = tool.model_copy(
-                update={"fn": _wrap(tool.name, tool.fn, bodies, clock), "meta": {**(tool.meta or {}), **tool_meta()}}
-            )
-        bound.append(tool)
-    return bound
