@@ -178,6 +178,17 @@ if (which === "tests") {
     const modelContext = await p.evaluate(() => window.hostState.modelContext);
     return { firstTask, before, focused, seen, iframe, modelContext, shot: "edit.png" };
   });
+  await scenario("running", async () => {
+    // wait_seconds 0: the tool returns the task still queued; the view shows its state and
+    // elapsed time, follows it with get_task (free) and then shows the image.
+    const opened = await p.evaluate(() => window.openTool("generate_image",
+      { prompt: "A slow harbour scene [sandbox:seconds=2]", wait_seconds: 0 }, { theme: "light", width: 800 }));
+    const frame = await frameOf(p);
+    const during = await snapshot(frame);
+    await waitFor(frame, fullImageShown, "");
+    const after = await snapshot(frame);
+    return { opened, during, after };
+  });
   await scenario("failed", async () => {
     await p.evaluate(() => window.openTool("generate_image", { prompt: "A cat [sandbox:fail]", wait_seconds: 30 }, { theme: "light", width: 800 }));
     const frame = await frameOf(p);

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,18 @@ def test_an_edit_from_the_viewer_by_keyboard_shows_a_second_image(run: dict[str,
     # The model is told what the person did in the view.
     told = found["modelContext"]
     assert told and second_task in told[-1]["content"][0]["text"]
+
+
+def test_a_running_task_shows_its_state_then_the_image(run: dict[str, Any]) -> None:
+    found = scenario(run, "running")
+    returned = found["opened"]["result"]["structuredContent"]
+    assert returned["done"] is False  # the tool call itself returned before the image existed
+    during = found["during"]
+    assert re.fullmatch(r"(Queued|Processing|Checking) · \d+ s", during["state"] or ""), during["state"]
+    assert during["source"] is None
+    after = found["after"]
+    assert after["facts"]["Task"] == returned["task_id"] and after["facts"]["Status"] == "succeeded"
+    assert after["source"] == "full" and after["state"] is None
 
 
 def test_a_failed_task_shows_its_message_and_next_step(run: dict[str, Any]) -> None:
