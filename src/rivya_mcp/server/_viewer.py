@@ -48,13 +48,16 @@ def viewer_html() -> str:
 
 
 def viewer_csp() -> ResourceCsp:
-    """Nothing from outside: every list empty (the spec's default would already be strict; saying so
-    explicitly keeps a host from widening it). Images arrive as data through the bridge."""
+    """Every list empty: the view needs no domain at all (images arrive as data through the host's
+    bridge), and a host builds its restrictive default CSP widened by nothing."""
     return ResourceCsp(connect_domains=[], resource_domains=[], frame_domains=[], base_uri_domains=[])
 
 
 def viewer_extension() -> Apps:
-    """The Apps extension carrying the viewer resource (the tools are bound by ``bind_viewer``)."""
+    """The Apps extension carrying the viewer resource.
+
+    ``build_server`` binds the tools itself, with ``viewer_meta`` and ``with_viewer``.
+    """
     apps = Apps()
     apps.add_html_resource(
         VIEWER_URI,
