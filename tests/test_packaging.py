@@ -194,6 +194,7 @@ def test_bundle_holds_what_uv_needs_to_build_and_run(mcpb_dir: Path, tmp_path: P
         assert archive.read("manifest.json") == MCPB_MANIFEST.read_bytes()
         assert archive.read("server/main.py") == (REPO / "scripts" / "mcpb_entry.py").read_bytes()
     expected = {"pyproject.toml", "README.md", "src/rivya_mcp/__init__.py", "src/rivya_mcp/__main__.py"}
+    expected.add("src/rivya_mcp/server/viewer/viewer.html")  # package data: the MCP Apps viewer
     expected |= {f"manifests/models/{p.name}" for p in (REPO / "manifests" / "models").glob("*.json")}
     assert expected <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]

@@ -38,6 +38,7 @@ from rivya_mcp.server._schemas import (
 )
 from rivya_mcp.server._tasks_ext import TasksExtension
 from rivya_mcp.server._tools import CallState, ToolBodies
+from rivya_mcp.server._viewer import viewer_extension, viewer_meta, with_viewer
 from rivya_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,9 @@ def build_server(
                 metadata[model].output_schema = flat_output_schema(published)
     tools = [
         Tool(
-            fn=_guard(name, body),
+            # MCP Apps: the viewer's _meta.ui on the image tools, its data on results for hosts rendering it.
+            fn=_guard(name, with_viewer(name, body, bodies)),
+            meta=viewer_meta(name),
             name=name,
             title=title,
             description=texts[name],
@@ -226,7 +229,7 @@ def build_server(
         ),
         tools=tools,
         lifespan=lifespan,
-        extensions=[tasks],
+        extensions=[tasks, viewer_extension()],
         middleware=[tasks.listen_gate],
         log_level=_sdk_log_level(settings.log_level),
     )
