@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -17,6 +20,8 @@ from rivya_mcp.sandbox._errors import SandboxError, error_response
 from rivya_mcp.sandbox._faults import ConnectionDropped, FaultMiddleware
 from rivya_mcp.sandbox._routes import api_routes
 from rivya_mcp.sandbox._state import SandboxState
+from rivya_mcp.sandbox._webhook_delivery import WebhookDispatcher
+from rivya_mcp.sandbox._webhook_routes import webhook_routes
 
 logger = logging.getLogger("rivya_mcp.sandbox")
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
@@ -54,8 +59,18 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 def create_app(config: SandboxConfig | None = None, *, clock: Clock | None = None) -> Starlette:
     """A fresh sandbox. ``clock`` (seconds since the epoch) replaces wall time, e.g. a ``ManualClock``."""
     state = SandboxState(config, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Webhook deliveries go out from the server's own event loop, for as long as it serves.
+        async with anyio.create_task_group() as group:
+            group.start_soon(WebhookDispatcher(state).run)
+            yield
+            group.cancel_scope.cancel()
+
     app = Starlette(
-        routes=[*api_routes(), *control_routes()],
+        routes=[*api_routes(), *webhook_routes(), *control_routes()],
+        lifespan=lifespan,
         middleware=[Middleware(FaultMiddleware, take=state.take_fault)],
         exception_handlers={SandboxError: _sandbox_error, HTTPException: _http_error, Exception: _internal_error},
     )
