@@ -121,6 +121,11 @@ ENV_DOCS: dict[str, EnvDoc] = {
         secret=True,
     ),
     "RIVYA_LOG_LEVEL": EnvDoc("Level of the log written to stderr.", field="log_level"),
+    "RIVYA_PUBLIC_URL": EnvDoc(
+        "The HTTP server's public base URL (same as `--public-url`): Rivya then finishes tasks by webhook at "
+        "`<public URL>/webhooks/rivya`, and polling only backs it up.",
+        default="none",
+    ),
 }
 
 

@@ -164,8 +164,13 @@ def _create_v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX tasks_status ON tasks (status)")
 
 
+def _webhook_events_v2(conn: sqlite3.Connection) -> None:
+    # Webhook deliveries already applied, by event id: a duplicate or replayed delivery changes nothing.
+    conn.execute("CREATE TABLE webhook_events (event_id TEXT PRIMARY KEY, received_at TEXT NOT NULL)")
+
+
 # Migration i takes the schema from version i to i + 1. Append; never edit a shipped step.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1,)
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1, _webhook_events_v2)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 _COLUMNS = (
@@ -232,6 +237,15 @@ class TaskJournal:
         self.close()
 
     # -- writes ----------------------------------------------------------------------------
+
+    def first_sight_of_event(self, event_id: str) -> bool:
+        """Record a webhook event id; True the first time it is seen, False for every repeat."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO webhook_events (event_id, received_at) VALUES (?, ?)",
+                (event_id, self._stamp()),
+            )
+            return cursor.rowcount == 1
 
     def record_intent(
         self,

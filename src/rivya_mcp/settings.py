@@ -87,6 +87,8 @@ class Settings:
     auth_token: Secret | None = None
     log_level: str = "INFO"
     sandbox: bool = False
+    # The server's public base URL (HTTP transports): webhook deliveries finish tasks when set.
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +113,7 @@ class Settings:
             read_dirs=_paths(env.get("RIVYA_READ_DIRS")),
             auth_token=Secret(token) if token else None,
             log_level=(env.get("RIVYA_LOG_LEVEL") or base.log_level).upper(),
+            public_url=(env.get("RIVYA_PUBLIC_URL") or "").strip().rstrip("/") or None,
         )
 
     def with_changes(self, **changes: object) -> Settings:

@@ -25,6 +25,7 @@ from ._exceptions import (
 )
 from ._models import Credits, Generation, GenerationResult, ModelInfo, RivyaFile, TaskError
 from ._polling import PollInfo, poll_delay
+from ._webhooks import WebhookEndpoint
 
 __all__ = [
     "APIConnectionError",
@@ -54,5 +55,6 @@ __all__ = [
     "ServiceUnavailableError",
     "TaskError",
     "UploadTooLargeError",
+    "WebhookEndpoint",
     "poll_delay",
 ]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +31,17 @@ JOURNAL_FILENAME = "journal.sqlite3"
 # task another call has just polled (get_task right after generate_image returned it pending, a
 # repeated create, the recovery) waits for the rest of it first.
 MIN_POLL_GAP_SECONDS = 1.0
+
+# With webhook completion on, polls are this many times further apart than the documented pace:
+# the delivery normally finishes a task, and a lost one costs at most one of these longer gaps.
+WEBHOOK_FALLBACK_POLL_FACTOR = 3.0
+
+
+@dataclass
+class _Follower:
+    scope: anyio.CancelScope
+    pushed: Generation | None = None
+
 
 # The recovery pass, given the moment this server started: it handles what was recorded before.
 Recovery = Callable[[datetime], Awaitable[None]]
@@ -67,6 +79,8 @@ class Runtime:
         self._sessions = 0
         self._task_locks: dict[str, anyio.Lock] = {}
         self._last_poll: dict[str, float] = {}  # task id → anyio.current_time() of its last status request
+        # Waits a webhook delivery may cut short: task id → (the wait's cancel scope, what was pushed).
+        self._followers: dict[str, _Follower] = {}
         self._recovery: Recovery | None = None
         self._recovery_state = "idle"  # idle → running → done (back to idle when cut short)
         # Set when the session running the pass ends before it: the other sessions' hosts wake.
@@ -145,6 +159,27 @@ class Runtime:
         finally:
             self.note_poll(task_id, generation)
 
+    @contextmanager
+    def interruptible(self, task_id: str) -> Iterator[_Follower]:
+        """Run a wait for ``task_id`` that ``push`` can end early with a newer state of the task."""
+        follower = _Follower(anyio.CancelScope())
+        self._followers[task_id] = follower
+        try:
+            with follower.scope:
+                yield follower
+        finally:
+            if self._followers.get(task_id) is follower:
+                del self._followers[task_id]
+
+    def push(self, generation: Generation) -> bool:
+        """Hand a newer state of a task (from a webhook) to the call waiting on it; False if none is."""
+        follower = self._followers.get(generation.id)
+        if follower is None:
+            return False
+        follower.pushed = generation
+        follower.scope.cancel()
+        return True
+
     def is_busy(self, task_id: str) -> bool:
         lock = self._task_locks.get(task_id)
         return lock is not None and lock.locked()
@@ -154,12 +189,14 @@ class Runtime:
             if self.settings.api_key is None:
                 # Refused before any request: the message says how to fix it.
                 raise MissingAPIKeyError(MISSING_KEY_HELP)
+            # With webhooks on, a delivery finishes the task and polling is only the fallback.
+            slower = WEBHOOK_FALLBACK_POLL_FACTOR if self.settings.public_url else 1.0
             self._client = AsyncRivyaClient(
                 api_key=self.settings.api_key,
                 base_url=self.settings.base_url,
                 timeout=self.settings.request_timeout,
                 max_retries=self.settings.max_retries,
-                poll_scale=self.settings.poll_scale,
+                poll_scale=self.settings.poll_scale * slower,
             )
             self._owns_client = True
         return self._client

@@ -61,14 +61,19 @@ def transport_security(host: str) -> TransportSecuritySettings:
 
 
 class BearerTokenMiddleware:
-    """Requires ``Authorization: Bearer <token>`` on every HTTP request (constant-time compare)."""
+    """Requires ``Authorization: Bearer <token>`` on every HTTP request (constant-time compare).
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    ``exempt_paths`` carry their own authentication: the webhook route, which Rivya calls without
+    custom headers and which verifies each delivery's signature instead.
+    """
+
+    def __init__(self, app: ASGIApp, token: str, exempt_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self._expected = f"Bearer {token}".encode()
+        self._exempt = exempt_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in self._exempt:
             await self.app(scope, receive, send)
             return
         given = b""

@@ -206,9 +206,14 @@ class ToolBodies:
             if not generation.is_terminal and remaining > 0 and remaining >= self.runtime.poll_wait(generation.id):
                 polled: Generation | None = None
                 try:
-                    polled = generation = await client.wait_for_generation(
-                        generation.id, timeout=remaining, on_update=reporter.on_update
-                    )
+                    # A webhook delivery for this task ends the wait early with the task's new state.
+                    with self.runtime.interruptible(generation.id) as follower:
+                        polled = generation = await client.wait_for_generation(
+                            generation.id, timeout=remaining, on_update=reporter.on_update
+                        )
+                    if follower.pushed is not None:
+                        generation = follower.pushed
+                        await reporter.note(f"{generation.id}: {generation.status} (webhook)")
                 finally:
                     self.runtime.note_poll(generation.id, polled)
             ledger.updated(generation)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any, Literal
 
+import anyio
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.journal import TaskJournal
-from rivya_mcp.server._app import build_server
+from rivya_mcp.server._app import build_server, build_tool_bodies
 from rivya_mcp.server._security import BearerTokenMiddleware, check_bind, transport_security
+from rivya_mcp.server._webhooks import WEBHOOK_PATH, SecretStore, WebhookReceiver
 from rivya_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +47,12 @@ def build_http_app(
     """
     token = settings.auth_token.reveal() if settings.auth_token else None
     check_bind(host, has_token=bool(token), allow_remote_without_token=allow_remote_without_token)
-    server = build_server(settings, client=client, journal=journal, local_paths=False)
+    bodies = build_tool_bodies(settings, client=client, journal=journal, local_paths=False)
+    server = build_server(settings, bodies=bodies)
+    receiver: WebhookReceiver | None = None
+    if settings.public_url:
+        receiver = WebhookReceiver(bodies, SecretStore(settings.data_dir))
+        server.custom_route(WEBHOOK_PATH, methods=["POST"])(receiver.handle)
     security = transport_security(host)
     if transport == "http":
         app = server.streamable_http_app(
@@ -60,9 +70,26 @@ def build_http_app(
             host=host,
         )
     if token:
-        app.user_middleware.insert(0, Middleware(BearerTokenMiddleware, token=token))
+        exempt = frozenset({WEBHOOK_PATH}) if receiver is not None else frozenset()
+        app.user_middleware.insert(0, Middleware(BearerTokenMiddleware, token=token, exempt_paths=exempt))
+    if receiver is not None and settings.public_url:
+        _start_with_app(app, receiver, settings.public_url)
     log.debug("built %s app for %s:%d", transport, host, port)
     return app
+
+
+def _start_with_app(app: Starlette, receiver: WebhookReceiver, public_url: str) -> None:
+    """Register the webhook endpoint in the background once the app serves (never delays start-up)."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(started: Starlette) -> AsyncIterator[Any]:
+        async with inner(started) as state, anyio.create_task_group() as group:
+            group.start_soon(partial(receiver.start, public_url=public_url))
+            yield state
+            group.cancel_scope.cancel()
+
+    app.router.lifespan_context = lifespan
 
 
 async def serve(
