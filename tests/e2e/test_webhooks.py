@@ -273,3 +273,17 @@ async def test_after_rotation_old_signatures_are_refused(sandbox: RunningSandbox
         _count_polls(sandbox)
         data = await _generate(server, "After the rotation")
         assert data["status"] == "succeeded" and _polls(sandbox) == 0
+
+
+@pytest.mark.anyio
+async def test_events_that_name_the_object_generation_work_too(tmp_path: Path) -> None:
+    # The variant decision for the event body (`generation` instead of `data`): the server reads both.
+    config = SandboxConfig(
+        queued_seconds=0.2, processing_seconds=0.6, webhooks_allow_loopback=True, webhook_payload_key="generation"
+    )
+    with start_sandbox(config) as sandbox, _server(sandbox, tmp_path, "rvya_sk_hooks_shape") as server:
+        _count_polls(sandbox)
+        data = await _generate(server)
+        assert data["status"] == "succeeded" and _polls(sandbox) == 0
+        events = sandbox.state.webhooks.events(account_id(server.key), limit=5)
+        assert events and all("generation" in e and "data" not in e for e in events)
