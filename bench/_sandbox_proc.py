@@ -70,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     config = SandboxConfig(**json.loads(args.config))
     app = RequestLog(create_app(config))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="off")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on")
 
 
 if __name__ == "__main__":

@@ -129,6 +129,11 @@ ENV_DOCS: dict[str, EnvDoc] = {
         field="allowed_hosts",
     ),
     "RIVYA_LOG_LEVEL": EnvDoc("Level of the log written to stderr.", field="log_level"),
+    "RIVYA_PUBLIC_URL": EnvDoc(
+        "The HTTP server's public base URL (same as `--public-url`): Rivya then finishes tasks by webhook at "
+        "`<public URL>/webhooks/rivya`, and polling only backs it up.",
+        default="none",
+    ),
 }
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rivya_mcp.sandbox import RunningSandbox
 
 Transport = Literal["stdio", "sse", "http"]
+WEBHOOK_ROUTE = "/webhooks/rivya"  # server._webhooks.WEBHOOK_PATH, named here without importing the server
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # httpx2 logs every request at INFO with its full URL, and a result URL's query string is a
 # signature (a credential of its own). Our client logs its requests at DEBUG without query
@@ -94,6 +95,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "also RIVYA_ALLOWED_HOSTS, comma-separated)",
     )
     serve.add_argument(
+        "--public-url",
+        default=None,
+        help="the server's public base URL (HTTP transports): Rivya then finishes tasks by webhook "
+        f"at <public-url>{WEBHOOK_ROUTE} (also RIVYA_PUBLIC_URL)",
+    )
+    serve.add_argument(
         "--allow-remote-without-token",
         action="store_true",
         help="allow binding a non-loopback address without a bearer token (not recommended)",
@@ -110,6 +117,16 @@ def _build_parser() -> argparse.ArgumentParser:
         help="how the sandbox decides where the Rivya docs are silent (default: $RIVYA_SANDBOX_PROFILE "
         "or 'default'; see docs/sandbox.md)",
     )
+    sandbox.add_argument(
+        "--webhooks-allow-loopback",
+        action="store_true",
+        help="accept http://127.0.0.1 webhook URLs (sandbox only: the documented rules refuse them)",
+    )
+
+    webhooks = sub.add_parser("webhooks", help="manage this server's Rivya webhook endpoint")
+    webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
+    rotate = webhooks_sub.add_parser("rotate-secret", help="replace the endpoint's signing secret (kept 0600)")
+    rotate.add_argument("--public-url", default=None, help="the server's public base URL (or RIVYA_PUBLIC_URL)")
 
     sub.add_parser("demo", help="generate, edit and finish a task end to end through a real MCP client")
     return parser
@@ -118,7 +135,10 @@ def _build_parser() -> argparse.ArgumentParser:
 def _start_embedded_sandbox() -> tuple[RunningSandbox, Secret]:
     from rivya_mcp.sandbox import SandboxConfig, profile_from_env, start_sandbox
 
-    sandbox = start_sandbox(SandboxConfig(profile=profile_from_env(os.environ)))
+    # The embedded sandbox delivers webhooks to a server on loopback only when asked to.
+    loopback_hooks = os.environ.get("RIVYA_SANDBOX_WEBHOOKS_ALLOW_LOOPBACK", "").strip().lower() in {"1", "true", "yes"}
+    config = SandboxConfig(profile=profile_from_env(os.environ), webhooks_allow_loopback=loopback_hooks)
+    sandbox = start_sandbox(config)
     # Any rvya_sk_ key is an account in the sandbox; a fresh one per run keeps runs apart.
     return sandbox, Secret("rvya_sk_sandbox_" + secrets.token_hex(12))
 
@@ -167,6 +187,8 @@ def _serve(args: argparse.Namespace) -> int:
         settings = settings.with_changes(auth_token=Secret(args.auth_token))
     if args.allowed_host:
         settings = settings.with_changes(allowed_hosts=(*settings.allowed_hosts, *args.allowed_host))
+    if args.public_url:
+        settings = settings.with_changes(public_url=args.public_url.strip().rstrip("/"))
     configure_logging(settings)
     log = logging.getLogger("rivya_mcp")
     sandbox = None
@@ -228,7 +250,7 @@ def _sandbox(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"rivya-mcp sandbox: {exc}", file=sys.stderr)
         return 2
-    config = SandboxConfig(profile=profile)
+    config = SandboxConfig(profile=profile, webhooks_allow_loopback=args.webhooks_allow_loopback)
     if args.balance is not None:
         config = config.updated({"starting_balance": args.balance})
     print(f"Rivya sandbox ({profile} profile) on http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
@@ -236,6 +258,42 @@ def _sandbox(args: argparse.Namespace) -> int:
         anyio.run(lambda: serve_sandbox(config, host=args.host, port=args.port))
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def _webhooks(args: argparse.Namespace) -> int:
+    import anyio
+
+    from rivya_mcp.client import AsyncRivyaClient, RivyaError
+    from rivya_mcp.server._webhooks import SecretStore, rotate_secret, webhook_url
+
+    settings = Settings.from_env()
+    configure_logging(settings)
+    public_url = (args.public_url or settings.public_url or "").strip().rstrip("/")
+    if not public_url or settings.api_key is None:
+        print(
+            "rivya-mcp webhooks rotate-secret needs RIVYA_API_KEY and --public-url (or RIVYA_PUBLIC_URL).",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run() -> str:
+        async with AsyncRivyaClient(api_key=settings.api_key, base_url=settings.base_url) as client:
+            record = await rotate_secret(
+                client, SecretStore(settings.data_dir), url=webhook_url(public_url), base_url=settings.base_url
+            )
+            return record.endpoint_id
+
+    try:
+        endpoint_id = anyio.run(run)
+    except RivyaError as exc:
+        print(f"Could not rotate the webhook secret: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"Rotated the signing secret of webhook endpoint {endpoint_id}; a running server picks it up "
+        "with the next delivery.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -253,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "sandbox":
         return _sandbox(args)
+    if args.command == "webhooks":
+        return _webhooks(args)
     return _demo(args)
 
 

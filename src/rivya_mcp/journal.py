@@ -258,6 +258,11 @@ def _add_poll_times_v5(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE tasks ADD COLUMN next_poll_at TEXT")
 
 
+def _webhook_events_v6(conn: sqlite3.Connection) -> None:
+    # Webhook deliveries already applied, by event id: a duplicate or replayed delivery changes nothing.
+    conn.execute("CREATE TABLE webhook_events (event_id TEXT PRIMARY KEY, received_at TEXT NOT NULL)")
+
+
 # Migration i takes the schema from version i to i + 1. Append; never edit a shipped step.
 _MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_v1,
@@ -265,6 +270,7 @@ _MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_v3_mcp_tasks,
     _create_v4_files,
     _add_poll_times_v5,
+    _webhook_events_v6,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -352,6 +358,15 @@ class TaskJournal:
         self.close()
 
     # -- writes ----------------------------------------------------------------------------
+
+    def first_sight_of_event(self, event_id: str) -> bool:
+        """Record a webhook event id; True the first time it is seen, False for every repeat."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO webhook_events (event_id, received_at) VALUES (?, ?)",
+                (event_id, self._stamp()),
+            )
+            return cursor.rowcount == 1
 
     def record_intent(
         self,

@@ -90,6 +90,8 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     log_level: str = "INFO"
     sandbox: bool = False
+    # The server's public base URL (HTTP transports): webhook deliveries finish tasks when set.
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +117,7 @@ class Settings:
             auth_token=Secret(token) if token else None,
             allowed_hosts=tuple(h.strip() for h in env.get("RIVYA_ALLOWED_HOSTS", "").split(",") if h.strip()),
             log_level=(env.get("RIVYA_LOG_LEVEL") or base.log_level).upper(),
+            public_url=(env.get("RIVYA_PUBLIC_URL") or "").strip().rstrip("/") or None,
         )
 
     def with_changes(self, **changes: object) -> Settings:

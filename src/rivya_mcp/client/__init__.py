@@ -26,6 +26,7 @@ from ._exceptions import (
 )
 from ._models import Credits, Generation, GenerationResult, ModelInfo, RivyaFile, TaskError
 from ._polling import PollInfo, poll_delay
+from ._webhooks import WebhookEndpoint
 
 __all__ = [
     "APIConnectionError",
@@ -56,5 +57,6 @@ __all__ = [
     "TaskError",
     "UnusableAPIKeyError",
     "UploadTooLargeError",
+    "WebhookEndpoint",
     "poll_delay",
 ]

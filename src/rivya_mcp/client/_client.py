@@ -19,6 +19,7 @@ from ._exceptions import MalformedResponseError, UploadTooLargeError
 from ._gated import Confirm
 from ._models import Credits, Generation, ModelInfo, RivyaFile
 from ._polling import PollInfo, poll_delay
+from ._webhooks import WebhooksMixin
 
 __all__ = ["AsyncRivyaClient", "OnUpdate"]
 
@@ -44,7 +45,7 @@ def _segment(value: str, what: str) -> str:
     return quote(value, safe="")
 
 
-class AsyncRivyaClient(BaseClient):
+class AsyncRivyaClient(WebhooksMixin, BaseClient):
     """Async client for the Rivya Public API v1.
 
     Usage::

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -19,6 +22,8 @@ from rivya_mcp.sandbox._faults import ConnectionDropped, FaultMiddleware
 from rivya_mcp.sandbox._requests import RequestLog, RequestLogMiddleware, request_log_routes
 from rivya_mcp.sandbox._routes import api_routes
 from rivya_mcp.sandbox._state import SandboxState
+from rivya_mcp.sandbox._webhook_delivery import WebhookDispatcher
+from rivya_mcp.sandbox._webhook_routes import webhook_routes
 
 logger = logging.getLogger("rivya_mcp.sandbox")
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
@@ -62,8 +67,18 @@ def create_app(config: SandboxConfig | None = None, *, clock: Clock | None = Non
     """A fresh sandbox. ``clock`` (seconds since the epoch) replaces wall time, e.g. a ``ManualClock``."""
     state = SandboxState(config, clock=clock)
     request_log = RequestLog()
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Webhook deliveries go out from the server's own event loop, for as long as it serves.
+        async with anyio.create_task_group() as group:
+            group.start_soon(WebhookDispatcher(state).run)
+            yield
+            group.cancel_scope.cancel()
+
     app = Starlette(
-        routes=[*api_routes(), *control_routes(), *request_log_routes()],
+        routes=[*api_routes(), *webhook_routes(), *control_routes(), *request_log_routes()],
+        lifespan=lifespan,
         middleware=[
             Middleware(RequestLogMiddleware, log=request_log),  # outermost: faulted requests are logged too
             Middleware(

@@ -26,6 +26,12 @@ class SandboxConfig:
             base URL of the request being answered.
         profile: ``default`` or ``variant``: how the sandbox decides where the docs are silent
             (``_profile.py``, docs/sandbox.md). Tasks and files made earlier keep their ids.
+        webhooks_allow_loopback: accept ``http://127.0.0.1:…`` webhook URLs (sandbox only: the
+            documented rules refuse them), so tests and the demo can receive deliveries.
+        webhook_timeout_seconds: how long a delivery waits for the receiver's answer.
+        webhook_retry_seconds: delay before the first retry of a failed delivery (then doubling).
+        webhook_max_attempts: attempts per delivery, the first included.
+        webhook_disable_after: failed attempts in a row that disable an endpoint.
     """
 
     starting_balance: int = 1000
@@ -37,6 +43,11 @@ class SandboxConfig:
     seed: int = 0
     public_base_url: str | None = None
     profile: str = "default"
+    webhooks_allow_loopback: bool = False
+    webhook_timeout_seconds: float = 5.0
+    webhook_retry_seconds: float = 1.0
+    webhook_max_attempts: int = 5
+    webhook_disable_after: int = 10
 
     def __post_init__(self) -> None:
         problems = config_problems(dataclasses.asdict(self))
@@ -62,7 +73,7 @@ def _is_number(value: object) -> bool:
 def config_problems(values: dict[str, Any]) -> list[str]:
     """What is wrong with a set of config values (used for both the dataclass and the HTTP route)."""
     problems: list[str] = []
-    for name in ("queued_seconds", "processing_seconds", "url_ttl_seconds"):
+    for name in ("queued_seconds", "processing_seconds", "url_ttl_seconds", "webhook_retry_seconds"):
         if name in values and (not _is_number(values[name]) or values[name] < 0):
             problems.append(f"{name}: must be a number >= 0")
     if "rate_window_seconds" in values and (
@@ -74,6 +85,16 @@ def config_problems(values: dict[str, Any]) -> list[str]:
             problems.append(f"{name}: must be an integer")
     if "starting_balance" in values and isinstance(values["starting_balance"], int) and values["starting_balance"] < 0:
         problems.append("starting_balance: must be >= 0")
+    if "webhook_timeout_seconds" in values and (
+        not _is_number(values["webhook_timeout_seconds"]) or values["webhook_timeout_seconds"] <= 0
+    ):
+        problems.append("webhook_timeout_seconds: must be a number > 0")
+    for name in ("webhook_max_attempts", "webhook_disable_after"):
+        value = values.get(name, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(f"{name}: must be a positive integer")
+    if "webhooks_allow_loopback" in values and not isinstance(values["webhooks_allow_loopback"], bool):
+        problems.append("webhooks_allow_loopback: must be true or false")
     rate = values.get("rate_limit")
     if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool) or rate < 1):
         problems.append("rate_limit: must be a positive integer or null")

@@ -65,6 +65,8 @@ class Profile:
     """Task durations are the configured ones times this (the docs give no timings)."""
     duration_jitter: float
     """Each task's durations vary by up to this fraction either way, drawn from the seeded RNG."""
+    webhook_payload_key: str
+    """The webhook event member that holds the generation: §3.8 is cut off before naming it."""
 
     # -- small pure functions the routes and the state call --------------------------------
 
@@ -122,6 +124,7 @@ DEFAULT: Final = Profile(
     retry_after="seconds",
     insufficient_credits_status=402,
     megabyte=1024 * 1024,
+    webhook_payload_key="data",
     extra_fields=False,
     float_numbers=False,
     duration_factor=1.0,
@@ -141,6 +144,7 @@ VARIANT: Final = Profile(
     retry_after="http-date",
     insufficient_credits_status=400,
     megabyte=1_000_000,
+    webhook_payload_key="generation",
     extra_fields=True,
     float_numbers=True,
     duration_factor=2.5,

@@ -34,10 +34,12 @@ def ok(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> J
     return JSONResponse(body, status_code=status, headers={REQUEST_ID_HEADER: new_request_id(), **(headers or {})})
 
 
-def _account(request: Request) -> str:
+def account_of(request: Request) -> str:
     """Authenticate (401s), then count the request against the key's rate limit (429)."""
     account = authenticate(request.headers.get("authorization"))
-    state_of(request).check_rate(account)
+    state = state_of(request)
+    state.check_rate(account)
+    state.saw_base_url(base_url(request))
     return account
 
 
@@ -47,7 +49,7 @@ async def list_models(request: Request) -> Response:
 
 
 async def create_generation(request: Request) -> Response:
-    account = _account(request)
+    account = account_of(request)
     state = state_of(request)
     try:
         body = json.loads(await request.body())
@@ -74,12 +76,12 @@ async def create_generation(request: Request) -> Response:
 
 
 async def get_generation(request: Request) -> Response:
-    account = _account(request)
+    account = account_of(request)
     return ok(state_of(request).task_json(account, request.path_params["task_id"], base_url(request)))
 
 
 async def upload_file(request: Request) -> Response:
-    account = _account(request)
+    account = account_of(request)
     profile = state_of(request).profile
     upload = await read_upload(request, megabyte=profile.megabyte)
     body = state_of(request).add_file(
@@ -97,12 +99,12 @@ async def upload_file(request: Request) -> Response:
 
 
 async def get_file(request: Request) -> Response:
-    account = _account(request)
+    account = account_of(request)
     return ok(state_of(request).file_json(account, request.path_params["file_id"], base_url(request)))
 
 
 async def get_credits(request: Request) -> Response:
-    account = _account(request)
+    account = account_of(request)
     state = state_of(request)
     profile = state.profile
     return ok(profile.with_extras({"current_credits": profile.number(state.balance(account))}, "credits"))

@@ -95,7 +95,7 @@ def start_sandbox(
     sock.listen(128)
     bound_port = sock.getsockname()[1]
     # log_config=None leaves the host program's logging alone; access_log off keeps test output quiet.
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
     _hide_drops()
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="rivya-sandbox", daemon=True)
     thread.start()
@@ -116,7 +116,7 @@ async def serve_sandbox(
     """Serve a sandbox until cancelled (or interrupted); logs go to stderr."""
     app = create_app(config)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_config=stderr_log_config(), log_level=log_level, lifespan="off")
+        uvicorn.Config(app, host=host, port=port, log_config=stderr_log_config(), log_level=log_level, lifespan="on")
     )
     _hide_drops()
     try:

@@ -30,6 +30,8 @@ from rivya_mcp.sandbox._magic import parse_magic, strip_magic
 from rivya_mcp.sandbox._profile import Profile, get_profile
 from rivya_mcp.sandbox._render import ImageFormat, RenderSpec, output_size, parse_ratio, reference_ratio, render
 from rivya_mcp.sandbox._validate import CreateRequest, ReferenceTarget
+from rivya_mcp.sandbox._webhook_delivery import DeliveryFault
+from rivya_mcp.sandbox._webhooks import WebhookRegistry
 
 logger = logging.getLogger("rivya_mcp.sandbox")
 
@@ -132,9 +134,14 @@ class SandboxState:
         self._idempotency: dict[tuple[str, str], tuple[str, str]] = {}
         self._rate: dict[str, deque[float]] = {}
         self._faults: list[FaultRule] = []
+        self._delivery_faults: list[DeliveryFault] = []
         self._rng = random.Random(self._config.seed)
         # Task timings draw from their own seeded RNG, so fault rules firing do not shift them.
         self._timing_rng = random.Random(f"{self._config.seed}:timings")
+        self.webhooks = WebhookRegistry()
+        # The base URL the API was last reached at: a webhook event built while no request is being
+        # answered still carries result URLs the receiver can fetch.
+        self._seen_base_url = "http://sandbox.invalid"
 
     # -- config, clock, reset ---------------------------------------------------------------
 
@@ -326,7 +333,75 @@ class SandboxState:
                 task.final_credits = 0
                 self._book(task.account, task.id, task.reserved_credits, "release", task.finished_at)
             logger.info("task %s %s", task.id, status)
+            self._emit_task_event(task, status)
         return status
+
+    def _emit_task_event(self, task: Task, status: Status) -> None:
+        data = self.task_json(task.account, task.id, self._seen_base_url)
+        self.webhooks.emit(
+            task.account,
+            f"generation.{status}",
+            self.profile.webhook_payload_key,
+            data,
+            now=task.finished_at,
+            due=time.monotonic(),
+        )
+
+    def saw_base_url(self, base_url: str) -> None:
+        self._seen_base_url = base_url
+
+    def settle_due(self) -> None:
+        """Settle every task whose time has come (queues its webhook events)."""
+        with self._lock:
+            self._advance_all()
+
+    def send_test_event(self, account: str, endpoint_id: str) -> dict[str, Any]:
+        """``POST /webhooks/{id}/test``: a made-up succeeded task, to this endpoint only."""
+        with self._lock:
+            self.webhooks.get(account, endpoint_id)  # 404 unless the account owns it
+            now = self.now()
+            data = {
+                "id": _new_id("task_test"),
+                "status": "succeeded",
+                "model": None,
+                "reserved_credits": 0,
+                "final_credits": 0,
+                "created_at": iso(now),
+                "updated_at": iso(now),
+                "result": None,
+                "error": None,
+            }
+            event = self.webhooks.emit(
+                account,
+                "generation.succeeded",
+                self.profile.webhook_payload_key,
+                data,
+                now=now,
+                due=time.monotonic(),
+                test_endpoint=endpoint_id,
+            )
+            return event.body
+
+    def set_delivery_faults(self, rules: list[DeliveryFault]) -> None:
+        with self._lock:
+            self._delivery_faults = list(rules)
+
+    def delivery_faults(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r.as_json() for r in self._delivery_faults]
+
+    def take_delivery_fault(self, event_type: str) -> DeliveryFault | None:
+        """The first delivery fault rule for ``event_type``, spending one of its ``times``."""
+        with self._lock:
+            for rule in self._delivery_faults:
+                if rule.event_type not in (None, event_type):
+                    continue
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times <= 0:
+                        self._delivery_faults.remove(rule)
+                return rule
+            return None
 
     def _advance_all(self) -> None:
         now = self.now()
@@ -581,6 +656,9 @@ class SandboxState:
                 "balances": dict(self._balances),
                 "files": files,
                 "faults": [rule.as_dict() for rule in self._faults],
+                "webhook_endpoints": self.webhooks.endpoints_snapshot(),
+                "webhook_deliveries": self.webhooks.attempts(),
+                "webhook_delivery_faults": [r.as_json() for r in self._delivery_faults],
             }
 
 

@@ -147,13 +147,17 @@ def build_server(
     client: AsyncRivyaClient | None = None,
     journal: TaskJournal | None = None,
     local_paths: bool = True,
+    bodies: ToolBodies | None = None,
 ) -> MCPServer[Runtime]:
     """The MCP server for ``settings``. Nothing is opened or created until a session starts.
 
     ``local_paths=False`` (HTTP transports) refuses local-file references unless
-    ``settings.read_dirs`` names the directories they may come from.
+    ``settings.read_dirs`` names the directories they may come from. ``bodies``: tool bodies
+    built already (the HTTP app shares them with its webhook route); the other arguments are
+    then unused.
     """
-    bodies = build_tool_bodies(settings, client=client, journal=journal, local_paths=local_paths)
+    if bodies is None:
+        bodies = build_tool_bodies(settings, client=client, journal=journal, local_paths=local_paths)
     runtime, manifest, schemas = bodies.runtime, bodies.manifest, bodies.schemas
     # Runs when the first session starts (never here: building stays free of side effects).
     runtime.set_recovery(Recovery(bodies))

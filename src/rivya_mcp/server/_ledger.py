@@ -142,6 +142,16 @@ class Ledger:
         except Exception:
             log.exception("journal: could not update task %s", generation.id)
 
+    def first_sight_of_event(self, event_id: str) -> bool:
+        """Whether a webhook event is new (and now recorded); without a journal, every event is."""
+        if self._journal is None:
+            return True
+        try:
+            return self._journal.first_sight_of_event(event_id)
+        except Exception:
+            log.exception("journal: could not record webhook event %s", event_id)
+            return True
+
     def get(self, task_id: str) -> JournalEntry | None:
         if self._journal is None:
             return None

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +28,17 @@ from rivya_mcp.settings import Settings
 log = logging.getLogger(__name__)
 
 JOURNAL_FILENAME = "journal.sqlite3"
+
+# With webhook completion on, polls are this many times further apart than the documented pace:
+# the delivery normally finishes a task, and a lost one costs at most one of these longer gaps.
+WEBHOOK_FALLBACK_POLL_FACTOR = 3.0
+
+
+@dataclass
+class _Follower:
+    scope: anyio.CancelScope
+    pushed: Generation | None = None
+
 
 # The recovery pass, given the moment this server started: it handles what was recorded before.
 Recovery = Callable[[datetime], Awaitable[None]]
@@ -77,8 +89,12 @@ class Runtime:
         self._owned_journal: TaskJournal | None = None
         self._sessions = 0
         self._task_locks: dict[str, anyio.Lock] = {}
-        # When each task may next be polled, shared with other processes through the journal.
-        self.pacer = PollPacer(scale=settings.poll_scale)
+        # When each task may next be polled, shared with other processes through the journal. With
+        # webhook completion on, a delivery normally finishes a task: polling is the slow fallback.
+        slower = WEBHOOK_FALLBACK_POLL_FACTOR if settings.public_url else 1.0
+        self.pacer = PollPacer(scale=settings.poll_scale * slower)
+        # Waits a webhook delivery may cut short: task id → (the wait's cancel scope, what was pushed).
+        self._followers: dict[str, _Follower] = {}
         self._recovery: Recovery | None = None
         self._recovery_state = "idle"  # idle → running → done (back to idle when cut short)
         # Set when the session running the pass ends before it: the other sessions' hosts wake.
@@ -166,6 +182,27 @@ class Runtime:
             if entry is not None:
                 return from_journal(entry)
         return await self.poll(task_id)
+
+    @contextmanager
+    def interruptible(self, task_id: str) -> Iterator[_Follower]:
+        """Run a wait for ``task_id`` that ``push`` can end early with a newer state of the task."""
+        follower = _Follower(anyio.CancelScope())
+        self._followers[task_id] = follower
+        try:
+            with follower.scope:
+                yield follower
+        finally:
+            if self._followers.get(task_id) is follower:
+                del self._followers[task_id]
+
+    def push(self, generation: Generation) -> bool:
+        """Hand a newer state of a task (from a webhook) to the call waiting on it; False if none is."""
+        follower = self._followers.get(generation.id)
+        if follower is None:
+            return False
+        follower.pushed = generation
+        follower.scope.cancel()
+        return True
 
     def is_busy(self, task_id: str) -> bool:
         lock = self._task_locks.get(task_id)

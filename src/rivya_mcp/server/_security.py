@@ -63,14 +63,18 @@ class BearerTokenMiddleware:
 
     A request with two Authorization headers is refused: which one a proxy or framework would
     read is not ours to guess.
+
+    ``exempt_paths`` carry their own authentication: the webhook route, which Rivya calls without
+    custom headers and which verifies each delivery's signature instead.
     """
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str, exempt_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self._token = token.encode()
+        self._exempt = exempt_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in self._exempt:
             await self.app(scope, receive, send)
             return
         given = [value for name, value in scope.get("headers", ()) if name == b"authorization"]

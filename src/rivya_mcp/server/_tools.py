@@ -258,7 +258,12 @@ class ToolBodies:
             if busy:
                 # Whoever held the task may have moved it on (and saved it): look again, at its pace.
                 generation = await self.runtime.latest(generation.id)
-            generation = await self._wait_for(generation, started + wait, reporter, ledger)
+            # A webhook delivery for this task ends the wait early with the task's new state.
+            with self.runtime.interruptible(generation.id) as follower:
+                generation = await self._wait_for(generation, started + wait, reporter, ledger)
+            if follower.pushed is not None:
+                generation = follower.pushed
+                await reporter.note(f"{generation.id}: {generation.status} (webhook)")
             ledger.updated(generation)
             if generation.status == "succeeded" and result_url(generation) is not None:
                 output = self._task_output(generation, reused=reused)

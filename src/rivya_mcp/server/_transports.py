@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any, Literal
 
+import anyio
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.journal import TaskJournal
-from rivya_mcp.server._app import build_server
+from rivya_mcp.server._app import build_server, build_tool_bodies
 from rivya_mcp.server._hosts import HostOriginMiddleware, HostPolicy, parse_allowed_host
 from rivya_mcp.server._security import BearerTokenMiddleware, check_bind
+from rivya_mcp.server._webhooks import WEBHOOK_PATH, SecretStore, WebhookReceiver, public_host
 from rivya_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,10 +49,17 @@ def build_http_app(
     """
     token = settings.auth_token.reveal() if settings.auth_token else None
     check_bind(host, has_token=bool(token), allow_remote_without_token=allow_remote_without_token)
-    policy = HostPolicy(
-        host, tuple(parse_allowed_host(entry) for entry in settings.allowed_hosts), token_required=bool(token)
-    )
-    server = build_server(settings, client=client, journal=journal, local_paths=False)
+    allowed = [parse_allowed_host(entry) for entry in settings.allowed_hosts]
+    if settings.public_url:
+        # Rivya's deliveries arrive for the public URL's host: it is one of ours by definition.
+        allowed.append(parse_allowed_host(public_host(settings.public_url)))
+    policy = HostPolicy(host, tuple(allowed), token_required=bool(token))
+    bodies = build_tool_bodies(settings, client=client, journal=journal, local_paths=False)
+    server = build_server(settings, bodies=bodies)
+    receiver: WebhookReceiver | None = None
+    if settings.public_url:
+        receiver = WebhookReceiver(bodies, SecretStore(settings.data_dir))
+        server.custom_route(WEBHOOK_PATH, methods=["POST"])(receiver.handle)
     security = policy.sdk_settings()
     if transport == "http":
         app = server.streamable_http_app(
@@ -65,11 +77,28 @@ def build_http_app(
             host=host,
         )
     if token:
-        app.user_middleware.insert(0, Middleware(BearerTokenMiddleware, token=token))
+        exempt = frozenset({WEBHOOK_PATH}) if receiver is not None else frozenset()
+        app.user_middleware.insert(0, Middleware(BearerTokenMiddleware, token=token, exempt_paths=exempt))
     # Outermost: a request for a foreign Host or from a foreign page is refused before anything else.
     app.user_middleware.insert(0, Middleware(HostOriginMiddleware, policy=policy))
+    if receiver is not None and settings.public_url:
+        _start_with_app(app, receiver, settings.public_url)
     log.debug("built %s app for %s:%d", transport, host, port)
     return app
+
+
+def _start_with_app(app: Starlette, receiver: WebhookReceiver, public_url: str) -> None:
+    """Register the webhook endpoint in the background once the app serves (never delays start-up)."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(started: Starlette) -> AsyncIterator[Any]:
+        async with inner(started) as state, anyio.create_task_group() as group:
+            group.start_soon(partial(receiver.start, public_url=public_url))
+            yield state
+            group.cancel_scope.cancel()
+
+    app.router.lifespan_context = lifespan
 
 
 async def serve(

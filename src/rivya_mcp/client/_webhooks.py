@@ -1,0 +1,66 @@
+"""The webhook management endpoints (rivya-api.md §3.8), as a mixin of ``AsyncRivyaClient``.
+
+Only the endpoint object is documented; list bodies are not, so a list is read tolerantly (a JSON
+array, or an object holding one under ``data``), like ``GET /models``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._base import BaseClient
+from ._exceptions import MalformedResponseError
+
+__all__ = ["WebhookEndpoint", "WebhooksMixin"]
+
+
+class WebhookEndpoint(BaseModel):
+    """A webhook endpoint; ``signing_secret`` is only present when it was just created or rotated."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str
+    url: str | None = None
+    name: str | None = None
+    event_types: list[str] = Field(default_factory=list)
+    status: str | None = None
+    signing_secret: str | None = Field(default=None, repr=False)
+    secret_preview: str | None = None
+    failure_count: int | float | None = None
+    disabled_at: str | None = None
+
+
+def _items(body: Any, what: str) -> list[Any]:
+    items = body.get("data") if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        raise MalformedResponseError(f"{what}: expected a list", retryable=False)
+    return items
+
+
+def _endpoint(body: Any, what: str) -> WebhookEndpoint:
+    try:
+        return WebhookEndpoint.model_validate(body)
+    except ValidationError as err:
+        raise MalformedResponseError(f"{what}: not a webhook endpoint ({err.error_count()} problem(s))") from None
+
+
+class WebhooksMixin(BaseClient):
+    async def list_webhooks(self) -> list[WebhookEndpoint]:
+        what = "GET /webhooks"
+        return [_endpoint(item, what) for item in _items(await self._request("GET", "/webhooks"), what)]
+
+    async def create_webhook(self, *, url: str, event_types: list[str], name: str) -> WebhookEndpoint:
+        body = {"name": name, "url": url, "event_types": event_types}
+        return _endpoint(await self._request("POST", "/webhooks", json_body=body), "POST /webhooks")
+
+    async def rotate_webhook_secret(self, endpoint_id: str) -> WebhookEndpoint:
+        path = f"/webhooks/{quote(endpoint_id, safe='')}/rotate-secret"
+        return _endpoint(await self._request("POST", path), "POST /webhooks/{id}/rotate-secret")
+
+    async def list_webhook_events(self) -> list[dict[str, Any]]:
+        """Recent events of the account, as sent (the envelope of §3.8)."""
+        what = "GET /webhook-events"
+        return [item for item in _items(await self._request("GET", "/webhook-events"), what) if isinstance(item, dict)]

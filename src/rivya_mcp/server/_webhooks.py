@@ -1,0 +1,267 @@
+"""Webhook completion: with a public URL, Rivya tells us when a task is done instead of being asked.
+
+At start the HTTP server finds its endpoint (by URL, through the list endpoint) or creates one for
+`generation.succeeded` and `generation.failed`, and keeps the signing secret in the data folder
+(mode 0600). Deliveries arrive at ``WEBHOOK_PATH`` on the same HTTP app, are verified
+(``_webhook_signature``), acknowledged at once, and then applied: the status is recorded, a call
+waiting on the task is woken to fetch the image, or, with no one waiting, the image is downloaded
+and saved here. A delivery for a task this server did not create is acknowledged and ignored; an
+event id already applied changes nothing. Polling goes on as a slow fallback, so a lost delivery
+costs at most one slow interval, never the image.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from rivya_mcp.client import AsyncRivyaClient, Generation, RivyaError
+from rivya_mcp.server._ledger import saved_file
+from rivya_mcp.server._runtime import Runtime
+from rivya_mcp.server._tools import ToolBodies
+from rivya_mcp.server._webhook_signature import WebhookVerificationError, verify
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/rivya"
+EVENT_TYPES = ["generation.succeeded", "generation.failed"]
+ENDPOINT_NAME = "rivya-mcp"
+SECRET_FILENAME = "webhook-endpoint.json"
+# A generation event is a few KB; anything far larger is not one.
+MAX_DELIVERY_BYTES = 1024 * 1024
+# How long an image save started by a delivery waits for a call that is already saving it.
+SAVE_WAIT_SECONDS = 30.0
+
+
+def webhook_url(public_url: str) -> str:
+    return public_url.rstrip("/") + WEBHOOK_PATH
+
+
+def public_host(public_url: str) -> str:
+    """The ``name[:port]`` clients and Rivya use to reach ``public_url`` (for the Host check)."""
+    return urlsplit(public_url).netloc.rpartition("@")[2]
+
+
+@dataclass(frozen=True)
+class EndpointRecord:
+    """What the data folder keeps about our endpoint: the secret is shown by Rivya only once."""
+
+    endpoint_id: str
+    url: str
+    base_url: str
+    secret: str
+
+
+class SecretStore:
+    """``webhook-endpoint.json`` in the data folder, written atomically with mode 0600."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / SECRET_FILENAME
+        self._seen: tuple[tuple[int, int, int], EndpointRecord | None] | None = None
+
+    def current(self) -> EndpointRecord | None:
+        """``load()``, read again only when the file has changed (one stat per delivery)."""
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        version = (info.st_mtime_ns, info.st_size, info.st_ino)
+        if self._seen is None or self._seen[0] != version:
+            self._seen = (version, self.load())
+        return self._seen[1]
+
+    def load(self) -> EndpointRecord | None:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            return EndpointRecord(str(raw["endpoint_id"]), str(raw["url"]), str(raw["base_url"]), str(raw["secret"]))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            log.warning("webhooks: %s is unreadable; a new signing secret will be fetched", self.path)
+            return None
+
+    def save(self, record: EndpointRecord) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(record.__dict__, handle)
+        os.replace(temporary, self.path)
+
+
+async def ensure_endpoint(client: AsyncRivyaClient, store: SecretStore, *, url: str, base_url: str) -> EndpointRecord:
+    """Our endpoint at ``url``, with a signing secret we hold: found, re-keyed or created."""
+    saved = store.load()
+    existing = next(
+        (e for e in await client.list_webhooks() if e.url == url and (e.status or "active") != "revoked"), None
+    )
+    if existing is not None and saved is not None and saved.endpoint_id == existing.id and saved.base_url == base_url:
+        if (existing.status or "active") != "active":
+            log.warning(
+                "webhooks: endpoint %s is %s at Rivya (too many failed deliveries?); polling finishes tasks until "
+                "it is active again",
+                existing.id,
+                existing.status,
+            )
+        return saved
+    if existing is not None:
+        # Registered earlier (by us elsewhere, or the secret file was lost): the secret can't be read
+        # back, only replaced.
+        endpoint = await client.rotate_webhook_secret(existing.id)
+        log.info("webhooks: endpoint %s found for %s; signing secret rotated", existing.id, url)
+    else:
+        endpoint = await client.create_webhook(url=url, event_types=EVENT_TYPES, name=ENDPOINT_NAME)
+        log.info("webhooks: endpoint %s created for %s", endpoint.id, url)
+    if not endpoint.signing_secret:
+        raise RivyaError("Rivya did not return the webhook's signing secret")
+    record = EndpointRecord(endpoint.id, url, base_url, endpoint.signing_secret)
+    store.save(record)
+    return record
+
+
+async def rotate_secret(client: AsyncRivyaClient, store: SecretStore, *, url: str, base_url: str) -> EndpointRecord:
+    """``rivya-mcp webhooks rotate-secret``: a new secret for our endpoint (registered if missing)."""
+    record = await ensure_endpoint(client, store, url=url, base_url=base_url)
+    endpoint = await client.rotate_webhook_secret(record.endpoint_id)
+    if not endpoint.signing_secret:
+        raise RivyaError("Rivya did not return the new signing secret")
+    rotated = EndpointRecord(record.endpoint_id, url, base_url, endpoint.signing_secret)
+    store.save(rotated)
+    return rotated
+
+
+def event_generation(event: dict[str, Any]) -> Generation | None:
+    """The generation an event carries, under ``data`` or ``generation`` (rivya-api.md §3.8 cuts off
+    before naming it); None when there is none."""
+    for key in ("data", "generation"):
+        value = event.get(key)
+        if isinstance(value, dict):
+            try:
+                return Generation.model_validate(value)
+            except ValidationError:
+                return None
+    return None
+
+
+class WebhookReceiver:
+    """The delivery route and what a delivery does to the task it names."""
+
+    def __init__(self, bodies: ToolBodies, store: SecretStore, *, clock: Callable[[], float] = time.time) -> None:
+        self.bodies = bodies
+        self.store = store
+        self._clock = clock
+        self._record: EndpointRecord | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.bodies.runtime
+
+    def use(self, record: EndpointRecord) -> None:
+        self._record = record
+
+    def _verify(self, request: Request, body: bytes) -> str:
+        # The file is the truth: `rivya-mcp webhooks rotate-secret` (another process) replaces it,
+        # and from then on only the new secret is accepted.
+        record = self.store.current() or self._record
+        if record is None:
+            raise WebhookVerificationError("no webhook endpoint is registered yet")
+        return verify(record.secret, request.headers, body, now=self._clock())
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_DELIVERY_BYTES:
+            return JSONResponse({"error": "payload too large"}, status_code=413)
+        try:
+            event_id = self._verify(request, body)
+        except WebhookVerificationError as exc:
+            log.warning("webhooks: delivery refused: %s", exc)
+            return JSONResponse({"error": "signature verification failed"}, status_code=401)
+        try:
+            event = json.loads(body)
+        except ValueError:
+            return JSONResponse({"error": "body is not JSON"}, status_code=400)
+        if not isinstance(event, dict):
+            return JSONResponse({"error": "body is not an event"}, status_code=400)
+        ledger = self.runtime.ledger()
+        if not ledger.first_sight_of_event(event_id):
+            # A duplicate from Rivya or a replay: acknowledged (so it is not sent again), applied once only.
+            return JSONResponse({"received": True, "duplicate": True})
+        # Acknowledge first: the download and save run after the answer has gone out.
+        return JSONResponse({"received": True}, background=BackgroundTask(self.apply, event))
+
+    async def apply(self, event: dict[str, Any]) -> None:
+        if event.get("type") not in EVENT_TYPES or event.get("test"):
+            return
+        generation = event_generation(event)
+        if generation is None:
+            log.warning("webhooks: event %s carries no readable generation", event.get("id"))
+            return
+        async with self.runtime.session():
+            await self.complete(generation)
+
+    async def complete(self, generation: Generation) -> None:
+        ledger = self.runtime.ledger()
+        entry = ledger.get(generation.id)
+        if entry is None:
+            log.debug("webhooks: task %s is not one of ours; ignored", generation.id)
+            return
+        if entry.is_terminal and (entry.status != "succeeded" or saved_file(entry) is not None):
+            # Finished already: a late or out-of-order event (failed after succeeded) changes nothing.
+            return
+        if not generation.is_terminal:
+            return
+        ledger.updated(generation)
+        log.info("webhooks: task %s %s", generation.id, generation.status)
+        if self.runtime.push(generation):
+            return  # a call is following this task: woken, it fetches and saves the image itself
+        if generation.status != "succeeded":
+            return
+        async with self.runtime.following(generation.id, timeout=SAVE_WAIT_SECONDS) as ours:
+            if not ours:
+                return  # someone else is saving it
+            try:
+                await self.bodies.ensure_saved(generation, ledger, prompt=entry.prompt or "", reporter=None)
+            except (RivyaError, OSError) as exc:
+                # Not lost: the task stays unfinished in the journal; get_task or the recovery saves it.
+                log.warning("webhooks: task %s succeeded but its image could not be saved yet: %s", generation.id, exc)
+
+    async def fill_gaps(self, client: AsyncRivyaClient) -> int:
+        """Apply recent events this server has not seen (deliveries missed while it was down)."""
+        applied = 0
+        ledger = self.runtime.ledger()
+        for event in reversed(await client.list_webhook_events()):
+            event_id = event.get("id")
+            generation = event_generation(event)
+            if not isinstance(event_id, str) or generation is None or ledger.get(generation.id) is None:
+                continue
+            if ledger.first_sight_of_event(event_id):
+                await self.complete(generation)
+                applied += 1
+        return applied
+
+    async def start(self, *, public_url: str) -> None:
+        """Register (or find) the endpoint, then fill gaps; never fatal: polling covers everything."""
+        settings = self.runtime.settings
+        try:
+            async with self.runtime.session():
+                client = self.runtime.client()
+                record = await ensure_endpoint(
+                    client, self.store, url=webhook_url(public_url), base_url=settings.base_url
+                )
+                self.use(record)
+                applied = await self.fill_gaps(client)
+                log.info("webhooks: receiving at %s (%d missed event(s) applied)", record.url, applied)
+        except (RivyaError, OSError) as exc:
+            log.warning("webhooks: not registered (%s); tasks finish by polling", exc)
