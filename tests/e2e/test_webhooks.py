@@ -286,3 +286,31 @@ async def test_the_variant_profile_names_the_object_generation_and_it_works_too(
         assert data["status"] == "succeeded" and _polls(sandbox) == 0
         events = sandbox.state.webhooks.events(account_id(server.key), limit=5)
         assert events and all("generation" in e and "data" not in e for e in events)
+
+
+@pytest.mark.anyio
+async def test_a_delivery_missed_while_down_is_filled_from_webhook_events(tmp_path: Path) -> None:
+    # One attempt per delivery: no retry can arrive once the server is back, only the gap fill.
+    config = SandboxConfig(webhooks_allow_loopback=True, webhook_max_attempts=1)
+    key = "rvya_sk_hooks_gap"
+    port = _free_port()
+    with start_sandbox(config) as sandbox:
+        with _server(sandbox, tmp_path, key, port=port) as server:
+            async with Client(f"{server.url}/mcp") as client:
+                started = await client.call_tool(
+                    "generate_image", {"prompt": "A gap [sandbox:seconds=2]", "wait_seconds": 0}
+                )
+            task_id = (started.structured_content or {})["task_id"]
+        # Down while the task finishes: its one delivery fails (nobody listens); the event stays listed.
+        _wait_until(
+            lambda: any(not d["success"] for d in sandbox.state.snapshot()["webhook_deliveries"]),
+            "the delivery to fail while the server is down",
+        )
+        assert _images(server) == []
+        _count_polls(sandbox)
+        with _server(sandbox, tmp_path, key, port=port) as server:
+            # No MCP session has started (so no recovery pass): only the start-up gap fill can save it.
+            saved = _wait_until(lambda: _images(server), "the gap fill to save the image")
+            assert task_id in saved[0].name
+            assert _polls(sandbox) == 0
+            assert len(sandbox.state.snapshot()["webhook_deliveries"]) == 1  # nothing was sent again
