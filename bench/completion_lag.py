@@ -40,9 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import itertools
 
 from _common import PYTHON, Sandbox, print_report, sandbox_process, server_env, table, verdict
+from webhook_lag import webhook_section
 
 FULL_JOBS = (3, 8, 15, 30, 60)
 QUICK_JOBS = (3, 8)
+# Webhook rows: the jobs up to this length (a delivery's lag does not depend on the job's length).
+WEBHOOK_JOB_LIMIT = 15
 # The pace (rivya-api §3.4), with 0.1 s for the clock readings of two processes.
 MIN_FIRST_LOOK = 2.0 - 0.1
 MIN_POLL_GAP = 5.0 - 0.1
@@ -180,7 +183,11 @@ async def measure(jobs_seconds: tuple[int, ...]) -> tuple[str, bool]:
 
 
 def run(quick: bool) -> tuple[str, bool]:
-    return anyio.run(measure, QUICK_JOBS if quick else FULL_JOBS)
+    jobs = QUICK_JOBS if quick else FULL_JOBS
+    body, ok = anyio.run(measure, jobs)
+    # Beside the polling rows: the same jobs finished by webhook delivery (--public-url).
+    hooks, hooks_ok = webhook_section(tuple(int(j) for j in jobs if j <= WEBHOOK_JOB_LIMIT))
+    return f"{body}\n\n#### Webhook completion (--public-url), same sandbox pace\n\n{hooks}", ok and hooks_ok
 
 
 def main() -> None:

@@ -113,6 +113,21 @@ async def measure(sandbox: Sandbox, url: str, mode: str, jobs: tuple[int, ...]) 
     return runs
 
 
+def webhook_section(jobs: tuple[int, ...]) -> tuple[str, bool]:
+    """The webhook rows for ``bench/completion_lag.py``: the same jobs, finished by delivery."""
+    with tempfile.TemporaryDirectory() as tmp, sandbox_process(webhooks_allow_loopback=True) as sandbox:
+        workdir = Path(tmp) / "webhook"
+        workdir.mkdir()
+        with server(workdir, sandbox.base_url, webhooks=True) as url:
+            runs = anyio.run(measure, sandbox, url, "webhook", jobs)
+    rows = [[f"{r.seconds:g} s", r.status, f"{r.lag:.2f}", r.polls] for r in runs]
+    lag = median([r.lag for r in runs])
+    ok = lag < TARGET_MEDIAN_LAG and all(r.status == "succeeded" for r in runs)
+    body = table(["job", "status", "lag s", "status polls"], rows)
+    body += f"\n\nWebhook median lag {lag:.2f} s (target < {TARGET_MEDIAN_LAG:g} s): {verdict(ok)}"
+    return body, ok
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
