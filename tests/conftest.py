@@ -8,11 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests._postgres import fresh_schema, throwaway_cluster
-
 # The API-key leak scan (captured output, tmp files, the session's temp dir): see tests/_leaks.py.
 from tests._leaks import pytest_configure as _leak_scan_configure
 from tests._leaks import pytest_runtest_makereport, pytest_sessionfinish
+from tests._postgres import fresh_schema, throwaway_cluster
 
 pytest_plugins = ["pytester"]
 
