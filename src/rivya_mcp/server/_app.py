@@ -180,7 +180,8 @@ def build_server(
     bodies = build_tool_bodies(settings, client=client, journal=journal, local_paths=local_paths)
     runtime, manifest, schemas = bodies.runtime, bodies.manifest, bodies.schemas
     # Runs when the first session starts (never here: building stays free of side effects).
-    runtime.set_recovery(Recovery(bodies))
+    recovery = Recovery(bodies)
+    runtime.set_recovery(recovery, sweeper=recovery.sweep)
     texts = descriptions(manifest)
     specs: list[tuple[str, str, Body, type[BaseModel], ToolAnnotations]] = [
         ("generate_image", "Generate image", bodies.generate_image, TaskOutput,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -20,7 +21,11 @@ from rivya_mcp.client import AsyncRivyaClient, Generation, MissingAPIKeyError
 from rivya_mcp.journal import TaskJournal
 from rivya_mcp.server._errors import MISSING_KEY_HELP
 from rivya_mcp.server._ledger import Ledger
+from rivya_mcp.server._storage import resolve_served_file, save_atomically
 from rivya_mcp.settings import Settings
+
+if TYPE_CHECKING:
+    from rivya_mcp.server._replicas import Coordinator
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,8 @@ MIN_POLL_GAP_SECONDS = 1.0
 
 # The recovery pass, given the moment this server started: it handles what was recorded before.
 Recovery = Callable[[datetime], Awaitable[None]]
+# With a shared database: runs for the server's life, taking over what dead replicas left.
+Sweeper = Callable[[], Coroutine[Any, Any, None]]
 
 
 class Runtime:
@@ -71,10 +78,14 @@ class Runtime:
         self._recovery_state = "idle"  # idle → running → done (back to idle when cut short)
         # Set when the session running the pass ends before it: the other sessions' hosts wake.
         self._recovery_released: anyio.Event | None = None
+        self._sweeper: Sweeper | None = None
+        # Set when the journal is in PostgreSQL (settings.database_url): leases, wake-ups, images.
+        self.coordinator: Coordinator | None = None
         self.started_at: datetime | None = None
 
-    def set_recovery(self, recovery: Recovery | None) -> None:
+    def set_recovery(self, recovery: Recovery | None, *, sweeper: Sweeper | None = None) -> None:
         self._recovery = recovery
+        self._sweeper = sweeper
 
     @property
     def can_call_api(self) -> bool:
@@ -88,6 +99,7 @@ class Runtime:
         One holder at a time per task means no doubled polling (and rate-limit use) and no second
         download of an image someone is already saving.
         """
+        deadline = anyio.current_time() + timeout
         lock = self._task_locks.get(task_id)
         if lock is None:
             # fast_acquire: a free lock is taken without a trip through the event loop.
@@ -101,12 +113,33 @@ class Runtime:
                 await lock.acquire()
                 acquired = True
         try:
-            yield acquired
+            if acquired and self.coordinator is not None:
+                # The local lock keeps this process's own callers in line without a database trip;
+                # the lease does the same across replicas.
+                async with self.coordinator.lease(
+                    f"task:{task_id}", timeout=max(0.0, deadline - anyio.current_time())
+                ) as had:
+                    yield had
+            else:
+                yield acquired
         finally:
             if acquired:
                 lock.release()
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
                 self._task_locks.pop(task_id, None)
+
+    @asynccontextmanager
+    async def creating(self, idempotency_key: str) -> AsyncIterator[None]:
+        """Hold the intent's lease while its create is recorded, sent and answered (replicas only).
+
+        So another replica's sweep never re-sends an intent whose answer is still on its way; a
+        replica that dies mid-create lets the lease lapse, and the sweep re-sends it under its key.
+        """
+        if self.coordinator is None:
+            yield
+            return
+        async with self.coordinator.lease(f"intent:{idempotency_key}"):
+            yield
 
     def note_poll(self, task_id: str, generation: Generation | None) -> None:
         """Record a status request for ``task_id`` that just returned ``generation`` (None: it failed).
@@ -147,7 +180,28 @@ class Runtime:
 
     def is_busy(self, task_id: str) -> bool:
         lock = self._task_locks.get(task_id)
-        return lock is not None and lock.locked()
+        if lock is not None and lock.locked():
+            return True
+        return self.coordinator is not None and self.coordinator.held_elsewhere(f"task:{task_id}")
+
+    async def shared_image(self, task_id: str) -> tuple[Path, bytes] | None:
+        """The image another replica saved for ``task_id``, put in this one's output folder (replicas only)."""
+        if self.coordinator is None:
+            return None
+        found = await self.coordinator.image_of_task(task_id)
+        if found is None:
+            return None
+        name, data = found
+        output_dir = Path(self.settings.output_dir)
+        path = resolve_served_file(output_dir, name)
+        if path is None:
+            path = await anyio.to_thread.run_sync(save_atomically, output_dir, name, data)
+        return path, data
+
+    async def share_image(self, path: Path, task_id: str, mime_type: str, data: bytes) -> None:
+        """Put a saved image where every replica can read it (replicas only)."""
+        if self.coordinator is not None:
+            await self.coordinator.share_image(path.name, task_id, mime_type, data)
 
     def client(self) -> AsyncRivyaClient:
         if self._client is None:
@@ -167,14 +221,24 @@ class Runtime:
     def ledger(self) -> Ledger:
         if self._journal is None:
             try:
-                path = Path(self.settings.data_dir).expanduser().resolve() / JOURNAL_FILENAME
-                path.parent.mkdir(parents=True, exist_ok=True)
-                from rivya_mcp.journal import TaskJournal
+                if self.settings.database_url is not None:
+                    from rivya_mcp.journal import open_journal
 
-                self._journal = self._owned_journal = TaskJournal(path)
+                    # Shared by replicas: the journal, images and leases (see _replicas).
+                    self._journal = self._owned_journal = open_journal(self.settings.database_url.reveal())
+                else:
+                    path = Path(self.settings.data_dir).expanduser().resolve() / JOURNAL_FILENAME
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    from rivya_mcp.journal import TaskJournal
+
+                    self._journal = self._owned_journal = TaskJournal(path)
             except Exception:
                 log.exception("journal unavailable; tasks are not recorded durably")
                 return Ledger(None)
+        if self.coordinator is None and self.settings.database_url is not None:
+            from rivya_mcp.server._replicas import coordinator_for
+
+            self.coordinator = coordinator_for(self._journal, lease_seconds=self.settings.lease_seconds)
         return Ledger(self._journal)
 
     @asynccontextmanager
@@ -185,7 +249,15 @@ class Runtime:
         error: Exception | None = None
         try:
             async with anyio.create_task_group() as background:
-                if self._recovery is not None and self._recovery_state != "done":
+                if self.settings.database_url is not None and self._sessions == 1:
+                    self.ledger()  # replicas open the shared journal at once: the listener needs it
+                if self.coordinator is not None and self._sessions == 1:
+                    # Replicas: one LISTEN connection, and a sweep that takes over (for the server's
+                    # life, not only at start) what any replica, this one included, left behind.
+                    background.start_soon(self.coordinator.listen)
+                    if self._sweeper is not None:
+                        background.start_soon(self._sweeper)
+                elif self._recovery is not None and self._recovery_state != "done":
                     background.start_soon(self._host_recovery, self._recovery, self.started_at)
                 try:
                     yield self
@@ -234,3 +306,4 @@ class Runtime:
         if self._owned_journal is not None:
             self._owned_journal.close()
             self._owned_journal = self._journal = None
+            self.coordinator = None

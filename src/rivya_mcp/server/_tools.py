@@ -143,33 +143,35 @@ class ToolBodies:
         else:
             references = [await self._reference_item(reference, client, ledger)] if reference is not None else None
             params = to_wire_params(self.manifest, mode, args, references=references)
-        ledger.intent(
-            idempotency_key=key,
-            mode=mode,
-            model=self.settings.model,
-            prompt=prompt,
-            params=params,
-            reference=reference,
-        )
-        state.idempotency_key = key
-        try:
-            generation = await client.create_generation(
-                model=self.settings.model, prompt=prompt, params=params, idempotency_key=key
+        # Replicas: no other replica's sweep re-sends this intent while its answer is on its way.
+        async with self.runtime.creating(key):
+            ledger.intent(
+                idempotency_key=key,
+                mode=mode,
+                model=self.settings.model,
+                prompt=prompt,
+                params=params,
+                reference=reference,
             )
-        except APIStatusError as exc:
-            if is_refusal(exc):
-                ledger.rejected(key, code=exc.code, message=exc.message)
-            else:
-                ledger.ended(key, status=UNCONFIRMED, code=exc.code, message=exc.message)
-            raise
-        except RivyaError as exc:
-            # Connection lost, timed out or a garbled answer, after the client's retries under this
-            # key: the task may exist. The agent is told the key; only its retry re-sends this.
-            told = failure_for_exception(exc)
-            ledger.ended(key, status=UNCONFIRMED, code=told.code if told else None, message=str(exc))
-            raise
-        state.task_id = generation.id
-        ledger.created(key, generation)
+            state.idempotency_key = key
+            try:
+                generation = await client.create_generation(
+                    model=self.settings.model, prompt=prompt, params=params, idempotency_key=key
+                )
+            except APIStatusError as exc:
+                if is_refusal(exc):
+                    ledger.rejected(key, code=exc.code, message=exc.message)
+                else:
+                    ledger.ended(key, status=UNCONFIRMED, code=exc.code, message=exc.message)
+                raise
+            except RivyaError as exc:
+                # Connection lost, timed out or a garbled answer, after the client's retries under this
+                # key: the task may exist. The agent is told the key; only its retry re-sends this.
+                told = failure_for_exception(exc)
+                ledger.ended(key, status=UNCONFIRMED, code=told.code if told else None, message=str(exc))
+                raise
+            state.task_id = generation.id
+            ledger.created(key, generation)
         log.info("task %s created (%s, %s)", generation.id, mode, generation.status)
         await reporter.created(generation, reused=False)
         return await self._follow(generation, wait, reporter, ledger, prompt=prompt, reused=False)
@@ -260,6 +262,12 @@ class ToolBodies:
         path = saved_file(entry)
         if path is not None:
             return path, None, True
+        shared = await self.runtime.shared_image(generation.id)
+        if shared is not None:
+            # Another replica saved it: its bytes, from the database, not a second download.
+            path, data = shared
+            ledger.updated(generation, saved_path=path)
+            return path, data, True
         result = generation.result
         url = (result.primary_url or (result.urls[0] if result.urls else None)) if result else None
         if not url:
@@ -274,6 +282,8 @@ class ToolBodies:
         # an edit by task id) would otherwise name the file "…_image.jpg".
         name = image_filename(generation.id, (entry.prompt if entry else None) or prompt, IMAGE_TYPES[mime])
         path = await anyio.to_thread.run_sync(save_atomically, Path(self.settings.output_dir), name, data)
+        # Shared before the journal says "saved", so a replica that reads the journal finds the bytes.
+        await self.runtime.share_image(path, generation.id, mime, data)
         ledger.updated(generation, saved_path=path)
         log.info("task %s saved to %s", generation.id, path)
         return path, data, False
