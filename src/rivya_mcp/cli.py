@@ -49,8 +49,20 @@ class _RedactSecrets(logging.Filter):
 def configure_logging(settings: Settings) -> None:
     """Log to stderr only: in stdio mode stdout is the protocol stream."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    hidden = [s.reveal() for s in (settings.api_key, settings.auth_token) if s is not None]
+    if settings.log_format == "json":
+        from rivya_mcp._jsonlog import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    hidden = [s.reveal() for s in (settings.api_key, settings.auth_token, settings.database_url) if s is not None]
+    if settings.database_url is not None:
+        # The database password alone too, should a driver message quote it without the URL.
+        from urllib.parse import urlsplit
+
+        password = urlsplit(settings.database_url.reveal()).password
+        if password:
+            hidden.append(password)
     handler.addFilter(_RedactSecrets(hidden))
     root = logging.getLogger()
     for existing in list(root.handlers):

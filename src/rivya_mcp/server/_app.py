@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -45,6 +46,13 @@ log = logging.getLogger(__name__)
 Body = Callable[[dict[str, Any], Context, CallState], Awaitable[CallToolResult]]
 
 SERVER_NAME = "rivya"
+
+# Each built server's runtime, for what sits beside the MCP layer (the HTTP health checks).
+_RUNTIMES: weakref.WeakKeyDictionary[MCPServer[Runtime], Runtime] = weakref.WeakKeyDictionary()
+
+
+def runtime_of(server: MCPServer[Runtime]) -> Runtime:
+    return _RUNTIMES[server]
 
 
 class _RawArguments(ArgModelBase):
@@ -246,6 +254,7 @@ def build_server(
         log_level=_sdk_log_level(settings.log_level),
     )
     register_resources(server, bodies)
+    _RUNTIMES[server] = runtime
     return server
 
 
