@@ -1,0 +1,56 @@
+"""/healthz and /readyz: what a load balancer asks, answered before the token check."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import MutableMapping
+from typing import Any
+
+import anyio
+import pytest
+
+from rivya_mcp.server._health import HealthMiddleware
+from rivya_mcp.server._runtime import Runtime
+from rivya_mcp.server._security import BearerTokenMiddleware
+from rivya_mcp.settings import Secret, Settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def inner(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 299, "headers": []})
+    await send({"type": "http.response.body", "body": b"inner"})
+
+
+async def get(runtime: Runtime, path: str) -> tuple[int, bytes]:
+    # As built by build_http_app: health outermost, then the bearer token, then the MCP app.
+    app = HealthMiddleware(BearerTokenMiddleware(inner, token="s3cret"), runtime=runtime)  # type: ignore[arg-type]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> MutableMapping[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await app({"type": "http", "path": path, "method": "GET", "headers": []}, receive, send)
+    return int(sent[0]["status"]), bytes(sent[1]["body"])
+
+
+async def test_embedded_server_is_ready_and_other_paths_still_need_the_token(tmp_path: Any) -> None:
+    runtime = Runtime(Settings(data_dir=tmp_path))
+    assert await get(runtime, "/healthz") == (200, json.dumps({"status": "ok"}).encode())
+    assert (await get(runtime, "/readyz"))[0] == 200
+    assert (await get(runtime, "/mcp"))[0] == 401  # the token check still guards everything else
+
+
+async def test_a_replica_is_ready_only_once_its_database_and_listener_are(postgres_url: str, tmp_path: Any) -> None:
+    runtime = Runtime(Settings(data_dir=tmp_path, database_url=Secret(postgres_url), api_key=Secret("rvya_sk_x")))
+    status, body = await get(runtime, "/readyz")
+    assert (status, json.loads(body)) == (503, {"status": "unavailable"})
+    assert (await get(runtime, "/healthz"))[0] == 200  # alive, just not ready
+    async with runtime.session():
+        assert runtime.coordinator is not None
+        with anyio.fail_after(10):
+            await runtime.coordinator.listening.wait()
+        assert (await get(runtime, "/readyz"))[0] == 200
