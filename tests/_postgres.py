@@ -2,6 +2,7 @@
 
 The server refuses to run as root, so under root (CI) the cluster belongs to ``nobody``. Nothing is
 skipped: without the binaries the tests that need PostgreSQL fail with the command that fixes it.
+bench/ uses the same cluster (``durable=True`` there: fsync on, as a real server would run).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
-
 MISSING = (
     "PostgreSQL server binaries not found (looked for /usr/lib/postgresql/*/bin/initdb and pg_ctl on PATH). "
     "Install them with `apt-get install postgresql` (CI: scripts/ci/postgres.sh), or point "
@@ -34,7 +33,7 @@ def _bin_dir() -> Path:
     on_path = shutil.which("initdb")
     if on_path:
         return Path(on_path).parent
-    pytest.fail(MISSING, pytrace=False)
+    raise RuntimeError(MISSING)
 
 
 def _free_port() -> int:
@@ -44,7 +43,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def throwaway_cluster() -> Iterator[str]:
+def throwaway_cluster(*, durable: bool = False) -> Iterator[str]:
     """Start a cluster in a temp folder on a free loopback port; yield its URL; stop and delete it."""
     bindir = _bin_dir()
     root = Path(tempfile.mkdtemp(prefix="rivya-pg-"))
@@ -57,11 +56,10 @@ def throwaway_cluster() -> Iterator[str]:
     try:
         _run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
               "--no-sync", "-N"], as_user)  # fmt: skip
-        options = (
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=300 "
-            # A test cluster: durability off for speed (the journal's own tests are about its logic).
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
+        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=300"
+        if not durable:
+            # A test cluster: durability off for speed (the journal's tests are about its logic).
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         _run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"],
              as_user)  # fmt: skip
         try:
@@ -81,7 +79,7 @@ def _uid(name: str) -> int:
 def _run(argv: list[str], as_user: dict[str, str], *, check: bool = True) -> None:
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, cwd="/", **as_user)  # type: ignore[call-overload]
     if check and result.returncode != 0:
-        pytest.fail(f"{' '.join(argv[:1])} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(f"{argv[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
 
 
 def schema_url(base_url: str, schema: str) -> str:
