@@ -5,11 +5,16 @@ updates (processing, succeeded with its URL), record the saved path, and three r
 (get_task on a finished task). Run by 1 and by 8 threads at once (8 callers: one server's
 concurrent calls, or replicas sharing the database). PostgreSQL is a throwaway cluster from the
 Debian binaries (tests/_postgres.py) with durability on, as a real server would run.
+
+A second table prices the images decision (docs/hosting.md): saving one sandbox-rendered image
+(a real JPEG) as a local file (``save_atomically``: temp file, fsync, rename) vs in the ``images``
+table, and reading it back.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import tempfile
 import threading
@@ -23,6 +28,8 @@ from _common import median, percentile, print_report, table
 from tests._postgres import fresh_schema, throwaway_cluster
 
 from rivya_mcp.journal import TaskJournal, open_journal
+from rivya_mcp.journal_stores._postgres import PostgresStore
+from rivya_mcp.server._storage import save_atomically
 
 PARAMS = {"aspectRatio": "16:9", "outputFormat": "jpeg", "promptUpsampling": "false", "safetyTolerance": 2}
 
@@ -86,8 +93,48 @@ def main() -> None:
                         f"{len(times) / wall:.0f}",
                     ]
                 )
+        images = []
+        # The sandbox's renders are small; real results are a few MB: 2 MB of random bytes stand in.
+        for image in (sample_image(), random.Random(0).randbytes(2 * 1024 * 1024)):
+            images += price_image(image, Path(tmp) / "out", fresh_schema(server), max(10, tasks // 4))
     body = table(["store", "threads", "tasks", "median ms / task", "p99 ms / task", "tasks/s"], rows)
-    print_report("Journal cost per task (intent, attach, 3 updates, 3 reads)", body)
+    body += "\n\n" + table(["image store", "image KB", "median save ms", "p99 save ms", "median read ms"], images)
+    print_report("Journal cost per task (intent, attach, 3 updates, 3 reads) and one image saved", body)
+
+
+def price_image(image: bytes, folder: Path, url: str, count: int) -> list[list[str]]:
+    file_save, file_read, db_save, db_read = [], [], [], []
+    with open_journal(url) as journal:
+        store = journal.store
+        assert isinstance(store, PostgresStore)
+        for n in range(count):
+            name = f"2026-01-01_task_{n}_{len(image)}.jpg"
+            started = time.perf_counter()
+            path = save_atomically(folder, name, image)
+            file_save.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            path.read_bytes()
+            file_read.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            store.put_image(name, f"task_{n}", "image/jpeg", image)
+            db_save.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            store.get_image(name)
+            db_read.append(time.perf_counter() - started)
+    size = f"{len(image) / 1024:.0f}"
+    return [
+        [label, size, f"{median(save) * 1000:.2f}", f"{percentile(save, 99) * 1000:.2f}", f"{median(read) * 1000:.2f}"]
+        for label, save, read in (("local file", file_save, file_read), ("PostgreSQL images table", db_save, db_read))
+    ]
+
+
+def sample_image() -> bytes:
+    """A 16:9 JPEG as the sandbox renders it for a generation (the size a replica stores)."""
+    from rivya_mcp.sandbox._render import RenderSpec, output_size, render
+
+    width, height = output_size(16, 9)
+    spec = RenderSpec(width, height, "JPEG", "a lighthouse at dusk", "bench", "task_bench")
+    return render(spec)
 
 
 if __name__ == "__main__":
