@@ -54,3 +54,24 @@ async def test_a_replica_is_ready_only_once_its_database_and_listener_are(postgr
         with anyio.fail_after(10):
             await runtime.coordinator.listening.wait()
         assert (await get(runtime, "/readyz"))[0] == 200
+
+
+async def test_a_replica_whose_database_is_unreachable_refuses_to_start(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from rivya_mcp.journal import JournalError
+    from rivya_mcp.journal_stores import _postgres
+
+    monkeypatch.setattr(_postgres, "CONNECT_TIMEOUT_SECONDS", 1.0)
+    with socket.socket() as sock:  # a port nobody listens on once this closes
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql://rivya:pa55word@127.0.0.1:{port}/rivya"
+    runtime = Runtime(Settings(data_dir=tmp_path, database_url=Secret(url), api_key=Secret("rvya_sk_x")))
+    with pytest.raises(JournalError, match="can't reach the journal database") as failed:
+        async with runtime.session():
+            pytest.fail("served without its database")
+    assert "pa55word" not in str(failed.value) and f"127.0.0.1:{port}/rivya" in str(failed.value)
+    assert (await get(runtime, "/readyz"))[0] == 503

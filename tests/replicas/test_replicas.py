@@ -1,6 +1,6 @@
 """Three replicas behind no balancer but round-robin calls: any replica answers any request.
 
-The issue asks for 200 concurrent calls; the test makes ``RIVYA_REPLICA_CALLS`` (default 60) so
+The issue asks for 200 concurrent calls; the test makes ``RIVYA_REPLICA_CALLS`` (default 40) so
 the suite stays within its CI budget on 2 cores; ``bench/replicas.py`` runs 200 (docs/benchmarks.md).
 """
 
@@ -21,7 +21,7 @@ from tests.replicas.conftest import Cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
-CALLS = int(os.environ.get("RIVYA_REPLICA_CALLS", "60"))
+CALLS = int(os.environ.get("RIVYA_REPLICA_CALLS", "40"))
 
 
 def structured(result: CallToolResult) -> dict[str, Any]:

@@ -126,6 +126,8 @@ class Coordinator:
                         self._wake(note.payload)
             except Exception as exc:
                 log.warning("lease listener: %s: %s; reconnecting", type(exc).__name__, exc)
+                if self.listening.is_set():
+                    self.listening = anyio.Event()  # not ready (/readyz) until LISTEN is back
                 self._wake_all()
             await anyio.sleep(LISTEN_RETRY_SECONDS)
 

@@ -222,10 +222,7 @@ class Runtime:
         if self._journal is None:
             try:
                 if self.settings.database_url is not None:
-                    from rivya_mcp.journal import open_journal
-
-                    # Shared by replicas: the journal, images and leases (see _replicas).
-                    self._journal = self._owned_journal = open_journal(self.settings.database_url.reveal())
+                    self._open_shared_journal()
                 else:
                     path = Path(self.settings.data_dir).expanduser().resolve() / JOURNAL_FILENAME
                     path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,6 +238,13 @@ class Runtime:
             self.coordinator = coordinator_for(self._journal, lease_seconds=self.settings.lease_seconds)
         return Ledger(self._journal)
 
+    def _open_shared_journal(self) -> None:
+        """The journal, images and leases shared by replicas (see _replicas); raises JournalError."""
+        assert self.settings.database_url is not None
+        from rivya_mcp.journal import open_journal
+
+        self._journal = self._owned_journal = open_journal(self.settings.database_url.reveal())
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Runtime]:
         self._sessions += 1
@@ -248,15 +252,20 @@ class Runtime:
             self.started_at = datetime.now(UTC)
         error: Exception | None = None
         try:
+            if self.settings.database_url is not None and self._journal is None:
+                # A replica without its database must not serve (its tasks would be recorded
+                # nowhere another replica can see): fail the start, loudly, instead.
+                self._open_shared_journal()
+                self.ledger()
             async with anyio.create_task_group() as background:
-                if self.settings.database_url is not None and self._sessions == 1:
-                    self.ledger()  # replicas open the shared journal at once: the listener needs it
-                if self.coordinator is not None and self._sessions == 1:
+                if self.coordinator is not None:
                     # Replicas: one LISTEN connection, and a sweep that takes over (for the server's
                     # life, not only at start) what any replica, this one included, left behind.
-                    background.start_soon(self.coordinator.listen)
-                    if self._sweeper is not None:
-                        background.start_soon(self._sweeper)
+                    # They replace the start-up recovery pass.
+                    if self._sessions == 1:
+                        background.start_soon(self.coordinator.listen)
+                        if self._sweeper is not None:
+                            background.start_soon(self._sweeper)
                 elif self._recovery is not None and self._recovery_state != "done":
                     background.start_soon(self._host_recovery, self._recovery, self.started_at)
                 try:
