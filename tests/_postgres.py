@@ -47,10 +47,14 @@ def throwaway_cluster(*, durable: bool = False) -> Iterator[str]:
     """Start a cluster in a temp folder on a free loopback port; yield its URL; stop and delete it."""
     bindir = _bin_dir()
     root = Path(tempfile.mkdtemp(prefix="rivya-pg-"))
-    as_user: dict[str, str] = {}
+    as_user: dict[str, object] = {}
     if os.geteuid() == 0:
-        as_user = {"user": "nobody"}
-        os.chown(root, _uid("nobody"), -1)
+        # PostgreSQL refuses to run as root. Drop the group and root's supplementary groups too.
+        import pwd
+
+        nobody = pwd.getpwnam("nobody")
+        as_user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+        os.chown(root, nobody.pw_uid, nobody.pw_gid)
     data, log = root / "data", root / "server.log"
     port = _free_port()
     try:
@@ -70,13 +74,7 @@ def throwaway_cluster(*, durable: bool = False) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _uid(name: str) -> int:
-    import pwd
-
-    return pwd.getpwnam(name).pw_uid
-
-
-def _run(argv: list[str], as_user: dict[str, str], *, check: bool = True) -> None:
+def _run(argv: list[str], as_user: dict[str, object], *, check: bool = True) -> None:
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, cwd="/", **as_user)  # type: ignore[call-overload]
     if check and result.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
