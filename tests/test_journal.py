@@ -1,4 +1,8 @@
-"""The task journal: round trips, ordering, idempotency, crash safety, concurrency, privacy."""
+"""The task journal: round trips, ordering, idempotency, crash safety, concurrency, privacy.
+
+One suite for both stores: every test that takes ``journal`` or ``location`` runs on a SQLite file
+and on a real PostgreSQL server (tests/_postgres.py); the file-specific ones take ``db_path``.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from rivya_mcp.journal import (
     JournalEntry,
     JournalError,
     TaskJournal,
+    open_journal,
 )
 from rivya_mcp.settings import Settings
 
@@ -47,9 +52,17 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "journal.sqlite3"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a journal lives: a SQLite path, or a postgresql:// URL to an empty schema."""
+    if request.param == "sqlite":
+        return str(tmp_path / "data" / "journal.sqlite3")
+    return str(request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
-def journal(db_path: Path) -> Iterator[TaskJournal]:
-    with TaskJournal(db_path, now=Clock()) as journal:
+def journal(location: str) -> Iterator[TaskJournal]:
+    with open_journal(location, now=Clock()) as journal:
         yield journal
 
 
@@ -178,8 +191,8 @@ def test_list_is_recent_first_and_filters(journal: TaskJournal) -> None:
         journal.list(limit=0)
 
 
-def test_list_breaks_time_ties_by_insertion(db_path: Path) -> None:
-    with TaskJournal(db_path, now=lambda: START) as journal:
+def test_list_breaks_time_ties_by_insertion(location: str) -> None:
+    with open_journal(location, now=lambda: START) as journal:
         for key in ("a", "b", "c"):
             intent(journal, key)
         assert [e.idempotency_key for e in journal.list()] == ["c", "b", "a"]
@@ -273,16 +286,18 @@ def test_data_uri_references_are_shortened(journal: TaskJournal) -> None:
     assert intent(journal, "k1", reference=uri) == entry  # the same request again
 
 
-def test_wal_mode_and_schema_version(journal: TaskJournal, db_path: Path) -> None:
-    intent(journal, "k1")
+def test_wal_mode_and_schema_version(db_path: Path) -> None:
+    with TaskJournal(db_path) as journal:
+        intent(journal, "k1")
     with sqlite3.connect(db_path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert other.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
-def test_files_are_owner_only(journal: TaskJournal, db_path: Path) -> None:
-    intent(journal, "k1")
+def test_files_are_owner_only(db_path: Path) -> None:
+    with TaskJournal(db_path) as journal:
+        intent(journal, "k1")
     for path in db_path.parent.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
@@ -296,12 +311,17 @@ def test_existing_loose_permissions_are_tightened(db_path: Path) -> None:
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
 
 
-def test_newer_schema_is_refused(db_path: Path) -> None:
-    TaskJournal(db_path).close()
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE schema_version SET version = 99")
+def test_newer_schema_is_refused(location: str) -> None:
+    with open_journal(location) as journal, journal.store.write() as tx:
+        tx.execute("UPDATE schema_version SET version = 99")
     with pytest.raises(JournalError, match="upgrade rivya-mcp"):
-        TaskJournal(db_path)
+        open_journal(location)
+
+
+def test_reopening_migrates_nothing_twice(location: str) -> None:
+    open_journal(location).close()
+    with open_journal(location) as journal, journal.store.read() as tx:
+        assert tx.all("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
 
 
 def test_garbage_file_is_a_clear_error(db_path: Path) -> None:
@@ -311,11 +331,11 @@ def test_garbage_file_is_a_clear_error(db_path: Path) -> None:
         TaskJournal(db_path)
 
 
-def test_reopen_without_close_sees_everything(db_path: Path) -> None:
-    first = TaskJournal(db_path)  # deliberately never closed until the end: a "crashed" writer
+def test_reopen_without_close_sees_everything(location: str) -> None:
+    first = open_journal(location)  # deliberately never closed until the end: a "crashed" writer
     created(first, "k1", "task_1")
     intent(first, "k2")
-    second = TaskJournal(db_path)
+    second = open_journal(location)
     try:
         assert [e.idempotency_key for e in second.unsubmitted()] == ["k2"]
         assert [e.task_id for e in second.unfinished()] == ["task_1"]
@@ -324,13 +344,12 @@ def test_reopen_without_close_sees_everything(db_path: Path) -> None:
         first.close()
 
 
-def test_survives_a_killed_process(db_path: Path) -> None:
+def test_survives_a_killed_process(location: str) -> None:
     script = textwrap.dedent(
         f"""
         import os
-        from pathlib import Path
-        from rivya_mcp.journal import TaskJournal
-        journal = TaskJournal(Path({str(db_path)!r}))
+        from rivya_mcp.journal import open_journal
+        journal = open_journal({location!r})
         journal.record_intent(idempotency_key="k1", model="m", mode="generate", prompt="p", params={{}},
                               reference=None)
         journal.attach_task("k1", task_id="task_1", status="processing")
@@ -341,7 +360,7 @@ def test_survives_a_killed_process(db_path: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30, check=False)
     assert result.returncode == 9, result.stderr.decode()
-    with TaskJournal(db_path) as journal:
+    with open_journal(location) as journal:
         assert [e.task_id for e in journal.unfinished()] == ["task_1"]
         assert [e.idempotency_key for e in journal.unsubmitted()] == ["k2"]
 
@@ -375,17 +394,34 @@ def test_concurrent_writes_share_one_journal(journal: TaskJournal) -> None:
     assert journal.unfinished() == []
 
 
-def test_concurrent_writes_from_separate_connections(db_path: Path) -> None:
-    TaskJournal(db_path).close()  # create the schema once
+def test_concurrent_writes_from_separate_connections(location: str) -> None:
+    open_journal(location).close()  # create the schema once
 
     def work(n: int) -> None:
-        with TaskJournal(db_path) as own:
+        with open_journal(location) as own:
             for i in range(20):
                 created(own, f"c{n}-{i}", f"task_c{n}_{i}")
 
     run_threads(4, work)
-    with TaskJournal(db_path) as journal:
+    with open_journal(location) as journal:
         assert len(journal.list(limit=1000)) == 80
+
+
+def test_one_key_recorded_by_two_writers_at_once_is_one_entry(location: str) -> None:
+    """Two replicas (or processes) recording the same key race; one entry, both get it back."""
+    open_journal(location).close()
+    barrier = threading.Barrier(4)
+    seen: list[JournalEntry] = []
+
+    def work(_: int) -> None:
+        with open_journal(location) as own:
+            barrier.wait()
+            seen.append(intent(own, "shared-key"))
+
+    run_threads(4, work)
+    assert len(seen) == 4 and len({e.created_at for e in seen}) == 1
+    with open_journal(location) as journal:
+        assert [e.idempotency_key for e in journal.list()] == ["shared-key"]
 
 
 def test_the_api_key_never_reaches_the_file(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

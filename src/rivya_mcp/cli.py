@@ -50,8 +50,20 @@ class _RedactSecrets(logging.Filter):
 def configure_logging(settings: Settings) -> None:
     """Log to stderr only: in stdio mode stdout is the protocol stream."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    hidden = [s.reveal() for s in (settings.api_key, settings.auth_token) if s is not None]
+    if settings.log_format == "json":
+        from rivya_mcp._jsonlog import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    hidden = [s.reveal() for s in (settings.api_key, settings.auth_token, settings.database_url) if s is not None]
+    if settings.database_url is not None:
+        # The database password alone too, should a driver message quote it without the URL.
+        from urllib.parse import urlsplit
+
+        password = urlsplit(settings.database_url.reveal()).password
+        if password:
+            hidden.append(password)
     handler.addFilter(_RedactSecrets(hidden))
     root = logging.getLogger()
     for existing in list(root.handlers):
@@ -189,11 +201,12 @@ def _journal_usable(settings: Settings, log: logging.Logger) -> bool:
     tools (list_tasks then says what is wrong with the folder).
     """
     from rivya_mcp._disk import DataFolderUnusable
+    from rivya_mcp.journal import JournalError
     from rivya_mcp.server._runtime import open_journal
 
     try:
         open_journal(settings).close()
-    except DataFolderUnusable as exc:
+    except (DataFolderUnusable, JournalError) as exc:  # JournalError: the shared database (password-free)
         log.error("%s", exc)
         return False
     return True

@@ -11,7 +11,8 @@ from starlette.middleware import Middleware
 
 from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.journal import TaskJournal
-from rivya_mcp.server._app import build_server
+from rivya_mcp.server._app import build_server, runtime_of
+from rivya_mcp.server._health import HealthMiddleware
 from rivya_mcp.server._security import BearerTokenMiddleware, check_bind, transport_security
 from rivya_mcp.settings import Settings
 
@@ -61,6 +62,8 @@ def build_http_app(
         )
     if token:
         app.user_middleware.insert(0, Middleware(BearerTokenMiddleware, token=token))
+    # Outermost: a load balancer's probes carry no token and need no Host/Origin check.
+    app.user_middleware.insert(0, Middleware(HealthMiddleware, runtime=runtime_of(server)))
     log.debug("built %s app for %s:%d", transport, host, port)
     return app
 
