@@ -1,4 +1,9 @@
-"""Completion lag: time from a sandbox task turning ``succeeded`` to the tool returning its image.
+"""Completion lag and poll pace: time from a sandbox task turning ``succeeded`` to the tool
+returning its image, against the poll interval in force, and the status requests per task.
+
+The documented pace is the contract (rivya-api §3.4: first look 2-3 s after the create, then
+5-10 s apart, slower over time); there is no lag target of its own (withdrawn by issue 13). The
+lag is judged against the interval in force when the task finished: the most the pace can cost.
 
 Jobs of 3, 8, 15, 30 and 60 s run concurrently against one stdio server (``python -m rivya_mcp
 serve``, ``RIVYA_POLL_SCALE=1``, real time), each through its own ``generate_image`` call. The
@@ -11,7 +16,8 @@ column counts them).
   clock (same machine, same clock as the benchmark).
 - Polls are the ``GET /api/v1/generations/{id}`` requests the sandbox answered for that task,
   recorded by ``bench/_sandbox_proc.py`` with their arrival times; the gaps between them are the
-  poll intervals.
+  poll intervals. "Interval in force" is the gap between the last poll before the task finished
+  and the first one after it.
 - Retry-After: one more job (6 s) whose first status poll the sandbox answers with ``429`` and
   ``Retry-After: 3`` (a fault rule for that task only); the next poll must come ≥ 3 s later.
 """
@@ -37,10 +43,11 @@ from _common import PYTHON, Sandbox, print_report, sandbox_process, server_env, 
 
 FULL_JOBS = (3, 8, 15, 30, 60)
 QUICK_JOBS = (3, 8)
-SHORT_JOB_LIMIT = 20.0
-SHORT_JOB_MAX_LAG = 2.0
-LONG_JOB_LAG_FRACTION = 0.15
-MIN_POLL_GAP = 1.0
+# The pace (rivya-api §3.4), with 0.1 s for the clock readings of two processes.
+MIN_FIRST_LOOK = 2.0 - 0.1
+MIN_POLL_GAP = 5.0 - 0.1
+# Beyond the interval in force, the lag holds the last status request, the download and saving.
+DELIVERY_ALLOWANCE = 1.5
 WAIT_SECONDS = 55  # the server's cap (MAX_WAIT_SECONDS); anything larger is clamped to it
 RETRY_AFTER = 3
 RETRY_JOB_SECONDS = 6
@@ -109,33 +116,29 @@ async def measure(jobs_seconds: tuple[int, ...]) -> tuple[str, bool]:
     for job in jobs:
         task = state[job.task_id or ""]
         finished = _epoch(task["finishes_at"])
-        polls = sorted(
-            r["start"] for r in requests if r["method"] == "GET" and r["path"] == f"/api/v1/generations/{job.task_id}"
-        )
+        path = f"/api/v1/generations/{job.task_id}"
+        created = _epoch(task["created_at"])  # when the sandbox took the create, on the same wall clock
+        polls = sorted(r["start"] for r in requests if r["method"] == "GET" and r["path"] == path)
         gaps = [b - a for a, b in itertools.pairwise(polls)]
-        # A gap that spans the return of a call is the agent chaining get_task, not the schedule.
-        chained = [b - a for a, b in itertools.pairwise(polls) if any(a < t <= b for t in job.call_returns[:-1])]
-        within = [b - a for a, b in itertools.pairwise(polls) if not any(a < t <= b for t in job.call_returns[:-1])]
         before = [p for p in polls if p < finished]
-        last_gap = (polls[len(before)] - before[-1]) if before and len(before) < len(polls) else float("nan")
+        in_force = (polls[len(before)] - before[-1]) if before and len(before) < len(polls) else float("nan")
+        first_look = polls[0] - created if polls else float("nan")
         lag = job.returned_at - finished
-        limit = SHORT_JOB_MAX_LAG if job.seconds <= SHORT_JOB_LIMIT else LONG_JOB_LAG_FRACTION * job.seconds
-        min_gap = min(within) if within else float("nan")
-        lag_ok = job.status == "succeeded" and lag <= limit
-        gap_ok = all(g >= MIN_POLL_GAP for g in gaps)
-        ok_all &= lag_ok and gap_ok
+        pace_ok = bool(polls) and first_look >= MIN_FIRST_LOOK and all(g >= MIN_POLL_GAP for g in gaps)
+        lag_ok = job.status == "succeeded" and (in_force != in_force or lag <= in_force + DELIVERY_ALLOWANCE)
+        ok_all &= pace_ok and lag_ok
         rows.append(
             [
                 f"{job.seconds:g} s",
                 job.calls,
                 len(polls),
-                f"{min_gap:.2f}",
-                ", ".join(f"{g:.2f}" for g in chained) or "-",
+                f"{first_look:.2f}",
+                f"{min(gaps):.2f}" if gaps else "-",
                 f"{max(gaps):.2f}" if gaps else "-",
-                f"{last_gap:.2f}",
+                f"{in_force:.2f}",
                 f"{lag:.2f}",
-                f"≤ {limit:.2f} s; gaps ≥ {MIN_POLL_GAP:g} s",
-                verdict(lag_ok) + ("" if gap_ok else f" (gap < {MIN_POLL_GAP:g} s: **FAIL**)"),
+                f"first ≥ {MIN_FIRST_LOOK:g} s, gaps ≥ {MIN_POLL_GAP:g} s; lag ≤ interval + {DELIVERY_ALLOWANCE:g} s",
+                verdict(pace_ok and lag_ok),
             ]
         )
     body = table(
@@ -143,10 +146,10 @@ async def measure(jobs_seconds: tuple[int, ...]) -> tuple[str, bool]:
             "job",
             "MCP calls",
             "polls",
-            "min gap in a call s",
-            "gap across get_task chain s",
+            "first look after create s",
+            "min gap s",
             "max gap s",
-            "gap spanning success s",
+            "interval in force s",
             "lag s",
             "target",
             "result",
@@ -186,12 +189,12 @@ def main() -> None:
     args = parser.parse_args()
     body, _ = run(args.quick)
     print_report(
-        "Completion lag (real time, poll_scale 1.0, jobs run concurrently)",
+        "Completion lag and poll pace (real time, poll_scale 1.0, jobs run concurrently)",
         body,
         [
             "lag = tool return (wall clock) − the sandbox's finishes_at for the task (the exact succeeded instant).",
-            "polls / gaps = status GETs for the task as recorded by the sandbox process; "
-            "'gap spanning success' is the poll interval in which the task finished.",
+            "polls / gaps = status GETs for the task as recorded by the sandbox process (first look: after the "
+            "create reached the sandbox); 'interval in force' is the poll interval in which the task finished.",
             f"wait_seconds is capped at {WAIT_SECONDS} s by the server: a longer job is finished by get_task "
             "called right after the pending result (the MCP calls column).",
         ],

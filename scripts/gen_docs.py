@@ -122,6 +122,12 @@ ENV_DOCS: dict[str, EnvDoc] = {
         field="auth_token",
         secret=True,
     ),
+    "RIVYA_ALLOWED_HOSTS": EnvDoc(
+        "Extra `Host` names (with an optional port, comma-separated) the HTTP transports accept, with "
+        "their http/https origins: the names remote clients or a reverse proxy use (same as "
+        "`--allowed-host`). Loopback names and the bind address are always accepted.",
+        field="allowed_hosts",
+    ),
     "RIVYA_LOG_LEVEL": EnvDoc("Level of the log written to stderr.", field="log_level"),
     "RIVYA_DATABASE_URL": EnvDoc(
         "`postgresql://…`: the task journal, saved images and task leases live in this database, shared "

@@ -31,6 +31,7 @@ from rivya_mcp.journal import (
     open_journal,
 )
 from rivya_mcp.settings import Settings
+from tests._journals import older_journal, schema_version
 
 START = datetime(2026, 5, 11, 9, 0, tzinfo=UTC)
 PARAMS = {"aspectRatio": "16:9", "outputFormat": "png", "promptUpsampling": "false", "safetyTolerance": 2}
@@ -324,6 +325,26 @@ def test_reopening_migrates_nothing_twice(location: str) -> None:
         assert tx.all("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
 
 
+@pytest.mark.parametrize("steps", range(1, SCHEMA_VERSION))
+def test_a_journal_at_any_earlier_schema_migrates_and_keeps_its_rows(location: str, steps: int) -> None:
+    """Built from the shipped steps ``MIGRATIONS[:steps]`` (what that release created), then opened."""
+    older_journal(location, steps, (("old-intent", None, "unsubmitted"), ("old-key", "task_old", "processing")))
+    with open_journal(location, now=Clock()) as journal:
+        assert journal.find_by_idempotency_key("old-intent") is not None
+        entry = journal.get("task_old")
+        assert entry is not None and entry.status == "processing" and entry.account is None
+        # Every later step's table or columns are there and work.
+        journal.record_mcp_task(
+            "h1", task_id="task_old", tool="get_task", status="working", ttl_ms=None, created_at=START
+        )
+        assert journal.get_mcp_task("h1") is not None
+        journal.record_file("f1", kind="image", name=None, mime_type=None, size=None)
+        assert journal.has_file("f1")
+        assert journal.poll_times("task_old") == (None, None)
+        assert journal.claim_poll("task_old", interval=5.0) is None
+    assert schema_version(location) == SCHEMA_VERSION
+
+
 def test_garbage_file_is_a_clear_error(db_path: Path) -> None:
     db_path.parent.mkdir(parents=True)
     db_path.write_bytes(b"this is not a database" * 100)
@@ -424,14 +445,52 @@ def test_one_key_recorded_by_two_writers_at_once_is_one_entry(location: str) -> 
         assert [e.idempotency_key for e in journal.list()] == ["shared-key"]
 
 
-def test_the_api_key_never_reaches_the_file(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_key = "rk_live_FAKE0123456789abcdefSECRET"
-    monkeypatch.setenv("RIVYA_API_KEY", fake_key)
-    settings = Settings.from_env()
-    assert settings.api_key is not None and settings.api_key.reveal() == fake_key
-    with TaskJournal(db_path) as journal:
-        # What the server records for a real call: tool args, wire params, the model, a reference.
-        created(journal, "k1", "task_1", mode="edit", model=settings.model, reference="https://example.com/ref.png")
-        journal.update("task_1", status="succeeded", result_urls=["https://cdn.example/r.png"], saved_path="/o.png")
-    for path in db_path.parent.iterdir():
-        assert fake_key.encode() not in path.read_bytes(), path
+@pytest.mark.anyio
+@pytest.mark.leaks_api_key_on_purpose  # the sandbox logs the fault rule that echoes the key; files are still scanned
+async def test_the_api_key_never_reaches_the_journals_files(tmp_path: Path) -> None:
+    """The server that writes the journal holds the key, and the API echoes it in an error.
+
+    The journal itself is never handed the key; the server around it is, so the test drives the
+    real server (MCP client → tools → client → sandbox over loopback) with a key, including a
+    refusal whose message echoes it (as an API may: "invalid key rvya_sk_…"), and then reads every
+    file in the data folder: no key, and no plain hash of it either.
+    """
+    import hashlib
+
+    import httpx2
+    from mcp import Client
+
+    from rivya_mcp.sandbox import SandboxConfig, start_sandbox
+    from rivya_mcp.server import build_server
+    from rivya_mcp.settings import Secret
+
+    key = "rvya_sk_journal_FAKE0123456789abcdefSECRET"
+    hidden = [key.encode()] + [
+        hashlib.new(name, key.encode()).hexdigest().encode() for name in ("sha256", "sha1", "md5")
+    ]
+    with start_sandbox(SandboxConfig(queued_seconds=0.05, processing_seconds=0.2)) as sandbox:
+        settings = Settings(
+            api_key=Secret(key),
+            base_url=sandbox.base_url,
+            output_dir=tmp_path / "out",
+            data_dir=tmp_path / "data",
+            poll_scale=0.1,
+        )
+        async with Client(build_server(settings)) as client:
+            done = await client.call_tool("generate_image", {"prompt": "A lighthouse", "wait_seconds": 20})
+            assert not done.is_error and (done.structured_content or {}).get("status") == "succeeded"
+            rule = {
+                "path": "/api/v1/generations", "method": "POST", "status": 400, "code": "validation_failed",
+                "message": f"prompt refused for key {key} (Bearer {key})",
+            }  # fmt: skip
+            httpx2.post(f"{sandbox.base_url}/_sandbox/faults", json={"rules": [rule]}, timeout=5).raise_for_status()
+            refused = await client.call_tool("generate_image", {"prompt": "Another lighthouse", "wait_seconds": 0})
+            assert refused.is_error
+            listing = await client.call_tool("list_tasks", {})
+    rows = (listing.structured_content or {}).get("tasks", [])
+    assert {row.get("status") for row in rows} >= {"succeeded", "rejected"}, rows  # both paths were journaled
+    files = [path for path in (tmp_path / "data").rglob("*") if path.is_file()]
+    assert files, "the journal wrote nothing: this test would prove nothing"
+    for path in files:
+        data = path.read_bytes()
+        assert not [secret for secret in hidden if secret in data], path

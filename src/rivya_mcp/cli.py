@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import secrets
 import sys
 from collections.abc import Sequence
@@ -97,6 +98,14 @@ def _build_parser() -> argparse.ArgumentParser:
         help="bearer token HTTP clients must send (prefer the RIVYA_MCP_AUTH_TOKEN environment variable)",
     )
     serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="a Host name remote clients or a reverse proxy use (repeatable; adds its http/https origins; "
+        "also RIVYA_ALLOWED_HOSTS, comma-separated)",
+    )
+    serve.add_argument(
         "--allow-remote-without-token",
         action="store_true",
         help="allow binding a non-loopback address without a bearer token (not recommended)",
@@ -106,15 +115,22 @@ def _build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.add_argument("--balance", type=int, default=None, help="starting credits per API key")
+    sandbox.add_argument(
+        "--profile",
+        choices=("default", "variant"),
+        default=None,
+        help="how the sandbox decides where the Rivya docs are silent (default: $RIVYA_SANDBOX_PROFILE "
+        "or 'default'; see docs/sandbox.md)",
+    )
 
     sub.add_parser("demo", help="generate, edit and finish a task end to end through a real MCP client")
     return parser
 
 
 def _start_embedded_sandbox() -> tuple[RunningSandbox, Secret]:
-    from rivya_mcp.sandbox import SandboxConfig, start_sandbox
+    from rivya_mcp.sandbox import SandboxConfig, profile_from_env, start_sandbox
 
-    sandbox = start_sandbox(SandboxConfig())
+    sandbox = start_sandbox(SandboxConfig(profile=profile_from_env(os.environ)))
     # Any rvya_sk_ key is an account in the sandbox; a fresh one per run keeps runs apart.
     return sandbox, Secret("rvya_sk_sandbox_" + secrets.token_hex(12))
 
@@ -161,6 +177,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if args.auth_token:
         settings = settings.with_changes(auth_token=Secret(args.auth_token))
+    if args.allowed_host:
+        settings = settings.with_changes(allowed_hosts=(*settings.allowed_hosts, *args.allowed_host))
     configure_logging(settings)
     log = logging.getLogger("rivya_mcp")
     sandbox = None
@@ -215,11 +233,18 @@ def _journal_usable(settings: Settings, log: logging.Logger) -> bool:
 def _sandbox(args: argparse.Namespace) -> int:
     import anyio
 
-    from rivya_mcp.sandbox import SandboxConfig, serve_sandbox
+    from rivya_mcp.sandbox import SandboxConfig, profile_from_env, serve_sandbox
 
     configure_logging(Settings.from_env())
-    config = SandboxConfig() if args.balance is None else SandboxConfig(starting_balance=args.balance)
-    print(f"Rivya sandbox on http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
+    try:
+        profile = args.profile or profile_from_env(os.environ)
+    except ValueError as exc:
+        print(f"rivya-mcp sandbox: {exc}", file=sys.stderr)
+        return 2
+    config = SandboxConfig(profile=profile)
+    if args.balance is not None:
+        config = config.updated({"starting_balance": args.balance})
+    print(f"Rivya sandbox ({profile} profile) on http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
     try:
         anyio.run(lambda: serve_sandbox(config, host=args.host, port=args.port))
     except KeyboardInterrupt:

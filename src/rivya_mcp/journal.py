@@ -39,7 +39,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +243,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             )
             """,
             "CREATE INDEX mcp_tasks_task ON mcp_tasks (task_id)",
+        ),
+    ),
+    # v4: uploaded reference files. A file id is recognised by this record of what the API
+    # returned, never by its shape (the docs never show a file id, rivya-api.md §3.6).
+    Migration(
+        common=(
+            """
+            CREATE TABLE files (
+                file_id     TEXT PRIMARY KEY,
+                kind        TEXT,
+                name        TEXT,
+                mime_type   TEXT,
+                size        NUMERIC,
+                created_at  TEXT NOT NULL
+            )
+            """,
+        ),
+    ),
+    # v5: the pace of status requests holds per task across calls, processes and replicas
+    # (rivya-api §3.4): when the task was last polled, and the earliest moment the next poll is allowed.
+    Migration(
+        common=(
+            "ALTER TABLE tasks ADD COLUMN polled_at TEXT",
+            "ALTER TABLE tasks ADD COLUMN next_poll_at TEXT",
         ),
     ),
 )
@@ -523,6 +547,47 @@ class TaskJournal:
             )
             return self._must(tx, "task_id = ?", (task_id,))
 
+    # -- poll pace (schema v5) ----------------------------------------------------------------
+
+    def poll_times(self, task_id: str) -> tuple[datetime | None, datetime | None] | None:
+        """(last status request, earliest next one) recorded for ``task_id``; None: no such task."""
+        with self._lock, self.store.read() as tx:
+            row = tx.one("SELECT polled_at, next_poll_at FROM tasks WHERE task_id = ?", (task_id,))
+        if row is None:
+            return None
+        return tuple(datetime.fromisoformat(v) if v else None for v in row)  # type: ignore[return-value]
+
+    def claim_poll(self, task_id: str, *, interval: float, defer_only: bool = False) -> datetime | None:
+        """Take the task's next status request for the caller, if the pace allows it now.
+
+        Returns None when taken: the last poll is now and the next is allowed ``interval`` seconds
+        later, for every process and replica sharing this journal. Otherwise returns the time it is
+        allowed. The take is one conditional ``UPDATE ... RETURNING`` (inside the store's write
+        transaction, serialised across processes by SQLite's lock and across replicas by
+        PostgreSQL's): of two callers due at once, exactly one polls.
+        ``defer_only`` pushes the next allowed poll to at least ``interval`` seconds from now (a
+        ``Retry-After``) without taking one, and returns None. Raises KeyError for an unknown task.
+        """
+        now = self._now()
+        stamp, due = _iso(now), _iso(now + timedelta(seconds=max(interval, 0.0)))
+        with self._write() as tx:
+            if defer_only:
+                tx.execute(
+                    "UPDATE tasks SET next_poll_at = ? "
+                    "WHERE task_id = ? AND (next_poll_at IS NULL OR next_poll_at < ?)",
+                    (due, task_id, due),
+                )
+            elif tx.all(
+                "UPDATE tasks SET polled_at = ?, next_poll_at = ? "
+                "WHERE task_id = ? AND (next_poll_at IS NULL OR next_poll_at <= ?) RETURNING task_id",
+                (stamp, due, task_id, stamp),
+            ):
+                return None
+            row = tx.one("SELECT next_poll_at FROM tasks WHERE task_id = ?", (task_id,))
+        if row is None:
+            raise KeyError(f"no journal entry with task_id {task_id!r}")
+        return None if defer_only else datetime.fromisoformat(row[0])
+
     # -- reads -----------------------------------------------------------------------------
 
     def get(self, task_id: str) -> JournalEntry | None:
@@ -635,6 +700,24 @@ class TaskJournal:
                 ),
             )
         return bool(changed)
+
+    # -- uploaded files (schema v4) -------------------------------------------------------
+
+    def record_file(
+        self, file_id: str, *, kind: str | None, name: str | None, mime_type: str | None, size: float | None
+    ) -> None:
+        """Remember a file ``POST /api/v1/files`` returned (recording it again is harmless)."""
+        with self._write() as tx:
+            tx.execute(
+                "INSERT INTO files (file_id, kind, name, mime_type, size, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (file_id) DO NOTHING",
+                (file_id, kind, name, mime_type, size, self._stamp()),
+            )
+
+    def has_file(self, file_id: str) -> bool:
+        """Whether ``file_id`` is a file this journal saw uploaded."""
+        with self._lock, self.store.read() as tx:
+            return tx.one("SELECT 1 FROM files WHERE file_id = ?", (file_id,)) is not None
 
     # -- internals -------------------------------------------------------------------------
 

@@ -85,6 +85,9 @@ class Settings:
     read_dirs: tuple[Path, ...] = ()
     # Bearer token required by the HTTP transports, when set.
     auth_token: Secret | None = None
+    # Extra Host names (with optional port) the HTTP transports accept, as written in
+    # RIVYA_ALLOWED_HOSTS (comma-separated) or --allowed-host; parsed and checked when serving.
+    allowed_hosts: tuple[str, ...] = ()
     log_level: str = "INFO"
     sandbox: bool = False
     # postgresql://… : the journal, the saved images and the task leases live in this database,
@@ -119,6 +122,7 @@ class Settings:
             allow_private_urls=_flag(env.get("RIVYA_ALLOW_PRIVATE_URLS"), False),
             read_dirs=_paths(env.get("RIVYA_READ_DIRS")),
             auth_token=Secret(token) if token else None,
+            allowed_hosts=tuple(h.strip() for h in env.get("RIVYA_ALLOWED_HOSTS", "").split(",") if h.strip()),
             log_level=(env.get("RIVYA_LOG_LEVEL") or base.log_level).upper(),
             database_url=Secret(database_url) if database_url else None,
             lease_seconds=float(env.get("RIVYA_LEASE_SECONDS") or base.lease_seconds),

@@ -34,6 +34,7 @@ from rivya_mcp.client import (
     ServiceUnavailableError,
     UploadTooLargeError,
 )
+from rivya_mcp.client._constants import FIRST_POLL_DELAY, MIN_POLL_INTERVAL
 from rivya_mcp.sandbox import ManualClock, SandboxConfig, create_app, start_sandbox
 
 from .conftest import API_KEY
@@ -187,9 +188,10 @@ async def test_minimal_request_end_to_end(sandbox: Harness, caplog: pytest.LogCa
     assert done.status == "succeeded" and done.final_credits == 8
     assert done.result is not None and done.result.primary_url is not None
     statuses = [status for status, info in updates if info.changed]
-    assert statuses == ["processing", "succeeded"]  # queued for 1 s, first look at 2 s
+    assert statuses == ["processing", "succeeded"]  # queued for 1 s, first look at 2.5 s
     assert any(record.name == "rivya_mcp.client" for record in caplog.records)
-    assert sandbox.sleeps[0] == 2.0
+    assert sandbox.sleeps[0] == FIRST_POLL_DELAY == 2.5  # rivya-api §3.4: 2-3 s after the create
+    assert all(delay >= MIN_POLL_INTERVAL for delay in sandbox.sleeps[1:])
     image = await client.download(done.result.primary_url, max_bytes=TEN_MB)
     assert image[:3] == b"\xff\xd8\xff"
     assert Image.open(io.BytesIO(image)).size[0] > Image.open(io.BytesIO(image)).size[1]  # 16:9

@@ -1,9 +1,11 @@
-"""The whole job through real MCP clients, once per transport: in-memory, stdio, SSE, Streamable HTTP."""
+"""The whole job through real MCP clients, once per transport: in-memory, stdio, SSE, Streamable HTTP,
+and against both sandbox profiles (tests/e2e/conftest.py)."""
 
 from __future__ import annotations
 
 import base64
 import io
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +149,10 @@ async def test_upload_then_edit_by_file_id(harness: Harness) -> None:
         assert not uploaded.is_error, _text(uploaded)
         data = _structured(uploaded)
         file_id = data["file"]["id"]
-        assert file_id.startswith("file_")
+        # Whatever the API returned, as it returned it: the variant's ids are bare UUIDs.
+        assert file_id in [f["id"] for f in harness.sandbox.state.snapshot()["files"]]
+        if harness.profile == "variant":
+            assert str(uuid.UUID(file_id)) == file_id
         async with httpx2.AsyncClient() as http:
             assert (await http.get(data["file"]["url"])).content == path.read_bytes()
         assert data["reference_item"]["url"] == data["file"]["url"]
@@ -192,3 +197,55 @@ async def test_generation_outliving_the_wait_is_finished_by_get_task(harness: Ha
         assert data["done"] is False and "get_task" in _text(started)
         finished = await client.call_tool("get_task", {"task_id": data["task_id"], "wait_seconds": GET_TASK_WAIT})
         await _assert_image_result(client, finished)
+
+
+async def test_edit_with_every_other_reference_form(harness: Harness) -> None:
+    """A URL, a data URI and a task id (a path and an uploaded file id are tested above)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), (200, 80, 40)).save(buffer, format="PNG")
+    data_uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    async with harness.connect() as client:
+        base = await _assert_image_result(client, await client.call_tool("generate_image", {"prompt": "A red door"}))
+        forms = {"task id": base["task_id"], "URL": base["source_url"], "data URI": data_uri}
+        for form, reference in forms.items():
+            result = await client.call_tool("edit_image", {"prompt": f"Paint it blue ({form})", "reference": reference})
+            data = await _assert_image_result(client, result)
+            task = harness.task(data["task_id"])
+            assert task["mode"] == "edit" and len(task["references"]) == 1, form
+
+
+async def test_an_unknown_bare_id_is_refused_before_any_charge(harness: Harness) -> None:
+    before = harness.charges()
+    async with harness.connect() as client:
+        result = await client.call_tool("edit_image", {"prompt": "A fox", "reference": str(uuid.uuid4())})
+    assert result.is_error and "neither a file id nor a task id" in _text(result)
+    assert harness.charges() == before
+
+
+async def test_a_create_answer_dropped_after_processing_is_charged_once(harness: Harness) -> None:
+    # The sandbox creates and charges the task, then drops the answer; the client's retry under the
+    # same Idempotency-Key must bring that task back rather than make a second one.
+    harness.set_faults([{"path": "/api/v1/generations", "method": "POST", "drop": True, "phase": "after", "times": 1}])
+    try:
+        async with harness.connect() as client:
+            result = await client.call_tool("generate_image", {"prompt": f"A lost letter ({harness.transport})"})
+            data = await _assert_image_result(client, result)
+        assert harness.fault_hits() == [1]
+    finally:
+        harness.set_faults([])
+    charged = harness.charges_per_task()
+    assert charged[data["task_id"]] == 1
+    assert all(count == 1 for count in charged.values()), charged
+
+
+async def test_a_rate_limited_create_waits_out_retry_after(harness: Harness) -> None:
+    # Default: Retry-After in seconds; variant: an HTTP date. One second is the smallest wait.
+    harness.set_faults([{"path": "/api/v1/generations", "method": "POST", "status": 429, "retry_after": 1, "times": 1}])
+    try:
+        async with harness.connect() as client:
+            result = await client.call_tool("generate_image", {"prompt": f"A queue ({harness.transport})"})
+            data = await _assert_image_result(client, result)
+        assert harness.fault_hits() == [1]
+    finally:
+        harness.set_faults([])
+    assert harness.charges_per_task()[data["task_id"]] == 1

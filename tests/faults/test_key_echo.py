@@ -98,7 +98,8 @@ async def test_a_failed_task_echoing_the_key_is_scrubbed_everywhere(
             account.sandbox,
             [{"path": f"/api/v1/generations/{task_id}", "method": "GET", "body": failed_task, "request_id": key}],
         )
-        failed = await client.call_tool("get_task", {"task_id": task_id, "wait_seconds": 0})
+        # Waits for the task's next turn (the documented pace): then the failed answer arrives.
+        failed = await client.call_tool("get_task", {"task_id": task_id, "wait_seconds": 10})
         listing = await client.call_tool("list_tasks", {"status": "failed"})
     assert failed.is_error and (failed.structured_content or {}).get("status") == "failed"
     assert [t["task_id"] for t in (listing.structured_content or {})["tasks"]] == [task_id]

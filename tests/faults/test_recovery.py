@@ -19,16 +19,15 @@ from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.journal import TaskJournal
 from rivya_mcp.manifest import get_manifest, to_wire_params, validate_arguments
 from rivya_mcp.server import build_server
+from rivya_mcp.server._recovery import Recovery
 from rivya_mcp.server._runtime import Runtime
 from rivya_mcp.settings import Settings
 from tests.faults._process import eventually, journal_entries
-from tests.faults.conftest import Account, data_of, set_faults
+from tests.faults.conftest import Account, advance_clock, data_of, set_faults
 
 pytestmark = pytest.mark.anyio
 
 MANIFEST = get_manifest("flux-kontext-max")
-# Recovery at server start must never hold up the agent's first call.
-FIRST_CALL_BUDGET = 2.0
 
 
 def _journal(settings: Settings, **kwargs: Any) -> TaskJournal:
@@ -84,7 +83,7 @@ async def test_get_task_and_recovery_share_a_task_and_save_it_once(account: Acco
     settings = account.settings()
     async with Client(build_server(settings)) as client:
         started = data_of(await client.call_tool("generate_image", {"prompt": "A red bicycle", "wait_seconds": 0}))
-    await anyio.sleep(0.4)  # the task finishes upstream while no server runs
+    advance_clock(account.sandbox, 5)  # the task finishes upstream while no server runs
     # A new server: its recovery and the agent's get_task both go for the same finished task at once.
     async with Client(build_server(settings)) as client:
         data = data_of(await client.call_tool("get_task", {"task_id": started["task_id"], "wait_seconds": 10}))
@@ -101,27 +100,40 @@ async def test_recovery_never_blocks_calls_and_stops_with_the_session(account: A
         slow = data_of(
             await client.call_tool("generate_image", {"prompt": "A glacier [sandbox:seconds=600]", "wait_seconds": 0})
         )
-    # Every poll of the recovered task is slow to answer; the agent's first call must not wait for it.
+    # Every poll of the recovered task is slow to answer, and the task runs for 10 (sandbox) minutes,
+    # which no wall clock here advances: a first call that waited for the recovery pass, or a session
+    # end that did not cancel it, would hang until the per-test timeout fails the test.
     set_faults(account.sandbox, [{"path": "/api/v1/generations/", "method": "GET", "delay_ms": 300}])
-    with anyio.fail_after(FIRST_CALL_BUDGET + 5):
-        async with Client(build_server(settings)) as client:
-            with anyio.fail_after(FIRST_CALL_BUDGET):
-                listing = data_of(await client.call_tool("list_tasks", {}))
-                credits = data_of(await client.call_tool("get_credits", {}))
-        # Leaving the session cancelled the recovery (still polling a 10-minute task) promptly.
+    async with Client(build_server(settings)) as client:
+        listing = data_of(await client.call_tool("list_tasks", {}))
+        credits = data_of(await client.call_tool("get_credits", {}))
+    # Leaving the session cancelled the recovery (still polling a 10-minute task).
     assert listing["tasks"][0]["task_id"] == slow["task_id"] and credits["current_credits"] >= 0
     [entry] = journal_entries(settings)
     assert entry.status in ("queued", "processing") and not entry.saved_paths
     account.assert_one_charge_per_task(1)
 
 
-async def test_a_task_created_by_this_server_is_left_to_its_caller(account: Account) -> None:
+async def test_a_task_created_by_this_server_is_left_to_its_caller(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Recovery covers what was recorded before the server started, not the server's own tasks."""
     settings = account.settings()
     assert settings.api_key is not None
+    recovered = anyio.Event()
+    real_pass = Recovery.__call__
+
+    async def observed_pass(self: Recovery, started_at: datetime) -> None:  # the real pass, then a signal
+        try:
+            await real_pass(self, started_at)
+        finally:
+            recovered.set()
+
+    monkeypatch.setattr(Recovery, "__call__", observed_pass)
     async with Client(build_server(settings)) as client:
         started = data_of(await client.call_tool("generate_image", {"prompt": "A quiet lake", "wait_seconds": 0}))
-        await anyio.sleep(0.5)  # long enough for a (wrong) background save of this fresh task
+        advance_clock(account.sandbox, 5)  # finished upstream: a (wrong) background save could happen at once
+        await recovered.wait()
         assert account.saved_images() == []
         done = data_of(await client.call_tool("get_task", {"task_id": started["task_id"], "wait_seconds": 10}))
     assert account.saved_images() == [Path(done["saved_path"])]
@@ -135,32 +147,35 @@ async def test_runtime_runs_recovery_once_restarts_it_if_cut_short_and_passes_er
     runtime = Runtime(Settings(output_dir=tmp_path / "out", data_dir=tmp_path / "data"))
     runs: list[datetime] = []
     release = anyio.Event()
+    finished: list[bool] = []
 
     async def recovery(started_at: datetime) -> None:
         runs.append(started_at)
         await release.wait()
+        finished.append(True)
 
     runtime.set_recovery(recovery)
     async with runtime.session():
-        await anyio.sleep(0)  # the background pass starts
+        await _until(lambda: len(runs) == 1)  # the background pass starts
     assert len(runs) == 1  # cut short by the end of the session
     with pytest.raises(ValueError, match="from the session body"):  # not wrapped in an ExceptionGroup
         async with runtime.session():
-            await anyio.sleep(0)
+            await _until(lambda: len(runs) == 2)
             raise ValueError("from the session body")
     assert len(runs) == 2 and runs[0] == runs[1]  # same cutoff: the first start of this server
     release.set()
     async with runtime.session():
-        await anyio.sleep(0.01)
+        await _until(lambda: bool(finished))
     async with runtime.session():
-        await anyio.sleep(0.01)
-    assert len(runs) == 3  # finished once: never again for this server
+        for _ in range(20):
+            await anyio.sleep(0)
+    assert len(runs) == 3 and finished == [True]  # finished once: never again for this server
 
 
 async def _until(condition: Callable[[], bool]) -> None:
-    with anyio.fail_after(5):
-        while not condition():
-            await anyio.sleep(0)
+    """Let other tasks run until ``condition`` holds (a hang is ended by the per-test timeout)."""
+    while not condition():
+        await anyio.sleep(0)
 
 
 async def test_recovery_goes_on_in_a_session_still_open_when_its_own_ends_first(tmp_path: Path) -> None:

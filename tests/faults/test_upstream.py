@@ -133,7 +133,8 @@ async def test_expired_result_url_is_a_clear_error_unless_saved_earlier(account:
         unsaved = data_of(await client.call_tool("generate_image", {"prompt": "Not yet kept", "wait_seconds": 0}))
         assert unsaved["done"] is False
         advance_clock(account.sandbox, 3600)  # both tasks are done and both URLs have expired
-        expired = await client.call_tool("get_task", {"task_id": unsaved["task_id"], "wait_seconds": 0})
+        # A wait lets get_task reach the task's first turn (2.5 s × poll_scale after the create).
+        expired = await client.call_tool("get_task", {"task_id": unsaved["task_id"], "wait_seconds": 10})
         from_disk = data_of(await client.call_tool("get_task", {"task_id": saved["task_id"], "wait_seconds": 0}))
     text = text_of(expired)
     assert expired.is_error and "result_expired" in text and "expired" in text

@@ -51,6 +51,10 @@ class Upstream:
 
     async def on_response(self, response: httpx2.Response) -> None:
         request = response.request
+        if request.method == "GET" and request.url.path == "/api/v1/models":
+            # The public catalog, read once just before a call's first upload or create needs its
+            # limits (server/_catalog.py): it carries nothing of the call (no prompt, no reference).
+            return
         body = request.content if request.method == "POST" and not request.url.path.endswith("/files") else b""
         self.sent.append((request.method, request.url.path, response.status_code, body))
 

@@ -23,6 +23,7 @@ from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.manifest import check_wire_params, get_manifest
 from rivya_mcp.sandbox import RunningSandbox
 from rivya_mcp.server import build_server
+from rivya_mcp.server._catalog import HARD_PROMPT_CAP
 from tests.hostile._strategies import Case, JsonObject, cases
 from tests.hostile.conftest import (
     HOSTILE_KEY,
@@ -94,8 +95,18 @@ def _all_cases(schemas: dict[str, JsonObject]) -> st.SearchStrategy[Case]:
         "edit_image": {"reference": GOOD_REFERENCES},
         "upload_reference": {"source": GOOD_REFERENCES},
     }
-    return st.one_of([cases(name, schemas[name], fixed=fixed[name], extra_strings=extra.get(name, {}))
+    return st.one_of([cases(name, _with_prompt_cap(schemas[name]), fixed=fixed[name], extra_strings=extra.get(name, {}))
                       for name in sorted(schemas)])  # fmt: skip
+
+
+def _with_prompt_cap(schema: JsonObject) -> JsonObject:
+    """The schema as the server enforces it: a prompt is capped (HARD_PROMPT_CAP) even where the
+    model documents no limit, so a longer one is a case the server must refuse, not a valid one."""
+    prompt = schema.get("properties", {}).get("prompt")
+    if prompt is None or "maxLength" in prompt:
+        return schema
+    properties = {**schema["properties"], "prompt": {**prompt, "maxLength": HARD_PROMPT_CAP}}
+    return {**schema, "properties": properties}
 
 
 def test_hostile_calls_are_answered_and_never_reach_the_api_invalid(live: Live) -> None:

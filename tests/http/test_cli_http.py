@@ -121,3 +121,51 @@ def test_public_bind_is_allowed_when_explicitly_requested(tmp_path: Path) -> Non
     with serving(tmp_path, "--host", "0.0.0.0", "--allow-remote-without-token") as (port, lines):
         assert _initialize(port).status_code == 200
     _assert_no_key(lines)
+
+
+@pytest.mark.anyio
+async def test_a_remote_host_name_is_refused_until_allowed_then_a_real_client_works_through_it(
+    tmp_path: Path,
+) -> None:
+    """What a client reaching the machine by name (or a proxy keeping the Host header) sends."""
+    remote = {"host": "mcp.example.test"}
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    with serving(tmp_path, "--sandbox", "--auth-token", TOKEN) as (port, _):
+        assert _initialize(port, **remote, **auth).status_code == 421  # DNS-rebinding protection is on
+        assert _initialize(port, **auth).status_code == 200
+    allowed = ["--allowed-host", "mcp.example.test", "--allowed-host", "alt.example.test:8443"]
+    with serving(tmp_path, "--sandbox", "--auth-token", TOKEN, *allowed) as (port, lines):
+        assert _initialize(port, **remote, **auth).status_code == 200
+        assert _initialize(port, **remote, **auth, origin="https://mcp.example.test").status_code == 200
+        assert _initialize(port, host="alt.example.test:8443", **auth).status_code == 200
+        assert _initialize(port, host="alt.example.test:9000", **auth).status_code == 421
+        assert _initialize(port, host="other.example.test", **auth).status_code == 421
+        assert _initialize(port, **remote, **auth, origin="https://evil.example").status_code == 403
+        assert _initialize(port, **remote).status_code == 401  # the token is still required
+        async with httpx2.AsyncClient(headers={**remote, **auth}, timeout=30) as http:
+            async with Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)) as client:
+                assert "generate_image" in {t.name for t in (await client.list_tools()).tools}
+                credits = await client.call_tool("get_credits", {})
+                assert not credits.is_error
+    _assert_no_key(lines)
+
+
+def test_allowed_hosts_from_the_environment_and_a_bad_entry_is_refused_with_exit_code_2(tmp_path: Path) -> None:
+    env = _env(tmp_path, RIVYA_ALLOWED_HOSTS="other.example.test, mcp.example.test:8443")
+    with serving(tmp_path, env=env) as (port, _):
+        assert _initialize(port, host="mcp.example.test:8443").status_code == 200
+        own = {"host": "mcp.example.test:8443", "origin": "https://mcp.example.test:8443"}
+        assert _initialize(port, **own).status_code == 200
+        assert _initialize(port, host="other.example.test").status_code == 200
+        assert _initialize(port, host="mcp.example.test:9999").status_code == 421
+        assert _initialize(port, host="third.example.test").status_code == 421
+        # Without a token only this server's own origin and configured ones: not another local port.
+        assert _initialize(port, origin=f"http://127.0.0.1:{port}").status_code == 200
+        assert _initialize(port, origin=f"http://localhost:{3000 if port != 3000 else 3001}").status_code == 403
+    done = subprocess.run(
+        [sys.executable, "-m", "rivya_mcp", "serve", "--transport", "http", "--port", str(_free_port()),
+         "--allowed-host", "https://mcp.example.test/"],
+        env=_env(tmp_path), capture_output=True, text=True, timeout=STARTUP,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Not a host name for --allowed-host" in done.stderr and done.stdout == ""

@@ -34,7 +34,7 @@ def test_documented_header_facts(model_id: str, credits: int) -> None:
     assert m.max_prompt_length is None
     assert m.upload.max_files == 1
     assert m.upload.kinds == ("image",)
-    assert m.upload.max_bytes == 10 * 1024 * 1024
+    assert m.upload.max_bytes == 10_000_000  # "10 MB", the stricter reading
     assert m.upload.mime_types == ("image/jpeg", "image/png", "image/webp")
     assert [p.key for p in m.params] == [
         "aspectRatio",

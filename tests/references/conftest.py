@@ -42,7 +42,7 @@ def policy() -> UploadPolicy:
 @pytest.fixture
 def small_policy(policy: UploadPolicy) -> UploadPolicy:
     """The real policy with a 64 KB cap, so size tests stay fast."""
-    return UploadPolicy(max_files=1, kinds=policy.kinds, max_bytes=64 * 1024, mime_types=policy.mime_types)
+    return UploadPolicy(max_files=1, kinds=policy.kinds, max_bytes=64_000, mime_types=policy.mime_types)
 
 
 @dataclass
@@ -108,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"\0" * 8192)
 
     def route_big_declared(self, query: dict[str, str]) -> None:
-        self.send(200, PNG, {"Content-Type": "image/png", "Content-Length": str(50 * 1024 * 1024)})
+        self.send(200, PNG, {"Content-Type": "image/png", "Content-Length": str(50_000_000)})
 
     def route_gzip(self, query: dict[str, str]) -> None:
         body = zlib.compress(PNG)

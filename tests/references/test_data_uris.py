@@ -85,8 +85,9 @@ async def test_oversized_percent_encoded(small_policy: UploadPolicy) -> None:
 
 
 async def test_ids_are_not_loaded_here(policy: UploadPolicy) -> None:
-    assert (await refused("file_abc", policy)).reason == "unresolved_id"
-    assert (await refused("task_abc", policy)).reason == "unresolved_id"
+    # The server resolves ids before loading; one that reaches the loader is only a relative name.
+    assert (await refused("file_abc", policy)).reason == "relative_path"
+    assert (await refused("3f0c2a9e-8d1b-4c55-a1f2-0b7e6d5c4a39", policy)).reason == "relative_path"
 
 
 @pytest.mark.parametrize("source", ["file:///etc/passwd", "ftp://example.com/a.png", "javascript:alert(1)"])

@@ -124,12 +124,12 @@ async def test_type_outside_the_policy(tmp_path: Path, policy: UploadPolicy) -> 
 
 async def test_oversized_file_is_refused_before_reading(tmp_path: Path, policy: UploadPolicy) -> None:
     path = tmp_path / "huge.png"
-    with path.open("wb") as file:  # sparse: 10.5 MB without writing them
+    with path.open("wb") as file:  # sparse: 10.2 MB without writing them (over 10**7, under 10 MiB)
         file.write(image_bytes("PNG")[:16])
-        file.truncate(int(10.5 * 1024 * 1024))
+        file.truncate(10_200_000)
     error = await refused(path, policy)
     assert error.reason == "too_large"
-    assert "reference is 10.5 MB; the limit is 10 MB" in error.message
+    assert "reference is 10.2 MB; the limit is 10 MB" in error.message
 
 
 async def test_exactly_the_limit_is_fine(tmp_path: Path, small_policy: UploadPolicy) -> None:

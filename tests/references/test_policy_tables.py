@@ -9,6 +9,7 @@ import pytest
 from rivya_mcp.references import (
     ReferenceError,
     classify_source,
+    could_be_id,
     forbidden_address_reason,
     sniff_image_type,
 )
@@ -27,12 +28,39 @@ from .conftest import image_bytes
         ("HTTPS://example.com/a.png", "url"),
         ("data:image/png;base64,iVBORw0KGgo=", "data_uri"),
         ("DATA:,abc", "data_uri"),
-        ("file_abc123", "file_id"),
-        ("task_z_image_example", "task_id"),
+        # Ids have no recognisable shape: to the loader they are (relative) paths; the server
+        # resolves them first (could_be_id below).
+        ("file_abc123", "path"),
+        ("3f0c2a9e-8d1b-4c55-a1f2-0b7e6d5c4a39", "path"),
     ],
 )
 def test_classify_source(source: str, kind: str) -> None:
     assert classify_source(source) == kind
+
+
+@pytest.mark.parametrize(
+    ("source", "maybe_id"),
+    [
+        ("file_abc123", True),
+        ("task_z_image_example", True),
+        ("3f0c2a9e-8d1b-4c55-a1f2-0b7e6d5c4a39", True),  # a bare UUID, as the variant sandbox returns
+        ("01HZX3K9Q8", True),
+        ("  file_abc \n", True),
+        ("cat.png", True),  # looked up; refused as a relative path when neither journal nor API knows it
+        ("/home/me/cat.png", False),
+        ("~/cat.png", False),
+        ("./cat.png", False),
+        ("images/cat.png", False),
+        ("C:\\images\\cat.png", False),
+        ("https://example.com/a.png", False),
+        ("data:image/png;base64,iVBORw0KGgo=", False),
+        ("two words", False),
+        ("", False),
+        ("x" * 257, False),
+    ],
+)
+def test_could_be_id(source: str, maybe_id: bool) -> None:
+    assert could_be_id(source) is maybe_id
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,7 @@ async def test_task_in_the_journal_that_the_api_does_not_know_says_so(sandbox: R
         # Rivya answers 404 for a task this server's journal records (say, purged upstream).
         set_faults(sandbox, [{"path": f"/api/v1/generations/{made['task_id']}", "method": "GET", "status": 404}])
         try:
-            result = await client.call_tool("get_task", {"task_id": made["task_id"], "wait_seconds": 0})
+            result = await client.call_tool("get_task", {"task_id": made["task_id"], "wait_seconds": 10})
         finally:
             set_faults(sandbox, [])
     text = _text(result)
@@ -95,7 +95,7 @@ async def test_get_task_with_a_rejected_key_keeps_the_key_advice(sandbox: Runnin
         assert made is not None
         set_faults(sandbox, [{"path": "/api/v1/generations/", "method": "GET", "status": 401}])
         try:
-            known = await client.call_tool("get_task", {"task_id": made["task_id"], "wait_seconds": 0})
+            known = await client.call_tool("get_task", {"task_id": made["task_id"], "wait_seconds": 10})
             unknown = await client.call_tool("get_task", {"task_id": "task_neverseen", "wait_seconds": 0})
         finally:
             set_faults(sandbox, [])
@@ -120,8 +120,8 @@ async def test_unexpected_error_in_get_task_does_not_claim_a_task_was_created(
         async def broken(self: Runtime, *args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("a planted bug")
 
-        monkeypatch.setattr(Runtime, "poll", broken)
-        known = await client.call_tool("get_task", {"task_id": made["task_id"], "wait_seconds": 0})
+        monkeypatch.setattr(Runtime, "latest", broken)  # the first step of every get_task
+        known = await client.call_tool("get_task", {"task_id": made["task_id"], "wait_seconds": 10})
         unknown = await client.call_tool("get_task", {"task_id": "task_neverseen", "wait_seconds": 0})
     for result in (known, unknown):
         text = _text(result)

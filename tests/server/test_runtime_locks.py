@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -38,7 +39,7 @@ async def test_a_second_follower_waits_for_the_first(runtime: Runtime) -> None:
     async with anyio.create_task_group() as tg:
         async with runtime.following("task_a"):
             tg.start_soon(second)
-            await anyio.sleep(0.05)
+            await _until(lambda: _waiting(runtime, "task_a") == 1)  # the second is queued on the lock
             order.append("first done")
     assert order == ["first done", "second"]
     assert runtime._task_locks == {}
@@ -46,13 +47,16 @@ async def test_a_second_follower_waits_for_the_first(runtime: Runtime) -> None:
 
 async def test_a_follower_gives_up_after_its_timeout_and_a_cancelled_one_leaves_no_trace(runtime: Runtime) -> None:
     outcomes: list[object] = []
+    scope = anyio.CancelScope()
 
     async def impatient() -> None:
-        async with runtime.following("task_a", timeout=0.05) as ours:
+        # A deadline already passed: no wall-clock wait, and a timeout that is ignored would hang
+        # this test (the holder below lets go only after both waiters are done).
+        async with runtime.following("task_a", timeout=0) as ours:
             outcomes.append(ours)
 
     async def cancelled() -> None:
-        with anyio.move_on_after(0.05):
+        with scope:
             async with runtime.following("task_a"):
                 outcomes.append("entered")
         outcomes.append("cancelled")
@@ -61,7 +65,20 @@ async def test_a_follower_gives_up_after_its_timeout_and_a_cancelled_one_leaves_
         async with anyio.create_task_group() as tg:
             tg.start_soon(impatient)
             tg.start_soon(cancelled)
+            await _until(lambda: _waiting(runtime, "task_a") == 1 and outcomes == [False])
+            scope.cancel()  # while it waits for the lock
     assert sorted(map(str, outcomes)) == ["False", "cancelled"]
     assert runtime._task_locks == {}
     async with runtime.following("task_a") as ours:
         assert ours
+
+
+def _waiting(runtime: Runtime, task_id: str) -> int:
+    lock = runtime._task_locks.get(task_id)
+    return 0 if lock is None else lock.statistics().tasks_waiting
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Let other tasks run until ``condition`` holds (a hang is ended by the per-test timeout)."""
+    while not condition():
+        await anyio.sleep(0)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rivya_mcp.journal import SCHEMA_VERSION, open_journal
+from tests._journals import older_journal
 
 T0 = datetime(2026, 7, 28, 10, 0, tzinfo=UTC)
 
@@ -23,13 +24,8 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def _before_mcp_tasks(location: str) -> None:
-    """A journal as the release before the Tasks extension left it: one schema step short, one task."""
-    with open_journal(location) as journal:
-        journal.record_intent(idempotency_key="k1", model="m", mode="generate", prompt="p", params={})
-        journal.attach_task("k1", task_id="task_1", status="queued")
-        with journal.store.write() as tx:
-            tx.execute("DROP TABLE mcp_tasks")
-            tx.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION - 1,))
+    """A journal as the release before the Tasks extension left it: two schema steps, one task."""
+    older_journal(location, 2, (("k1", "task_1", "queued"),))
 
 
 def test_an_older_journal_gains_the_table_and_keeps_its_tasks(location: str) -> None:

@@ -139,8 +139,11 @@ class AsyncRivyaClient(BaseClient):
     ) -> Generation:
         """Poll a task until it finishes or ``timeout`` seconds pass.
 
-        The first look comes after about 2 s, then the interval follows ``poll_delay`` (times
-        ``poll_scale``). The last sleep is cut to the deadline and one final poll happens there.
+        Call it right after the create: the first look comes ``FIRST_POLL_DELAY`` (2.5 s) after
+        the call starts, then the interval follows ``poll_delay`` (times ``poll_scale``) with the
+        wait's age standing in for the task's, so the documented 5-10 s pace holds (rivya-api
+        §3.4). A ``Retry-After`` on a status request is obeyed by the request loop. The last
+        sleep is cut to the deadline and one final poll happens there.
         Returns the terminal task, or the last one seen when time ran out (not an error: the task
         keeps running and can be polled again). ``timeout=None`` waits as long as it takes.
 

@@ -2,13 +2,22 @@
 
 Every model ignores nothing and requires little: unknown fields are kept (``extra="allow"``) so a
 new server field never breaks parsing, and the documented name variants are all accepted.
+
+Where the docs are loose, parsing takes every plausible reading (rivya-api.md):
+- status values are stated in lower case (§3.3) but case is never said to matter: they are
+  compared case-insensitively, by normalising them to lower case here;
+- ``result.urls`` is listed "when available" (§3.3): null or missing is an empty list, never an error;
+- numbers the docs show as integers (credits, sizes) may arrive as JSON floats (JSON has one
+  number type): an integral float becomes an ``int``, any other stays a ``float``;
+- the file object's field names are not documented (§3.6): ``id``/``file_id``,
+  ``mimeType``/``mime_type`` and several spellings of the size are accepted.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -21,6 +30,28 @@ __all__ = [
 ]
 
 TERMINAL_STATUSES: Final = frozenset({"succeeded", "failed"})
+
+
+def normalise_status(value: object) -> object:
+    """``"SUCCEEDED"`` → ``"succeeded"``: statuses compare case-insensitively (see the module doc)."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def integral(value: object) -> object:
+    """``8.0`` → ``8``; ``8.5`` and non-numbers are left for the field's own validation."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _none_as_empty(value: object) -> object:
+    return [] if value is None else value
+
+
+Status = Annotated[str, BeforeValidator(normalise_status)]
+"""A task status, lower-cased."""
+Number = Annotated[int | float, BeforeValidator(integral)]
+"""A number the docs show as an integer; a float is accepted too."""
 
 
 class _APIModel(BaseModel):
@@ -41,23 +72,31 @@ class GenerationResult(_APIModel):
 
     primary_url: str | None = None
     """The first result URL."""
-    urls: list[str] = Field(default_factory=list)
-    """Every result URL, when the API lists them."""
+    urls: Annotated[list[str], BeforeValidator(_none_as_empty)] = Field(default_factory=list)
+    """Every result URL, when the API lists them; empty when it sends null or nothing."""
+
+    @property
+    def all_urls(self) -> list[str]:
+        """``urls``, or ``[primary_url]`` when only that was sent."""
+        if self.urls:
+            return list(self.urls)
+        return [self.primary_url] if self.primary_url else []
 
 
 class Generation(_APIModel):
     """A generation task, as returned by create and status calls."""
 
     id: str
-    """Public task id (``task_…``), used to poll the task."""
-    status: str
-    """``queued``, ``processing``, ``succeeded`` or ``failed``; kept as a string so a new status
-    does not break parsing (it is treated as not terminal)."""
+    """Public task id, used to poll the task. Its shape is not documented (the examples show
+    ``task_…``); nothing here depends on it."""
+    status: Status
+    """``queued``, ``processing``, ``succeeded`` or ``failed``, lower-cased; kept as a string so a
+    new status does not break parsing (it is treated as not terminal)."""
     model: str | None = None
     """The model id the task runs on."""
-    reserved_credits: int | None = None
+    reserved_credits: Number | None = None
     """Credits held when the task was accepted."""
-    final_credits: int | None = None
+    final_credits: Number | None = None
     """Credits actually charged; 0 until the task finishes, and 0 for a failed task."""
     created_at: str | None = None
     """ISO-8601 creation time, as sent by the API."""
@@ -78,7 +117,8 @@ class RivyaFile(_APIModel):
     """An uploaded reference file (the API's ``PublicApiFile``)."""
 
     id: str = Field(validation_alias=AliasChoices("id", "file_id"))
-    """File id; the docs call it ``id`` in places and ``file_id`` in others."""
+    """File id, whatever the API returned; the docs call it ``id`` in places and ``file_id`` in
+    others, and never show one (so no shape is assumed)."""
     url: str
     """URL to pass in ``params.referenceMediaItems``."""
     kind: str | None = None
@@ -87,8 +127,10 @@ class RivyaFile(_APIModel):
     """File name as uploaded."""
     mime_type: str | None = Field(default=None, validation_alias=AliasChoices("mimeType", "mime_type"))
     """MIME type detected from the file's bytes."""
-    size: int | None = None
-    """Size in bytes."""
+    size: Number | None = Field(
+        default=None, validation_alias=AliasChoices("size", "bytes", "size_bytes", "sizeBytes", "file_size", "fileSize")
+    )
+    """Size in bytes; the field's name is not documented, so the usual spellings are all read."""
     created_at: str | None = None
     """ISO-8601 upload time."""
     duration_seconds: float | None = Field(
@@ -117,7 +159,7 @@ class RivyaFile(_APIModel):
 class Credits(_APIModel):
     """The account's credit balance (shared with Studio)."""
 
-    current_credits: int
+    current_credits: Number
     """Credits available now."""
 
 
@@ -130,13 +172,13 @@ class ModelInfo(_APIModel):
     """Human-readable name."""
     category: str | None = None
     """``image``, ``video``, ``audio`` or ``chat``."""
-    base_credits: int | None = None
+    base_credits: Number | None = None
     """Credits one run costs at the base price."""
     billing_type: str | None = None
     """How the price is computed; ``FIXED`` is the only value seen."""
     supported_modes: list[str] = Field(default_factory=list)
     """Modes such as ``text-to-image``."""
-    max_prompt_length: int | None = None
+    max_prompt_length: Annotated[int | None, BeforeValidator(integral)] = None
     """Longest accepted prompt, when there is a limit."""
     api_status: str | None = None
     """``available``, ``coming_soon`` or ``studio_only``."""

@@ -18,7 +18,7 @@ from ._errors import ReferenceError
 from ._limits import MAX_PIXELS, MAX_REDIRECTS
 from ._load import LoadedReference, load_reference, verify_reference
 from ._sniff import EXTENSIONS, sniff_image_type
-from ._source import SourceKind, classify_source
+from ._source import SourceKind, classify_source, could_be_id
 
 __all__ = [
     "EXTENSIONS",
@@ -29,6 +29,7 @@ __all__ = [
     "ReferenceError",
     "SourceKind",
     "classify_source",
+    "could_be_id",
     "forbidden_address_reason",
     "load_reference",
     "sniff_image_type",

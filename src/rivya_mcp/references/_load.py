@@ -94,7 +94,7 @@ async def load_reference(
 ) -> LoadedReference:
     """Read and check one reference: a local path, an http(s) URL or a data URI.
 
-    ``file_…`` and ``task_…`` ids are the server's to resolve and are refused here. Raises
+    File and task ids are the server's to resolve (``could_be_id``) before calling this. Raises
     ``ReferenceError`` (with ``.message`` for the agent) for anything that isn't an accepted,
     intact image within ``policy.max_bytes`` and ``MAX_PIXELS``. ``trusted_hosts`` entries are
     ``host`` (any port) or ``host:port``; URLs on them skip the address check.
@@ -142,15 +142,10 @@ async def load_reference(
         )
         data = fetched.data
         name = posixpath.basename(fetched.path)
-    elif kind == "data_uri":
+    else:  # a data URI
         decoded = await anyio.to_thread.run_sync(partial(decode_data_uri, source, max_bytes=policy.max_bytes))
         data = decoded.data
         name = "reference"
-    else:
-        raise ReferenceError(
-            f"{source.strip()!r} is an uploaded file or task id; the server resolves those, not the loader",
-            reason="unresolved_id",
-        )
     info: ImageInfo = await anyio.to_thread.run_sync(
         partial(inspect_image, data, mime_types=policy.mime_types, verify=verify)
     )

@@ -8,20 +8,38 @@ from typing import Literal
 
 from ._errors import ReferenceError
 
-__all__ = ["SourceKind", "classify_source"]
+__all__ = ["MAX_ID_LENGTH", "SourceKind", "classify_source", "could_be_id"]
 
-SourceKind = Literal["path", "url", "data_uri", "file_id", "task_id"]
+SourceKind = Literal["path", "url", "data_uri"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-_FILE_ID = re.compile(r"^file_[A-Za-z0-9_\-]+$")
-_TASK_ID = re.compile(r"^task_[A-Za-z0-9_\-]+$")
+# Longer than any id an API hands out; longer "ids" are not worth a lookup.
+MAX_ID_LENGTH = 256
+
+
+def could_be_id(source: str) -> bool:
+    """Whether ``source`` might be an id the API returned (a file id or a task id).
+
+    Ids are recognised by what they are not: not a URL or data URI (no scheme), not an absolute
+    or home path, no path separator, no whitespace. Their shape is never assumed: the docs never
+    show a file id, and the task ids they show (``task_…``) are examples (rivya-api.md §3.2, §3.6).
+    The server then asks its journal and the API which, if any, it is; a bare name such as
+    ``cat.png`` that neither knows is still refused as a relative path.
+    """
+    text = source.strip()
+    if not text or len(text) > MAX_ID_LENGTH or _SCHEME.match(text):
+        return False
+    if text.startswith(("~", ".")) or any(sep in text for sep in ("/", "\\")):
+        return False
+    return not any(ch.isspace() for ch in text)
 
 
 def classify_source(source: str) -> SourceKind:
-    """``"path"``, ``"url"``, ``"data_uri"``, ``"file_id"`` or ``"task_id"``.
+    """``"path"``, ``"url"`` or ``"data_uri"``.
 
     Raises ``ReferenceError`` for an empty source and for any scheme other than http(s)/data. A
-    relative path still classifies as ``"path"``; ``load_reference`` explains why it is refused.
+    relative path (or an unknown id) still classifies as ``"path"``; ``load_reference`` explains
+    why it is refused. Ids are the server's to resolve first (``could_be_id``).
     """
     text = source.strip()
     if not text:
@@ -29,10 +47,6 @@ def classify_source(source: str) -> SourceKind:
             "the reference is empty; give an absolute path, an http(s) URL, a data URI, a file id or a task id",
             reason="empty",
         )
-    if _FILE_ID.match(text):
-        return "file_id"
-    if _TASK_ID.match(text):
-        return "task_id"
     match = _SCHEME.match(text)
     # "C:\\images\\cat.png" has a one-letter "scheme": a Windows drive, not a URL.
     if match and not (len(match.group(1)) == 1 and os.name == "nt"):
@@ -53,5 +67,5 @@ def _scheme_message(scheme: str) -> str:
         )
     return (
         f"{scheme}: references aren't supported; use an absolute local path, an http(s) URL, a data: URI, "
-        "an uploaded file id (file_…) or a previous task id (task_…)"
+        "an uploaded file id or a previous task id"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,6 +16,7 @@ from rivya_mcp.sandbox._config import SandboxConfig
 from rivya_mcp.sandbox._control import control_routes
 from rivya_mcp.sandbox._errors import SandboxError, error_response
 from rivya_mcp.sandbox._faults import ConnectionDropped, FaultMiddleware
+from rivya_mcp.sandbox._requests import RequestLog, RequestLogMiddleware, request_log_routes
 from rivya_mcp.sandbox._routes import api_routes
 from rivya_mcp.sandbox._state import SandboxState
 
@@ -26,14 +28,19 @@ async def _sandbox_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SandboxError)
     if exc.status >= 500 or exc.status == 429:
         logger.info("%s %s → %d %s", request.method, request.url.path, exc.status, exc.code)
-    return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+    return error_response(exc.status, exc.code, exc.message, headers=exc.headers, extras=_extras(request))
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+def _extras(request: Request) -> dict[str, Any]:
+    state: SandboxState = request.app.state.sandbox
+    return state.profile.error_extras()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "validation_failed" if exc.status_code < 500 else "internal_error")
     message = "No such endpoint." if exc.status_code == 404 else str(exc.detail)
-    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}), extras=_extras(request))
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
@@ -54,10 +61,20 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 def create_app(config: SandboxConfig | None = None, *, clock: Clock | None = None) -> Starlette:
     """A fresh sandbox. ``clock`` (seconds since the epoch) replaces wall time, e.g. a ``ManualClock``."""
     state = SandboxState(config, clock=clock)
+    request_log = RequestLog()
     app = Starlette(
-        routes=[*api_routes(), *control_routes()],
-        middleware=[Middleware(FaultMiddleware, take=state.take_fault)],
+        routes=[*api_routes(), *control_routes(), *request_log_routes()],
+        middleware=[
+            Middleware(RequestLogMiddleware, log=request_log),  # outermost: faulted requests are logged too
+            Middleware(
+                FaultMiddleware,
+                take=state.take_fault,
+                retry_after=state.retry_after_header,
+                error_extras=lambda: state.profile.error_extras(),
+            ),
+        ],
         exception_handlers={SandboxError: _sandbox_error, HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.sandbox = state
+    app.state.request_log = request_log
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rivya_mcp.manifest import Manifest, Param, load_manifests
+from rivya_mcp.sandbox._profile import DEFAULT, Profile
 
 # Sandbox decision: the docs show `supported_modes: ["text-to-image"]` only; the edit mode is
 # called "image-to-image" here.
@@ -30,7 +31,7 @@ def _param_row(param: Param) -> dict[str, Any]:
     return row
 
 
-def model_entry(manifest: Manifest) -> dict[str, Any]:
+def model_entry(manifest: Manifest, profile: Profile = DEFAULT) -> dict[str, Any]:
     """One element of the model list."""
     needs_refs = [MODE_NAMES.get(name, name) for name, spec in manifest.modes.items() if spec.min_references > 0]
     takes_refs = any(spec.max_references > 0 for spec in manifest.modes.values())
@@ -47,18 +48,18 @@ def model_entry(manifest: Manifest) -> dict[str, Any]:
         {
             "max_files": manifest.upload.max_files,
             "kinds": list(manifest.upload.kinds),
-            "max_bytes": manifest.upload.max_bytes,
+            "max_bytes": upload_limit(manifest.upload.max_bytes, profile.megabyte),
             "mime_types": list(manifest.upload.mime_types),
         }
         if takes_refs
         else None
     )
-    return {
+    entry = {
         "id": manifest.id,
         "display_name": manifest.display_name,
         "category": manifest.category,
         "runtime": manifest.raw.get("runtime", "async_task"),
-        "base_credits": manifest.base_credits,
+        "base_credits": profile.number(manifest.base_credits),
         "billing_type": manifest.billing_type,
         "supported_modes": [MODE_NAMES.get(name, name) for name in manifest.modes],
         "max_prompt_length": manifest.max_prompt_length,
@@ -74,7 +75,18 @@ def model_entry(manifest: Manifest) -> dict[str, Any]:
         "chat_capabilities": None,
         "notices": [],
     }
+    return profile.with_extras(entry, "model")
 
 
-def model_list() -> dict[str, Any]:
-    return {"object": "list", "data": [model_entry(m) for m in load_manifests().values()]}
+def upload_limit(manifest_bytes: int, megabyte: int) -> int:
+    """The upload limit in bytes when the documented "N MB" is read with a ``megabyte`` of that size.
+
+    The manifests hold the stricter reading (N × 10**6 bytes); the default profile reads the docs'
+    MB as MiB, as it always has.
+    """
+    return round(manifest_bytes / 1_000_000) * megabyte
+
+
+def model_list(profile: Profile = DEFAULT) -> dict[str, Any]:
+    body = {"object": "list", "data": [model_entry(m, profile) for m in load_manifests().values()]}
+    return profile.with_extras(body, "list")

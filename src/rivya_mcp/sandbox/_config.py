@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from rivya_mcp.sandbox._profile import PROFILES
+
 
 @dataclass
 class SandboxConfig:
@@ -22,6 +24,8 @@ class SandboxConfig:
         seed: seeds the fault RNG (``probability`` rules) and the image renderer.
         public_base_url: absolute base for the URLs the sandbox hands out; ``None`` uses the
             base URL of the request being answered.
+        profile: ``default`` or ``variant``: how the sandbox decides where the docs are silent
+            (``_profile.py``, docs/sandbox.md). Tasks and files made earlier keep their ids.
     """
 
     starting_balance: int = 1000
@@ -32,6 +36,7 @@ class SandboxConfig:
     rate_window_seconds: float = 60.0
     seed: int = 0
     public_base_url: str | None = None
+    profile: str = "default"
 
     def __post_init__(self) -> None:
         problems = config_problems(dataclasses.asdict(self))
@@ -75,4 +80,6 @@ def config_problems(values: dict[str, Any]) -> list[str]:
     base = values.get("public_base_url")
     if base is not None and (not isinstance(base, str) or not base.startswith(("http://", "https://"))):
         problems.append("public_base_url: must be an http(s) URL or null")
+    if "profile" in values and values["profile"] not in PROFILES:
+        problems.append(f"profile: must be one of {', '.join(PROFILES)}")
     return problems

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from starlette.responses import JSONResponse
 
@@ -24,17 +25,27 @@ class SandboxError(Exception):
         self.headers = headers or {}
 
 
-def error_body(code: str, message: str, request_id: str) -> dict[str, dict[str, str]]:
-    return {"error": {"code": code, "message": message, "requestId": request_id}}
+def error_body(code: str, message: str, request_id: str, extras: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The documented envelope; ``extras`` (a profile's unknown fields) go inside and beside it."""
+    body: dict[str, Any] = {"error": {"code": code, "message": message, "requestId": request_id, **(extras or {})}}
+    if extras:
+        body["object"] = "error"
+    return body
 
 
 def error_response(
-    status: int, code: str, message: str, *, request_id: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    *,
+    request_id: str | None = None,
+    headers: dict[str, str] | None = None,
+    extras: dict[str, Any] | None = None,
 ) -> JSONResponse:
     """Build the envelope response; the request id is also sent as a header (a sandbox addition)."""
     rid = request_id or new_request_id()
     all_headers = {REQUEST_ID_HEADER: rid, **(headers or {})}
-    return JSONResponse(error_body(code, message, rid), status_code=status, headers=all_headers)
+    return JSONResponse(error_body(code, message, rid, extras), status_code=status, headers=all_headers)
 
 
 def validation_failed(problems: list[str]) -> SandboxError:

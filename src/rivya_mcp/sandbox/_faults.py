@@ -7,11 +7,14 @@ sends a ``malformed`` body, or answers a JSON ``body`` of the test's choosing (e
 failed with a given error). ``request_id`` sets the answer's ``requestId`` and ``x-request-id``
 (a test can make the API echo anything, an API key included, in every field it sends). With
 ``"phase": "after"`` the request is processed first, so e.g. a create is charged but its answer
-is lost.
+is lost; an after-rule may also ``merge`` an object into a JSON answer (objects merge key by key,
+anything else, ``null`` included, replaces), which is how a test gets an answer the docs allow but
+the sandbox never gives on its own (a status they do not list, a succeeded task without ``urls``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -59,6 +62,7 @@ _RULE_KEYS = frozenset(
         "body",
         "request_id",
         "phase",
+        "merge",
     }
 )
 
@@ -88,6 +92,7 @@ class FaultRule:
     body: dict[str, Any] | None = None
     request_id: str | None = None
     phase: Phase = "before"
+    merge: dict[str, Any] | None = None
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -125,6 +130,8 @@ class FaultRule:
             data["drop"] = True
         if self.malformed:
             data["malformed"] = True
+        if self.merge is not None:
+            data["merge"] = self.merge
         return data
 
 
@@ -179,13 +186,16 @@ def parse_rules(payload: Any) -> list[FaultRule]:
         phase = raw.get("phase", "before")
         if phase not in ("before", "after"):
             problems.append(f'{at}.phase: must be "before" or "after"')
+        merge = raw.get("merge")
+        if merge is not None and (not isinstance(merge, dict) or phase != "after"):
+            problems.append(f'{at}.merge: must be an object, with "phase": "after"')
         # A body answers with ``status`` (default 200): the two together are one action.
         answers = status is not None or body is not None
-        actions = int(answers and not malformed) + int(drop is True) + int(malformed is True)
+        actions = int(answers and not malformed) + int(drop is True) + int(malformed is True) + int(merge is not None)
         if actions > 1:
-            problems.append(f"{at}: choose one of status (with or without body), drop, malformed")
+            problems.append(f"{at}: choose one of status (with or without body), drop, malformed, merge")
         if actions == 0 and raw.get("delay_ms") is None:
-            problems.append(f"{at}: needs an action: status, body, delay_ms, drop or malformed")
+            problems.append(f"{at}: needs an action: status, body, delay_ms, drop, malformed or merge")
         if len(problems) > before:
             continue
         rules.append(
@@ -204,6 +214,7 @@ def parse_rules(payload: Any) -> list[FaultRule]:
                 body=body,
                 request_id=raw.get("request_id"),
                 phase=phase,
+                merge=merge,
             )
         )
     if problems:
@@ -218,9 +229,18 @@ def is_control_path(path: str) -> bool:
 class FaultMiddleware:
     """ASGI middleware that applies the first matching rule (looked up through ``take``)."""
 
-    def __init__(self, app: ASGIApp, take: Callable[[str, str], FaultRule | None]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        take: Callable[[str, str], FaultRule | None],
+        retry_after: Callable[[float], str] | None = None,
+        error_extras: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.app = app
         self.take = take
+        # How the profile writes Retry-After and which unknown fields it adds to error envelopes.
+        self.retry_after = retry_after or (lambda seconds: str(math.ceil(seconds)))
+        self.error_extras = error_extras or dict
         self.logger = logging.getLogger("rivya_mcp.sandbox")
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
@@ -236,7 +256,7 @@ class FaultMiddleware:
             if rule.delay_ms:
                 await anyio.sleep(rule.delay_ms / 1000)
             if rule.acts:
-                await _act(rule, send)
+                await _act(rule, send, self.retry_after, self.error_extras())
             else:
                 await self.app(scope, receive, send)
             return
@@ -250,13 +270,40 @@ class FaultMiddleware:
         if rule.delay_ms:
             await anyio.sleep(rule.delay_ms / 1000)
         if rule.acts:
-            await _act(rule, send)
+            await _act(rule, send, self.retry_after, self.error_extras())
             return
+        if rule.merge is not None:
+            captured = _merged(captured, rule.merge)
         for message in captured:
             await send(message)
 
 
-async def _act(rule: FaultRule, send: Send) -> None:
+def _merge(target: Any, patch: dict[str, Any]) -> Any:
+    if not isinstance(target, dict):
+        return dict(patch)
+    merged = dict(target)
+    for key, value in patch.items():
+        merged[key] = _merge(merged.get(key), value) if isinstance(value, dict) else value
+    return merged
+
+
+def _merged(messages: list[Message], patch: dict[str, Any]) -> list[Message]:
+    """The captured answer with ``patch`` merged into its JSON body (a non-JSON answer is left as is)."""
+    start = next((m for m in messages if m["type"] == "http.response.start"), None)
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return messages
+    if start is None or not isinstance(data, dict):
+        return messages
+    new_body = json.dumps(_merge(data, patch)).encode()
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(new_body)).encode()))
+    return [{**start, "headers": headers}, {"type": "http.response.body", "body": new_body}]
+
+
+async def _act(rule: FaultRule, send: Send, retry_after: Callable[[float], str], extras: dict[str, Any]) -> None:
     if rule.drop:
         # Start a response that promises a body, then fail: uvicorn closes the socket mid-response.
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
@@ -285,9 +332,9 @@ async def _act(rule: FaultRule, send: Send) -> None:
     code = rule.code or _DEFAULT_CODES.get(rule.status, "internal_error")
     headers: dict[str, str] = {}
     if rule.retry_after is not None:
-        headers["Retry-After"] = str(math.ceil(rule.retry_after))
+        headers["Retry-After"] = retry_after(rule.retry_after)
     message = rule.message or f"Injected sandbox fault ({code})."
-    response = error_response(rule.status, code, message, request_id=rule.request_id, headers=headers)
+    response = error_response(rule.status, code, message, request_id=rule.request_id, headers=headers, extras=extras)
     await response({"type": "http"}, _no_receive, send)
 
 

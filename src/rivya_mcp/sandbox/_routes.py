@@ -41,9 +41,9 @@ def _account(request: Request) -> str:
     return account
 
 
-async def list_models(_request: Request) -> Response:
+async def list_models(request: Request) -> Response:
     # Public: the docs say no key is needed, so an Authorization header is not even looked at.
-    return ok(model_list())
+    return ok(model_list(state_of(request).profile))
 
 
 async def create_generation(request: Request) -> Response:
@@ -57,7 +57,8 @@ async def create_generation(request: Request) -> Response:
     if key is not None and (not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY):
         raise validation_failed([f"Idempotency-Key: must be 1–{MAX_IDEMPOTENCY_KEY} characters"])
     body_fingerprint = fingerprint(body)
-    replay_headers = {"Idempotent-Replayed": "true"}
+    profile = state.profile
+    replay_headers = {"Idempotent-Replayed": "true"} if profile.replay_header else {}
     if key is not None:
         existing = state.replay(account, key, body_fingerprint)
         if existing is not None:
@@ -67,8 +68,9 @@ async def create_generation(request: Request) -> Response:
     task_id, replayed = state.create_task(account, create, idempotency_key=key, body_fingerprint=body_fingerprint)
     if replayed:
         return ok(state.task_json(account, task_id, base_url(request)), 200, replay_headers)
-    # Sandbox decision: a new task answers 201 Created, showing the task as it was created (queued).
-    return ok(state.task_json(account, task_id, base_url(request), as_created=True), 201)
+    # Sandbox decision: a new task answers the profile's status (201 Created by default), showing
+    # the task as it was created (queued).
+    return ok(state.task_json(account, task_id, base_url(request), as_created=True), profile.create_status)
 
 
 async def get_generation(request: Request) -> Response:
@@ -78,7 +80,8 @@ async def get_generation(request: Request) -> Response:
 
 async def upload_file(request: Request) -> Response:
     account = _account(request)
-    upload = await read_upload(request)
+    profile = state_of(request).profile
+    upload = await read_upload(request, megabyte=profile.megabyte)
     body = state_of(request).add_file(
         account,
         kind=upload.kind,
@@ -89,8 +92,8 @@ async def upload_file(request: Request) -> Response:
         client_request_id=upload.client_request_id,
         base_url=base_url(request),
     )
-    # Sandbox decision: an upload answers 201 Created with the file object.
-    return ok(body, 201)
+    # Sandbox decision: an upload answers the profile's status (201 Created by default).
+    return ok(body, profile.upload_status)
 
 
 async def get_file(request: Request) -> Response:
@@ -100,7 +103,9 @@ async def get_file(request: Request) -> Response:
 
 async def get_credits(request: Request) -> Response:
     account = _account(request)
-    return ok({"current_credits": state_of(request).balance(account)})
+    state = state_of(request)
+    profile = state.profile
+    return ok(profile.with_extras({"current_credits": profile.number(state.balance(account))}, "credits"))
 
 
 async def media(request: Request) -> Response:

@@ -15,6 +15,7 @@ import logging
 import random
 import secrets
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -26,6 +27,7 @@ from rivya_mcp.sandbox._config import SandboxConfig
 from rivya_mcp.sandbox._errors import SandboxError, not_found
 from rivya_mcp.sandbox._faults import MEDIA_PREFIX, FaultRule
 from rivya_mcp.sandbox._magic import parse_magic, strip_magic
+from rivya_mcp.sandbox._profile import Profile, get_profile
 from rivya_mcp.sandbox._render import ImageFormat, RenderSpec, output_size, parse_ratio, reference_ratio, render
 from rivya_mcp.sandbox._validate import CreateRequest, ReferenceTarget
 
@@ -131,6 +133,8 @@ class SandboxState:
         self._rate: dict[str, deque[float]] = {}
         self._faults: list[FaultRule] = []
         self._rng = random.Random(self._config.seed)
+        # Task timings draw from their own seeded RNG, so fault rules firing do not shift them.
+        self._timing_rng = random.Random(f"{self._config.seed}:timings")
 
     # -- config, clock, reset ---------------------------------------------------------------
 
@@ -144,7 +148,19 @@ class SandboxState:
             self._config = self._config.updated(changes)
             if "seed" in changes:
                 self._rng = random.Random(self._config.seed)
+                self._timing_rng = random.Random(f"{self._config.seed}:timings")
             return self._config
+
+    @property
+    def profile(self) -> Profile:
+        """How this sandbox decides where the docs are silent (``default`` or ``variant``)."""
+        with self._lock:
+            return get_profile(self._config.profile)
+
+    def retry_after_header(self, seconds: float) -> str:
+        # An HTTP date is absolute, and the client compares it with its own clock: it is written
+        # from the wall clock even when the sandbox clock was moved forward.
+        return self.profile.retry_after_header(seconds, time.time())
 
     def now(self) -> float:
         return self.clock.now()
@@ -210,7 +226,7 @@ class SandboxState:
                     429,
                     "rate_limited",
                     f"Too many requests in the current window ({limit} per {window:g} s).",
-                    headers={"Retry-After": str(retry_after)},
+                    headers={"Retry-After": self.retry_after_header(retry_after)},
                 )
             hits.append(now)
 
@@ -246,10 +262,10 @@ class SandboxState:
             cost = request.manifest.base_credits
             balance = self._wallet(account)
             if balance < cost:
-                # Sandbox decision: `insufficient_credits` answers 402 (the docs give no status),
-                # synchronously at create time.
+                # Sandbox decision: `insufficient_credits` answers synchronously at create time, with
+                # the profile's status (402 by default; the docs give none).
                 raise SandboxError(
-                    402,
+                    self.profile.insufficient_credits_status,
                     "insufficient_credits",
                     f"Not enough credits: {request.manifest.id} needs {cost}, the balance is {balance}.",
                 )
@@ -260,6 +276,9 @@ class SandboxState:
                 total = queued + processing
                 share = queued / total if total > 0 else 0.25
                 queued, processing = magic.seconds * share, magic.seconds * (1 - share)
+            else:
+                # Sandbox decision: the docs give no timings; the profile scales (and may jitter) them.
+                queued, processing = self.profile.durations(queued, processing, self._timing_rng)
             error: dict[str, str] | None = None
             if magic.moderated:
                 error = dict(CONTENT_MODERATED)
@@ -326,21 +345,28 @@ class SandboxState:
                 raise not_found("The task")
             status: Status = "queued" if as_created else self._advance(task, self.now())
             terminal = status in ("succeeded", "failed")
+            profile = self.profile
             result = None
             if status == "succeeded" and task.result_token is not None:
                 url = self._url(base_url, task.result_token)
-                result = {"primary_url": url, "urls": [url]}
-            return {
+                # Sandbox decision: the docs list `urls` only "when available"; the variant never does.
+                urls = [url] if profile.list_result_urls else None
+                result = profile.with_extras({"primary_url": url, "urls": urls}, "generation_result")
+            error = None
+            if status == "failed" and task.error:
+                error = profile.with_extras(task.error, "task_error")
+            body = {
                 "id": task.id,
                 "status": status,
                 "model": task.model,
-                "reserved_credits": task.reserved_credits,
-                "final_credits": task.final_credits if terminal else 0,
+                "reserved_credits": profile.number(task.reserved_credits),
+                "final_credits": profile.number(task.final_credits if terminal else 0),
                 "created_at": iso(task.created_at),
                 "updated_at": iso(task.created_at if as_created else task.updated_at(status)),
                 "result": result,
-                "error": dict(task.error) if status == "failed" and task.error else None,
+                "error": error,
             }
+            return profile.with_extras(body, "generation")
 
     # -- files and media --------------------------------------------------------------------
 
@@ -373,7 +399,7 @@ class SandboxState:
     ) -> dict[str, Any]:
         with self._lock:
             now = self.now()
-            file_id = _new_id("file")
+            file_id = self.profile.new_file_id()
             token = self._issue_link("file", file_id, account, now)
             self._files[file_id] = StoredFile(
                 id=file_id,
@@ -391,17 +417,19 @@ class SandboxState:
             return self._file_json(self._files[file_id], base_url)
 
     def _file_json(self, stored: StoredFile, base_url: str) -> dict[str, Any]:
-        # Sandbox decision: the `PublicApiFile` fields are not documented; this shape is the sandbox's.
-        return {
-            "id": stored.id,
+        # Sandbox decision: the `PublicApiFile` fields are not documented; the profile names them.
+        profile = self.profile
+        body = {
+            profile.file_id_field: stored.id,
             "object": "file",
             "url": self._url(base_url, stored.token),
             "kind": stored.kind,
             "name": stored.name,
-            "mimeType": stored.mime_type,
-            "size": len(stored.data),
+            profile.mime_field: stored.mime_type,
+            profile.size_field: profile.number(len(stored.data)),
             "created_at": iso(stored.created_at),
         }
+        return profile.with_extras(body, "file")
 
     def file_json(self, account: str, file_id: str, base_url: str) -> dict[str, Any]:
         with self._lock:
@@ -538,6 +566,7 @@ class SandboxState:
             files = [
                 {
                     **self._file_json(f, base_url),
+                    "id": f.id,  # whatever the profile calls it on the API
                     "account": f.account,
                     "model": f.model,
                     "client_request_id": f.client_request_id,

@@ -11,10 +11,14 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from rivya_mcp.manifest import Manifest, load_manifests
+from rivya_mcp.sandbox._catalog import upload_limit
 from rivya_mcp.sandbox._errors import validation_failed
+from rivya_mcp.sandbox._profile import DEFAULT
 
-# Documented defaults for image uploads (rivya-api.md §3.6); a `model` field narrows them.
-DEFAULT_IMAGE_MAX_BYTES = 10 * 1024 * 1024
+# Documented defaults for image uploads (rivya-api.md §3.6: "10 MB"); a `model` field narrows them.
+# What a megabyte is, the docs do not say: the profile decides (`Profile.megabyte`).
+DEFAULT_IMAGE_MB = 10
+DEFAULT_IMAGE_MAX_BYTES = DEFAULT_IMAGE_MB * DEFAULT.megabyte
 DEFAULT_IMAGE_MIME_TYPES = ("image/jpeg", "image/png", "image/webp")
 MAX_CLIENT_REQUEST_ID = 128
 KINDS = ("image", "video", "audio")
@@ -48,9 +52,10 @@ def sniff_mime(head: bytes) -> str | None:
     return None
 
 
-def stream_cap() -> int:
+def stream_cap(megabyte: int = DEFAULT.megabyte) -> int:
     """The most file bytes any upload may carry (before the model is known)."""
-    return max([DEFAULT_IMAGE_MAX_BYTES, *(m.upload.max_bytes for m in load_manifests().values())])
+    per_model = (upload_limit(m.upload.max_bytes, megabyte) for m in load_manifests().values())
+    return max([DEFAULT_IMAGE_MB * megabyte, *per_model])
 
 
 async def _capped(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
@@ -62,23 +67,23 @@ async def _capped(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
         yield chunk
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):g} MB"
+def _megabytes(size: int, megabyte: int) -> str:
+    return f"{size / megabyte:g} MB ({size:,} bytes)"
 
 
-async def read_upload(request: Request) -> Upload:
+async def read_upload(request: Request, *, megabyte: int = DEFAULT.megabyte) -> Upload:
     """Parse and check an upload; raise ``validation_failed`` naming the problem.
 
     The body is never read further than the largest allowed file plus the form overhead: a
     declared Content-Length over that is refused before reading, and a streamed body is cut off.
     """
-    cap = stream_cap()
+    cap = stream_cap(megabyte)
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise validation_failed(["body: must be multipart/form-data"])
     declared = request.headers.get("content-length")
     # Sandbox decision: size and type refusals are 400 `validation_failed` (no upload code is documented).
-    too_large = validation_failed([f"file: is larger than the {_megabytes(cap)} limit"])
+    too_large = validation_failed([f"file: is larger than the {_megabytes(cap, megabyte)} limit"])
     if declared is not None and declared.isdigit() and int(declared) > cap + FORM_OVERHEAD:
         raise too_large
     parser = MultiPartParser(
@@ -98,10 +103,10 @@ async def read_upload(request: Request) -> Upload:
     finally:
         await form.close()
     fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
-    return _check(file.filename, data, fields)
+    return _check(file.filename, data, fields, megabyte)
 
 
-def _check(filename: str | None, data: bytes, fields: dict[str, str]) -> Upload:
+def _check(filename: str | None, data: bytes, fields: dict[str, str], megabyte: int) -> Upload:
     problems: list[str] = []
     kind = fields.get("kind")
     model_id = fields.get("model") or None
@@ -120,13 +125,13 @@ def _check(filename: str | None, data: bytes, fields: dict[str, str]) -> Upload:
             problems.append(f"kind: {model_id} does not accept {kind} files")
     if client_request_id is not None and len(client_request_id) > MAX_CLIENT_REQUEST_ID:
         problems.append(f"client_request_id: must be at most {MAX_CLIENT_REQUEST_ID} characters")
-    max_bytes = manifest.upload.max_bytes if manifest else DEFAULT_IMAGE_MAX_BYTES
+    max_bytes = upload_limit(manifest.upload.max_bytes, megabyte) if manifest else DEFAULT_IMAGE_MB * megabyte
     allowed = manifest.upload.mime_types if manifest else DEFAULT_IMAGE_MIME_TYPES
     mime = sniff_mime(data[:16])
     if not data:
         problems.append("file: is empty")
     elif len(data) > max_bytes:
-        problems.append(f"file: is larger than the {_megabytes(max_bytes)} limit")
+        problems.append(f"file: is larger than the {_megabytes(max_bytes, megabyte)} limit")
     elif mime is None or mime not in allowed:
         # The declared part type and the file name are ignored: only the bytes count (§3.6).
         problems.append(f"file: content is not an accepted image type ({', '.join(allowed)})")

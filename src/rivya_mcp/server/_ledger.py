@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rivya_mcp.client import Generation
+from rivya_mcp.client import Generation, RivyaFile
 from rivya_mcp.journal import REJECTED, IdempotencyKeyReused, JournalEntry, TaskJournal
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,11 @@ class Ledger:
     def scoped(self) -> bool:
         """The journal acts only on rows of one upstream and account (see ``TaskJournal``)."""
         return self._journal is not None and self._journal.owner is not None
+
+    @property
+    def journal(self) -> TaskJournal | None:
+        """The journal itself, for the poll pace (``_pace``), which handles its faults on its own."""
+        return self._journal
 
     def intent(
         self,
@@ -145,6 +150,24 @@ class Ledger:
         except Exception:
             log.exception("journal: could not read task %s", task_id)
             return None
+
+    def file_uploaded(self, file: RivyaFile) -> None:
+        """Remember an uploaded file, so its id is recognised later whatever its shape."""
+        if self._journal is None:
+            return
+        try:
+            self._journal.record_file(file.id, kind=file.kind, name=file.name, mime_type=file.mime_type, size=file.size)
+        except Exception:
+            log.exception("journal: could not record file %s", file.id)
+
+    def knows_file(self, file_id: str) -> bool:
+        if self._journal is None:
+            return False
+        try:
+            return self._journal.has_file(file_id)
+        except Exception:
+            log.exception("journal: could not read file %s", file_id)
+            return False
 
     def by_key(self, idempotency_key: str) -> JournalEntry | None:
         if self._journal is None:

@@ -44,9 +44,10 @@ from datetime import UTC, datetime, timedelta
 import anyio
 
 from rivya_mcp._disk import DataFolderUnusable
-from rivya_mcp.client import APIStatusError, ResultExpiredError, poll_delay
+from rivya_mcp.client import APIStatusError, ResultExpiredError
 from rivya_mcp.journal import ABANDONED, UNSUBMITTED, JournalEntry
 from rivya_mcp.server._ledger import needs_finishing
+from rivya_mcp.server._pace import result_url
 from rivya_mcp.server._tools import ToolBodies, is_refusal
 
 log = logging.getLogger(__name__)
@@ -214,16 +215,19 @@ class Recovery:
             return
         ledger = self.runtime.ledger()
         started = anyio.current_time()
-        polls = 0
         while True:
+            # The task's next turn (its pace is shared with tool calls and other processes), waited
+            # for outside the lock so a tool call on the task is never held up by it.
+            await anyio.sleep(self.runtime.poll_due_in(task_id))
             async with self.runtime.following(task_id):
                 latest = ledger.get(task_id) or entry
                 if not needs_finishing(latest):
                     return  # a tool call finished it while we waited for the lock
                 generation = await self.runtime.poll(task_id)
-                polls += 1
                 ledger.updated(generation)
-                if generation.status == "succeeded":
+                if generation.status == "succeeded" and result_url(generation) is None:
+                    log.warning("recovery: task %s succeeded without a result URL yet; looking again", task_id)
+                elif generation.status == "succeeded":
                     try:
                         path, _, _ = await self.bodies.ensure_saved(
                             generation, ledger, prompt=latest.prompt or "", reporter=None
@@ -235,11 +239,10 @@ class Recovery:
                         return
                     log.info("recovery: task %s finished; image saved to %s", task_id, path)
                     return
-                if generation.is_terminal:
+                elif generation.is_terminal:
                     log.info("recovery: task %s ended %s", task_id, generation.status)
                     return
             elapsed = anyio.current_time() - started
             if elapsed >= MAX_FOLLOW_SECONDS:
                 log.warning("recovery: task %s unfinished after %.0f s; left for get_task", task_id, elapsed)
                 return
-            await anyio.sleep(poll_delay(polls, elapsed) * self.runtime.settings.poll_scale)

@@ -19,9 +19,10 @@ import anyio
 
 from rivya_mcp._disk import DataFolderUnusable
 from rivya_mcp.client import AsyncRivyaClient, Generation, MissingAPIKeyError
-from rivya_mcp.journal import JournalError, TaskJournal
+from rivya_mcp.journal import JournalEntry, JournalError, TaskJournal
 from rivya_mcp.server._errors import MISSING_KEY_HELP
-from rivya_mcp.server._ledger import Ledger
+from rivya_mcp.server._ledger import Ledger, saved_file
+from rivya_mcp.server._pace import PollPacer, from_journal
 from rivya_mcp.server._storage import resolve_served_file, save_atomically
 from rivya_mcp.settings import Settings
 
@@ -31,11 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOURNAL_FILENAME = "journal.sqlite3"
-
-# No two status requests for one task closer than this (times poll_scale): a call that continues a
-# task another call has just polled (get_task right after generate_image returned it pending, a
-# repeated create, the recovery) waits for the rest of it first.
-MIN_POLL_GAP_SECONDS = 1.0
 
 # The recovery pass, given the moment this server started: it handles what was recorded before.
 Recovery = Callable[[datetime], Awaitable[None]]
@@ -94,7 +90,8 @@ class Runtime:
         self._owned_journal: TaskJournal | None = None
         self._sessions = 0
         self._task_locks: dict[str, anyio.Lock] = {}
-        self._last_poll: dict[str, float] = {}  # task id → anyio.current_time() of its last status request
+        # When each task may next be polled, shared with other processes through the journal.
+        self.pacer = PollPacer(scale=settings.poll_scale)
         self._recovery: Recovery | None = None
         self._recovery_state = "idle"  # idle → running → done (back to idle when cut short)
         # Set when the session running the pass ends before it: the other sessions' hosts wake.
@@ -162,42 +159,52 @@ class Runtime:
         async with self.coordinator.lease(f"intent:{idempotency_key}"):
             yield
 
-    def note_poll(self, task_id: str, generation: Generation | None) -> None:
-        """Record a status request for ``task_id`` that just returned ``generation`` (None: it failed).
+    def _paced(self, task_id: str) -> tuple[Ledger, JournalEntry | None, bool]:
+        ledger = self.ledger()
+        entry = ledger.get(task_id)
+        # A finished task the journal has a result for is read, not polled: no pace to keep.
+        settled = entry is not None and (
+            entry.status == "failed" or (entry.status == "succeeded" and bool(entry.result_urls))
+        )
+        return ledger, entry, not settled
 
-        Only a task still running is spaced out: a finished one is read, not polled.
-        """
-        if generation is not None and generation.is_terminal:
-            self._last_poll.pop(task_id, None)
-            return
-        now = anyio.current_time()
-        if len(self._last_poll) > 256:
-            # Only polls younger than the gap matter; forget the rest so the map stays small.
-            self._last_poll = {t: at for t, at in self._last_poll.items() if now - at < self.min_poll_gap}
-        self._last_poll[task_id] = now
+    def poll_due_in(self, task_id: str) -> float:
+        """Seconds until ``task_id`` may be asked for its status (0: now), per its pace (``_pace``)."""
+        ledger, entry, paced = self._paced(task_id)
+        return self.pacer.due_in(task_id, ledger.journal, entry) if paced else 0.0
 
-    @property
-    def min_poll_gap(self) -> float:
-        return MIN_POLL_GAP_SECONDS * self.settings.poll_scale
-
-    def poll_wait(self, task_id: str) -> float:
-        """Seconds until ``task_id`` may be polled again (0 if now)."""
-        last = self._last_poll.get(task_id)
-        if last is None:
-            return 0.0
-        return max(0.0, last + self.min_poll_gap - anyio.current_time())
+    async def try_poll(self, task_id: str) -> Generation | None:
+        """``GET`` the task if it is its turn now (a settled one is read from the journal); None when
+        another caller took the turn."""
+        ledger, entry, paced = self._paced(task_id)
+        if not paced and entry is not None:
+            if entry.status == "failed" or saved_file(entry) is not None:
+                # Settled and on record (perhaps by another process): the documented advice is to
+                # stop polling a finished task, and the journal already has the answer.
+                return from_journal(entry)
+            # Succeeded but not saved yet: one read (not a poll) for its result URL as it is now,
+            # since how long result URLs live is not documented (rivya-api §3.3).
+            return await self.client().get_generation(task_id)
+        return await self.pacer.poll(self.client(), ledger, task_id, entry)
 
     async def poll(self, task_id: str) -> Generation:
-        """``GET`` the task, at least ``min_poll_gap`` after this process last saw it running."""
-        wait = self.poll_wait(task_id)
-        if wait > 0:
-            await anyio.sleep(wait)
-        generation: Generation | None = None
-        try:
-            generation = await self.client().get_generation(task_id)
-            return generation
-        finally:
-            self.note_poll(task_id, generation)
+        """``GET`` the task at its next turn, waiting for it if need be."""
+        while True:
+            due = self.poll_due_in(task_id)
+            if due > 0:
+                await anyio.sleep(due)
+            generation = await self.try_poll(task_id)
+            if generation is not None:
+                return generation
+
+    async def latest(self, task_id: str) -> Generation:
+        """The task as known now without breaking its pace: the journal's record before its turn,
+        a status request once it is due (or when the journal does not know the task)."""
+        if self.poll_due_in(task_id) > 0:
+            entry = self.ledger().get(task_id)
+            if entry is not None:
+                return from_journal(entry)
+        return await self.poll(task_id)
 
     def is_busy(self, task_id: str) -> bool:
         lock = self._task_locks.get(task_id)

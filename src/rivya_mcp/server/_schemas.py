@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from rivya_mcp.journal import ABANDONED, REJECTED, UNCONFIRMED, UNSUBMITTED
 from rivya_mcp.manifest import PROMPT_KEY, Manifest, Mode, input_schema
@@ -31,7 +31,7 @@ MAX_IDEMPOTENCY_KEY_CHARS = 128
 # request could not even be built (httpx refuses non-ASCII header values) and the call would fail
 # as an internal error instead of telling the agent what to fix.
 IDEMPOTENCY_KEY_PATTERN = whole_string("[!-~]+")
-TASK_ID_PATTERN = whole_string("task_[A-Za-z0-9_-]+")
+TASK_ID_PATTERN = whole_string(r"\S+")
 LIST_LIMIT_MAX = 100
 # The API's task states, then the journal's states of a create that never became a task.
 TASK_STATUSES = ("queued", "processing", "succeeded", "failed", UNSUBMITTED, REJECTED, UNCONFIRMED, ABANDONED)
@@ -74,8 +74,8 @@ def reference_property() -> JsonObject:
         "type": "string",
         "minLength": 1,
         "description": (
-            "The image to edit: a local file path, an http(s) URL, a data URI, a file id from "
-            "upload_reference (file_…), or the id of an earlier task (task_…) to edit its result. "
+            "The image to edit: a local file path, an http(s) URL, a data URI, the file id "
+            "upload_reference returned, or the id of an earlier task to edit its result. "
             "JPEG, PNG or WebP, at most 10 MB."
         ),
     }
@@ -122,8 +122,12 @@ def get_task_schema(*, default_wait: float) -> JsonObject:
         "properties": {
             "task_id": {
                 "type": "string",
+                # A task id is whatever the API returned (the docs only show examples); only
+                # whitespace and control characters, which no id of any shape holds, are refused.
                 "pattern": TASK_ID_PATTERN,
-                "description": "The task id returned by generate_image or edit_image (task_…).",
+                "minLength": 1,
+                "maxLength": 256,
+                "description": "The task id returned by generate_image or edit_image.",
             },
             WAIT_SECONDS: wait_property(default_wait),
         },
@@ -166,6 +170,11 @@ class TaskErrorOut(_Out):
     message: str | None = None
 
 
+# The docs show credits as integers; JSON does not promise it, so a float passes through. One
+# "number" in the published schema (an integer is a number), so the schema stays flat.
+Credits = Annotated[int | float, WithJsonSchema({"type": "number"})]
+
+
 class TaskOutput(_Out):
     """What generate_image, edit_image and get_task return as structured content."""
 
@@ -173,8 +182,8 @@ class TaskOutput(_Out):
     status: str = Field(description="queued, processing, succeeded or failed")
     done: bool = Field(description="True once the task succeeded or failed")
     model: str | None = None
-    reserved_credits: int | None = None
-    final_credits: int | None = None
+    reserved_credits: Credits | None = None
+    final_credits: Credits | None = None
     saved_path: str | None = Field(default=None, description="Absolute path of the full-resolution image")
     resource_uri: str | None = Field(default=None, description="rivya://images/… resource of the full image")
     source_url: str | None = Field(default=None, description="Rivya's result URL (expires)")
@@ -203,7 +212,7 @@ class UploadOutput(_Out):
 
 
 class CreditsOutput(_Out):
-    current_credits: int
+    current_credits: Credits
 
 
 class TaskSummary(_Out):

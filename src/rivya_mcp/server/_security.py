@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from collections.abc import Sequence
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+from rivya_mcp.server._hosts import HostName, HostPolicy
 
 
 class RemoteBindRefused(ValueError):
@@ -35,48 +36,45 @@ def check_bind(host: str, *, has_token: bool, allow_remote_without_token: bool) 
     )
 
 
-def _host_literal(host: str) -> str:
-    name = host.strip("[]")
-    try:
-        if ipaddress.ip_address(name).version == 6:
-            return f"[{name}]"
-    except ValueError:
-        pass
-    return name
-
-
-def transport_security(host: str) -> TransportSecuritySettings:
-    """Host/Origin allowlists for the bound host and the loopback names, armed for every bind.
+def transport_security(host: str, allowed: Sequence[HostName] = ()) -> TransportSecuritySettings:
+    """Host/Origin allowlists for the SDK's own check, armed for every bind (see ``_hosts``).
 
     The SDK arms these only for loopback binds; for any other host it would switch them off.
     """
-    hosts = list(dict.fromkeys([_host_literal(host), *LOCAL_HOSTS]))
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=[h for name in hosts for h in (name, f"{name}:*")],
-        allowed_origins=[
-            o for name in hosts for o in (f"http://{name}", f"http://{name}:*", f"https://{name}", f"https://{name}:*")
-        ],
-    )
+    return HostPolicy(host, tuple(allowed)).sdk_settings()
+
+
+def token_matches(given: bytes, token: bytes) -> bool:
+    """Whether an ``Authorization`` value is ``Bearer <token>``, the whole token and nothing else.
+
+    The scheme is case-insensitive (RFC 7235 §2.1) and followed by exactly one space (RFC 6750 §2.1:
+    ``"Bearer" 1*SP b64token``; we accept only one). The credential is compared whole with
+    ``hmac.compare_digest``, whose time depends on the lengths alone, never on how much of a guess
+    was right.
+    """
+    scheme, space, credential = given.partition(b" ")
+    if not space or scheme.lower() != b"bearer":
+        return False
+    return hmac.compare_digest(credential, token)
 
 
 class BearerTokenMiddleware:
-    """Requires ``Authorization: Bearer <token>`` on every HTTP request (constant-time compare)."""
+    """Requires ``Authorization: Bearer <token>`` on every HTTP request, whatever its path or method.
+
+    A request with two Authorization headers is refused: which one a proxy or framework would
+    read is not ours to guess.
+    """
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._token = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = b""
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                given = value
-                break
-        if not hmac.compare_digest(given, self._expected):
+        given = [value for name, value in scope.get("headers", ()) if name == b"authorization"]
+        if len(given) != 1 or not token_matches(given[0], self._token):
             await send(
                 {
                     "type": "http.response.start",

@@ -19,13 +19,20 @@ and universal newlines (as the SDK's ``TextIOWrapper`` does); a line that is not
 message goes to the session as the validation exception (which answers the client with an
 error); each message is written whole before the next; EOF on stdin ends the session. Like the
 SDK, it claims fd 0/1 while serving (stray reads see EOF, stray prints go to stderr) and restores
-them, and the descriptors' blocking flags, on exit.
+them, and the descriptors' blocking flags, on exit. The claim is our own few lines (``_claim_fd``
+below), not the SDK's private helpers, whose meaning a 2.x release may change without notice.
+
+On both paths, a line that is not a JSON-RPC message is answered as JSON-RPC 2.0 §5.1 asks
+(the SDK only logs it, so the client would wait for an answer that never comes): -32700 "Parse
+error" for text that is not JSON, -32600 "Invalid Request" for JSON that is not a message, both
+with ``id: null``; the session goes on reading. Blank lines are skipped without an answer.
 """
 
 from __future__ import annotations
 
 import codecs
 import io
+import logging
 import os
 import stat
 import sys
@@ -37,9 +44,15 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import mcp_types as types
+import pydantic
 from mcp.shared.message import SessionMessage
 
-__all__ = ["stdio_server"]
+if sys.platform != "win32":
+    import fcntl
+
+__all__ = ["stdio_server", "unreadable_line_reply"]
+
+log = logging.getLogger(__name__)
 
 _READ_SIZE = 256 * 1024
 # At EOF, how long requests already read may take to be answered before the session is closed
@@ -51,16 +64,88 @@ EOF_GRACE_SECONDS = 0.5
 
 def stdio_server() -> AbstractAsyncContextManager[tuple[Any, Any]]:
     """``(read_stream, write_stream)`` over this process's stdin/stdout; the fast path when possible."""
-    if _pipes_usable():
-        try:
-            from mcp.server.stdio import _claim_fd, _open_stdin_diversion, _open_stdout_diversion
-        except ImportError:  # pragma: no cover - an SDK that moved its internals: use its transport
-            pass
-        else:
-            return _pipe_stdio_server(_claim_fd, _open_stdin_diversion, _open_stdout_diversion)
+    return _answering_unreadable_lines(_pipe_stdio_server() if _pipes_usable() else _sdk_stdio_server())
+
+
+def _sdk_stdio_server() -> AbstractAsyncContextManager[tuple[Any, Any]]:
     from mcp.server.stdio import stdio_server as sdk_stdio_server
 
     return sdk_stdio_server()
+
+
+def unreadable_line_reply(exc: Exception) -> types.JSONRPCError | None:
+    """The error a transport answers for a line it could not turn into a message, if any.
+
+    ``exc`` is what the transports hand the session for such a line (pydantic's ValidationError
+    from ``jsonrpc_message_adapter.validate_json``). The id is always null: JSON-RPC 2.0 §5.1
+    allows it when the id cannot be detected, and echoing an id read from a malformed message
+    could make the client take this error for the answer to a request of its own.
+    """
+    if not isinstance(exc, pydantic.ValidationError):
+        return None
+    errors = exc.errors(include_url=False)
+    if errors and errors[0]["type"] == "json_invalid":
+        given = errors[0].get("input")
+        if isinstance(given, str) and not given.strip():
+            return None  # a blank line: nothing was sent, nothing to answer
+        # pydantic's message says where the JSON broke, never what it contained.
+        detail = str(errors[0].get("msg", "invalid JSON"))
+        return types.JSONRPCError(
+            jsonrpc="2.0", id=None, error=types.ErrorData(code=types.PARSE_ERROR, message=f"Parse error: {detail}")
+        )
+    return types.JSONRPCError(
+        jsonrpc="2.0",
+        id=None,
+        error=types.ErrorData(code=types.INVALID_REQUEST, message="Invalid Request: not a JSON-RPC 2.0 message"),
+    )
+
+
+class _AnsweringReadStream:
+    """A session read stream that answers unreadable lines itself, then hands them on as before."""
+
+    def __init__(self, inner: Any, write_stream: Any) -> None:
+        self._inner = inner
+        self._write = write_stream
+
+    @property
+    def last_context(self) -> Any:
+        # The SDK's dispatcher reads this from its own context streams; pass it through.
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> SessionMessage | Exception:
+        item: SessionMessage | Exception = await self._inner.receive()
+        if isinstance(item, Exception):
+            reply = unreadable_line_reply(item)
+            if reply is not None:
+                log.debug("answered an unreadable stdio line with JSON-RPC error %d", reply.error.code)
+                await self._write.send(SessionMessage(reply))
+        return item
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> _AnsweringReadStream:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> _AnsweringReadStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+@asynccontextmanager
+async def _answering_unreadable_lines(
+    transport: AbstractAsyncContextManager[tuple[Any, Any]],
+) -> AsyncIterator[tuple[Any, Any]]:
+    async with transport as (read_stream, write_stream):
+        yield _AnsweringReadStream(read_stream, write_stream), write_stream
 
 
 def _pipes_usable() -> bool:
@@ -329,22 +414,76 @@ class _PipeWriteStream:
         await self.aclose()
 
 
+# fds this process's transport has claimed; a second concurrent claim would tear frames.
+_claimed: set[int] = set()
+
+
+def _claim_fd(fd: int, open_diversion: Callable[[], int]) -> tuple[int, Callable[[], None]]:
+    """Serve the wire from a private duplicate of ``fd`` and point ``fd`` itself elsewhere.
+
+    Handlers, libraries and children that read fd 0 then see EOF, and stray prints to fd 1 go to
+    stderr, instead of stealing or corrupting protocol frames. Best-effort, as the SDK's claim:
+    when a descriptor cannot be duplicated or diverted, the wire is served from ``fd`` in place.
+    Returns the descriptor to serve and the function that puts ``fd`` back.
+    """
+    if fd in _claimed:
+        raise RuntimeError(f"another stdio_server() in this process has already claimed fd {fd}")
+    _claimed.add(fd)
+
+    def release() -> None:
+        _claimed.discard(fd)
+
+    try:
+        # Above the standard range (so it never lands on 0-2) and close-on-exec (children never see it).
+        private = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    except OSError:
+        return fd, release
+    try:
+        diversion = open_diversion()
+    except OSError:
+        os.close(private)
+        return fd, release
+    try:
+        os.dup2(diversion, fd)
+    except OSError:
+        os.close(private)
+        return fd, release
+    finally:
+        os.close(diversion)
+
+    def restore() -> None:
+        try:
+            os.dup2(private, fd)
+        except OSError:  # pragma: no cover - fd stays diverted; the claim is kept so none reuse it
+            return
+        os.close(private)
+        release()
+
+    return private, restore
+
+
+def _open_stdin_diversion() -> int:
+    return os.open(os.devnull, os.O_RDONLY)
+
+
+def _open_stdout_diversion() -> int:
+    try:
+        return os.dup(2)
+    except OSError:
+        return os.open(os.devnull, os.O_WRONLY)
+
+
 @asynccontextmanager
-async def _pipe_stdio_server(
-    claim_fd: Any, open_stdin_diversion: Any, open_stdout_diversion: Any
-) -> AsyncIterator[tuple[_PipeReadStream, _PipeWriteStream]]:
+async def _pipe_stdio_server() -> AsyncIterator[tuple[_PipeReadStream, _PipeWriteStream]]:
     restores: list[Callable[[], None]] = []
     try:
-        stdin_buffer, restore_stdin = claim_fd(0, sys.stdin, "rb", open_stdin_diversion)
-        if restore_stdin is not None:
-            restores.append(restore_stdin)
-        stdout_buffer, restore_stdout = claim_fd(1, sys.stdout, "wb", open_stdout_diversion)
-        if restore_stdout is not None:
-            restores.append(restore_stdout)
-        in_fd, out_fd = stdin_buffer.fileno(), stdout_buffer.fileno()
-        # Anything still buffered in sys.stdout would otherwise land after our frames (or never).
-        if out_fd == 1:
-            sys.stdout.flush()
+        in_fd, restore_stdin = _claim_fd(0, _open_stdin_diversion)
+        restores.append(restore_stdin)
+        out_fd, restore_stdout = _claim_fd(1, _open_stdout_diversion)
+        restores.append(restore_stdout)
+        # Anything still buffered in sys.stdout would otherwise land after our frames (or never);
+        # fd 1 now points at stderr, where a stray print belongs.
+        sys.stdout.flush()
         restores.append(_set_nonblocking(in_fd))
         restores.append(_set_nonblocking(out_fd))
 

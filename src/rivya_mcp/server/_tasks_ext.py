@@ -65,6 +65,8 @@ from rivya_mcp.server._schemas import MAX_WAIT_SECONDS
 from rivya_mcp.server._tools import HAND_OVER, ToolBodies
 
 log = logging.getLogger(__name__)
+# The follow-up never calls get_task again sooner than this after the last call returned.
+FOLLOW_FLOOR_SECONDS = 1.0
 
 EXTENSION_ID = "io.modelcontextprotocol/tasks"
 # The tools whose calls may become tasks: the two that create (and charge for) a generation.
@@ -432,9 +434,11 @@ class TasksExtension(Extension):
                     )
                     self._publish(handle)
                     return
-                # Still running, or a passing fault (the result said so): look again at the pace
-                # the body itself keeps (it never polls one task closer than its minimum gap).
-                await anyio.sleep(max(self._runtime.poll_wait(task_id), self._runtime.min_poll_gap))
+                # Still running, or a passing fault (the result said so): look again at the task's
+                # next turn (its pace is kept in the journal across calls and processes), never in
+                # a tight loop.
+                floor = FOLLOW_FLOOR_SECONDS * self._runtime.settings.poll_scale
+                await anyio.sleep(max(self._runtime.poll_due_in(task_id), floor))
         except asyncio.CancelledError:
             raise
         except Exception as exc:

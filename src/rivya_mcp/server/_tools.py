@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import re
+import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
@@ -18,13 +19,24 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
 from rivya_mcp._disk import OutputFolderUnusable
-from rivya_mcp.client import APIStatusError, AsyncRivyaClient, DownloadError, Generation, RivyaError
+from rivya_mcp.client import (
+    APIStatusError,
+    AsyncRivyaClient,
+    DownloadError,
+    Generation,
+    InvalidRequestError,
+    NotFoundError,
+    RivyaError,
+    RivyaFile,
+)
 from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyReused, JournalEntry
-from rivya_mcp.manifest import PROMPT_KEY, REFERENCE_ITEMS_KEY, Manifest, Mode, to_wire_params
-from rivya_mcp.references import LoadedReference, load_reference, sniff_image_type, verify_reference
+from rivya_mcp.manifest import PROMPT_KEY, REFERENCE_ITEMS_KEY, Manifest, Mode, UploadPolicy, to_wire_params
+from rivya_mcp.references import LoadedReference, could_be_id, load_reference, sniff_image_type, verify_reference
 from rivya_mcp.server import _results as results
+from rivya_mcp.server._catalog import Limits, LiveCatalog
 from rivya_mcp.server._errors import ToolInputError, failure_for_exception, failure_for_task_error
 from rivya_mcp.server._ledger import Ledger, saved_file
+from rivya_mcp.server._pace import from_journal, is_settled, is_undocumented, result_url
 from rivya_mcp.server._preview import (
     FileKey,
     Preview,
@@ -33,8 +45,9 @@ from rivya_mcp.server._preview import (
     make_preview,
     remember_file_preview,
 )
-from rivya_mcp.server._progress import ProgressReporter
+from rivya_mcp.server._progress import ProgressReporter, describe_status
 from rivya_mcp.server._runtime import Runtime
+from rivya_mcp.server._safety import safety_refusal_hint
 from rivya_mcp.server._schemas import (
     IDEMPOTENCY_KEY,
     MAX_WAIT_SECONDS,
@@ -55,10 +68,14 @@ from rivya_mcp.server._validation import check, check_generation
 
 log = logging.getLogger(__name__)
 
-FILE_ID = re.compile(r"^file_[A-Za-z0-9_-]+$")
-TASK_ID = re.compile(r"^task_[A-Za-z0-9_-]+$")
 # Result images are a few MB; the cap only stops a misbehaving URL from filling the disk.
 MAX_RESULT_BYTES = 64 * 1024 * 1024
+# Progress reaches the agent at least this often while a call waits between status requests.
+PROGRESS_TICK_SECONDS = 1.0
+# A succeeded task without any result URL (rivya-api §3.3: `urls` "when available") is looked at
+# again, at the same pace, this many times in one call before the call reports it as paid and
+# fetchable with get_task.
+URLLESS_LOOKS = 3
 # A finished task may be in the middle of being saved by the recovery or another call: wait this
 # long for that (one download) even when the caller asked not to wait for the task itself.
 SAVE_LOCK_GRACE_SECONDS = 10.0
@@ -102,6 +119,8 @@ class ToolBodies:
         self.settings = runtime.settings
         self.manifest = manifest
         self.schemas = schemas
+        # The live catalog's second opinion on the manifest's limits (read when first needed).
+        self.catalog = LiveCatalog(manifest)
 
     @property
     def structured(self) -> bool:
@@ -125,9 +144,15 @@ class ToolBodies:
         args, control = check_generation(self.manifest, mode, self.schemas[tool], arguments)
         wait = self._wait(control)
         client = self.runtime.client()
+        prompt = str(args[PROMPT_KEY])
+        self._check_prompt(prompt, tool, self.catalog.current)  # the limits known without a request
+
+        async def live_prompt_check() -> None:
+            # Before anything leaves for the API: the live catalog's limit, read once per process.
+            self._check_prompt(prompt, tool, await self.catalog.limits(client))
+
         ledger = self.runtime.ledger()
         reporter = ProgressReporter(ctx, wait_seconds=wait)
-        prompt = str(args[PROMPT_KEY])
         given_key: str | None = control.get(IDEMPOTENCY_KEY)
         # Always send a key, recorded before the request leaves: after a crash or a dropped
         # answer, re-sending with the same key returns the original task instead of a new charge.
@@ -149,7 +174,7 @@ class ToolBodies:
             )
             if earlier.task_id:
                 # The agent re-sent a call it already made (e.g. after a host timeout): same task, no charge.
-                generation = await self.runtime.poll(earlier.task_id)
+                generation = await self.runtime.latest(earlier.task_id)
                 state.task_id, state.created = generation.id, True
                 await reporter.created(generation, reused=True)
                 if (hand_over := HAND_OVER.get()) is not None:
@@ -160,8 +185,13 @@ class ToolBodies:
             # under the same key, so that a create that did arrive is returned rather than repeated.
             params = dict(earlier.params)
         else:
-            references = [await self._reference_item(reference, client, ledger)] if reference is not None else None
+            references = (
+                [await self._reference_item(reference, client, ledger, ready=live_prompt_check)]
+                if reference is not None
+                else None
+            )
             params = to_wire_params(self.manifest, mode, args, references=references)
+        await live_prompt_check()
         # Replicas: no other replica's sweep re-sends this intent while its answer is on its way.
         async with self.runtime.creating(key):
             ledger.intent(
@@ -182,6 +212,12 @@ class ToolBodies:
                     ledger.rejected(key, code=exc.code, message=exc.message)
                 else:
                     ledger.ended(key, status=UNCONFIRMED, code=exc.code, message=exc.message)
+                hint = safety_refusal_hint(mode, params, exc.code, exc.message)
+                if hint is not None:
+                    raise ToolInputError(
+                        f"Error validation_failed from Rivya: {exc.message} {hint}",
+                        "Call edit_image again with a lower safetyTolerance (0 or 1), or leave it out.",
+                    ) from exc
                 raise
             except RivyaError as exc:
                 # Connection lost, timed out or a garbled answer, after the client's retries under this
@@ -191,6 +227,8 @@ class ToolBodies:
                 raise
             state.task_id, state.created = generation.id, True
             ledger.created(key, generation)
+        if ledger.get(generation.id) is None:
+            self.runtime.pacer.started(generation)  # no journal: the first look still waits
         log.info("task %s created (%s, %s)", generation.id, mode, generation.status)
         await reporter.created(generation, reused=False)
         if (hand_over := HAND_OVER.get()) is not None:
@@ -208,40 +246,68 @@ class ToolBodies:
         prompt: str,
         reused: bool,
     ) -> CallToolResult:
-        client = self.runtime.client()
-        polling = not generation.is_terminal and wait > 0
-        if not polling and generation.status != "succeeded":
-            ledger.updated(generation)
-            return self._shape(generation, wait, reused=reused)
         started = anyio.current_time()
+        if (not is_settled(generation) and wait <= 0) or generation.status == "failed":
+            ledger.updated(generation)
+            return self._shape(generation, 0.0, reused=reused)
         busy = self.runtime.is_busy(generation.id)
         if busy:
             await reporter.note(f"{generation.id}: being finished in the background; waiting for it")
         async with self.runtime.following(generation.id, timeout=max(wait, SAVE_LOCK_GRACE_SECONDS)) as ours:
             if not ours:
                 ledger.updated(generation)
-                return self._shape(generation, wait, reused=reused)
+                return self._shape(generation, anyio.current_time() - started, reused=reused)
             if busy:
-                # Whoever held the task may have moved it on (and saved it): look again.
-                generation = await self.runtime.poll(generation.id)
-            remaining = max(0.0, wait - (anyio.current_time() - started))
-            # A deadline closer than the poll gap allows would mean a second poll within a second of
-            # the last one: the status just read is as fresh as that poll could be.
-            if not generation.is_terminal and remaining > 0 and remaining >= self.runtime.poll_wait(generation.id):
-                polled: Generation | None = None
-                try:
-                    polled = generation = await client.wait_for_generation(
-                        generation.id, timeout=remaining, on_update=reporter.on_update
-                    )
-                finally:
-                    self.runtime.note_poll(generation.id, polled)
+                # Whoever held the task may have moved it on (and saved it): look again, at its pace.
+                generation = await self.runtime.latest(generation.id)
+            generation = await self._wait_for(generation, started + wait, reporter, ledger)
             ledger.updated(generation)
-            if generation.status == "succeeded":
+            if generation.status == "succeeded" and result_url(generation) is not None:
                 output = self._task_output(generation, reused=reused)
                 return await self._deliver(generation, output, reporter, ledger, prompt=prompt)
-        return self._shape(generation, wait, reused=reused)
+        return self._shape(generation, anyio.current_time() - started, reused=reused)
 
-    def _shape(self, generation: Generation, wait: float, *, reused: bool) -> CallToolResult:
+    async def _wait_for(
+        self, generation: Generation, deadline: float, reporter: ProgressReporter, ledger: Ledger
+    ) -> Generation:
+        """Poll the task at its pace (``_pace``) until it settles or no turn is left before ``deadline``.
+
+        Between turns a progress tick goes out every ``PROGRESS_TICK_SECONDS`` without any request,
+        so the agent sees life while the documented 5-10 s pace is kept. A turn that would come
+        after the deadline is not waited for: the call answers at once with when the next look is.
+        """
+        task_id = generation.id
+        started = anyio.current_time()
+        urlless = 0
+        while not is_settled(generation):
+            due = self.runtime.poll_due_in(task_id)
+            if anyio.current_time() + due > deadline:
+                break
+            if due > 0:
+                await anyio.sleep(min(due, PROGRESS_TICK_SECONDS))
+                # Another call or process may have taken the turn meanwhile: its news is in the journal.
+                generation = _newer(generation, ledger.get(task_id))
+                due = 0.0 if is_settled(generation) else self.runtime.poll_due_in(task_id)
+                elapsed = anyio.current_time() - started
+                await reporter.waiting(generation, elapsed=elapsed, next_look=due, polled=False)
+                continue
+            polled = await self.runtime.try_poll(task_id)
+            if polled is None:  # another process polled first; its answer is in the journal
+                generation = _newer(generation, ledger.get(task_id))
+                continue
+            generation = polled
+            ledger.updated(generation)  # other calls and processes see the news without a request
+            if generation.status == "succeeded" and result_url(generation) is None:
+                urlless += 1
+                log.warning("task %s succeeded without a result URL (look %d)", task_id, urlless)
+                if urlless >= URLLESS_LOOKS:
+                    break
+            elapsed = anyio.current_time() - started
+            next_look = 0.0 if is_settled(generation) else self.runtime.poll_due_in(task_id)
+            await reporter.waiting(generation, elapsed=elapsed, next_look=next_look, polled=True)
+        return generation
+
+    def _shape(self, generation: Generation, waited: float, *, reused: bool) -> CallToolResult:
         """The result for a task that is not (yet) a delivered image: failed, or still running."""
         output = self._task_output(generation, reused=reused)
         if generation.status == "failed":
@@ -251,11 +317,30 @@ class ToolBodies:
             )
             output.next_step = failed.next_step
             return results.failure(failed, structured=output, structured_output=self.structured)
+        if generation.status == "succeeded":  # without any result URL: paid, not lost, fetched later
+            output.done = False
+            output.next_step = (
+                f'Call get_task with task_id="{generation.id}" in a few seconds; it fetches the image '
+                "once the API gives its URL. Do not create the image again."
+            )
+            credits = generation.final_credits or generation.reserved_credits
+            paid = f"it is paid ({credits} credits)" if credits else "it is paid"
+            text = (
+                f"Task {generation.id} succeeded and {paid}, but the Rivya API has not given its result URL yet, "
+                f"so the image could not be fetched. This is not an error: nothing is lost.\n"
+                f"Next step: {output.next_step}"
+            )
+            return results.ok([results.text(text)], output, structured_output=self.structured)
+        due = self.runtime.poll_due_in(generation.id)
+        when = f"the next status check is allowed in {math.ceil(due)} s; " if due > 0 else ""
+        note = ""
+        if is_undocumented(generation.status):
+            note = f"Its status {generation.status!r} is not one the Rivya docs list; it is treated as still running. "
         output.next_step = (
-            f'Call get_task with task_id="{generation.id}"; it waits up to {self.settings.wait_seconds:g} s '
-            "and returns the image when done."
+            f'{note}Call get_task with task_id="{generation.id}"; {when}it waits up to '
+            f"{self.settings.wait_seconds:g} s (at the documented polling pace) and returns the image when done."
         )
-        return results.pending_result(output, waited=wait, structured_output=self.structured)
+        return results.pending_result(output, waited=round(waited, 1), structured_output=self.structured)
 
     def _task_output(self, generation: Generation, *, reused: bool) -> TaskOutput:
         error = generation.error
@@ -385,6 +470,20 @@ class ToolBodies:
 
     # --- references --------------------------------------------------------------------------
 
+    def _check_prompt(self, prompt: str, tool: str, limits: Limits) -> None:
+        limit = limits.max_prompt_length
+        if len(prompt) > limit:
+            raise ToolInputError(
+                f"The prompt is {len(prompt)} characters; {self.settings.model} takes at most {limit}.",
+                f"Shorten the prompt to {limit} characters or fewer and call {tool} again.",
+            )
+
+    async def _upload_policy(self) -> UploadPolicy:
+        """The manifest's upload policy, its size limit the stricter of manifest and catalog."""
+        limit = (await self.catalog.limits(self.runtime.client())).max_upload_bytes
+        policy = self.manifest.upload
+        return policy if limit >= policy.max_bytes else dataclasses.replace(policy, max_bytes=limit)
+
     async def _load(self, source: str) -> LoadedReference:
         settings = self.settings
         api = urlparse(settings.base_url)
@@ -394,6 +493,8 @@ class ToolBodies:
         api_host = f"{api.hostname}:{api.port or default_port}" if api.hostname else None
         return await load_reference(
             source,
+            # The manifest's policy: local checks need no request; the catalog's stricter size, if
+            # any, is applied when the bytes are about to be sent (_upload_loaded).
             policy=self.manifest.upload,
             read_dirs=tuple(settings.read_dirs),
             # Over HTTP a caller may be remote: local files only from the directories named for it.
@@ -403,7 +504,7 @@ class ToolBodies:
             verify=False,  # the deep check runs while the upload is sent: see _upload_loaded
         )
 
-    async def _upload_loaded(self, client: AsyncRivyaClient, loaded: LoadedReference) -> Any:
+    async def _upload_loaded(self, client: AsyncRivyaClient, loaded: LoadedReference, ledger: Ledger) -> RivyaFile:
         """Upload the bytes that were checked (never the path again: the file could have changed).
 
         The cheap checks (size, signature, type, header dimensions, the bomb limit) passed before
@@ -416,7 +517,8 @@ class ToolBodies:
           is checked in a worker thread and the last 128 KiB of the body wait for its verdict
           (``client._gated``).
 
-        tests/hostile holds the server to that.
+        tests/hostile holds the server to that. The uploaded file is recorded in the journal, so
+        its id is recognised later whatever its shape.
         """
         upload = partial(
             client.upload_file,
@@ -424,11 +526,13 @@ class ToolBodies:
             filename=loaded.filename,
             mime_type=loaded.mime_type,
             model=self.settings.model,
-            max_bytes=self.manifest.upload.max_bytes,
+            max_bytes=(await self._upload_policy()).max_bytes,
         )
         if loaded.stream is not None:
             with loaded.stream:
-                return await upload(cast(IO[bytes], loaded.stream))  # an io.RawIOBase, read as a file
+                streamed: RivyaFile = await upload(cast(IO[bytes], loaded.stream))  # an io.RawIOBase, read as a file
+            ledger.file_uploaded(streamed)
+            return streamed
         verdict: list[Exception] = []
         checked = anyio.Event()
 
@@ -454,34 +558,76 @@ class ToolBodies:
                 failure = exc  # raised below, outside the group, so it isn't wrapped in an ExceptionGroup
         if failure is not None:
             raise failure
+        ledger.file_uploaded(uploaded)
         return uploaded
 
-    async def _reference_item(self, source: str, client: AsyncRivyaClient, ledger: Ledger) -> dict[str, Any]:
+    async def _reference_item(
+        self, source: str, client: AsyncRivyaClient, ledger: Ledger, *, ready: Callable[[], Awaitable[None]]
+    ) -> dict[str, Any]:
+        """The reference as a ``referenceMediaItems`` entry; ``ready`` is awaited before any request."""
         source = source.strip()
-        if FILE_ID.match(source):
-            return (await client.get_file(source)).as_reference_item()
-        if TASK_ID.match(source):
-            # The API accepts only reference URLs issued by its Files API: re-upload the result.
-            generation = await self.runtime.poll(source)
-            if generation.status != "succeeded":
-                raise ToolInputError(
-                    f"Task {source} is {generation.status}; only a finished (succeeded) task can be a reference.",
-                    f'Call get_task with task_id="{source}" until it succeeds, then edit again.',
-                )
-            async with self.runtime.following(source):
-                path, _, _ = await self.ensure_saved(generation, ledger, prompt="", reporter=None)
-            uploaded = await client.upload_file(
-                path, kind="image", model=self.settings.model, max_bytes=self.manifest.upload.max_bytes
+        if could_be_id(source):
+            await ready()
+            item = await self._reference_by_id(source, client, ledger)
+            if item is not None:
+                return item
+            raise ToolInputError(
+                f"The reference {source!r} is neither a file id nor a task id known to Rivya for this API key, "
+                "and as a local path it is not absolute. No credits were spent.",
+                "Pass an absolute path (or one starting with ~/), an http(s) URL, a data URI, the id "
+                "upload_reference returned, or the id of an earlier task.",
             )
-            return dict(uploaded.as_reference_item())
         loaded = await self._load(source)
-        return dict((await self._upload_loaded(client, loaded)).as_reference_item())
+        await ready()
+        return dict((await self._upload_loaded(client, loaded, ledger)).as_reference_item())
+
+    async def _reference_by_id(self, source: str, client: AsyncRivyaClient, ledger: Ledger) -> dict[str, Any] | None:
+        """The reference item for a file id or task id, or None when ``source`` is neither.
+
+        An id's shape is never relied on (rivya-api.md shows no file id; the task ids it shows are
+        examples). The journal's record of uploads and tasks settles most cases without a request;
+        otherwise the API is asked, files first (``GET /api/v1/files/{id}``), then tasks. All of
+        this happens before any create, so a wrong id costs nothing.
+        """
+        if not ledger.knows_file(source) and ledger.get(source) is not None:
+            return await self._task_reference(source, client, ledger)
+        try:
+            return dict((await client.get_file(source)).as_reference_item())
+        except (NotFoundError, InvalidRequestError):
+            # Assumption (the docs give no error for a malformed id): a 400 means "not a file id"
+            # as much as a 404 does.
+            if ledger.knows_file(source):
+                raise ToolInputError(
+                    f"The uploaded file {source} is no longer available from Rivya.",
+                    "Call upload_reference again with the original image, or pass the image itself.",
+                ) from None
+        try:
+            return await self._task_reference(source, client, ledger)
+        except (NotFoundError, InvalidRequestError):
+            return None
+
+    async def _task_reference(self, source: str, client: AsyncRivyaClient, ledger: Ledger) -> dict[str, Any]:
+        # The API accepts only reference URLs issued by its Files API: re-upload the result.
+        # A task still running is not polled ahead of its turn: the journal's record answers.
+        generation = await self.runtime.latest(source)
+        if generation.status != "succeeded":
+            raise ToolInputError(
+                f"Task {source} is {generation.status}; only a finished (succeeded) task can be a reference.",
+                f'Call get_task with task_id="{source}" until it succeeds, then edit again.',
+            )
+        async with self.runtime.following(source):
+            path, _, _ = await self.ensure_saved(generation, ledger, prompt="", reporter=None)
+        uploaded = await client.upload_file(
+            path, kind="image", model=self.settings.model, max_bytes=(await self._upload_policy()).max_bytes
+        )
+        ledger.file_uploaded(uploaded)
+        return dict(uploaded.as_reference_item())
 
     async def upload_reference(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
         args = check(self.schemas["upload_reference"], arguments)
         client = self.runtime.client()
         loaded = await self._load(str(args["source"]).strip())
-        uploaded = await self._upload_loaded(client, loaded)
+        uploaded = await self._upload_loaded(client, loaded, self.runtime.ledger())
         item = dict(uploaded.as_reference_item())
         output = UploadOutput(
             file=FileOut.model_validate(uploaded.model_dump(mode="json")),
@@ -510,18 +656,20 @@ class ToolBodies:
         if entry is not None:
             state.task_id = task_id  # the journal shows this server created it: a failure may say so
         reporter = ProgressReporter(ctx, wait_seconds=wait)
-        # Waits first if this task was polled less than a second ago (e.g. by the generate_image
-        # call that just returned it pending).
-        generation = await self.runtime.poll(task_id)
-        await reporter.note(f"{task_id}: {generation.status}")
+        # Before the task's next turn (rivya-api §3.4 pace, shared by every call and process) the
+        # journal's record answers, without a request; the wait below then polls at its turns.
+        generation = await self.runtime.latest(task_id)
+        await reporter.note(f"{task_id}: {describe_status(generation.status)}")
+        entry = ledger.get(task_id)
         return await self._follow(
             generation, wait, reporter, ledger, prompt=entry.prompt if entry and entry.prompt else "", reused=False
         )
 
     async def get_credits(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
         check(self.schemas["get_credits"], arguments)
-        credits = await self.runtime.client().get_credits()
-        cost = self.manifest.base_credits
+        client = self.runtime.client()
+        credits = await client.get_credits()
+        cost = (await self.catalog.limits(client)).base_credits
         text = (
             f"Balance: {credits.current_credits} credits. generate_image and edit_image cost {cost} credits "
             f"per image (about {credits.current_credits // cost if cost else 0} more images)."
@@ -571,6 +719,15 @@ class ToolBodies:
                 )
             text = "\n".join(lines)
         return results.ok([results.text(text)], listing, structured_output=self.structured)
+
+
+def _newer(generation: Generation, entry: JournalEntry | None) -> Generation:
+    """The journal's record when it moved past what this call last saw (another caller polled)."""
+    if entry is None or entry.task_id != generation.id:
+        return generation
+    if entry.status != generation.status or (entry.result_urls and result_url(generation) is None):
+        return from_journal(entry)
+    return generation
 
 
 def _int(value: float | None) -> int | None:

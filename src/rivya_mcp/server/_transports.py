@@ -13,7 +13,8 @@ from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.journal import TaskJournal
 from rivya_mcp.server._app import build_server, runtime_of
 from rivya_mcp.server._health import HealthMiddleware
-from rivya_mcp.server._security import BearerTokenMiddleware, check_bind, transport_security
+from rivya_mcp.server._hosts import HostOriginMiddleware, HostPolicy, parse_allowed_host
+from rivya_mcp.server._security import BearerTokenMiddleware, check_bind
 from rivya_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,16 @@ def build_http_app(
 ) -> Starlette:
     """The ASGI app for one HTTP transport, with Host/Origin checks and the optional bearer token.
 
-    Raises RemoteBindRefused (a ValueError) for a non-loopback ``host`` without a token.
+    Raises RemoteBindRefused (a ValueError) for a non-loopback ``host`` without a token, and a
+    ValueError for an allowed host that is not a host name.
     """
     token = settings.auth_token.reveal() if settings.auth_token else None
     check_bind(host, has_token=bool(token), allow_remote_without_token=allow_remote_without_token)
+    policy = HostPolicy(
+        host, tuple(parse_allowed_host(entry) for entry in settings.allowed_hosts), token_required=bool(token)
+    )
     server = build_server(settings, client=client, journal=journal, local_paths=False)
-    security = transport_security(host)
+    security = policy.sdk_settings()
     if transport == "http":
         app = server.streamable_http_app(
             streamable_http_path=MCP_PATH,
@@ -62,7 +67,10 @@ def build_http_app(
         )
     if token:
         app.user_middleware.insert(0, Middleware(BearerTokenMiddleware, token=token))
-    # Outermost: a load balancer's probes carry no token and need no Host/Origin check.
+    # Before the token: a request for a foreign Host or from a foreign page is refused first.
+    app.user_middleware.insert(0, Middleware(HostOriginMiddleware, policy=policy))
+    # Outermost: a load balancer's probes carry no token and reach a replica by its address (a Host
+    # no allow-list names); /healthz and /readyz answer only "ok" or "unavailable", nothing to steal.
     app.user_middleware.insert(0, Middleware(HealthMiddleware, runtime=runtime_of(server)))
     log.debug("built %s app for %s:%d", transport, host, port)
     return app
@@ -82,8 +90,9 @@ async def serve(
 
         server = build_server(settings)
         # Our faster transport feeds the SDK's low-level server (what run_stdio_async does with the
-        # SDK's own transport). That is a private attribute: if an SDK release moves it, start with
-        # the SDK's transport instead of not starting at all.
+        # SDK's own transport). That is a private attribute (the SDK has a TODO to make it public)
+        # and the one private name we use: if an SDK release moves it, start with the SDK's own
+        # transport (no parse-error answers, no fast path) instead of not starting at all.
         lowlevel = getattr(server, "_lowlevel_server", None)
         if lowlevel is None or not hasattr(lowlevel, "create_initialization_options"):
             log.warning("this mcp release has no _lowlevel_server; using the SDK's stdio transport")
