@@ -447,13 +447,17 @@ def test_one_key_recorded_by_two_writers_at_once_is_one_entry(location: str) -> 
 
 @pytest.mark.anyio
 @pytest.mark.leaks_api_key_on_purpose  # the sandbox logs the fault rule that echoes the key; files are still scanned
-async def test_the_api_key_never_reaches_the_journals_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_the_api_key_never_reaches_the_journals_files(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
     """The server that writes the journal holds the key, and the API echoes it in an error.
 
     The journal itself is never handed the key; the server around it is, so the test drives the
     real server (MCP client → tools → client → sandbox over loopback) with a key, including a
     refusal whose message echoes it (as an API may: "invalid key rvya_sk_…"), and then reads every
     file in the data folder: no key, and no plain hash of it either.
+    With the shared database, every value of every table the server wrote is read the same way.
     """
     import hashlib
 
@@ -475,6 +479,7 @@ async def test_the_api_key_never_reaches_the_journals_files(tmp_path: Path) -> N
             output_dir=tmp_path / "out",
             data_dir=tmp_path / "data",
             poll_scale=0.1,
+            database_url=Secret(str(request.getfixturevalue("postgres_url"))) if store == "postgres" else None,
         )
         async with Client(build_server(settings)) as client:
             done = await client.call_tool("generate_image", {"prompt": "A lighthouse", "wait_seconds": 20})
@@ -489,8 +494,32 @@ async def test_the_api_key_never_reaches_the_journals_files(tmp_path: Path) -> N
             listing = await client.call_tool("list_tasks", {})
     rows = (listing.structured_content or {}).get("tasks", [])
     assert {row.get("status") for row in rows} >= {"succeeded", "rejected"}, rows  # both paths were journaled
+    if store == "postgres":
+        assert settings.database_url is not None
+        tables = _database_text(settings.database_url.reveal())
+        assert tables.get("tasks"), "the journal wrote nothing: this test would prove nothing"
+        for table, data in tables.items():
+            assert not [secret for secret in hidden if secret in data], table
+        return
     files = [path for path in (tmp_path / "data").rglob("*") if path.is_file()]
     assert files, "the journal wrote nothing: this test would prove nothing"
     for path in files:
         data = path.read_bytes()
         assert not [secret for secret in hidden if secret in data], path
+
+
+def _database_text(url: str) -> dict[str, bytes]:
+    """Table → every value of every row in the URL's schema, as text (bytea as its raw bytes)."""
+    import psycopg
+
+    found: dict[str, bytes] = {}
+    with psycopg.connect(url) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        ).fetchall()
+        for (table,) in tables:
+            rows = conn.execute(f'SELECT * FROM "{table}"').fetchall()
+            found[str(table)] = b"\n".join(
+                value if isinstance(value, bytes) else str(value).encode() for row in rows for value in row
+            )
+    return found
