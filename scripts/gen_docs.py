@@ -134,6 +134,22 @@ ENV_DOCS: dict[str, EnvDoc] = {
         "`<public URL>/webhooks/rivya`, and polling only backs it up.",
         default="none",
     ),
+    "RIVYA_DATABASE_URL": EnvDoc(
+        "`postgresql://…`: the task journal, saved images and task leases live in this database, shared "
+        "by replicas behind a load balancer (needs `pip install 'rivya-mcp[postgres]'`; see docs/hosting.md). "
+        "Unset: SQLite in the data folder.",
+        field="database_url",
+        secret=True,
+    ),
+    "RIVYA_LEASE_SECONDS": EnvDoc(
+        "With a database: how long a replica's claim on a task lasts unless renewed, so how soon another "
+        "replica takes over the tasks of one that died.",
+        field="lease_seconds",
+    ),
+    "RIVYA_LOG_FORMAT": EnvDoc(
+        "`json` for one JSON object per log line (with the task id when there is one), for log collectors.",
+        field="log_format",
+    ),
 }
 
 

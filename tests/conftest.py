@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator
 
 import pytest
 
 # The API-key leak scan (captured output, tmp files, the session's temp dir): see tests/_leaks.py.
 from tests._leaks import pytest_configure as _leak_scan_configure
 from tests._leaks import pytest_runtest_makereport, pytest_sessionfinish
+from tests._postgres import fresh_schema, throwaway_cluster
 
 pytest_plugins = ["pytester"]
 
@@ -24,3 +27,20 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server URL: RIVYA_TEST_DATABASE_URL, else a throwaway cluster started for the session."""
+    given = os.environ.get("RIVYA_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    with throwaway_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A URL to an empty schema of its own (each test starts from nothing)."""
+    return fresh_schema(postgres_server)

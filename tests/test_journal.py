@@ -1,4 +1,8 @@
-"""The task journal: round trips, ordering, idempotency, crash safety, concurrency, privacy."""
+"""The task journal: round trips, ordering, idempotency, crash safety, concurrency, privacy.
+
+One suite for both stores: every test that takes ``journal`` or ``location`` runs on a SQLite file
+and on a real PostgreSQL server (tests/_postgres.py); the file-specific ones take ``db_path``.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +28,10 @@ from rivya_mcp.journal import (
     JournalEntry,
     JournalError,
     TaskJournal,
+    open_journal,
 )
 from rivya_mcp.settings import Settings
+from tests._journals import older_journal, schema_version
 
 START = datetime(2026, 5, 11, 9, 0, tzinfo=UTC)
 PARAMS = {"aspectRatio": "16:9", "outputFormat": "png", "promptUpsampling": "false", "safetyTolerance": 2}
@@ -47,9 +53,17 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "journal.sqlite3"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a journal lives: a SQLite path, or a postgresql:// URL to an empty schema."""
+    if request.param == "sqlite":
+        return str(tmp_path / "data" / "journal.sqlite3")
+    return str(request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
-def journal(db_path: Path) -> Iterator[TaskJournal]:
-    with TaskJournal(db_path, now=Clock()) as journal:
+def journal(location: str) -> Iterator[TaskJournal]:
+    with open_journal(location, now=Clock()) as journal:
         yield journal
 
 
@@ -178,8 +192,8 @@ def test_list_is_recent_first_and_filters(journal: TaskJournal) -> None:
         journal.list(limit=0)
 
 
-def test_list_breaks_time_ties_by_insertion(db_path: Path) -> None:
-    with TaskJournal(db_path, now=lambda: START) as journal:
+def test_list_breaks_time_ties_by_insertion(location: str) -> None:
+    with open_journal(location, now=lambda: START) as journal:
         for key in ("a", "b", "c"):
             intent(journal, key)
         assert [e.idempotency_key for e in journal.list()] == ["c", "b", "a"]
@@ -273,16 +287,18 @@ def test_data_uri_references_are_shortened(journal: TaskJournal) -> None:
     assert intent(journal, "k1", reference=uri) == entry  # the same request again
 
 
-def test_wal_mode_and_schema_version(journal: TaskJournal, db_path: Path) -> None:
-    intent(journal, "k1")
+def test_wal_mode_and_schema_version(db_path: Path) -> None:
+    with TaskJournal(db_path) as journal:
+        intent(journal, "k1")
     with sqlite3.connect(db_path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert other.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
-def test_files_are_owner_only(journal: TaskJournal, db_path: Path) -> None:
-    intent(journal, "k1")
+def test_files_are_owner_only(db_path: Path) -> None:
+    with TaskJournal(db_path) as journal:
+        intent(journal, "k1")
     for path in db_path.parent.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
@@ -296,12 +312,37 @@ def test_existing_loose_permissions_are_tightened(db_path: Path) -> None:
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
 
 
-def test_newer_schema_is_refused(db_path: Path) -> None:
-    TaskJournal(db_path).close()
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE schema_version SET version = 99")
+def test_newer_schema_is_refused(location: str) -> None:
+    with open_journal(location) as journal, journal.store.write() as tx:
+        tx.execute("UPDATE schema_version SET version = 99")
     with pytest.raises(JournalError, match="upgrade rivya-mcp"):
-        TaskJournal(db_path)
+        open_journal(location)
+
+
+def test_reopening_migrates_nothing_twice(location: str) -> None:
+    open_journal(location).close()
+    with open_journal(location) as journal, journal.store.read() as tx:
+        assert tx.all("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+
+
+@pytest.mark.parametrize("steps", range(1, SCHEMA_VERSION))
+def test_a_journal_at_any_earlier_schema_migrates_and_keeps_its_rows(location: str, steps: int) -> None:
+    """Built from the shipped steps ``MIGRATIONS[:steps]`` (what that release created), then opened."""
+    older_journal(location, steps, (("old-intent", None, "unsubmitted"), ("old-key", "task_old", "processing")))
+    with open_journal(location, now=Clock()) as journal:
+        assert journal.find_by_idempotency_key("old-intent") is not None
+        entry = journal.get("task_old")
+        assert entry is not None and entry.status == "processing" and entry.account is None
+        # Every later step's table or columns are there and work.
+        journal.record_mcp_task(
+            "h1", task_id="task_old", tool="get_task", status="working", ttl_ms=None, created_at=START
+        )
+        assert journal.get_mcp_task("h1") is not None
+        journal.record_file("f1", kind="image", name=None, mime_type=None, size=None)
+        assert journal.has_file("f1")
+        assert journal.poll_times("task_old") == (None, None)
+        assert journal.claim_poll("task_old", interval=5.0) is None
+    assert schema_version(location) == SCHEMA_VERSION
 
 
 def test_garbage_file_is_a_clear_error(db_path: Path) -> None:
@@ -311,11 +352,11 @@ def test_garbage_file_is_a_clear_error(db_path: Path) -> None:
         TaskJournal(db_path)
 
 
-def test_reopen_without_close_sees_everything(db_path: Path) -> None:
-    first = TaskJournal(db_path)  # deliberately never closed until the end: a "crashed" writer
+def test_reopen_without_close_sees_everything(location: str) -> None:
+    first = open_journal(location)  # deliberately never closed until the end: a "crashed" writer
     created(first, "k1", "task_1")
     intent(first, "k2")
-    second = TaskJournal(db_path)
+    second = open_journal(location)
     try:
         assert [e.idempotency_key for e in second.unsubmitted()] == ["k2"]
         assert [e.task_id for e in second.unfinished()] == ["task_1"]
@@ -324,13 +365,12 @@ def test_reopen_without_close_sees_everything(db_path: Path) -> None:
         first.close()
 
 
-def test_survives_a_killed_process(db_path: Path) -> None:
+def test_survives_a_killed_process(location: str) -> None:
     script = textwrap.dedent(
         f"""
         import os
-        from pathlib import Path
-        from rivya_mcp.journal import TaskJournal
-        journal = TaskJournal(Path({str(db_path)!r}))
+        from rivya_mcp.journal import open_journal
+        journal = open_journal({location!r})
         journal.record_intent(idempotency_key="k1", model="m", mode="generate", prompt="p", params={{}},
                               reference=None)
         journal.attach_task("k1", task_id="task_1", status="processing")
@@ -341,7 +381,7 @@ def test_survives_a_killed_process(db_path: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30, check=False)
     assert result.returncode == 9, result.stderr.decode()
-    with TaskJournal(db_path) as journal:
+    with open_journal(location) as journal:
         assert [e.task_id for e in journal.unfinished()] == ["task_1"]
         assert [e.idempotency_key for e in journal.unsubmitted()] == ["k2"]
 
@@ -375,28 +415,49 @@ def test_concurrent_writes_share_one_journal(journal: TaskJournal) -> None:
     assert journal.unfinished() == []
 
 
-def test_concurrent_writes_from_separate_connections(db_path: Path) -> None:
-    TaskJournal(db_path).close()  # create the schema once
+def test_concurrent_writes_from_separate_connections(location: str) -> None:
+    open_journal(location).close()  # create the schema once
 
     def work(n: int) -> None:
-        with TaskJournal(db_path) as own:
+        with open_journal(location) as own:
             for i in range(20):
                 created(own, f"c{n}-{i}", f"task_c{n}_{i}")
 
     run_threads(4, work)
-    with TaskJournal(db_path) as journal:
+    with open_journal(location) as journal:
         assert len(journal.list(limit=1000)) == 80
+
+
+def test_one_key_recorded_by_two_writers_at_once_is_one_entry(location: str) -> None:
+    """Two replicas (or processes) recording the same key race; one entry, both get it back."""
+    open_journal(location).close()
+    barrier = threading.Barrier(4)
+    seen: list[JournalEntry] = []
+
+    def work(_: int) -> None:
+        with open_journal(location) as own:
+            barrier.wait()
+            seen.append(intent(own, "shared-key"))
+
+    run_threads(4, work)
+    assert len(seen) == 4 and len({e.created_at for e in seen}) == 1
+    with open_journal(location) as journal:
+        assert [e.idempotency_key for e in journal.list()] == ["shared-key"]
 
 
 @pytest.mark.anyio
 @pytest.mark.leaks_api_key_on_purpose  # the sandbox logs the fault rule that echoes the key; files are still scanned
-async def test_the_api_key_never_reaches_the_journals_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_the_api_key_never_reaches_the_journals_files(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
     """The server that writes the journal holds the key, and the API echoes it in an error.
 
     The journal itself is never handed the key; the server around it is, so the test drives the
     real server (MCP client → tools → client → sandbox over loopback) with a key, including a
     refusal whose message echoes it (as an API may: "invalid key rvya_sk_…"), and then reads every
     file in the data folder: no key, and no plain hash of it either.
+    With the shared database, every value of every table the server wrote is read the same way.
     """
     import hashlib
 
@@ -418,6 +479,7 @@ async def test_the_api_key_never_reaches_the_journals_files(tmp_path: Path) -> N
             output_dir=tmp_path / "out",
             data_dir=tmp_path / "data",
             poll_scale=0.1,
+            database_url=Secret(str(request.getfixturevalue("postgres_url"))) if store == "postgres" else None,
         )
         async with Client(build_server(settings)) as client:
             done = await client.call_tool("generate_image", {"prompt": "A lighthouse", "wait_seconds": 20})
@@ -432,8 +494,32 @@ async def test_the_api_key_never_reaches_the_journals_files(tmp_path: Path) -> N
             listing = await client.call_tool("list_tasks", {})
     rows = (listing.structured_content or {}).get("tasks", [])
     assert {row.get("status") for row in rows} >= {"succeeded", "rejected"}, rows  # both paths were journaled
+    if store == "postgres":
+        assert settings.database_url is not None
+        tables = _database_text(settings.database_url.reveal())
+        assert tables.get("tasks"), "the journal wrote nothing: this test would prove nothing"
+        for table, data in tables.items():
+            assert not [secret for secret in hidden if secret in data], table
+        return
     files = [path for path in (tmp_path / "data").rglob("*") if path.is_file()]
     assert files, "the journal wrote nothing: this test would prove nothing"
     for path in files:
         data = path.read_bytes()
         assert not [secret for secret in hidden if secret in data], path
+
+
+def _database_text(url: str) -> dict[str, bytes]:
+    """Table → every value of every row in the URL's schema, as text (bytea as its raw bytes)."""
+    import psycopg
+
+    found: dict[str, bytes] = {}
+    with psycopg.connect(url) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        ).fetchall()
+        for (table,) in tables:
+            rows = conn.execute(f'SELECT * FROM "{table}"').fetchall()
+            found[str(table)] = b"\n".join(
+                value if isinstance(value, bytes) else str(value).encode() for row in rows for value in row
+            )
+    return found

@@ -1,38 +1,43 @@
-"""The journal's record of uploaded files (schema step 2): how a file id is recognised by what the
-API returned, not by its shape (issue 13, item 3)."""
+"""The journal's record of uploaded files (schema step 4): how a file id is recognised by what the
+API returned, not by its shape (issue 13, item 3). On both stores: a SQLite file and PostgreSQL."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
-from rivya_mcp.journal import SCHEMA_VERSION, TaskJournal
+import pytest
+
+from rivya_mcp.journal import SCHEMA_VERSION, open_journal
+from tests._journals import older_journal, schema_version
 
 
-def test_an_uploaded_file_is_remembered_across_processes(tmp_path: Path) -> None:
-    path = tmp_path / "journal.db"
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "journal.sqlite3")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_an_uploaded_file_is_remembered_across_processes(location: str) -> None:
     file_id = "3f0c2a9e-8d1b-4c55-a1f2-0b7e6d5c4a39"  # a bare UUID: no prefix to go by
-    with TaskJournal(path) as journal:
+    with open_journal(location) as journal:
         assert not journal.has_file(file_id)
         journal.record_file(file_id, kind="image", name="cat.png", mime_type="image/png", size=1234)
         journal.record_file(file_id, kind="image", name="cat.png", mime_type="image/png", size=1234)  # idempotent
         assert journal.has_file(file_id)
         assert not journal.has_file("file_other")
-    with TaskJournal(path) as reopened:  # another process, later
+    with open_journal(location) as reopened:  # another process (or replica), later
         assert reopened.has_file(file_id)
         assert reopened.get(file_id) is None  # a file id is not a task id
 
 
-def test_an_older_journal_gains_the_files_table_and_keeps_its_tasks(tmp_path: Path) -> None:
-    path = tmp_path / "journal.db"
-    with TaskJournal(path) as journal:
-        journal.record_intent(idempotency_key="k1", model="flux-kontext-max", mode="generate", prompt="p", params={})
-    with sqlite3.connect(path) as conn:  # as an older rivya-mcp left it: one step short, no files table
-        conn.execute("DROP TABLE files")
-        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION - 1,))
-    with TaskJournal(path) as migrated:
+def test_an_older_journal_gains_the_files_table_and_keeps_its_tasks(location: str) -> None:
+    # As the release before step 4 left it: three steps, an intent and a task, no files table.
+    older_journal(location, 3, (("k1", None, "unsubmitted"), ("k2", "task_2", "processing")))
+    with open_journal(location) as migrated:
         assert migrated.find_by_idempotency_key("k1") is not None
+        entry = migrated.get("task_2")
+        assert entry is not None and entry.status == "processing"
         migrated.record_file("f1", kind="image", name=None, mime_type=None, size=None)
         assert migrated.has_file("f1")
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    assert schema_version(location) == SCHEMA_VERSION

@@ -1,4 +1,8 @@
-"""Whose task a journal row is: upstream and keyed account fingerprint, scoping, and the v1 → v2 step."""
+"""Whose task a journal row is: upstream and keyed account fingerprint, scoping, and the v1 → v2 step.
+
+The scoping is the journal's policy, so the tests that take ``location`` run on a SQLite file and
+on a real PostgreSQL server (tests/_postgres.py), as tests/test_journal.py does.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +19,16 @@ import pytest
 from rivya_mcp._account import NO_ACCOUNT, account_fingerprint, normalise_upstream
 from rivya_mcp.journal import (
     FINGERPRINT_SECRET,
+    MIGRATIONS,
     SCHEMA_VERSION,
     IdempotencyKeyReused,
     JournalEntry,
     TaskJournal,
-    _create_v1,
+    open_journal,
 )
+from rivya_mcp.journal_stores import SqliteStore, Store
 from rivya_mcp.settings import Secret
+from tests._postgres import fresh_schema
 
 SANDBOX = "http://127.0.0.1:8765"
 REAL = "https://rivya.ai"
@@ -87,15 +94,31 @@ def path(tmp_path: Path) -> Path:
     return tmp_path / "journal.sqlite3"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, path: Path) -> str:
+    """Where the journal lives: a SQLite path, or a postgresql:// URL to an empty schema."""
+    if request.param == "sqlite":
+        return str(path)
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def _store(location: str) -> Store:
+    if location.startswith("postgresql://"):
+        from rivya_mcp.journal_stores._postgres import PostgresStore
+
+        return PostgresStore(location)
+    return SqliteStore(Path(location))
+
+
 @pytest.fixture
-def opened(path: Path) -> Iterator[dict[str, TaskJournal]]:
+def opened(location: str) -> Iterator[dict[str, TaskJournal]]:
     clock = Clock()
     journals = {
-        "sandbox_a": TaskJournal(path, now=clock, upstream=SANDBOX, api_key=Secret(KEY_A)),
-        "real_a": TaskJournal(path, now=clock, upstream=REAL + "/", api_key=KEY_A),
-        "real_b": TaskJournal(path, now=clock, upstream=REAL, api_key=Secret(KEY_B)),
-        "real_no_key": TaskJournal(path, now=clock, upstream=REAL),
-        "all": TaskJournal(path, now=clock),
+        "sandbox_a": open_journal(location, now=clock, upstream=SANDBOX, api_key=Secret(KEY_A)),
+        "real_a": open_journal(location, now=clock, upstream=REAL + "/", api_key=KEY_A),
+        "real_b": open_journal(location, now=clock, upstream=REAL, api_key=Secret(KEY_B)),
+        "real_no_key": open_journal(location, now=clock, upstream=REAL),
+        "all": open_journal(location, now=clock),
     }
     yield journals
     for journal in journals.values():
@@ -157,30 +180,45 @@ def test_a_key_used_by_another_account_is_refused_not_shared(opened: dict[str, T
     assert _intent(opened["real_a"], "shared-key").idempotency_key == "shared-key"  # its owner: a no-op
 
 
-def test_rows_record_upstream_and_keyed_fingerprint_never_the_key(opened: dict[str, TaskJournal], path: Path) -> None:
-    real_a = opened["real_a"]
+def test_rows_record_upstream_and_keyed_fingerprint_never_the_key(
+    opened: dict[str, TaskJournal], location: str, path: Path
+) -> None:
+    real_a, everything = opened["real_a"], opened["all"]
     entry = _intent(real_a, "k1")
-    with sqlite3.connect(path) as conn:
-        secret = bytes.fromhex(
-            conn.execute("SELECT value FROM meta WHERE name = ?", (FINGERPRINT_SECRET,)).fetchone()[0]
-        )
+    _intent(opened["real_b"], "k2")
+    with everything.store.read() as tx:
+        row = tx.one("SELECT value FROM meta WHERE name = ?", (FINGERPRINT_SECRET,))
+        rows = tx.all("SELECT * FROM tasks")
+    assert row is not None
+    secret = bytes.fromhex(row[0])
     assert len(secret) == 32
     assert entry.upstream == REAL and entry.account == hmac.new(secret, KEY_A.encode(), hashlib.sha256).hexdigest()
     assert opened["real_no_key"].owner == (REAL, NO_ACCOUNT)
+    leaks = (KEY_A, KEY_B, hashlib.sha256(KEY_A.encode()).hexdigest(), hashlib.sha256(KEY_B.encode()).hexdigest())
+    stored = repr(rows)  # every column of every row, as the database gives it back
+    assert len(rows) == 2 and all(leak not in stored for leak in leaks)
+    if location.startswith("postgresql://"):
+        return
     real_a.close()
-    opened["all"].close()
+    everything.close()
     raw = b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name))
-    for leak in (KEY_A, KEY_B, hashlib.sha256(KEY_A.encode()).hexdigest(), hashlib.sha256(KEY_B.encode()).hexdigest()):
+    for leak in leaks:
         assert leak.encode() not in raw
 
 
-def test_another_journal_file_fingerprints_the_same_key_differently(tmp_path: Path) -> None:
+def test_another_journal_fingerprints_the_same_key_differently(location: str, request: pytest.FixtureRequest) -> None:
+    if location.startswith("postgresql://"):
+        other = fresh_schema(str(request.getfixturevalue("postgres_server")))  # another database's journal
+    else:
+        other = location + "-2"
     with (
-        TaskJournal(tmp_path / "one" / "j.sqlite3", upstream=REAL, api_key=KEY_A) as one,
-        TaskJournal(tmp_path / "two" / "j.sqlite3", upstream=REAL, api_key=KEY_A) as two,
+        open_journal(location, upstream=REAL, api_key=KEY_A) as one,
+        open_journal(other, upstream=REAL, api_key=KEY_A) as two,
+        open_journal(location, upstream=REAL, api_key=KEY_A) as again,
     ):
         assert one.owner is not None and two.owner is not None
         assert one.owner[1] != two.owner[1]
+        assert again.owner == one.owner  # one journal keeps its secret: the same key, the same print
 
 
 def test_a_key_without_an_upstream_is_refused(path: Path) -> None:
@@ -188,20 +226,20 @@ def test_a_key_without_an_upstream_is_refused(path: Path) -> None:
         TaskJournal(path, api_key=KEY_A)
 
 
-def test_rows_of_a_version_1_journal_belong_to_no_account(path: Path) -> None:
+def test_rows_of_a_version_1_journal_belong_to_no_account(location: str) -> None:
     """An old journal's rows: never re-sent or polled by anyone, but still listed."""
-    with sqlite3.connect(path) as conn:
-        _create_v1(conn)
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+    store = _store(location)
+    store.migrate(MIGRATIONS[:1])
+    with store.write() as tx:
         now = "2026-05-11T09:00:00.000000+00:00"
         for key, task_id, status in (("old-intent", None, "unsubmitted"), ("old-task", "task_old", "processing")):
-            conn.execute(
+            tx.execute(
                 "INSERT INTO tasks (idempotency_key, task_id, model, mode, prompt, params, status, created_at, "
                 "updated_at) VALUES (?, ?, 'flux-kontext-max', 'generate', 'old', '{}', ?, ?, ?)",
                 (key, task_id, status, now, now),
             )
-    with TaskJournal(path, upstream=REAL, api_key=KEY_A) as journal:
+    store.close()
+    with open_journal(location, upstream=REAL, api_key=KEY_A) as journal:
         assert journal.unsubmitted() == [] and journal.unfinished() == []
         assert journal.get("task_old") is None
         listed = journal.list()
@@ -210,5 +248,39 @@ def test_rows_of_a_version_1_journal_belong_to_no_account(path: Path) -> None:
         assert journal.pending_elsewhere() == 2
         with pytest.raises(IdempotencyKeyReused):
             _intent(journal, "old-intent", prompt="old", params={})
+        with journal.store.read() as tx:
+            assert tx.all("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+            assert tx.one("SELECT COUNT(*) FROM meta WHERE name = ?", (FINGERPRINT_SECRET,)) == (1,)
+
+
+def test_a_version_1_sqlite_file_written_by_the_old_code_migrates(path: Path) -> None:
+    """A journal file as rivya-mcp 1 wrote it (its own DDL, not today's MIGRATIONS[0]) opens and migrates."""
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+        conn.executescript(
+            """
+            CREATE TABLE tasks (
+                idempotency_key TEXT PRIMARY KEY, task_id TEXT UNIQUE, model TEXT NOT NULL, mode TEXT NOT NULL,
+                prompt TEXT, params TEXT NOT NULL, reference TEXT, status TEXT NOT NULL, reserved_credits REAL,
+                final_credits REAL, result_urls TEXT NOT NULL DEFAULT '[]', saved_paths TEXT NOT NULL DEFAULT '[]',
+                error_code TEXT, error_message TEXT, created_at TEXT NOT NULL, submitted_at TEXT,
+                updated_at TEXT NOT NULL, remote_created_at TEXT
+            );
+            CREATE INDEX tasks_created ON tasks (created_at);
+            CREATE INDEX tasks_status ON tasks (status);
+            CREATE TABLE schema_version (version INTEGER NOT NULL);
+            INSERT INTO schema_version (version) VALUES (1);
+            INSERT INTO tasks (idempotency_key, task_id, model, mode, prompt, params, status, created_at, updated_at)
+            VALUES ('old', 'task_old', 'flux-kontext-max', 'generate', 'old', '{}', 'succeeded',
+                    '2026-05-11T09:00:00.000000+00:00', '2026-05-11T09:00:00.000000+00:00');
+            """
+        )
+    conn.close()
+    with TaskJournal(path, upstream=REAL, api_key=KEY_A) as journal:
+        assert [(e.task_id, e.account) for e in journal.list()] == [("task_old", None)]
+        journal.record_mcp_task(
+            "m1", task_id="task_old", tool="get_task", status="working", ttl_ms=None, created_at=datetime.now(UTC)
+        )
+        assert journal.get_mcp_task("m1") is not None
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION == 5
+    conn.close()

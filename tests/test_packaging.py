@@ -246,7 +246,9 @@ def test_server_json_environment_variables(env_vars: list[str]) -> None:
     assert variables["RIVYA_API_KEY"]["isSecret"] is True
     assert variables["RIVYA_API_KEY"]["isRequired"] is True
     assert variables["RIVYA_MCP_AUTH_TOKEN"]["isSecret"] is True
-    assert [n for n, v in variables.items() if v["isSecret"]] == ["RIVYA_API_KEY", "RIVYA_MCP_AUTH_TOKEN"]
+    # The database URL may carry a password.
+    secrets = [n for n, v in variables.items() if v["isSecret"]]
+    assert secrets == ["RIVYA_API_KEY", "RIVYA_MCP_AUTH_TOKEN", "RIVYA_DATABASE_URL"]
 
 
 # --- Agreement with the code -------------------------------------------------------------------

@@ -52,8 +52,20 @@ class _RedactSecrets(logging.Filter):
 def configure_logging(settings: Settings) -> None:
     """Log to stderr only: in stdio mode stdout is the protocol stream."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    hidden = [s.reveal() for s in (settings.api_key, settings.auth_token) if s is not None]
+    if settings.log_format == "json":
+        from rivya_mcp._jsonlog import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    hidden = [s.reveal() for s in (settings.api_key, settings.auth_token, settings.database_url) if s is not None]
+    if settings.database_url is not None:
+        # The database password alone too, should a driver message quote it without the URL.
+        from urllib.parse import urlsplit
+
+        password = urlsplit(settings.database_url.reveal()).password
+        if password:
+            hidden.append(password)
     handler.addFilter(_RedactSecrets(hidden))
     root = logging.getLogger()
     for existing in list(root.handlers):
@@ -229,11 +241,12 @@ def _journal_usable(settings: Settings, log: logging.Logger) -> bool:
     tools (list_tasks then says what is wrong with the folder).
     """
     from rivya_mcp._disk import DataFolderUnusable
+    from rivya_mcp.journal import JournalError
     from rivya_mcp.server._runtime import open_journal
 
     try:
         open_journal(settings).close()
-    except DataFolderUnusable as exc:
+    except (DataFolderUnusable, JournalError) as exc:  # JournalError: the shared database (password-free)
         log.error("%s", exc)
         return False
     return True
@@ -265,6 +278,8 @@ def _webhooks(args: argparse.Namespace) -> int:
     import anyio
 
     from rivya_mcp.client import AsyncRivyaClient, RivyaError
+    from rivya_mcp.journal import JournalError
+    from rivya_mcp.server._runtime import open_journal
     from rivya_mcp.server._webhooks import SecretStore, rotate_secret, webhook_url
 
     settings = Settings.from_env()
@@ -278,15 +293,16 @@ def _webhooks(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> str:
-        async with AsyncRivyaClient(api_key=settings.api_key, base_url=settings.base_url) as client:
-            record = await rotate_secret(
-                client, SecretStore(settings.data_dir), url=webhook_url(public_url), base_url=settings.base_url
-            )
-            return record.endpoint_id
+        # The secret lives in the server's journal (file or shared database): open the same one.
+        with open_journal(settings) as journal:
+            async with AsyncRivyaClient(api_key=settings.api_key, base_url=settings.base_url) as client:
+                store = SecretStore(lambda: journal)
+                record = await rotate_secret(client, store, url=webhook_url(public_url), base_url=settings.base_url)
+                return record.endpoint_id
 
     try:
         endpoint_id = anyio.run(run)
-    except RivyaError as exc:
+    except (RivyaError, OSError, JournalError) as exc:
         print(f"Could not rotate the webhook secret: {exc}", file=sys.stderr)
         return 1
     print(

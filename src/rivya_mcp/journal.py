@@ -1,4 +1,7 @@
-"""A durable record of every task this server creates (stdlib sqlite3, WAL mode).
+"""A durable record of every task this server creates: the policy, over one of two stores.
+
+The rules below are written once, here; the rows live in a store (``rivya_mcp.journal_stores``):
+a local SQLite file (the embedded default) or a PostgreSQL database shared by replicas.
 
 Crash safety comes from the order of writes. The server records an *intent* (idempotency key,
 model, prompt, params, reference) **before** it sends the create POST, and attaches the task id
@@ -17,23 +20,21 @@ to re-send safely). Each can still get its task later: an agent that repeats the
 same idempotency key re-sends the recorded body, and ``attach_task`` accepts the answer.
 
 Every row also records whose task it is: the ``upstream`` (the normalised base URL) and the
-``account`` (an HMAC-SHA256 of the API key under a random secret kept in this file's ``meta``
+``account`` (an HMAC-SHA256 of the API key under a random secret kept in the journal's ``meta``
 table; never the key, never a plain hash). A journal opened for an upstream and a key acts only on
 its own rows: recovery never re-sends a sandbox create to the real API, nor one account's create
 under another key. Rows from before schema version 2 have neither (``NULL``): they belong to no
-known account, so they are never re-sent, polled or updated, only listed (see ``list``).
+known account, so they are never re-sent, polled or updated, only listed (see ``list``). The
+scoping is policy, so it is written here once and holds on both stores.
 
-Prompts, params and result URLs are stored as given (result URLs may be pre-signed), so the file
-is created 0600 on POSIX.
+Prompts, params and result URLs are stored as given (result URLs may be pre-signed), so the SQLite
+file is created 0600 on POSIX.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import secrets
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -43,6 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from rivya_mcp._account import NO_ACCOUNT, account_fingerprint, normalise_upstream
+from rivya_mcp.journal_stores import JournalError, Migration, SqliteStore, Store, StoreIntegrityError, Transaction
+from rivya_mcp.journal_stores._postgres_schema import SHARED_TABLES
+from rivya_mcp.journal_stores._sqlite import BUSY_TIMEOUT_SECONDS as BUSY_TIMEOUT_SECONDS
 from rivya_mcp.settings import Secret
 
 __all__ = [
@@ -58,6 +62,7 @@ __all__ = [
     "JournalError",
     "McpTaskRecord",
     "TaskJournal",
+    "open_journal",
 ]
 
 logger = logging.getLogger("rivya_mcp.journal")
@@ -77,16 +82,10 @@ INTENT_END_STATUSES = frozenset({REJECTED, UNCONFIRMED, ABANDONED})
 # "succeeded" and "failed" are the documented terminal states; the others are defensive.
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "cancelled", "expired"} | INTENT_END_STATUSES)
 
-# Seconds a writer waits for another connection's (or process's) write lock.
-BUSY_TIMEOUT_SECONDS = 10.0
 # Long references (data URIs) are shortened: the journal is for recovery and listing, and the
 # create params (not the raw reference) are what gets re-sent.
 MAX_REFERENCE_CHARS = 2048
 MAX_LIST_LIMIT = 1000
-
-
-class JournalError(RuntimeError):
-    """The journal file can't be used (unreadable, or written by a newer rivya-mcp)."""
 
 
 class IdempotencyKeyReused(ValueError):
@@ -162,117 +161,120 @@ _UNFINISHED = (
     "OR (status = 'succeeded' AND saved_paths = '[]' AND error_code IS NULL))"
 )
 
-
-def _create_v1(conn: sqlite3.Connection) -> None:
-    conn.execute(
-        """
-        CREATE TABLE tasks (
-            idempotency_key   TEXT PRIMARY KEY,
-            task_id           TEXT UNIQUE,
-            model             TEXT NOT NULL,
-            mode              TEXT NOT NULL,
-            prompt            TEXT,
-            params            TEXT NOT NULL,
-            reference         TEXT,
-            status            TEXT NOT NULL,
-            reserved_credits  NUMERIC,
-            final_credits     NUMERIC,
-            result_urls       TEXT NOT NULL DEFAULT '[]',
-            saved_paths       TEXT NOT NULL DEFAULT '[]',
-            error_code        TEXT,
-            error_message     TEXT,
-            created_at        TEXT NOT NULL,
-            submitted_at      TEXT,
-            updated_at        TEXT NOT NULL,
-            remote_created_at TEXT
-        )
-        """
-    )
-    conn.execute("CREATE INDEX tasks_created ON tasks (created_at)")
-    conn.execute("CREATE INDEX tasks_status ON tasks (status)")
-
-
 FINGERPRINT_SECRET = "account_fingerprint_secret"
 
 
-def _add_owner_v2(conn: sqlite3.Connection) -> None:
-    """Whose task each row is (upstream, account), and the secret the account fingerprints use.
-
-    Existing rows keep NULL in both: nobody can tell now which base URL or key they were sent
-    with, so they are never re-sent or polled under the current one (see the module docstring).
-    """
-    conn.execute("ALTER TABLE tasks ADD COLUMN upstream TEXT")
-    conn.execute("ALTER TABLE tasks ADD COLUMN account TEXT")
-    conn.execute("CREATE INDEX tasks_owner ON tasks (upstream, account)")
-    conn.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (FINGERPRINT_SECRET, secrets.token_hex(32)))
-
-
-def _create_v3_mcp_tasks(conn: sqlite3.Connection) -> None:
-    """The MCP Tasks extension's handles (server/_tasks_ext.py): additive, one row per protocol task.
-
-    ``task_id`` is the Rivya task the handle follows (``tasks.task_id``); the rest is protocol state
-    Rivya knows nothing of. ``result`` is the final tool result as JSON, so ``tasks/get`` on a
-    finished task needs no API call and outlives the result URL. Plain types only (portable SQL).
-    """
-    conn.execute(
-        """
-        CREATE TABLE mcp_tasks (
-            mcp_task_id    TEXT PRIMARY KEY,
-            task_id        TEXT NOT NULL,
-            tool           TEXT NOT NULL,
-            status         TEXT NOT NULL,
-            status_message TEXT,
-            result         TEXT,
-            error          TEXT,
-            ttl_ms         INTEGER,
-            created_at     TEXT NOT NULL,
-            updated_at     TEXT NOT NULL
-        )
-        """
-    )
-    conn.execute("CREATE INDEX mcp_tasks_task ON mcp_tasks (task_id)")
-
-
-def _create_v4_files(conn: sqlite3.Connection) -> None:
-    # Uploaded reference files: a file id is recognised by this record of what the API returned,
-    # never by its shape (the docs never show a file id, rivya-api.md §3.6).
-    conn.execute(
-        """
-        CREATE TABLE files (
-            file_id     TEXT PRIMARY KEY,
-            kind        TEXT,
-            name        TEXT,
-            mime_type   TEXT,
-            size        NUMERIC,
-            created_at  TEXT NOT NULL
-        )
-        """
-    )
-
-
-def _add_poll_times_v5(conn: sqlite3.Connection) -> None:
-    # The pace of status requests holds per task across calls and processes (rivya-api §3.4):
-    # when the task was last polled, and the earliest moment the next poll is allowed.
-    conn.execute("ALTER TABLE tasks ADD COLUMN polled_at TEXT")
-    conn.execute("ALTER TABLE tasks ADD COLUMN next_poll_at TEXT")
-
-
-def _webhook_events_v6(conn: sqlite3.Connection) -> None:
-    # Webhook deliveries already applied, by event id: a duplicate or replayed delivery changes nothing.
-    conn.execute("CREATE TABLE webhook_events (event_id TEXT PRIMARY KEY, received_at TEXT NOT NULL)")
-
-
-# Migration i takes the schema from version i to i + 1. Append; never edit a shipped step.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _create_v1,
-    _add_owner_v2,
-    _create_v3_mcp_tasks,
-    _create_v4_files,
-    _add_poll_times_v5,
-    _webhook_events_v6,
+# The schema, in the SQL both stores accept. Migration i takes it from version i to i + 1.
+# Append; never edit a shipped step. Times are ISO-8601 UTC text with microseconds (they sort as
+# text on both engines), lists and params JSON text: one row decoder for both stores.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        common=(
+            """
+            CREATE TABLE tasks (
+                idempotency_key   TEXT PRIMARY KEY,
+                task_id           TEXT UNIQUE,
+                model             TEXT NOT NULL,
+                mode              TEXT NOT NULL,
+                prompt            TEXT,
+                params            TEXT NOT NULL,
+                reference         TEXT,
+                status            TEXT NOT NULL,
+                reserved_credits  NUMERIC,
+                final_credits     NUMERIC,
+                result_urls       TEXT NOT NULL DEFAULT '[]',
+                saved_paths       TEXT NOT NULL DEFAULT '[]',
+                error_code        TEXT,
+                error_message     TEXT,
+                created_at        TEXT NOT NULL,
+                submitted_at      TEXT,
+                updated_at        TEXT NOT NULL,
+                remote_created_at TEXT
+            )
+            """,
+            "CREATE INDEX tasks_created ON tasks (created_at)",
+            "CREATE INDEX tasks_status ON tasks (status)",
+        ),
+        # PostgreSQL has no rowid: a sequence orders rows recorded in the same microsecond.
+        # Its shared-state tables (images, leases) came with its first release, so they are in v1.
+        postgres=(
+            "ALTER TABLE tasks ADD COLUMN seq BIGSERIAL",
+            *SHARED_TABLES,
+        ),
+    ),
+    # v2: whose task each row is (upstream, account), and the secret the account fingerprints use.
+    # Existing rows keep NULL in both: nobody can tell now which base URL or key they were sent
+    # with, so they are never re-sent or polled under the current one (see the module docstring).
+    # The secret is drawn by the database itself inside the migration's transaction, so that two
+    # replicas migrating a shared database can't each write their own: 256 random bits from
+    # SQLite's randomblob, and from PostgreSQL's gen_random_uuid (built in since 13; two v4 UUIDs
+    # give 244 random bits, from the server's strong random source), as 64 hex characters.
+    Migration(
+        common=(
+            "ALTER TABLE tasks ADD COLUMN upstream TEXT",
+            "ALTER TABLE tasks ADD COLUMN account TEXT",
+            "CREATE INDEX tasks_owner ON tasks (upstream, account)",
+            "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        ),
+        sqlite=(f"INSERT INTO meta (name, value) VALUES ('{FINGERPRINT_SECRET}', lower(hex(randomblob(32))))",),
+        postgres=(
+            f"INSERT INTO meta (name, value) VALUES ('{FINGERPRINT_SECRET}', "
+            "replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', ''))",
+        ),
+    ),
+    # v3: the MCP Tasks extension's handles (server/_tasks_ext.py): additive, one row per protocol
+    # task. ``task_id`` is the Rivya task the handle follows (``tasks.task_id``); the rest is
+    # protocol state Rivya knows nothing of. ``result`` is the final tool result as JSON, so
+    # ``tasks/get`` on a finished task needs no API call and outlives the result URL.
+    Migration(
+        common=(
+            """
+            CREATE TABLE mcp_tasks (
+                mcp_task_id    TEXT PRIMARY KEY,
+                task_id        TEXT NOT NULL,
+                tool           TEXT NOT NULL,
+                status         TEXT NOT NULL,
+                status_message TEXT,
+                result         TEXT,
+                error          TEXT,
+                ttl_ms         INTEGER,
+                created_at     TEXT NOT NULL,
+                updated_at     TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX mcp_tasks_task ON mcp_tasks (task_id)",
+        ),
+    ),
+    # v4: uploaded reference files. A file id is recognised by this record of what the API
+    # returned, never by its shape (the docs never show a file id, rivya-api.md §3.6).
+    Migration(
+        common=(
+            """
+            CREATE TABLE files (
+                file_id     TEXT PRIMARY KEY,
+                kind        TEXT,
+                name        TEXT,
+                mime_type   TEXT,
+                size        NUMERIC,
+                created_at  TEXT NOT NULL
+            )
+            """,
+        ),
+    ),
+    # v5: the pace of status requests holds per task across calls, processes and replicas
+    # (rivya-api §3.4): when the task was last polled, and the earliest moment the next poll is allowed.
+    Migration(
+        common=(
+            "ALTER TABLE tasks ADD COLUMN polled_at TEXT",
+            "ALTER TABLE tasks ADD COLUMN next_poll_at TEXT",
+        ),
+    ),
+    # v6: webhook deliveries already applied, by event id: a duplicate or replayed delivery changes
+    # nothing, whichever replica it reaches. The webhook endpoint's record (signing secret included,
+    # which Rivya shows only once) sits in ``meta``, shared by every process on this journal.
+    Migration(common=("CREATE TABLE webhook_events (event_id TEXT PRIMARY KEY, received_at TEXT NOT NULL)",)),
 )
-SCHEMA_VERSION = len(_MIGRATIONS)
+SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = (
     "idempotency_key, task_id, model, mode, prompt, params, reference, status, reserved_credits, "
@@ -292,10 +294,11 @@ def _utc_now() -> datetime:
 
 
 class TaskJournal:
-    """Thread-safe: one connection shared under a lock (every call is a few milliseconds).
+    """The journal's rules over a store. Thread-safe.
 
-    Several processes may open the same file (WAL readers never block; writers wait up to
-    ``BUSY_TIMEOUT_SECONDS``).
+    ``TaskJournal(path)`` opens (or creates) a local SQLite file; ``TaskJournal(store=...)`` uses
+    the store given (see :func:`open_journal` for a ``postgresql://`` URL). The schema is brought
+    up to date on opening, whichever the store.
 
     Given ``upstream`` (a base URL) and ``api_key``, the journal is *scoped*: it records them with
     every new row and reads, updates, re-sends and lists only rows of that upstream and account
@@ -305,51 +308,41 @@ class TaskJournal:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | None = None,
         *,
         now: Callable[[], datetime] = _utc_now,
+        store: Store | None = None,
         upstream: str | None = None,
         api_key: Secret | str | None = None,
     ) -> None:
+        if (path is None) == (store is None):
+            raise ValueError("give a path (SQLite) or a store, not both")
         if api_key is not None and upstream is None:
             raise ValueError("an api_key scopes the journal only together with its upstream")
-        self.path = Path(path).expanduser()
+        self.store: Store = store if store is not None else SqliteStore(Path(path))  # type: ignore[arg-type]
+        self.path = Path(path).expanduser() if path is not None else None
         self._now = now
         self._lock = threading.RLock()
-        # task id → entry, valid while data_version stays _cache_version (see READ_CACHE_ENTRIES).
+        # task id → entry, valid while change_token stays _cache_version (see READ_CACHE_ENTRIES).
         self._cache: dict[str, JournalEntry] = {}
         self._cache_version: object = None
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _create_private_file(self.path)
-        try:
-            self._conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as exc:
-            raise JournalError(f"can't open the task journal at {self.path}: {exc}") from exc
-        try:
-            self._configure()
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
-            raise JournalError(
-                f"the task journal at {self.path} is unreadable ({exc}); move it aside and restart"
-            ) from exc
-        except BaseException:
-            self._conn.close()
-            raise
+        self.store.migrate(MIGRATIONS)
         # (upstream, account) of this journal's rows, or None: every row.
         self.owner: tuple[str, str] | None = None
         if upstream is not None:
             key = api_key.reveal() if isinstance(api_key, Secret) else api_key
-            account = account_fingerprint(self._fingerprint_secret(), key) if key else NO_ACCOUNT
+            try:
+                account = account_fingerprint(self._fingerprint_secret(), key) if key else NO_ACCOUNT
+            except BaseException:
+                self.store.close()
+                raise
             self.owner = (normalise_upstream(upstream), account)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self.store.close()
 
     def __enter__(self) -> TaskJournal:
         return self
@@ -360,13 +353,15 @@ class TaskJournal:
     # -- writes ----------------------------------------------------------------------------
 
     def first_sight_of_event(self, event_id: str) -> bool:
-        """Record a webhook event id; True the first time it is seen, False for every repeat."""
-        with self._write() as conn:
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO webhook_events (event_id, received_at) VALUES (?, ?)",
+        """Record a webhook event id; True the first time it is seen (by any process or replica),
+        False for every repeat."""
+        with self._write() as tx:
+            inserted = tx.all(
+                "INSERT INTO webhook_events (event_id, received_at) VALUES (?, ?) "
+                "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
                 (event_id, self._stamp()),
             )
-            return cursor.rowcount == 1
+            return bool(inserted)
 
     def record_intent(
         self,
@@ -391,8 +386,8 @@ class TaskJournal:
         params_json = json.dumps(dict(params), sort_keys=True, ensure_ascii=False, allow_nan=False)
         reference = _shorten_reference(reference)
         now = self._stamp()
-        with self._write() as conn:
-            existing = self._one(conn, "idempotency_key = ?", (idempotency_key,))
+        with self._write() as tx:
+            existing = self._one(tx, "idempotency_key = ?", (idempotency_key,))
             if existing is not None and not self._owns(existing):
                 # The key is the table's primary key, so it can name one request only, whoever sent it.
                 raise IdempotencyKeyReused(
@@ -412,15 +407,15 @@ class TaskJournal:
                         "use a new key to create a new task"
                     )
                 if existing.task_id is None and existing.status in INTENT_END_STATUSES:
-                    conn.execute(
+                    tx.execute(
                         "UPDATE tasks SET status = ?, error_code = NULL, error_message = NULL, updated_at = ? "
                         "WHERE idempotency_key = ?",
                         (UNSUBMITTED, now, idempotency_key),
                     )
-                    return self._must(conn, "idempotency_key = ?", (idempotency_key,))
+                    return self._must(tx, "idempotency_key = ?", (idempotency_key,))
                 return existing
             upstream, account = self.owner or (None, None)
-            conn.execute(
+            tx.execute(
                 "INSERT INTO tasks (idempotency_key, model, mode, prompt, params, reference, status, "
                 "created_at, updated_at, upstream, account) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -437,7 +432,7 @@ class TaskJournal:
                     account,
                 ),
             )
-            return self._must(conn, "idempotency_key = ?", (idempotency_key,))
+            return self._must(tx, "idempotency_key = ?", (idempotency_key,))
 
     def attach_task(
         self,
@@ -456,15 +451,15 @@ class TaskJournal:
         """
         remote_created = _iso(created_at) if isinstance(created_at, datetime) else created_at
         now = self._stamp()
-        with self._write() as conn:
-            entry = self._must(conn, *self._mine("idempotency_key = ?", (idempotency_key,)))
+        with self._write() as tx:
+            entry = self._must(tx, *self._mine("idempotency_key = ?", (idempotency_key,)))
             if entry.task_id is not None and entry.task_id != task_id:
                 raise ValueError(
                     f"idempotency key {idempotency_key!r} already belongs to task {entry.task_id}, not {task_id}"
                 )
             revived = entry.task_id is None and entry.status in INTENT_END_STATUSES
             try:
-                conn.execute(
+                tx.execute(
                     "UPDATE tasks SET task_id = ?, status = ?, reserved_credits = COALESCE(?, reserved_credits), "
                     "remote_created_at = COALESCE(?, remote_created_at), "
                     "error_code = CASE WHEN ? THEN NULL ELSE error_code END, "
@@ -482,9 +477,9 @@ class TaskJournal:
                         idempotency_key,
                     ),
                 )
-            except sqlite3.IntegrityError:
+            except StoreIntegrityError:
                 raise ValueError(f"task {task_id} is already recorded under another idempotency key") from None
-            return self._must(conn, "idempotency_key = ?", (idempotency_key,))
+            return self._must(tx, "idempotency_key = ?", (idempotency_key,))
 
     def reject_intent(self, idempotency_key: str, *, error_code: str | None, error_message: str | None) -> JournalEntry:
         """Mark an intent the API refused outright, so that it is never re-sent."""
@@ -500,16 +495,16 @@ class TaskJournal:
         if status not in INTENT_END_STATUSES:
             raise ValueError(f"an intent can end as one of {sorted(INTENT_END_STATUSES)}, not {status!r}")
         now = self._stamp()
-        with self._write() as conn:
-            entry = self._must(conn, *self._mine("idempotency_key = ?", (idempotency_key,)))
+        with self._write() as tx:
+            entry = self._must(tx, *self._mine("idempotency_key = ?", (idempotency_key,)))
             if entry.task_id is not None:
                 raise ValueError(f"intent {idempotency_key!r} already has task {entry.task_id}; use update()")
-            conn.execute(
+            tx.execute(
                 "UPDATE tasks SET status = ?, error_code = ?, error_message = ?, updated_at = ? "
                 "WHERE idempotency_key = ?",
                 (status, error_code, error_message, now, idempotency_key),
             )
-            return self._must(conn, "idempotency_key = ?", (idempotency_key,))
+            return self._must(tx, "idempotency_key = ?", (idempotency_key,))
 
     def update(
         self,
@@ -545,12 +540,12 @@ class TaskJournal:
         ):
             return current
         now = self._stamp()
-        with self._write() as conn:
-            entry = self._must(conn, *self._mine("task_id = ?", (task_id,)))
+        with self._write() as tx:
+            entry = self._must(tx, *self._mine("task_id = ?", (task_id,)))
             saved = list(entry.saved_paths)
             if saved_path is not None and str(saved_path) not in saved:
                 saved.append(str(saved_path))
-            conn.execute(
+            tx.execute(
                 "UPDATE tasks SET status = ?, final_credits = COALESCE(?, final_credits), result_urls = ?, "
                 "error_code = COALESCE(?, error_code), error_message = COALESCE(?, error_message), "
                 "saved_paths = ?, updated_at = ? WHERE task_id = ?",
@@ -565,16 +560,14 @@ class TaskJournal:
                     task_id,
                 ),
             )
-            return self._must(conn, "task_id = ?", (task_id,))
+            return self._must(tx, "task_id = ?", (task_id,))
 
-    # -- poll pace (schema v2) ----------------------------------------------------------------
+    # -- poll pace (schema v5) ----------------------------------------------------------------
 
     def poll_times(self, task_id: str) -> tuple[datetime | None, datetime | None] | None:
         """(last status request, earliest next one) recorded for ``task_id``; None: no such task."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT polled_at, next_poll_at FROM tasks WHERE task_id = ?", (task_id,)
-            ).fetchone()
+        with self._lock, self.store.read() as tx:
+            row = tx.one("SELECT polled_at, next_poll_at FROM tasks WHERE task_id = ?", (task_id,))
         if row is None:
             return None
         return tuple(datetime.fromisoformat(v) if v else None for v in row)  # type: ignore[return-value]
@@ -583,25 +576,32 @@ class TaskJournal:
         """Take the task's next status request for the caller, if the pace allows it now.
 
         Returns None when taken: the last poll is now and the next is allowed ``interval`` seconds
-        later, for every process sharing this file. Otherwise returns the time it is allowed (one
-        check-and-set in a write transaction: of two processes due at once, one polls).
+        later, for every process and replica sharing this journal. Otherwise returns the time it is
+        allowed. The take is one conditional ``UPDATE ... RETURNING`` (inside the store's write
+        transaction, serialised across processes by SQLite's lock and across replicas by
+        PostgreSQL's): of two callers due at once, exactly one polls.
         ``defer_only`` pushes the next allowed poll to at least ``interval`` seconds from now (a
         ``Retry-After``) without taking one, and returns None. Raises KeyError for an unknown task.
         """
         now = self._now()
         stamp, due = _iso(now), _iso(now + timedelta(seconds=max(interval, 0.0)))
-        with self._write() as conn:
-            row = conn.execute("SELECT next_poll_at FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-            if row is None:
-                raise KeyError(f"no journal entry with task_id {task_id!r}")
+        with self._write() as tx:
             if defer_only:
-                if row[0] is None or row[0] < due:
-                    conn.execute("UPDATE tasks SET next_poll_at = ? WHERE task_id = ?", (due, task_id))
+                tx.execute(
+                    "UPDATE tasks SET next_poll_at = ? "
+                    "WHERE task_id = ? AND (next_poll_at IS NULL OR next_poll_at < ?)",
+                    (due, task_id, due),
+                )
+            elif tx.all(
+                "UPDATE tasks SET polled_at = ?, next_poll_at = ? "
+                "WHERE task_id = ? AND (next_poll_at IS NULL OR next_poll_at <= ?) RETURNING task_id",
+                (stamp, due, task_id, stamp),
+            ):
                 return None
-            if row[0] is not None and row[0] > stamp:
-                return datetime.fromisoformat(row[0])
-            conn.execute("UPDATE tasks SET polled_at = ?, next_poll_at = ? WHERE task_id = ?", (stamp, due, task_id))
-            return None
+            row = tx.one("SELECT next_poll_at FROM tasks WHERE task_id = ?", (task_id,))
+        if row is None:
+            raise KeyError(f"no journal entry with task_id {task_id!r}")
+        return None if defer_only else datetime.fromisoformat(row[0])
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -611,8 +611,8 @@ class TaskJournal:
             return self._cached(task_id)
 
     def find_by_idempotency_key(self, key: str) -> JournalEntry | None:
-        with self._lock:
-            return self._one(self._conn, *self._mine("idempotency_key = ?", (key,)))
+        with self.store.read() as tx:
+            return self._one(tx, *self._mine("idempotency_key = ?", (key,)))
 
     def list(self, *, status: str | None = None, limit: int = 20) -> _Entries:
         """Most recent first, optionally only one status.
@@ -622,15 +622,18 @@ class TaskJournal:
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        where, args = ("status = ?", (status,)) if status is not None else ("1", ())
+        where, args = ("status = ?", (status,)) if status is not None else ("TRUE", ())
         if self.owner is not None:
             where, args = f"({where}) AND ((upstream = ? AND account = ?) OR account IS NULL)", (*args, *self.owner)
-        return self._many(f"{where} ORDER BY created_at DESC, rowid DESC LIMIT ?", (*args, min(limit, MAX_LIST_LIMIT)))
+        order = self.store.insertion_order
+        return self._many(
+            f"{where} ORDER BY created_at DESC, {order} DESC LIMIT ?", (*args, min(limit, MAX_LIST_LIMIT))
+        )
 
     def unsubmitted(self) -> _Entries:
         """Intents whose create POST was never answered, oldest first: re-send with the same key."""
         where, args = self._mine(_UNSUBMITTED, (UNSUBMITTED,))
-        return self._many(f"{where} ORDER BY created_at, rowid", args)
+        return self._many(f"{where} ORDER BY created_at, {self.store.insertion_order}", args)
 
     def unfinished(self) -> _Entries:
         """Tasks not terminal yet, or succeeded but not saved (and not given up on), oldest first.
@@ -638,20 +641,21 @@ class TaskJournal:
         To give up saving a succeeded task (e.g. its URL expired), ``update`` it with an ``error_code``.
         """
         where, args = self._mine(_UNFINISHED, _TERMINAL_ARGS)
-        return self._many(f"{where} ORDER BY created_at, rowid", args)
+        return self._many(f"{where} ORDER BY created_at, {self.store.insertion_order}", args)
 
     def pending_elsewhere(self) -> int:
         """Unanswered creates and unfinished tasks this scoped journal leaves alone: recorded under
         another upstream or account, or under none known. 0 for an unscoped journal."""
         if self.owner is None:
             return 0
-        with self._lock:
-            row = self._conn.execute(
+        # NULL-safe "not mine" in the SQL both engines accept (SQLite's ``IS ?`` is not PostgreSQL's).
+        with self._lock, self.store.read() as tx:
+            row = tx.one(
                 f"SELECT COUNT(*) FROM tasks WHERE (({_UNSUBMITTED}) OR ({_UNFINISHED})) "
-                "AND NOT (upstream IS ? AND account IS ?)",
+                "AND NOT COALESCE(upstream = ? AND account = ?, FALSE)",
                 (UNSUBMITTED, *_TERMINAL_ARGS, *self.owner),
-            ).fetchone()
-        return int(row[0])
+            )
+        return int(row[0]) if row else 0
 
     # -- MCP task handles (the Tasks extension) --------------------------------------------
 
@@ -659,8 +663,8 @@ class TaskJournal:
         self, mcp_task_id: str, *, task_id: str, tool: str, status: str, ttl_ms: int | None, created_at: datetime
     ) -> McpTaskRecord:
         stamp = _iso(created_at)
-        with self._write() as conn:
-            conn.execute(
+        with self._write() as tx:
+            tx.execute(
                 "INSERT INTO mcp_tasks (mcp_task_id, task_id, tool, status, ttl_ms, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (mcp_task_id, task_id, tool, status, ttl_ms, stamp, stamp),
@@ -670,10 +674,8 @@ class TaskJournal:
         return record
 
     def get_mcp_task(self, mcp_task_id: str) -> McpTaskRecord | None:
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {_MCP_COLUMNS} FROM mcp_tasks WHERE mcp_task_id = ?", (mcp_task_id,)
-            ).fetchone()
+        with self._lock, self.store.read() as tx:
+            row = tx.one(f"SELECT {_MCP_COLUMNS} FROM mcp_tasks WHERE mcp_task_id = ?", (mcp_task_id,))
         return None if row is None else _mcp_record(row)
 
     def update_mcp_task(
@@ -689,45 +691,67 @@ class TaskJournal:
     ) -> bool:
         """Change what is given; with ``only_from``, only while the task is still in that status.
 
-        The conditional write is what keeps terminal states absorbing across processes: a
-        cancel and a finishing follow-up can race, and whichever commits first wins.
+        The conditional write is what keeps terminal states absorbing across processes and
+        replicas: a cancel and a finishing follow-up can race, and whichever commits first wins.
         Returns whether a row changed.
         """
-        with self._write() as conn:
-            cursor = conn.execute(
+        # The condition is added in Python rather than as ``? IS NULL OR status = ?``: PostgreSQL
+        # can't type a NULL parameter that is only compared with IS NULL.
+        where, args = "mcp_task_id = ?", [mcp_task_id]
+        if only_from is not None:
+            where, args = f"{where} AND status = ?", [*args, only_from]
+        with self._write() as tx:
+            changed = tx.all(
                 "UPDATE mcp_tasks SET status = COALESCE(?, status), status_message = COALESCE(?, status_message), "
-                "result = COALESCE(?, result), error = COALESCE(?, error), updated_at = ? "
-                "WHERE mcp_task_id = ? AND (? IS NULL OR status = ?)",
+                f"result = COALESCE(?, result), error = COALESCE(?, error), updated_at = ? WHERE {where} "
+                "RETURNING mcp_task_id",
                 (
                     status,
                     status_message,
                     None if result is None else json.dumps(dict(result), ensure_ascii=False),
                     None if error is None else json.dumps(dict(error), ensure_ascii=False),
                     _iso(updated_at),
-                    mcp_task_id,
-                    only_from,
-                    only_from,
+                    *args,
                 ),
             )
-            return cursor.rowcount > 0
+        return bool(changed)
 
-    # -- uploaded files --------------------------------------------------------------------
+    # -- uploaded files (schema v4) -------------------------------------------------------
 
     def record_file(
         self, file_id: str, *, kind: str | None, name: str | None, mime_type: str | None, size: float | None
     ) -> None:
         """Remember a file ``POST /api/v1/files`` returned (recording it again is harmless)."""
-        with self._write() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO files (file_id, kind, name, mime_type, size, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+        with self._write() as tx:
+            tx.execute(
+                "INSERT INTO files (file_id, kind, name, mime_type, size, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (file_id) DO NOTHING",
                 (file_id, kind, name, mime_type, size, self._stamp()),
             )
 
+    def owned_meta(self, name: str) -> str | None:
+        """A small value this journal keeps for its upstream and account (e.g. the webhook endpoint)."""
+        with self._lock, self.store.read() as tx:
+            row = tx.one("SELECT value FROM meta WHERE name = ?", (self._owned_name(name),))
+        return None if row is None else str(row[0])
+
+    def set_owned_meta(self, name: str, value: str) -> None:
+        with self._write() as tx:
+            tx.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (self._owned_name(name), value),
+            )
+
+    def _owned_name(self, name: str) -> str:
+        if self.owner is None:
+            raise ValueError("owned values need a journal scoped to an upstream and an account")
+        upstream, account = self.owner
+        return f"{name}:{upstream}:{account}"
+
     def has_file(self, file_id: str) -> bool:
         """Whether ``file_id`` is a file this journal saw uploaded."""
-        with self._lock:
-            return self._conn.execute("SELECT 1 FROM files WHERE file_id = ?", (file_id,)).fetchone() is not None
+        with self._lock, self.store.read() as tx:
+            return tx.one("SELECT 1 FROM files WHERE file_id = ?", (file_id,)) is not None
 
     # -- internals -------------------------------------------------------------------------
 
@@ -741,65 +765,34 @@ class TaskJournal:
         return self.owner is None or (entry.upstream, entry.account) == self.owner
 
     def _fingerprint_secret(self) -> bytes:
-        with self._lock:
-            row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (FINGERPRINT_SECRET,)).fetchone()
+        with self._lock, self.store.read() as tx:
+            row = tx.one("SELECT value FROM meta WHERE name = ?", (FINGERPRINT_SECRET,))
         if row is None:
-            raise JournalError(f"the task journal at {self.path} has no account secret; move it aside and restart")
+            raise JournalError(
+                f"the task journal at {self.store.location} has no account secret; move it aside and restart"
+            )
         return bytes.fromhex(str(row[0]))
 
-    def _configure(self) -> None:
-        mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            logger.warning("the task journal at %s is not in WAL mode (%s)", self.path, mode)
-        # FULL: an intent must survive power loss, not only a crash, since money follows it.
-        self._conn.execute("PRAGMA synchronous = FULL")
-        self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        for suffix in ("-wal", "-shm"):
-            _tighten(self.path.with_name(self.path.name + suffix))
-
-    def _migrate(self) -> None:
-        with self._write() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT version FROM schema_version").fetchone()
-            version = 0 if row is None else int(row[0])
-            if row is None:
-                conn.execute("INSERT INTO schema_version (version) VALUES (0)")
-            if version > SCHEMA_VERSION:
-                raise JournalError(
-                    f"the task journal at {self.path} has schema version {version}, newer than this "
-                    f"rivya-mcp understands ({SCHEMA_VERSION}); upgrade rivya-mcp"
-                )
-            for step in range(version, SCHEMA_VERSION):
-                _MIGRATIONS[step](conn)
-                logger.info("task journal migrated to schema version %d", step + 1)
-            conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
-
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front, so a read-then-write never deadlocks with
-        # another process upgrading its own read lock.
+    def _write(self) -> Iterator[Transaction]:
         with self._lock:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
+                with self.store.write() as tx:
+                    yield tx
             finally:
-                # data_version does not move for this connection's own commits.
+                # The store's change token does not move for this journal's own commits.
                 self._cache.clear()
 
     def _cached(self, task_id: str) -> JournalEntry | None:
-        """``get`` from memory when no connection has committed since the entry was read. Hold the lock."""
-        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        """``get`` from memory when nobody has committed since the entry was read. Hold the lock."""
+        version = self.store.change_token()
         if version != self._cache_version:
             self._cache.clear()
             self._cache_version = version
         entry = self._cache.get(task_id)
         if entry is None:
-            entry = self._one(self._conn, *self._mine("task_id = ?", (task_id,)))
+            with self.store.read() as tx:
+                entry = self._one(tx, *self._mine("task_id = ?", (task_id,)))
             if entry is not None:
                 if len(self._cache) >= READ_CACHE_ENTRIES:
                     self._cache.clear()
@@ -809,20 +802,39 @@ class TaskJournal:
     def _stamp(self) -> str:
         return _iso(self._now())
 
-    def _one(self, conn: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> JournalEntry | None:
-        row = conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE {where}", args).fetchone()
+    def _one(self, tx: Transaction, where: str, args: tuple[Any, ...]) -> JournalEntry | None:
+        row = tx.one(f"SELECT {_COLUMNS} FROM tasks WHERE {where}", args)
         return None if row is None else _entry(row)
 
-    def _must(self, conn: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> JournalEntry:
-        entry = self._one(conn, where, args)
+    def _must(self, tx: Transaction, where: str, args: tuple[Any, ...]) -> JournalEntry:
+        entry = self._one(tx, where, args)
         if entry is None:
             raise KeyError(f"no journal entry with {where.split()[0]} {args[0]!r}")
         return entry
 
     def _many(self, clause: str, args: tuple[Any, ...]) -> _Entries:
-        with self._lock:
-            rows = self._conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE {clause}", args).fetchall()
+        with self._lock, self.store.read() as tx:
+            rows = tx.all(f"SELECT {_COLUMNS} FROM tasks WHERE {clause}", args)
         return [_entry(row) for row in rows]
+
+
+def open_journal(
+    location: str | Path,
+    *,
+    now: Callable[[], datetime] = _utc_now,
+    upstream: str | None = None,
+    api_key: Secret | str | None = None,
+) -> TaskJournal:
+    """The journal at a SQLite path, or in the PostgreSQL database of a ``postgresql://`` URL.
+
+    ``upstream`` and ``api_key`` scope it to one account (see :class:`TaskJournal`).
+    """
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://")):
+        from rivya_mcp.journal_stores._postgres import PostgresStore
+
+        return TaskJournal(store=PostgresStore(text), now=now, upstream=upstream, api_key=api_key)
+    return TaskJournal(Path(location), now=now, upstream=upstream, api_key=api_key)
 
 
 @dataclass(frozen=True)
@@ -872,8 +884,8 @@ def _entry(row: tuple[Any, ...]) -> JournalEntry:
         params=json.loads(params),
         reference=reference,
         status=status,
-        reserved_credits=reserved,
-        final_credits=final,
+        reserved_credits=_number(reserved),
+        final_credits=_number(final),
         result_urls=tuple(json.loads(urls)),
         saved_paths=tuple(json.loads(saved)),
         error_code=error_code,
@@ -885,6 +897,13 @@ def _entry(row: tuple[Any, ...]) -> JournalEntry:
         upstream=upstream,
         account=account,
     )
+
+
+def _number(value: Any) -> float | None:
+    # SQLite gives back the int or float it stored; PostgreSQL's NUMERIC comes back a Decimal.
+    if value is None or isinstance(value, int | float):
+        return value
+    return float(value)
 
 
 def _next_status(current: str, new: str) -> str:
@@ -913,22 +932,3 @@ def _shorten_reference(reference: str | None) -> str | None:
     if len(reference) > MAX_REFERENCE_CHARS:
         return reference[: MAX_REFERENCE_CHARS - 1] + "…"
     return reference
-
-
-def _create_private_file(path: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-    os.close(fd)
-    _tighten(path)
-
-
-def _tighten(path: Path) -> None:
-    """Make an existing file owner-only (it may predate us, or sqlite may have made it)."""
-    if os.name != "posix":
-        return
-    try:
-        if path.stat().st_mode & 0o077:
-            path.chmod(0o600)
-    except FileNotFoundError:
-        pass

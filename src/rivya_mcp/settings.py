@@ -92,12 +92,21 @@ class Settings:
     sandbox: bool = False
     # The server's public base URL (HTTP transports): webhook deliveries finish tasks when set.
     public_url: str | None = None
+    # postgresql://… : the journal, the saved images and the task leases live in this database,
+    # shared by every replica (a Secret: the URL may carry a password). None: local SQLite + folder.
+    database_url: Secret | None = None
+    # Seconds a replica's claim on a task lasts unless renewed (renewed every third of it while
+    # held): how long a task followed by a replica that died waits before another takes it over.
+    lease_seconds: float = 15.0
+    # "json": one JSON object per log line (with the task id when there is one), for hosted replicas.
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         key = env.get("RIVYA_API_KEY", "").strip()
         token = env.get("RIVYA_MCP_AUTH_TOKEN", "").strip()
+        database_url = env.get("RIVYA_DATABASE_URL", "").strip()
         base = cls()
         return cls(
             api_key=Secret(key) if key else None,
@@ -118,6 +127,9 @@ class Settings:
             allowed_hosts=tuple(h.strip() for h in env.get("RIVYA_ALLOWED_HOSTS", "").split(",") if h.strip()),
             log_level=(env.get("RIVYA_LOG_LEVEL") or base.log_level).upper(),
             public_url=(env.get("RIVYA_PUBLIC_URL") or "").strip().rstrip("/") or None,
+            database_url=Secret(database_url) if database_url else None,
+            lease_seconds=float(env.get("RIVYA_LEASE_SECONDS") or base.lease_seconds),
+            log_format=(env.get("RIVYA_LOG_FORMAT") or base.log_format).strip().lower(),
         )
 
     def with_changes(self, **changes: object) -> Settings:

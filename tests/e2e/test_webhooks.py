@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import httpx2
 import pytest
 from mcp import Client
 
+from rivya_mcp.journal import TaskJournal
 from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from rivya_mcp.sandbox._auth import account_id
 from rivya_mcp.sandbox._webhooks import sign
@@ -45,14 +47,22 @@ class Server:
     out_dir: Path
     process: subprocess.Popen[bytes]
     log: Path
+    api_url: str
 
     @property
     def webhook_url(self) -> str:
         return f"{self.url}/webhooks/rivya"
 
+    @property
+    def journal_path(self) -> Path:
+        return self.data_dir / "journal.sqlite3"
+
     def secret(self) -> str:
-        record = json.loads((self.data_dir / "webhook-endpoint.json").read_text())
-        secret: str = record["secret"]
+        """The signing secret as the server keeps it: in its journal, under its upstream and key."""
+        with TaskJournal(self.journal_path, upstream=self.api_url, api_key=self.key) as journal:
+            raw = journal.owned_meta("webhook_endpoint")
+        assert raw is not None
+        secret: str = json.loads(raw)["secret"]
         return secret
 
 
@@ -93,7 +103,7 @@ def _server(
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )  # fmt: skip
-    server = Server(url, key, workdir / "data", workdir / "out", process, log)
+    server = Server(url, key, workdir / "data", workdir / "out", process, log, sandbox.base_url)
     try:
         # The server logs this once its endpoint is registered (found or created) and gaps are filled.
         _wait_until(lambda: b"webhooks: receiving at" in log.read_bytes(), "the server to register its endpoint")
@@ -153,7 +163,9 @@ def _post_event(server: Server, event: dict[str, Any], *, secret: str, timestamp
 @pytest.mark.anyio
 async def test_a_task_finishes_by_webhook_with_no_status_poll(sandbox: RunningSandbox, tmp_path: Path) -> None:
     with _server(sandbox, tmp_path, "rvya_sk_hooks_plain") as server:
-        assert stat.S_IMODE((server.data_dir / "webhook-endpoint.json").stat().st_mode) == 0o600
+        # The secret is kept in the journal, a file only its owner may read.
+        assert stat.S_IMODE(server.journal_path.stat().st_mode) == 0o600
+        assert server.secret().startswith("whsec_")
         _count_polls(sandbox)
         data = await _generate(server)
         assert data["status"] == "succeeded" and Path(data["saved_path"]).is_file()
@@ -177,7 +189,8 @@ async def test_a_restarted_server_keeps_its_endpoint_and_secret(sandbox: Running
         data = await _generate(server)
         assert data["status"] == "succeeded" and _polls(sandbox) == 0
     assert len(_endpoints(sandbox, key)) == 1
-    (tmp_path / "data" / "webhook-endpoint.json").unlink()  # the secret is lost: it can only be replaced
+    with sqlite3.connect(tmp_path / "data" / "journal.sqlite3") as conn:  # the secret is lost: it can only be replaced
+        conn.execute("DELETE FROM meta WHERE name LIKE 'webhook_endpoint:%'")
     with _server(sandbox, tmp_path, key, port=port) as server:
         assert server.secret() != first
     assert len(_endpoints(sandbox, key)) == 1

@@ -13,7 +13,8 @@ import pytest
 from mcp import Client
 from mcp.types import TextContent
 
-from rivya_mcp.journal import _create_v1
+from rivya_mcp.journal import MIGRATIONS
+from rivya_mcp.journal_stores import SqliteStore
 from rivya_mcp.sandbox import RunningSandbox
 from rivya_mcp.server import build_server
 from rivya_mcp.server._tools import UNOWNED_NOTE
@@ -27,10 +28,10 @@ OLD_KEY = "rivya-mcp-old-intent-from-v1"
 def _old_journal(data_dir: Path) -> None:
     """A journal written by a rivya-mcp that did not record upstream or account: one unanswered create."""
     data_dir.mkdir(parents=True)
+    store = SqliteStore(data_dir / "journal.sqlite3")
+    store.migrate(MIGRATIONS[:1])  # schema version 1: no owner columns yet
+    store.close()
     with sqlite3.connect(data_dir / "journal.sqlite3") as conn:
-        _create_v1(conn)
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
         conn.execute(
             "INSERT INTO tasks (idempotency_key, model, mode, prompt, params, status, created_at, updated_at) "
             "VALUES (?, 'flux-kontext-max', 'generate', 'an old request', '{\"aspectRatio\": \"1:1\"}', "

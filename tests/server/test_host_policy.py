@@ -186,3 +186,20 @@ def test_a_malformed_allowed_host_is_refused_when_the_app_is_built(tmp_path: Pat
     settings = Settings(output_dir=tmp_path / "out", data_dir=tmp_path / "data", allowed_hosts=("https://x.test/",))
     with pytest.raises(ValueError, match="--allowed-host"):
         build_http_app(settings, transport="http")
+
+
+def test_health_probes_pass_the_host_check_and_the_token_but_nothing_else_does(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """A balancer probes a replica by its address, without the token: /healthz and /readyz answer
+    (only "ok"), while the MCP endpoint behind the same Host is still refused (421), and without
+    the token (401)."""
+    settings = settings_for(sandbox, tmp_path, auth_token=Secret(TOKEN))
+    with ThreadedServer(build_http_app(settings, transport="http")) as running, httpx2.Client(timeout=10) as http:
+        probe = {"host": "10.1.2.3:8000"}  # the pod's address, named in no allow-list
+        for path in ("/healthz", "/readyz"):
+            answer = http.get(f"{running.base_url}{path}", headers=probe)
+            assert (answer.status_code, answer.json()) == (200, {"status": "ok"}), path
+        assert http.post(f"{running.base_url}/mcp", json=INITIALIZE, headers={**JSON, **probe}).status_code == 421
+        assert _status("http", running) == 401
+        assert _status("http", running, authorization=f"Bearer {TOKEN}") == 200

@@ -1,47 +1,48 @@
-"""The journal's mcp_tasks table (schema step 2): additive migration, round trip, absorbing writes."""
+"""The journal's mcp_tasks table (schema step 3): additive migration, round trip, absorbing writes.
+
+On both stores: a SQLite file and a real PostgreSQL server (tests/_postgres.py).
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from rivya_mcp.journal import SCHEMA_VERSION, TaskJournal
+import pytest
+
+from rivya_mcp.journal import SCHEMA_VERSION, open_journal
+from tests._journals import older_journal
 
 T0 = datetime(2026, 7, 28, 10, 0, tzinfo=UTC)
 
 
-def _before_mcp_tasks(path: Path) -> None:
-    """A journal as the release before the Tasks extension left it: one schema step short, one task."""
-    with TaskJournal(path) as journal:
-        journal.record_intent(idempotency_key="k1", model="m", mode="generate", prompt="p", params={})
-        journal.attach_task("k1", task_id="task_1", status="queued")
-    conn = sqlite3.connect(path)
-    # Schema step 3 added mcp_tasks; the steps after it (step 4: files) go too.
-    conn.execute("DROP TABLE mcp_tasks")
-    conn.execute("DROP TABLE files")
-    conn.execute("UPDATE schema_version SET version = 2")
-    conn.commit()
-    conn.close()
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "journal.sqlite3")
+    return str(request.getfixturevalue("postgres_url"))
 
 
-def test_an_older_journal_gains_the_table_and_keeps_its_tasks(tmp_path: Path) -> None:
-    path = tmp_path / "journal.sqlite3"
-    _before_mcp_tasks(path)
-    with TaskJournal(path) as journal:
+def _before_mcp_tasks(location: str) -> None:
+    """A journal as the release before the Tasks extension left it: two schema steps, one task."""
+    older_journal(location, 2, (("k1", "task_1", "queued"),))
+
+
+def test_an_older_journal_gains_the_table_and_keeps_its_tasks(location: str) -> None:
+    _before_mcp_tasks(location)
+    with open_journal(location) as journal:
         entry = journal.get("task_1")
         assert entry is not None and entry.status == "queued"
         record = journal.record_mcp_task(
             "h1", task_id="task_1", tool="generate_image", status="working", ttl_ms=1000, created_at=T0
         )
         assert (record.task_id, record.status, record.ttl_ms, record.created_at) == ("task_1", "working", 1000, T0)
-    conn = sqlite3.connect(path)
-    assert conn.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)
-    conn.close()
+        with journal.store.read() as tx:
+            assert tx.all("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
 
 
-def test_conditional_updates_keep_terminal_states(tmp_path: Path) -> None:
-    with TaskJournal(tmp_path / "j.sqlite3") as journal:
+def test_conditional_updates_keep_terminal_states(location: str) -> None:
+    with open_journal(location) as journal:
         journal.record_mcp_task("h1", task_id="task_1", tool="edit_image", status="working", ttl_ms=None, created_at=T0)
         later = T0 + timedelta(seconds=5)
         assert journal.update_mcp_task("h1", status_message="processing", updated_at=later)
@@ -51,12 +52,23 @@ def test_conditional_updates_keep_terminal_states(tmp_path: Path) -> None:
         assert not journal.update_mcp_task(
             "h1", status="completed", result=result, updated_at=later, only_from="working"
         )
+        assert not journal.update_mcp_task("nope", status="cancelled", updated_at=later)
         record = journal.get_mcp_task("h1")
         assert record is not None
-        assert (record.status, record.status_message, record.result, record.ttl_ms) == (
+        assert (record.status, record.status_message, record.result, record.ttl_ms, record.updated_at) == (
             "cancelled",
             "processing",
             None,
             None,
+            later,
         )
         assert journal.get_mcp_task("nope") is None
+
+
+def test_a_finished_handle_keeps_its_result(location: str) -> None:
+    with open_journal(location) as journal:
+        journal.record_mcp_task("h2", task_id="task_2", tool="get_task", status="working", ttl_ms=500, created_at=T0)
+        result = {"content": [{"type": "text", "text": "done ✓"}], "isError": False}
+        assert journal.update_mcp_task("h2", status="completed", result=result, updated_at=T0, only_from="working")
+        record = journal.get_mcp_task("h2")
+        assert record is not None and (record.status, record.result, record.error) == ("completed", result, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -46,6 +47,13 @@ log = logging.getLogger(__name__)
 Body = Callable[[dict[str, Any], Context, CallState], Awaitable[CallToolResult]]
 
 SERVER_NAME = "rivya"
+
+# Each built server's runtime, for what sits beside the MCP layer (the HTTP health checks).
+_RUNTIMES: weakref.WeakKeyDictionary[MCPServer[Runtime], Runtime] = weakref.WeakKeyDictionary()
+
+
+def runtime_of(server: MCPServer[Runtime]) -> Runtime:
+    return _RUNTIMES[server]
 
 
 class _RawArguments(ArgModelBase):
@@ -160,7 +168,8 @@ def build_server(
         bodies = build_tool_bodies(settings, client=client, journal=journal, local_paths=local_paths)
     runtime, manifest, schemas = bodies.runtime, bodies.manifest, bodies.schemas
     # Runs when the first session starts (never here: building stays free of side effects).
-    runtime.set_recovery(Recovery(bodies))
+    recovery = Recovery(bodies)
+    runtime.set_recovery(recovery, sweeper=recovery.sweep)
     texts = descriptions(manifest)
     specs: list[tuple[str, str, Body, type[BaseModel], ToolAnnotations]] = [
         ("generate_image", "Generate image", bodies.generate_image, TaskOutput,
@@ -238,6 +247,7 @@ def build_server(
         log_level=_sdk_log_level(settings.log_level),
     )
     register_resources(server, bodies)
+    _RUNTIMES[server] = runtime
     return server
 
 

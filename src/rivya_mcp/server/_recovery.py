@@ -24,6 +24,12 @@ Intents the agent was told about are never re-sent from here: ``rejected`` (the 
 and ``unconfirmed`` (the create failed after retries without a clear answer; the error told the
 agent the key to repeat the call with). The agent's own retry with the same key revives those.
 
+With a shared database (replicas), the same steps run as a **sweep** for the server's whole life
+instead of once at start (``sweep``): every ``lease_seconds`` it takes over the intents and tasks
+whose lease is free and that nobody touched for that long (a replica died following them, or a
+call returned them pending), each step under the task's lease, so exactly one replica follows a
+task at a time and a dead one's tasks are finished by another.
+
 The pass never blocks a tool call (it runs beside the session), logs to stderr, is cancelled with
 the session, and shares the per-task lock with the tools, so a ``get_task`` wait and the recovery
 never poll or save one task at the same time.
@@ -39,7 +45,7 @@ import anyio
 
 from rivya_mcp._disk import DataFolderUnusable
 from rivya_mcp.client import APIStatusError, ResultExpiredError
-from rivya_mcp.journal import ABANDONED, JournalEntry
+from rivya_mcp.journal import ABANDONED, UNSUBMITTED, JournalEntry
 from rivya_mcp.server._ledger import needs_finishing
 from rivya_mcp.server._pace import result_url
 from rivya_mcp.server._tools import ToolBodies, is_refusal
@@ -99,6 +105,70 @@ class Recovery:
                 group.start_soon(self._guarded, limiter, entry, self._finish)
         log.info("recovery: done")
 
+    async def sweep(self) -> None:
+        """Replicas: take over what nobody follows, every ``lease_seconds``, for the server's life."""
+        coordinator = self.runtime.coordinator
+        if coordinator is None:
+            return
+        if not self.runtime.can_call_api:
+            log.debug("sweep: off (no API key)")
+            return
+        period = coordinator.lease_seconds
+        limiter = anyio.CapacityLimiter(MAX_PARALLEL)
+        running: set[str] = set()
+        async with anyio.create_task_group() as group:
+            while True:
+                try:
+                    for entry, step in await self._orphans(period):
+                        name = entry.task_id or entry.idempotency_key
+                        if name not in running:
+                            running.add(name)
+                            group.start_soon(self._adopt, limiter, entry, step, running, name)
+                except Exception as exc:
+                    log.warning("sweep: %s: %s", type(exc).__name__, exc)
+                await anyio.sleep(period)
+
+    async def _orphans(self, grace: float) -> list[tuple[JournalEntry, Callable[[JournalEntry], Awaitable[None]]]]:
+        ledger = self.runtime.ledger()
+        quiet_since = self._now() - timedelta(seconds=grace)
+        intents = await anyio.to_thread.run_sync(ledger.unsubmitted)
+        tasks = await anyio.to_thread.run_sync(ledger.unfinished)
+        found: list[tuple[JournalEntry, Callable[[JournalEntry], Awaitable[None]]]] = []
+        found += [(e, self._adopt_intent) for e in intents if e.updated_at < quiet_since]
+        found += [(e, self._finish) for e in tasks if e.updated_at < quiet_since]
+        return found
+
+    async def _adopt(
+        self,
+        limiter: anyio.CapacityLimiter,
+        entry: JournalEntry,
+        step: Callable[[JournalEntry], Awaitable[None]],
+        running: set[str],
+        name: str,
+    ) -> None:
+        try:
+            coordinator = self.runtime.coordinator
+            if coordinator is None:
+                return
+            lease = f"task:{entry.task_id}" if entry.task_id else f"intent:{entry.idempotency_key}"
+            if await anyio.to_thread.run_sync(coordinator.store.lease_holder, lease) is not None:
+                return  # followed by a live replica (or by a call of this one)
+            log.info("sweep: taking over %s", entry.task_id or f"intent {entry.idempotency_key}")
+            await self._guarded(limiter, entry, step)
+        finally:
+            running.discard(name)
+
+    async def _adopt_intent(self, entry: JournalEntry) -> None:
+        """Re-send an intent whose sender died before the answer, under its lease (see ``_resend``)."""
+        async with self.runtime.creating(entry.idempotency_key):
+            latest = self.runtime.ledger().by_key(entry.idempotency_key)
+            if latest is None or latest.task_id is not None or latest.status != UNSUBMITTED:
+                return  # answered after all (the sender was slow, not dead)
+            await self._resend(latest, follow=False)
+        latest = self.runtime.ledger().by_key(entry.idempotency_key)
+        if latest is not None:
+            await self._finish(latest)
+
     async def _guarded(
         self, limiter: anyio.CapacityLimiter, entry: JournalEntry, step: Callable[[JournalEntry], Awaitable[None]]
     ) -> None:
@@ -110,7 +180,7 @@ class Recovery:
                 what = entry.task_id or f"intent {entry.idempotency_key}"
                 log.warning("recovery: %s left for later: %s: %s", what, type(exc).__name__, exc)
 
-    async def _resend(self, entry: JournalEntry) -> None:
+    async def _resend(self, entry: JournalEntry, *, follow: bool = True) -> None:
         ledger = self.runtime.ledger()
         key = entry.idempotency_key
         age = self._now() - entry.created_at
@@ -135,8 +205,8 @@ class Recovery:
             raise
         ledger.created(key, generation)
         log.info("recovery: intent %s re-sent under its key: task %s (%s)", key, generation.id, generation.status)
-        entry = ledger.by_key(key) or entry
-        await self._finish(entry)
+        if follow:
+            await self._finish(ledger.by_key(key) or entry)
 
     async def _finish(self, entry: JournalEntry) -> None:
         """Poll the task to its end and save its image, one step at a time under the task's lock."""

@@ -1,7 +1,8 @@
 """Resources: the saved full-resolution images and the task list.
 
 Images are served from the output directory only, by bare file name: no separators, no
-traversal, no symlink escapes (``resolve_served_file``).
+traversal, no symlink escapes (``resolve_served_file``). Replicas sharing a database also serve
+the images any of them saved, from its ``images`` table (looked up by the same checked name).
 """
 
 from __future__ import annotations
@@ -14,19 +15,24 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from rivya_mcp.server._results import IMAGE_URI_PREFIX, TASKS_URI
-from rivya_mcp.server._storage import MIME_BY_EXTENSION, resolve_served_file
+from rivya_mcp.server._runtime import Runtime
+from rivya_mcp.server._storage import MIME_BY_EXTENSION, SAFE_NAME, resolve_served_file
 from rivya_mcp.server._tools import ToolBodies
 
 RECENT_TASKS_IN_RESOURCE = 50
 
 
-def _image_reader(output_dir: Path, extension: str) -> Callable[[str], bytes]:
+def _image_reader(output_dir: Path, extension: str, runtime: Runtime) -> Callable[[str], bytes]:
     def read_image(name: str) -> bytes:
         filename = f"{name}.{extension}"
         path = resolve_served_file(output_dir, filename)
-        if path is None:
-            raise ResourceNotFoundError(f"No saved image named {filename!r} in the output directory.")
-        return path.read_bytes()
+        if path is not None:
+            return path.read_bytes()
+        if runtime.coordinator is not None and SAFE_NAME.match(filename):
+            shared = runtime.coordinator.image(filename)
+            if shared is not None:
+                return shared[1]
+        raise ResourceNotFoundError(f"No saved image named {filename!r} in the output directory.")
 
     return read_image
 
@@ -43,7 +49,7 @@ def register_resources(server: MCPServer[Any], bodies: ToolBodies) -> None:
             title=f"Saved {extension.upper()} image",
             description="A full-resolution image this server saved (linked from generate/edit results).",
             mime_type=mime,
-        )(_image_reader(output_dir, extension))
+        )(_image_reader(output_dir, extension, bodies.runtime))
 
     def read_tasks() -> str:
         return bodies.task_list(status=None, limit=RECENT_TASKS_IN_RESOURCE).model_dump_json(indent=2)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -23,7 +24,11 @@ from rivya_mcp.journal import JournalEntry, JournalError, TaskJournal
 from rivya_mcp.server._errors import MISSING_KEY_HELP
 from rivya_mcp.server._ledger import Ledger, saved_file
 from rivya_mcp.server._pace import PollPacer, from_journal
+from rivya_mcp.server._storage import resolve_served_file, save_atomically
 from rivya_mcp.settings import Settings
+
+if TYPE_CHECKING:
+    from rivya_mcp.server._replicas import Coordinator
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,8 @@ class _Follower:
 
 # The recovery pass, given the moment this server started: it handles what was recorded before.
 Recovery = Callable[[datetime], Awaitable[None]]
+# With a shared database: runs for the server's life, taking over what dead replicas left.
+Sweeper = Callable[[], Coroutine[Any, Any, None]]
 
 
 def open_journal(settings: Settings) -> TaskJournal:
@@ -49,7 +56,13 @@ def open_journal(settings: Settings) -> TaskJournal:
 
     Scoped: rows recorded under another base URL (the sandbox's) or another key are never
     re-sent, polled or shown as this server's. Raises ``DataFolderUnusable`` saying why and what to do.
+    With ``settings.database_url`` it is the PostgreSQL journal every replica shares, scoped the
+    same way; it raises ``JournalError`` (password-free) when the database can't be reached.
     """
+    if settings.database_url is not None:
+        from rivya_mcp.journal import open_journal as open_journal_at
+
+        return open_journal_at(settings.database_url.reveal(), upstream=settings.base_url, api_key=settings.api_key)
     folder = Path(settings.data_dir).expanduser().resolve()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -99,10 +112,14 @@ class Runtime:
         self._recovery_state = "idle"  # idle → running → done (back to idle when cut short)
         # Set when the session running the pass ends before it: the other sessions' hosts wake.
         self._recovery_released: anyio.Event | None = None
+        self._sweeper: Sweeper | None = None
+        # Set when the journal is in PostgreSQL (settings.database_url): leases, wake-ups, images.
+        self.coordinator: Coordinator | None = None
         self.started_at: datetime | None = None
 
-    def set_recovery(self, recovery: Recovery | None) -> None:
+    def set_recovery(self, recovery: Recovery | None, *, sweeper: Sweeper | None = None) -> None:
         self._recovery = recovery
+        self._sweeper = sweeper
 
     @property
     def can_call_api(self) -> bool:
@@ -116,6 +133,7 @@ class Runtime:
         One holder at a time per task means no doubled polling (and rate-limit use) and no second
         download of an image someone is already saving.
         """
+        deadline = anyio.current_time() + timeout
         lock = self._task_locks.get(task_id)
         if lock is None:
             # fast_acquire: a free lock is taken without a trip through the event loop.
@@ -129,12 +147,33 @@ class Runtime:
                 await lock.acquire()
                 acquired = True
         try:
-            yield acquired
+            if acquired and self.coordinator is not None:
+                # The local lock keeps this process's own callers in line without a database trip;
+                # the lease does the same across replicas.
+                async with self.coordinator.lease(
+                    f"task:{task_id}", timeout=max(0.0, deadline - anyio.current_time())
+                ) as had:
+                    yield had
+            else:
+                yield acquired
         finally:
             if acquired:
                 lock.release()
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
                 self._task_locks.pop(task_id, None)
+
+    @asynccontextmanager
+    async def creating(self, idempotency_key: str) -> AsyncIterator[None]:
+        """Hold the intent's lease while its create is recorded, sent and answered (replicas only).
+
+        So another replica's sweep never re-sends an intent whose answer is still on its way; a
+        replica that dies mid-create lets the lease lapse, and the sweep re-sends it under its key.
+        """
+        if self.coordinator is None:
+            yield
+            return
+        async with self.coordinator.lease(f"intent:{idempotency_key}"):
+            yield
 
     def _paced(self, task_id: str) -> tuple[Ledger, JournalEntry | None, bool]:
         ledger = self.ledger()
@@ -206,7 +245,28 @@ class Runtime:
 
     def is_busy(self, task_id: str) -> bool:
         lock = self._task_locks.get(task_id)
-        return lock is not None and lock.locked()
+        if lock is not None and lock.locked():
+            return True
+        return self.coordinator is not None and self.coordinator.held_elsewhere(f"task:{task_id}")
+
+    async def shared_image(self, task_id: str) -> tuple[Path, bytes] | None:
+        """The image another replica saved for ``task_id``, put in this one's output folder (replicas only)."""
+        if self.coordinator is None:
+            return None
+        found = await self.coordinator.image_of_task(task_id)
+        if found is None:
+            return None
+        name, data = found
+        output_dir = Path(self.settings.output_dir)
+        path = resolve_served_file(output_dir, name)
+        if path is None:
+            path = await anyio.to_thread.run_sync(save_atomically, output_dir, name, data)
+        return path, data
+
+    async def share_image(self, path: Path, task_id: str, mime_type: str, data: bytes) -> None:
+        """Put a saved image where every replica can read it (replicas only)."""
+        if self.coordinator is not None:
+            await self.coordinator.share_image(path.name, task_id, mime_type, data)
 
     def client(self) -> AsyncRivyaClient:
         if self._client is None:
@@ -224,16 +284,40 @@ class Runtime:
         return self._client
 
     def ledger(self) -> Ledger:
-        """The journal's wrapper; raises ``DataFolderUnusable`` when it cannot be opened.
+        """The journal's wrapper; raises ``DataFolderUnusable`` (or, with a shared database,
+        ``JournalError``) when it cannot be opened.
 
         Never a silent "journal off": without it a crash could lose a paid task or re-send one
         twice, and the results' promises (paid once, recovered after a crash) would be false.
-        The CLI checks the folder before serving (``open_journal``); this covers a folder that
-        broke since.
+        The CLI checks the folder before serving (``open_journal``), a replica its database when
+        its session starts; this covers one that broke since.
         """
         if self._journal is None:
             self._journal = self._owned_journal = open_journal(self.settings)
+        if self.coordinator is None and self.settings.database_url is not None:
+            from rivya_mcp.server._replicas import coordinator_for
+
+            self.coordinator = coordinator_for(self._journal, lease_seconds=self.settings.lease_seconds)
+            if self.coordinator is not None:
+                self.coordinator.on_task_changed = self._changed_elsewhere
         return Ledger(self._journal)
+
+    def _changed_elsewhere(self, task_id: str) -> None:
+        """Another replica recorded a webhook's news about ``task_id``: a waiter here takes it from the journal."""
+        if task_id not in self._followers or self._journal is None:
+            return
+        entry = self._journal.get(task_id)
+        if entry is not None and entry.is_terminal:
+            self.push(from_journal(entry))
+
+    async def announce(self, generation: Generation) -> bool:
+        """A webhook's news about a task: wake the call waiting on it here, or on another replica.
+
+        True when a call here takes it over (it then fetches and saves the image itself).
+        """
+        if self.coordinator is not None:
+            await self.coordinator.task_changed(generation.id)
+        return self.push(generation)
 
     def journal(self) -> TaskJournal | None:
         """The journal itself (opened on first use), None when it is unavailable."""
@@ -245,6 +329,11 @@ class Runtime:
         """Sessions open now (each inside :meth:`session`)."""
         return self._sessions
 
+    def _open_shared_journal(self) -> None:
+        """The journal, images and leases shared by replicas (see _replicas); raises JournalError."""
+        assert self.settings.database_url is not None
+        self._journal = self._owned_journal = open_journal(self.settings)
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Runtime]:
         self._sessions += 1
@@ -252,8 +341,21 @@ class Runtime:
             self.started_at = datetime.now(UTC)
         error: Exception | None = None
         try:
+            if self.settings.database_url is not None and self._journal is None:
+                # A replica without its database must not serve (its tasks would be recorded
+                # nowhere another replica can see): fail the start, loudly, instead.
+                self._open_shared_journal()
+                self.ledger()
             async with anyio.create_task_group() as background:
-                if self._recovery is not None and self._recovery_state != "done":
+                if self.coordinator is not None:
+                    # Replicas: one LISTEN connection, and a sweep that takes over (for the server's
+                    # life, not only at start) what any replica, this one included, left behind.
+                    # They replace the start-up recovery pass.
+                    if self._sessions == 1:
+                        background.start_soon(self.coordinator.listen)
+                        if self._sweeper is not None:
+                            background.start_soon(self._sweeper)
+                elif self._recovery is not None and self._recovery_state != "done":
                     background.start_soon(self._host_recovery, self._recovery, self.started_at)
                 try:
                     yield self
@@ -302,3 +404,4 @@ class Runtime:
         if self._owned_journal is not None:
             self._owned_journal.close()
             self._owned_journal = self._journal = None
+            self.coordinator = None

@@ -192,39 +192,41 @@ class ToolBodies:
             )
             params = to_wire_params(self.manifest, mode, args, references=references)
         await live_prompt_check()
-        ledger.intent(
-            idempotency_key=key,
-            mode=mode,
-            model=self.settings.model,
-            prompt=prompt,
-            params=params,
-            reference=reference,
-        )
-        state.idempotency_key = key
-        try:
-            generation = await client.create_generation(
-                model=self.settings.model, prompt=prompt, params=params, idempotency_key=key
+        # Replicas: no other replica's sweep re-sends this intent while its answer is on its way.
+        async with self.runtime.creating(key):
+            ledger.intent(
+                idempotency_key=key,
+                mode=mode,
+                model=self.settings.model,
+                prompt=prompt,
+                params=params,
+                reference=reference,
             )
-        except APIStatusError as exc:
-            if is_refusal(exc):
-                ledger.rejected(key, code=exc.code, message=exc.message)
-            else:
-                ledger.ended(key, status=UNCONFIRMED, code=exc.code, message=exc.message)
-            hint = safety_refusal_hint(mode, params, exc.code, exc.message)
-            if hint is not None:
-                raise ToolInputError(
-                    f"Error validation_failed from Rivya: {exc.message} {hint}",
-                    "Call edit_image again with a lower safetyTolerance (0 or 1), or leave it out.",
-                ) from exc
-            raise
-        except RivyaError as exc:
-            # Connection lost, timed out or a garbled answer, after the client's retries under this
-            # key: the task may exist. The agent is told the key; only its retry re-sends this.
-            told = failure_for_exception(exc)
-            ledger.ended(key, status=UNCONFIRMED, code=told.code if told else None, message=str(exc))
-            raise
-        state.task_id, state.created = generation.id, True
-        ledger.created(key, generation)
+            state.idempotency_key = key
+            try:
+                generation = await client.create_generation(
+                    model=self.settings.model, prompt=prompt, params=params, idempotency_key=key
+                )
+            except APIStatusError as exc:
+                if is_refusal(exc):
+                    ledger.rejected(key, code=exc.code, message=exc.message)
+                else:
+                    ledger.ended(key, status=UNCONFIRMED, code=exc.code, message=exc.message)
+                hint = safety_refusal_hint(mode, params, exc.code, exc.message)
+                if hint is not None:
+                    raise ToolInputError(
+                        f"Error validation_failed from Rivya: {exc.message} {hint}",
+                        "Call edit_image again with a lower safetyTolerance (0 or 1), or leave it out.",
+                    ) from exc
+                raise
+            except RivyaError as exc:
+                # Connection lost, timed out or a garbled answer, after the client's retries under this
+                # key: the task may exist. The agent is told the key; only its retry re-sends this.
+                told = failure_for_exception(exc)
+                ledger.ended(key, status=UNCONFIRMED, code=told.code if told else None, message=str(exc))
+                raise
+            state.task_id, state.created = generation.id, True
+            ledger.created(key, generation)
         if ledger.get(generation.id) is None:
             self.runtime.pacer.started(generation)  # no journal: the first look still waits
         log.info("task %s created (%s, %s)", generation.id, mode, generation.status)
@@ -372,6 +374,12 @@ class ToolBodies:
         path = saved_file(entry)
         if path is not None:
             return path, None, True
+        shared = await self.runtime.shared_image(generation.id)
+        if shared is not None:
+            # Another replica saved it: its bytes, from the database, not a second download.
+            path, data = shared
+            ledger.updated(generation, saved_path=path)
+            return path, data, True
         spool = Spool(self.settings.data_dir)
         # A copy kept after an earlier save failed: no second download (its URL may be gone by now).
         kept = await anyio.to_thread.run_sync(spool.load, generation.id)
@@ -412,6 +420,8 @@ class ToolBodies:
                 kept_at=str(kept_at) if kept_at else None,
                 data=data,
             ) from exc
+        # Shared before the journal says "saved", so a replica that reads the journal finds the bytes.
+        await self.runtime.share_image(path, generation.id, mime, data)
         ledger.updated(generation, saved_path=path)
         if kept is not None:  # saved now (or unreadable): the kept copy has done its job
             await anyio.to_thread.run_sync(spool.discard, generation.id)

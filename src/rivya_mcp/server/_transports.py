@@ -15,7 +15,8 @@ from starlette.middleware import Middleware
 
 from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.journal import TaskJournal
-from rivya_mcp.server._app import build_server, build_tool_bodies
+from rivya_mcp.server._app import build_server, build_tool_bodies, runtime_of
+from rivya_mcp.server._health import HealthMiddleware
 from rivya_mcp.server._hosts import HostOriginMiddleware, HostPolicy, parse_allowed_host
 from rivya_mcp.server._security import BearerTokenMiddleware, check_bind
 from rivya_mcp.server._webhooks import WEBHOOK_PATH, SecretStore, WebhookReceiver, public_host
@@ -58,7 +59,7 @@ def build_http_app(
     server = build_server(settings, bodies=bodies)
     receiver: WebhookReceiver | None = None
     if settings.public_url:
-        receiver = WebhookReceiver(bodies, SecretStore(settings.data_dir))
+        receiver = WebhookReceiver(bodies, SecretStore(bodies.runtime.journal))
         server.custom_route(WEBHOOK_PATH, methods=["POST"])(receiver.handle)
     security = policy.sdk_settings()
     if transport == "http":
@@ -79,8 +80,11 @@ def build_http_app(
     if token:
         exempt = frozenset({WEBHOOK_PATH}) if receiver is not None else frozenset()
         app.user_middleware.insert(0, Middleware(BearerTokenMiddleware, token=token, exempt_paths=exempt))
-    # Outermost: a request for a foreign Host or from a foreign page is refused before anything else.
+    # Before the token: a request for a foreign Host or from a foreign page is refused first.
     app.user_middleware.insert(0, Middleware(HostOriginMiddleware, policy=policy))
+    # Outermost: a load balancer's probes carry no token and reach a replica by its address (a Host
+    # no allow-list names); /healthz and /readyz answer only "ok" or "unavailable", nothing to steal.
+    app.user_middleware.insert(0, Middleware(HealthMiddleware, runtime=runtime_of(server)))
     if receiver is not None and settings.public_url:
         _start_with_app(app, receiver, settings.public_url)
     log.debug("built %s app for %s:%d", transport, host, port)

@@ -1,12 +1,13 @@
 """Webhook completion: with a public URL, Rivya tells us when a task is done instead of being asked.
 
 At start the HTTP server finds its endpoint (by URL, through the list endpoint) or creates one for
-`generation.succeeded` and `generation.failed`, and keeps the signing secret in the data folder
-(mode 0600). Deliveries arrive at ``WEBHOOK_PATH`` on the same HTTP app, are verified
-(``_webhook_signature``), acknowledged at once, and then applied: the status is recorded, a call
-waiting on the task is woken to fetch the image, or, with no one waiting, the image is downloaded
-and saved here. A delivery for a task this server did not create is acknowledged and ignored; an
-event id already applied changes nothing. Polling goes on as a slow fallback, so a lost delivery
+`generation.succeeded` and `generation.failed`, and keeps the signing secret where the journal is
+(its ``meta`` table: a 0600 file in the data folder, or the database replicas share). Deliveries
+arrive at ``WEBHOOK_PATH`` on the same HTTP app, are verified (``_webhook_signature``),
+acknowledged at once, and then applied: the status is recorded, a call waiting on the task is
+woken to fetch the image, or, with no one waiting, the image is downloaded and saved here. A
+delivery for a task this server did not create is acknowledged and ignored; an event id already
+applied changes nothing, on any replica. Polling goes on as a slow fallback, so a lost delivery
 costs at most one slow interval, never the image.
 """
 
@@ -14,11 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from rivya_mcp.client import AsyncRivyaClient, Generation, RivyaError
+from rivya_mcp.journal import TaskJournal
 from rivya_mcp.server._ledger import saved_file
 from rivya_mcp.server._runtime import Runtime
 from rivya_mcp.server._tools import ToolBodies
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/rivya"
 EVENT_TYPES = ["generation.succeeded", "generation.failed"]
 ENDPOINT_NAME = "rivya-mcp"
-SECRET_FILENAME = "webhook-endpoint.json"
+META_NAME = "webhook_endpoint"
 # A generation event is a few KB; anything far larger is not one.
 MAX_DELIVERY_BYTES = 1024 * 1024
 # How long an image save started by a delivery waits for a call that is already saving it.
@@ -65,40 +65,41 @@ class EndpointRecord:
 
 
 class SecretStore:
-    """``webhook-endpoint.json`` in the data folder, written atomically with mode 0600."""
+    """The endpoint record in the task journal's ``meta`` table, under this upstream and account.
 
-    def __init__(self, data_dir: Path) -> None:
-        self.path = Path(data_dir) / SECRET_FILENAME
-        self._seen: tuple[tuple[int, int, int], EndpointRecord | None] | None = None
+    So the secret is where the journal is: a 0600 file in the data folder (SQLite) or the database
+    every replica shares (PostgreSQL), and every replica verifies with the same one.
+    """
 
-    def current(self) -> EndpointRecord | None:
-        """``load()``, read again only when the file has changed (one stat per delivery)."""
-        try:
-            info = self.path.stat()
-        except OSError:
-            return None
-        version = (info.st_mtime_ns, info.st_size, info.st_ino)
-        if self._seen is None or self._seen[0] != version:
-            self._seen = (version, self.load())
-        return self._seen[1]
+    def __init__(self, journal: Callable[[], TaskJournal | None]) -> None:
+        self._open = journal
+
+    def _journal(self) -> TaskJournal:
+        journal = self._open()
+        if journal is None:
+            raise OSError("the task journal is unavailable, so the webhook secret cannot be kept")
+        return journal
 
     def load(self) -> EndpointRecord | None:
-        try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-            return EndpointRecord(str(raw["endpoint_id"]), str(raw["url"]), str(raw["base_url"]), str(raw["secret"]))
-        except FileNotFoundError:
+        raw = self._journal().owned_meta(META_NAME)
+        if raw is None:
             return None
-        except (OSError, ValueError, KeyError, TypeError):
-            log.warning("webhooks: %s is unreadable; a new signing secret will be fetched", self.path)
+        try:
+            data = json.loads(raw)
+            return EndpointRecord(
+                str(data["endpoint_id"]), str(data["url"]), str(data["base_url"]), str(data["secret"])
+            )
+        except (ValueError, KeyError, TypeError):
+            log.warning("webhooks: the stored endpoint record is unreadable; a new signing secret will be fetched")
             return None
 
     def save(self, record: EndpointRecord) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(record.__dict__, handle)
-        os.replace(temporary, self.path)
+        self._journal().set_owned_meta(META_NAME, json.dumps(record.__dict__))
+
+    def current(self) -> EndpointRecord | None:
+        """Read for each delivery: `rivya-mcp webhooks rotate-secret` (another process) may have
+        replaced the secret, and from then on only the new one is accepted."""
+        return self.load()
 
 
 async def ensure_endpoint(client: AsyncRivyaClient, store: SecretStore, *, url: str, base_url: str) -> EndpointRecord:
@@ -224,8 +225,8 @@ class WebhookReceiver:
             return
         ledger.updated(generation)
         log.info("webhooks: task %s %s", generation.id, generation.status)
-        if self.runtime.push(generation):
-            return  # a call is following this task: woken, it fetches and saves the image itself
+        if await self.runtime.announce(generation):
+            return  # a call here is following this task: woken, it fetches and saves the image itself
         if generation.status != "succeeded":
             return
         async with self.runtime.following(generation.id, timeout=SAVE_WAIT_SECONDS) as ours:
