@@ -282,5 +282,5 @@ def test_a_version_1_sqlite_file_written_by_the_old_code_migrates(path: Path) ->
         )
         assert journal.get_mcp_task("m1") is not None
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
