@@ -39,7 +39,7 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, Self
 
 import anyio
 import anyio.lowlevel
@@ -100,7 +100,32 @@ def unreadable_line_reply(exc: Exception) -> types.JSONRPCError | None:
     )
 
 
-class _AnsweringReadStream:
+class _ReadStream:
+    """What a read stream adds to ``receive``/``aclose``: iteration and ``async with``."""
+
+    async def receive(self) -> SessionMessage | Exception:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class _AnsweringReadStream(_ReadStream):
     """A session read stream that answers unreadable lines itself, then hands them on as before."""
 
     def __init__(self, inner: Any, write_stream: Any) -> None:
@@ -123,21 +148,6 @@ class _AnsweringReadStream:
 
     async def aclose(self) -> None:
         await self._inner.aclose()
-
-    def __aiter__(self) -> _AnsweringReadStream:
-        return self
-
-    async def __anext__(self) -> SessionMessage | Exception:
-        try:
-            return await self.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
-
-    async def __aenter__(self) -> _AnsweringReadStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
 
 @asynccontextmanager
@@ -249,7 +259,7 @@ class _Unanswered:
                 await self._all_answered.wait()
 
 
-class _PipeReadStream:
+class _PipeReadStream(_ReadStream):
     """The session's read stream, pulled from the stdin pipe by the task that receives.
 
     No reader task and no memory stream in between: a message is read, split and parsed when the
@@ -308,21 +318,6 @@ class _PipeReadStream:
         # No checkpoint, as a memory stream's: the session closes its streams in cleanup code, where
         # a cancellation raised here would skip the rest of that cleanup.
         self._closed = True
-
-    def __aiter__(self) -> _PipeReadStream:
-        return self
-
-    async def __anext__(self) -> SessionMessage | Exception:
-        try:
-            return await self.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
-
-    async def __aenter__(self) -> _PipeReadStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
 
 class _PipeWriteStream:
