@@ -304,7 +304,7 @@ def test_delivery_faults(receiver: Receiver, action: str) -> None:
         _endpoint(api, receiver.url)
         rule: dict[str, Any] = {"action": action, "times": 1}
         if action == "delay":
-            rule["delay_ms"] = 300
+            rule["delay_ms"] = 1500  # far longer than the second task takes, even on a loaded machine
         assert httpx2.post(f"{sandbox.base_url}/_sandbox/webhook-faults", json={"rules": [rule]}).status_code == 200
         first = _generate(api, "First")
         if action == "reorder":

@@ -66,6 +66,7 @@ def parse_delivery_faults(body: object) -> list[DeliveryFault]:
     return parsed
 
 
+_Item = tuple[Delivery, str, str]  # a delivery, its endpoint's URL and current secret
 Post = Callable[[str, bytes, dict[str, str], float], Awaitable[int]]
 
 
@@ -75,7 +76,7 @@ class WebhookDispatcher:
     def __init__(self, state: SandboxState, *, post: Post | None = None) -> None:
         self._state = state
         self._post = post
-        self._held: list[tuple[Delivery, str, str]] = []  # reordered: sent after the next one
+        self._held: list[_Item] = []  # reordered: sent after the next one
         self._client: httpx2.AsyncClient | None = None
 
     async def run(self) -> None:
@@ -84,17 +85,31 @@ class WebhookDispatcher:
             try:
                 async with anyio.create_task_group() as group:
                     while True:
-                        for item in self.take_due():
-                            group.start_soon(self._send, *item)
+                        now, after = self.take_due()
+                        if after:
+                            group.start_soon(self._send_in_order, now, after)
+                        else:
+                            for item in now:
+                                group.start_soon(self._send, *item)
                         await anyio.sleep(TICK_SECONDS)
             finally:
                 self._client = None
 
-    def take_due(self) -> list[tuple[Delivery, str, str]]:
-        """Settle due tasks, then the deliveries to send now (fault rules applied)."""
+    async def _send_in_order(self, first: list[_Item], then: list[_Item]) -> None:
+        """Send ``first`` (together), and ``then`` only once they have been answered (a reorder)."""
+        async with anyio.create_task_group() as group:
+            for item in first:
+                group.start_soon(self._send, *item)
+        for item in then:
+            await self._send(*item)
+
+    def take_due(self) -> tuple[list[_Item], list[_Item]]:
+        """Settle due tasks, then the deliveries to send now and those to send after them (fault
+        rules applied: a reordered delivery goes out only after the next one has been answered)."""
         self._state.settle_due()
         now = time.monotonic()
-        out: list[tuple[Delivery, str, str]] = []
+        out: list[_Item] = []
+        after: list[_Item] = []
         for item in self._state.webhooks.due(now):
             rule = self._state.take_delivery_fault(item[0].event.type)
             if rule is None:
@@ -112,9 +127,8 @@ class WebhookDispatcher:
                 self._held.append(item)
                 continue
             if out and self._held:
-                out += self._held
-                self._held = []
-        return out
+                after, self._held = self._held, []
+        return out, after
 
     async def _send(self, delivery: Delivery, url: str, secret: str) -> None:
         body = json.dumps(delivery.event.body, separators=(",", ":")).encode("utf-8")
