@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
+
+logger = logging.getLogger("rivya_mcp.journal")
 
 
 class JournalError(RuntimeError):
@@ -64,3 +67,27 @@ class Store(Protocol):
         """Equal tokens: nothing was committed by anyone since. A store that can't tell returns a new object."""
 
     def close(self) -> None: ...
+
+
+def apply_migrations(tx: Transaction, migrations: Sequence[Migration], dialect: Dialect, location: str) -> None:
+    """Bring the schema in ``tx`` to ``len(migrations)``: the one rule both stores follow.
+
+    The version lives in ``schema_version``; a journal newer than this code is refused, never
+    downgraded. Each store only supplies the transaction (and its own lock around it).
+    """
+    target = len(migrations)
+    tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = tx.one("SELECT version FROM schema_version")
+    version = 0 if row is None else int(row[0])
+    if row is None:
+        tx.execute("INSERT INTO schema_version (version) VALUES (0)")
+    if version > target:
+        raise JournalError(
+            f"the task journal at {location} has schema version {version}, newer than this "
+            f"rivya-mcp understands ({target}); upgrade rivya-mcp"
+        )
+    for step in range(version, target):
+        for statement in migrations[step].statements(dialect):
+            tx.execute(statement)
+        logger.info("task journal migrated to schema version %d", step + 1)
+    tx.execute("UPDATE schema_version SET version = ?", (target,))

@@ -15,7 +15,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from rivya_mcp.journal_stores._base import Dialect, JournalError, Migration, StoreIntegrityError
+from rivya_mcp.journal_stores._base import (
+    Dialect,
+    JournalError,
+    Migration,
+    StoreIntegrityError,
+    apply_migrations,
+)
 
 try:
     import psycopg
@@ -103,24 +109,10 @@ class PostgresStore:
     # -- the Store interface ---------------------------------------------------------------
 
     def migrate(self, migrations: Sequence[Migration]) -> None:
-        target = len(migrations)
         with self._pool.connection() as conn, conn.transaction():
+            # Replicas starting together migrate once: the others wait here, then find it done.
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT version FROM schema_version").fetchone()
-            version = 0 if row is None else int(row[0])
-            if row is None:
-                conn.execute("INSERT INTO schema_version (version) VALUES (0)")
-            if version > target:
-                raise JournalError(
-                    f"the task journal at {self.location} has schema version {version}, newer than this "
-                    f"rivya-mcp understands ({target}); upgrade rivya-mcp"
-                )
-            for step in range(version, target):
-                for statement in migrations[step].statements("postgres"):
-                    conn.execute(statement)
-                logger.info("task journal migrated to schema version %d", step + 1)
-            conn.execute("UPDATE schema_version SET version = %s", (target,))
+            apply_migrations(_Tx(conn), migrations, self.dialect, self.location)
 
     @contextmanager
     def write(self) -> Iterator[_Tx]:

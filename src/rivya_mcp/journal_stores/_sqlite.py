@@ -11,7 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rivya_mcp.journal_stores._base import Dialect, JournalError, Migration, StoreIntegrityError
+from rivya_mcp.journal_stores._base import (
+    Dialect,
+    JournalError,
+    Migration,
+    StoreIntegrityError,
+    apply_migrations,
+)
 
 logger = logging.getLogger("rivya_mcp.journal")
 
@@ -79,24 +85,9 @@ class SqliteStore:
             _tighten(self.path.with_name(self.path.name + suffix))
 
     def migrate(self, migrations: Sequence[Migration]) -> None:
-        target = len(migrations)
         try:
             with self.write() as tx:
-                tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-                row = tx.one("SELECT version FROM schema_version")
-                version = 0 if row is None else int(row[0])
-                if row is None:
-                    tx.execute("INSERT INTO schema_version (version) VALUES (0)")
-                if version > target:
-                    raise JournalError(
-                        f"the task journal at {self.path} has schema version {version}, newer than this "
-                        f"rivya-mcp understands ({target}); upgrade rivya-mcp"
-                    )
-                for step in range(version, target):
-                    for statement in migrations[step].statements("sqlite"):
-                        tx.execute(statement)
-                    logger.info("task journal migrated to schema version %d", step + 1)
-                tx.execute("UPDATE schema_version SET version = ?", (target,))
+                apply_migrations(tx, migrations, self.dialect, str(self.path))
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise self._unreadable(exc) from exc
