@@ -7,6 +7,7 @@ request it answers (``GET /_bench/requests``), which is how polls are counted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -269,3 +270,36 @@ def print_report(title: str, body: str, notes: Mapping[str, str] | Sequence[str]
         for note in notes:
             print(f"- {note}")
     print(flush=True)
+
+
+async def generation_burst(
+    urls: Sequence[str], calls: int, tag: str, *, job_seconds: float, wait_seconds: float
+) -> tuple[float, list[float], int]:
+    """``calls`` concurrent ``generate_image`` calls of ``job_seconds`` sandbox jobs, spread round-robin
+    over one MCP session per URL: (wall seconds for all, each call's latency, calls that failed)."""
+    import anyio
+    from mcp import Client
+
+    latencies: list[float] = []
+    failures = 0
+    async with contextlib.AsyncExitStack() as stack:
+        sessions = [await stack.enter_async_context(Client(url)) for url in urls]
+
+        async def one(i: int) -> None:
+            nonlocal failures
+            started = time.perf_counter()
+            result = await sessions[i % len(sessions)].call_tool(
+                "generate_image",
+                {"prompt": f"{tag} {i} [sandbox:seconds={job_seconds:g}]", "wait_seconds": wait_seconds},
+            )
+            latencies.append(time.perf_counter() - started)
+            data = result.structured_content or {}
+            if result.is_error or data.get("status") != "succeeded":
+                failures += 1
+
+        started = time.perf_counter()
+        async with anyio.create_task_group() as group:
+            for i in range(calls):
+                group.start_soon(one, i)
+        total = time.perf_counter() - started
+    return total, latencies, failures

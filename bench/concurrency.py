@@ -13,15 +13,14 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import anyio
-from mcp import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     current_rss_mb,
+    generation_burst,
     http_server_process,
     median,
     peak_rss_mb,
@@ -46,29 +45,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def level(url: str, n: int) -> tuple[float, list[float], int]:
-    latencies: list[float] = []
-    failures = 0
-
-    async with Client(url) as session:
-
-        async def one(i: int) -> None:
-            nonlocal failures
-            started = time.perf_counter()
-            result = await session.call_tool(
-                "generate_image",
-                {"prompt": f"Concurrency {n}/{i} [sandbox:seconds={JOB_SECONDS}]", "wait_seconds": CALL_WAIT_SECONDS},
-            )
-            latencies.append(time.perf_counter() - started)
-            data = result.structured_content or {}
-            if result.is_error or data.get("status") != "succeeded":
-                failures += 1
-
-        started = time.perf_counter()
-        async with anyio.create_task_group() as group:
-            for i in range(n):
-                group.start_soon(one, i)
-        total = time.perf_counter() - started
-    return total, latencies, failures
+    return await generation_burst(
+        [url], n, f"Concurrency {n}/", job_seconds=JOB_SECONDS, wait_seconds=CALL_WAIT_SECONDS
+    )
 
 
 async def measure(levels: tuple[int, ...]) -> tuple[str, bool]:

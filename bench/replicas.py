@@ -16,18 +16,17 @@ import argparse
 import contextlib
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import (
     free_port,
+    generation_burst,
     median,
     percentile,
     print_report,
@@ -75,29 +74,7 @@ def replicas(count: int, workdir: Path, base_url: str, database_url: str | None)
 
 
 async def burst(urls: list[str], calls: int, tag: str) -> tuple[float, list[float], int]:
-    latencies: list[float] = []
-    failures = 0
-    async with contextlib.AsyncExitStack() as stack:
-        sessions = [await stack.enter_async_context(Client(url)) for url in urls]
-
-        async def one(i: int) -> None:
-            nonlocal failures
-            started = time.perf_counter()
-            result = await sessions[i % len(sessions)].call_tool(
-                "generate_image",
-                {"prompt": f"{tag} {i} [sandbox:seconds={JOB_SECONDS}]", "wait_seconds": CALL_WAIT_SECONDS},
-            )
-            latencies.append(time.perf_counter() - started)
-            data = result.structured_content or {}
-            if result.is_error or data.get("status") != "succeeded":
-                failures += 1
-
-        started = time.perf_counter()
-        async with anyio.create_task_group() as group:
-            for i in range(calls):
-                group.start_soon(one, i)
-        total = time.perf_counter() - started
-    return total, latencies, failures
+    return await generation_burst(urls, calls, tag, job_seconds=JOB_SECONDS, wait_seconds=CALL_WAIT_SECONDS)
 
 
 def one_charge_each(state: dict[str, Any], earlier: set[str], calls: int) -> bool:
