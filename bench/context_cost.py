@@ -123,7 +123,7 @@ async def measure(quick: bool) -> tuple[str, bool]:
 
 def noise_row() -> list[object]:
     """The hard case the sandbox's smooth renders never hit: incompressible noise at full size."""
-    from rivya_mcp.server._preview import base64_text, make_preview
+    from rivya_mcp.server import base64_text, make_preview
 
     buffer = io.BytesIO()
     Image.effect_noise((1376, 768), 100).convert("RGB").save(buffer, format="PNG")

@@ -28,8 +28,8 @@ from _common import median, percentile, print_report, table
 from tests._postgres import fresh_schema, throwaway_cluster
 
 from rivya_mcp.journal import TaskJournal, open_journal
-from rivya_mcp.journal_stores._postgres import PostgresStore
-from rivya_mcp.server._storage import save_atomically
+from rivya_mcp.journal.postgres import PostgresStore
+from rivya_mcp.tasks import save_atomically
 
 PARAMS = {"aspectRatio": "16:9", "outputFormat": "jpeg", "promptUpsampling": "false", "safetyTolerance": 2}
 
@@ -130,7 +130,7 @@ def price_image(image: bytes, folder: Path, url: str, count: int) -> list[list[s
 
 def sample_image() -> bytes:
     """A 16:9 JPEG as the sandbox renders it for a generation (the size a replica stores)."""
-    from rivya_mcp.sandbox._render import RenderSpec, output_size, render
+    from rivya_mcp.sandbox import RenderSpec, output_size, render
 
     width, height = output_size(16, 9)
     spec = RenderSpec(width, height, "JPEG", "a lighthouse at dusk", "bench", "task_bench")

@@ -77,12 +77,8 @@ async def child(variant: str, base_url: str, path: Path, small: Path, repeats: i
     from mcp import Client
     from mcp.server.mcpserver import Context
 
-    from rivya_mcp.references._jpeg import check_jpeg
-    from rivya_mcp.references._png import check_png
-    from rivya_mcp.references._webp import check_webp
-    from rivya_mcp.server import build_server
-    from rivya_mcp.server._app import build_tool_bodies
-    from rivya_mcp.server._tools import CallState
+    from rivya_mcp.references import check_jpeg, check_png, check_webp
+    from rivya_mcp.server import CallState, build_server, build_tool_bodies
     from rivya_mcp.settings import Secret, Settings
 
     headers = {"Authorization": f"Bearer {SANDBOX_KEY}"}

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rivya_mcp.journal import MIGRATIONS
-from rivya_mcp.journal_stores import SqliteStore, Store
+from rivya_mcp.journal import MIGRATIONS, SqliteStore, Store
 
 OLD_STAMP = "2026-05-11T09:00:00.000000+00:00"
 
@@ -18,7 +17,7 @@ OLD_STAMP = "2026-05-11T09:00:00.000000+00:00"
 def store_for(location: str) -> Store:
     """The store at a SQLite path or a postgresql:// URL (no journal policy on top)."""
     if location.startswith(("postgresql://", "postgres://")):
-        from rivya_mcp.journal_stores._postgres import PostgresStore
+        from rivya_mcp.journal.postgres import PostgresStore
 
         return PostgresStore(location)
     return SqliteStore(Path(location))

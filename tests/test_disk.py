@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from rivya_mcp._disk import DataFolderUnusable, describe_os_error, describe_storage_error
 from rivya_mcp.journal import JournalError
+from rivya_mcp.tasks import DataFolderUnusable, describe_os_error, describe_storage_error
 
 
 @pytest.mark.parametrize(

@@ -16,17 +16,20 @@ from typing import Any
 
 import pytest
 
-from rivya_mcp._account import NO_ACCOUNT, account_fingerprint, normalise_upstream
 from rivya_mcp.journal import (
     FINGERPRINT_SECRET,
     MIGRATIONS,
+    NO_ACCOUNT,
     SCHEMA_VERSION,
     IdempotencyKeyReused,
     JournalEntry,
+    SqliteStore,
+    Store,
     TaskJournal,
+    account_fingerprint,
+    normalise_upstream,
     open_journal,
 )
-from rivya_mcp.journal_stores import SqliteStore, Store
 from rivya_mcp.settings import Secret
 from tests._postgres import fresh_schema
 
@@ -104,7 +107,7 @@ def location(request: pytest.FixtureRequest, path: Path) -> str:
 
 def _store(location: str) -> Store:
     if location.startswith("postgresql://"):
-        from rivya_mcp.journal_stores._postgres import PostgresStore
+        from rivya_mcp.journal.postgres import PostgresStore
 
         return PostgresStore(location)
     return SqliteStore(Path(location))

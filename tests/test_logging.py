@@ -9,8 +9,10 @@ import httpx2
 import pytest
 
 from rivya_mcp.cli import QUIET_LOGGERS, configure_logging
-from rivya_mcp.client._base import logger as client_logger
 from rivya_mcp.settings import Secret, Settings
+
+# The client logs under its package name (rivya_mcp.client).
+client_logger = logging.getLogger("rivya_mcp.client")
 
 SIGNED_URL = "https://cdn.example/result.png?X-Signature=s3cr3tsignature&Expires=1"
 # Built at run time so that no source file holds a key-shaped string.

@@ -53,7 +53,7 @@ def configure_logging(settings: Settings) -> None:
     """Log to stderr only: in stdio mode stdout is the protocol stream."""
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
-        from rivya_mcp._jsonlog import JsonFormatter
+        from rivya_mcp.jsonlog import JsonFormatter
 
         handler.setFormatter(JsonFormatter())
     else:
@@ -192,7 +192,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     _limit_malloc_arenas()
 
-    from rivya_mcp.server import serve
+    from rivya_mcp.transport import serve
 
     settings = Settings.from_env()
     if args.auth_token:
@@ -240,9 +240,8 @@ def _journal_usable(settings: Settings, log: logging.Logger) -> bool:
     re-send one; without a key nothing can be paid for, so the server still starts and lists its
     tools (list_tasks then says what is wrong with the folder).
     """
-    from rivya_mcp._disk import DataFolderUnusable
     from rivya_mcp.journal import JournalError
-    from rivya_mcp.server._runtime import open_journal
+    from rivya_mcp.tasks import DataFolderUnusable, open_journal
 
     try:
         open_journal(settings).close()
@@ -278,9 +277,8 @@ def _webhooks(args: argparse.Namespace) -> int:
     import anyio
 
     from rivya_mcp.client import AsyncRivyaClient, RivyaError
-    from rivya_mcp.journal import JournalError
-    from rivya_mcp.server._runtime import open_journal
-    from rivya_mcp.server._webhooks import SecretStore, rotate_secret, webhook_url
+    from rivya_mcp.journal import AsyncJournal, JournalError
+    from rivya_mcp.tasks import SecretStore, open_journal, rotate_secret, webhook_url
 
     settings = Settings.from_env()
     configure_logging(settings)
@@ -294,9 +292,14 @@ def _webhooks(args: argparse.Namespace) -> int:
 
     async def run() -> str:
         # The secret lives in the server's journal (file or shared database): open the same one.
-        with open_journal(settings) as journal:
+        with open_journal(settings) as opened:
+            journal = AsyncJournal(opened)
+
+            async def the_journal() -> AsyncJournal:
+                return journal
+
             async with AsyncRivyaClient(api_key=settings.api_key, base_url=settings.base_url) as client:
-                store = SecretStore(lambda: journal)
+                store = SecretStore(the_journal)
                 record = await rotate_secret(client, store, url=webhook_url(public_url), base_url=settings.base_url)
                 return record.endpoint_id
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from rivya_mcp.sandbox import SandboxConfig, start_sandbox
-from rivya_mcp.server import build_http_app
 from rivya_mcp.settings import Secret, Settings
+from rivya_mcp.transport import build_http_app
 from tests.server._threaded import ThreadedServer
 
 BROWSER_DIR = Path(__file__).resolve().parent

@@ -19,6 +19,8 @@ import pytest
 from PIL import Image
 
 from rivya_mcp.client import (
+    FIRST_POLL_DELAY,
+    MIN_POLL_INTERVAL,
     APIStatusError,
     AsyncRivyaClient,
     AuthenticationError,
@@ -34,7 +36,6 @@ from rivya_mcp.client import (
     ServiceUnavailableError,
     UploadTooLargeError,
 )
-from rivya_mcp.client._constants import FIRST_POLL_DELAY, MIN_POLL_INTERVAL
 from rivya_mcp.sandbox import ManualClock, SandboxConfig, create_app, start_sandbox
 
 from .conftest import API_KEY

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from rivya_mcp.client._coalesced import SMALL_PIECE, CoalescedStream
+from rivya_mcp.client import SMALL_PIECE, CoalescedStream
 
 from .conftest import ClientFactory
 from .test_files import PNG_HEADER, StreamingTransport, _part, file_body

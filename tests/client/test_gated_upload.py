@@ -20,8 +20,7 @@ import httpx2
 import pytest
 from PIL import Image
 
-from rivya_mcp.client import AsyncRivyaClient
-from rivya_mcp.client._gated import HELD_BYTES, GatedStream
+from rivya_mcp.client import HELD_BYTES, AsyncRivyaClient, GatedStream
 from rivya_mcp.sandbox import start_sandbox
 
 from .conftest import API_KEY

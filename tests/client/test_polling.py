@@ -8,13 +8,17 @@ from typing import Any
 import httpx2
 import pytest
 
-from rivya_mcp.client import Generation, NotFoundError, PollInfo, ServiceUnavailableError, poll_delay
-from rivya_mcp.client._constants import (
+from rivya_mcp.client import (
     FIRST_POLL_DELAY,
     LONG_WAIT_SECONDS,
     MAX_LONG_POLL_INTERVAL,
     MAX_POLL_INTERVAL,
     MIN_POLL_INTERVAL,
+    Generation,
+    NotFoundError,
+    PollInfo,
+    ServiceUnavailableError,
+    poll_delay,
 )
 
 from .conftest import ClientFactory, FakeTime, error_body, task_body

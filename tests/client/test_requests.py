@@ -10,6 +10,7 @@ import httpx2
 import pytest
 
 from rivya_mcp.client import (
+    MAX_RETRY_AFTER,
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -26,7 +27,6 @@ from rivya_mcp.client import (
     RivyaError,
     ServiceUnavailableError,
 )
-from rivya_mcp.client._constants import MAX_RETRY_AFTER
 from rivya_mcp.settings import Secret
 
 from .conftest import API_KEY, ClientFactory, FakeTime, error_body, task_body

@@ -8,8 +8,16 @@ from email.utils import format_datetime
 
 import pytest
 
-from rivya_mcp.client._constants import INITIAL_RETRY_DELAY, JITTER_FRACTION, MAX_RETRY_AFTER, MAX_RETRY_DELAY
-from rivya_mcp.client._retry import backoff_delay, parse_retry_after, retry_delay, should_retry
+from rivya_mcp.client import (
+    INITIAL_RETRY_DELAY,
+    JITTER_FRACTION,
+    MAX_RETRY_AFTER,
+    MAX_RETRY_DELAY,
+    backoff_delay,
+    parse_retry_after,
+    retry_delay,
+    should_retry,
+)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 
 from rivya_mcp.client import Credits, Generation, ModelInfo, RivyaFile
 from rivya_mcp.manifest import get_manifest
-from rivya_mcp.references._limits import format_size
+from rivya_mcp.references import format_size
 
 TASK = {"id": "7f1c0a52-4c7e-4d47-9a8e-1d2b3c4d5e6f", "model": "flux-kontext-max"}
 URL = "https://media.example/result.png"

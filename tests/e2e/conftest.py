@@ -26,8 +26,9 @@ from mcp import Client, StdioServerParameters
 from mcp.client.sse import sse_client
 
 from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, start_sandbox
-from rivya_mcp.server import build_http_app, build_server
+from rivya_mcp.server import build_server
 from rivya_mcp.settings import Secret, Settings
+from rivya_mcp.transport import build_http_app
 from tests.server._threaded import ThreadedServer
 
 TRANSPORTS = ("memory", "stdio", "sse", "http")

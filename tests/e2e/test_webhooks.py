@@ -22,9 +22,7 @@ import pytest
 from mcp import Client
 
 from rivya_mcp.journal import TaskJournal
-from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, start_sandbox
-from rivya_mcp.sandbox._auth import account_id
-from rivya_mcp.sandbox._webhooks import sign
+from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, account_id, sign, start_sandbox
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from mcp import Client
 from mcp.types import ImageContent
 
 from rivya_mcp.sandbox import RunningSandbox
-from rivya_mcp.server._spool import Spool
+from rivya_mcp.tasks import Spool
 from tests.faults._process import process_transport, spawn_server
 from tests.faults.conftest import Account, data_of, fault_hits, set_faults, text_of
 

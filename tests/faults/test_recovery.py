@@ -19,9 +19,8 @@ from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.journal import TaskJournal
 from rivya_mcp.manifest import get_manifest, to_wire_params, validate_arguments
 from rivya_mcp.server import build_server
-from rivya_mcp.server._recovery import Recovery
-from rivya_mcp.server._runtime import Runtime
 from rivya_mcp.settings import Settings
+from rivya_mcp.tasks import Recovery, Runtime
 from tests.faults._process import eventually, journal_entries
 from tests.faults.conftest import Account, advance_clock, data_of, set_faults
 

@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from rivya_mcp.server import build_server
-from rivya_mcp.server._app import build_tool_bodies
-from rivya_mcp.server._recovery import Recovery
+from rivya_mcp.server import build_server, build_tool_bodies
+from rivya_mcp.tasks import Recovery
 from tests.faults._process import journal_entries
 from tests.faults.conftest import Account, data_of, set_faults, text_of
 

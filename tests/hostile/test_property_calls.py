@@ -23,7 +23,7 @@ from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.manifest import check_wire_params, get_manifest
 from rivya_mcp.sandbox import RunningSandbox
 from rivya_mcp.server import build_server
-from rivya_mcp.server._catalog import HARD_PROMPT_CAP
+from rivya_mcp.tasks import HARD_PROMPT_CAP
 from tests.hostile._strategies import Case, JsonObject, cases
 from tests.hostile.conftest import (
     HOSTILE_KEY,

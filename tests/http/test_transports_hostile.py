@@ -16,9 +16,8 @@ from mcp.client.sse import sse_client
 from mcp.types import CallToolResult, TextContent
 
 from rivya_mcp.sandbox import RunningSandbox, start_sandbox
-from rivya_mcp.server import build_http_app
-from rivya_mcp.server._transports import MAX_REQUEST_BODY_BYTES
 from rivya_mcp.settings import Settings
+from rivya_mcp.transport import MAX_REQUEST_BODY_BYTES, build_http_app
 from tests.http.conftest import FAST, http_settings, padded_png, small_png
 from tests.server._threaded import ThreadedServer
 

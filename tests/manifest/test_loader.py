@@ -8,8 +8,14 @@ from typing import Any
 
 import pytest
 
-from rivya_mcp.manifest import ManifestError, get_manifest, load_manifests, manifests_dir, parse_manifest
-from rivya_mcp.manifest._loader import SCHEMA_FILENAME
+from rivya_mcp.manifest import (
+    SCHEMA_FILENAME,
+    ManifestError,
+    get_manifest,
+    load_manifests,
+    manifests_dir,
+    parse_manifest,
+)
 
 
 def _meta() -> dict[str, Any]:

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from rivya_mcp.references import ReferenceError
-from rivya_mcp.references._jpeg import JpegChecker, check_jpeg
+from rivya_mcp.references import JpegChecker, ReferenceError, check_jpeg
 
 
 def segment(marker: int, body: bytes) -> bytes:

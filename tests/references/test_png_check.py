@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from rivya_mcp.references import ReferenceError
-from rivya_mcp.references._png import PNG_SIGNATURE, PngChecker, check_png, crc32_function
-from rivya_mcp.references._streamed import CheckedFile
+from rivya_mcp.references import PNG_SIGNATURE, CheckedFile, PngChecker, ReferenceError, check_png, crc32_function
 
 
 def chunk(kind: bytes, body: bytes, *, crc: int | None = None) -> bytes:

@@ -13,8 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from rivya_mcp.references import ReferenceError
-from rivya_mcp.references._webp import WebpChecker, check_webp
+from rivya_mcp.references import ReferenceError, WebpChecker, check_webp
 
 
 def chunk(fourcc: bytes, payload: bytes) -> bytes:

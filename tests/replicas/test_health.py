@@ -9,10 +9,9 @@ from typing import Any
 import anyio
 import pytest
 
-from rivya_mcp.server._health import HealthMiddleware
-from rivya_mcp.server._runtime import Runtime
-from rivya_mcp.server._security import BearerTokenMiddleware
 from rivya_mcp.settings import Secret, Settings
+from rivya_mcp.tasks import Runtime
+from rivya_mcp.transport import BearerTokenMiddleware, HealthMiddleware
 
 pytestmark = pytest.mark.anyio
 
@@ -61,8 +60,7 @@ async def test_a_replica_whose_database_is_unreachable_refuses_to_start(
 ) -> None:
     import socket
 
-    from rivya_mcp.journal import JournalError
-    from rivya_mcp.journal_stores import _postgres
+    from rivya_mcp.journal import JournalError, _postgres
 
     monkeypatch.setattr(_postgres, "CONNECT_TIMEOUT_SECONDS", 1.0)
     with socket.socket() as sock:  # a port nobody listens on once this closes

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from rivya_mcp._jsonlog import JsonFormatter
+from rivya_mcp.jsonlog import JsonFormatter
 from rivya_mcp.settings import Settings
 
 URL = "postgresql://rivya:pa55word@db.internal:5432/rivya"

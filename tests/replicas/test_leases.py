@@ -8,8 +8,8 @@ import anyio
 import pytest
 
 from rivya_mcp.journal import TaskJournal, open_journal
-from rivya_mcp.journal_stores._postgres import PostgresStore
-from rivya_mcp.server._replicas import Coordinator
+from rivya_mcp.journal.postgres import PostgresStore
+from rivya_mcp.tasks import Coordinator
 
 pytestmark = pytest.mark.anyio
 

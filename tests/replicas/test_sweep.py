@@ -13,7 +13,7 @@ import pytest
 from mcp import Client
 
 from rivya_mcp.journal import TaskJournal, open_journal
-from rivya_mcp.journal_stores._postgres import PostgresStore
+from rivya_mcp.journal.postgres import PostgresStore
 from rivya_mcp.manifest import get_manifest, to_wire_params, validate_arguments
 from rivya_mcp.sandbox import RunningSandbox, start_sandbox
 from rivya_mcp.server import build_server

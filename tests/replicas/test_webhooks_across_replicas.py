@@ -14,8 +14,7 @@ import httpx2
 import pytest
 from mcp import Client
 
-from rivya_mcp.sandbox import SandboxConfig, start_sandbox
-from rivya_mcp.sandbox._auth import account_id
+from rivya_mcp.sandbox import SandboxConfig, account_id, start_sandbox
 
 from .conftest import free_port, stop, wait_until_up
 

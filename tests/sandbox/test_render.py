@@ -6,7 +6,7 @@ import io
 
 from PIL import Image, ImageChops
 
-from rivya_mcp.sandbox._render import RenderSpec, output_size, render
+from rivya_mcp.sandbox import RenderSpec, output_size, render
 
 LONG_PROMPT = " ".join(["A lighthouse on a rocky cliff at sunset, painted in soft watercolor"] * 4)
 

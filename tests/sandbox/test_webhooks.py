@@ -17,8 +17,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from rivya_mcp.sandbox import SandboxConfig, start_sandbox
-from rivya_mcp.sandbox._webhooks import url_problem
+from rivya_mcp.sandbox import SandboxConfig, start_sandbox, url_problem
 
 KEY = "rvya_sk_webhook_tests"
 OTHER_KEY = "rvya_sk_someone_else"

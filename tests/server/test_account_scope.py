@@ -13,11 +13,9 @@ import pytest
 from mcp import Client
 from mcp.types import TextContent
 
-from rivya_mcp.journal import MIGRATIONS
-from rivya_mcp.journal_stores import SqliteStore
+from rivya_mcp.journal import MIGRATIONS, SqliteStore
 from rivya_mcp.sandbox import RunningSandbox
-from rivya_mcp.server import build_server
-from rivya_mcp.server._tools import UNOWNED_NOTE
+from rivya_mcp.server import UNOWNED_NOTE, build_server
 from tests.server.conftest import settings_for
 
 pytestmark = pytest.mark.anyio

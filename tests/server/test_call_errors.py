@@ -17,9 +17,8 @@ from mcp.types import CallToolResult, TextContent
 
 from rivya_mcp.sandbox import RunningSandbox
 from rivya_mcp.server import build_server
-from rivya_mcp.server._runtime import Runtime
-from rivya_mcp.server._tools import ToolBodies
 from rivya_mcp.settings import Secret
+from rivya_mcp.tasks import Runtime, TaskService
 from tests.faults.conftest import set_faults
 from tests.server.conftest import settings_for
 
@@ -136,10 +135,10 @@ async def test_unexpected_error_after_a_create_still_names_the_task(
 ) -> None:
     caplog.set_level(logging.ERROR)
 
-    async def broken(self: ToolBodies, *args: Any, **kwargs: Any) -> Any:
+    async def broken(self: TaskService, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a planted bug")
 
-    monkeypatch.setattr(ToolBodies, "_follow", broken)
+    monkeypatch.setattr(TaskService, "follow", broken)
     async with Client(build_server(settings_for(sandbox, tmp_path))) as client:
         result = await client.call_tool("generate_image", {"prompt": "A comet", "wait_seconds": 0})
     text = _text(result)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rivya_mcp.client import APIConnectionError, AuthenticationError, NotFoundError, ResultExpiredError
-from rivya_mcp.server._call_failures import call_failure
-from rivya_mcp.server._tools import CallState
+from rivya_mcp.server import CallState, call_failure
 
 T = "task_abc"
 GONE = NotFoundError("Generation was not found.", status_code=404, code="not_found")

@@ -28,7 +28,7 @@ from rivya_mcp.client import (
 from rivya_mcp.journal import IdempotencyKeyReused
 from rivya_mcp.manifest import ArgumentError
 from rivya_mcp.references import ReferenceError as ReferenceLoadError
-from rivya_mcp.server._errors import ToolInputError, failure_for_exception, failure_for_task_error
+from rivya_mcp.server import ToolInputError, failure_for_exception, failure_for_task_error
 
 
 def _status(cls: type[APIStatusError], code: str, status: int, **kw: object) -> APIStatusError:
@@ -112,8 +112,7 @@ def test_task_errors(code: str, retryable: bool, word: str) -> None:
 )
 def test_stringified_scalars_are_coerced(given: dict[str, object], expected: dict[str, object]) -> None:
     from rivya_mcp.manifest import get_manifest
-    from rivya_mcp.server._schemas import generation_tool_schema
-    from rivya_mcp.server._validation import coerce_scalars
+    from rivya_mcp.server import coerce_scalars, generation_tool_schema
 
     schema = generation_tool_schema(get_manifest("flux-kontext-max"), "generate", default_wait=45)
     assert coerce_scalars(schema, {"prompt": "p", **given}) == {"prompt": "p", **expected}

@@ -24,10 +24,8 @@ from mcp.types import CallToolResult, TextContent
 from rivya_mcp.client import Generation, GenerationResult
 from rivya_mcp.journal import TaskJournal
 from rivya_mcp.sandbox import RunningSandbox
-from rivya_mcp.server import build_server
-from rivya_mcp.server._pace import from_journal, is_settled, is_undocumented
-from rivya_mcp.server._progress import describe_status
-from rivya_mcp.server._tools import URLLESS_LOOKS
+from rivya_mcp.server import build_server, describe_status
+from rivya_mcp.tasks import URLLESS_LOOKS, from_journal, is_settled, is_undocumented
 from tests.server.conftest import settings_for
 
 pytestmark = pytest.mark.anyio

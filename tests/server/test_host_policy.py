@@ -9,9 +9,15 @@ import httpx2
 import pytest
 
 from rivya_mcp.sandbox import RunningSandbox
-from rivya_mcp.server import build_http_app
-from rivya_mcp.server._hosts import HostName, HostPolicy, parse_allowed_host, parse_allowed_hosts, parse_host
 from rivya_mcp.settings import Secret, Settings
+from rivya_mcp.transport import (
+    HostName,
+    HostPolicy,
+    build_http_app,
+    parse_allowed_host,
+    parse_allowed_hosts,
+    parse_host,
+)
 from tests.server._threaded import ThreadedServer
 from tests.server.conftest import settings_for
 

@@ -12,10 +12,16 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from rivya_mcp.sandbox import RunningSandbox
-from rivya_mcp.server import RemoteBindRefused, build_http_app, serve
-from rivya_mcp.server._security import check_bind, is_loopback, transport_security
-from rivya_mcp.server._transports import MAX_REQUEST_BODY_BYTES
 from rivya_mcp.settings import Secret, Settings
+from rivya_mcp.transport import (
+    MAX_REQUEST_BODY_BYTES,
+    RemoteBindRefused,
+    build_http_app,
+    check_bind,
+    is_loopback,
+    serve,
+    transport_security,
+)
 from tests.server._threaded import ThreadedServer
 from tests.server.conftest import settings_for
 

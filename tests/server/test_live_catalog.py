@@ -21,7 +21,7 @@ from rivya_mcp.client import ModelInfo
 from rivya_mcp.manifest import load_manifests
 from rivya_mcp.sandbox import RunningSandbox
 from rivya_mcp.server import build_server
-from rivya_mcp.server._catalog import HARD_PROMPT_CAP, Limits, effective_limits
+from rivya_mcp.tasks import HARD_PROMPT_CAP, Limits, effective_limits
 from tests.server.conftest import settings_for
 
 pytestmark = pytest.mark.anyio

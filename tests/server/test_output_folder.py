@@ -24,7 +24,7 @@ from mcp.types import ImageContent, TextContent
 
 from rivya_mcp.sandbox import RunningSandbox
 from rivya_mcp.server import build_server
-from rivya_mcp.server._spool import Spool
+from rivya_mcp.tasks import Spool
 from tests.server.conftest import settings_for
 
 pytestmark = pytest.mark.anyio

@@ -12,9 +12,15 @@ from mcp import Client
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from pydantic import BaseModel
 
-from rivya_mcp.server import build_server
-from rivya_mcp.server._app import _RawArguments
-from rivya_mcp.server._schemas import CreditsOutput, TaskListOutput, TaskOutput, UploadOutput, flat_output_schema
+from rivya_mcp.server import (
+    CreditsOutput,
+    RawArguments,
+    TaskListOutput,
+    TaskOutput,
+    UploadOutput,
+    build_server,
+    flat_output_schema,
+)
 from rivya_mcp.settings import Settings
 
 STRING = {"type": "string"}
@@ -54,7 +60,7 @@ def test_flattening(schema: dict[str, Any], flat: dict[str, Any]) -> None:
 
 
 def _pydantic_schema(model: type[BaseModel]) -> dict[str, Any]:
-    schema = FuncMetadata(arg_model=_RawArguments, output_model=model).output_schema
+    schema = FuncMetadata(arg_model=RawArguments, output_model=model).output_schema
     assert schema is not None
     return schema
 

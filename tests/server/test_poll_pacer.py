@@ -14,7 +14,7 @@ from mcp.types import TextContent
 from rivya_mcp.client import Generation
 from rivya_mcp.sandbox import RunningSandbox
 from rivya_mcp.server import build_server
-from rivya_mcp.server._pace import PollPacer
+from rivya_mcp.tasks import Ledger, PollPacer
 from tests.server.conftest import settings_for
 
 START = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -28,17 +28,19 @@ class Clock:
         return self.moment
 
 
-def test_without_a_journal_the_pace_is_kept_in_memory() -> None:
+@pytest.mark.anyio
+async def test_without_a_journal_the_pace_is_kept_in_memory() -> None:
     clock = Clock()
     pacer = PollPacer(scale=1.0, now=clock)
-    assert pacer.due_in("task_other", None, None) == 0.0  # a task it knows nothing of: look now
+    no_journal = Ledger(None)
+    assert await pacer.due_in("task_other", no_journal, None) == 0.0  # a task it knows nothing of: look now
     pacer.started(Generation(id="task_1", status="queued"))
-    assert pacer.due_in("task_1", None, None) == pytest.approx(2.5)  # the first look waits too
+    assert await pacer.due_in("task_1", no_journal, None) == pytest.approx(2.5)  # the first look waits too
     clock.moment += timedelta(seconds=2.5)
-    assert pacer.due_in("task_1", None, None) == 0.0
+    assert await pacer.due_in("task_1", no_journal, None) == 0.0
     scaled = PollPacer(scale=0.1, now=clock)
     scaled.started(Generation(id="task_1", status="queued"))
-    assert scaled.due_in("task_1", None, None) == pytest.approx(0.25)
+    assert await scaled.due_in("task_1", no_journal, None) == pytest.approx(0.25)
 
 
 @pytest.mark.anyio

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from rivya_mcp.manifest import get_manifest
-from rivya_mcp.server._preview import MAX_PREVIEW_ENCODED_BYTES, PREVIEW_LONGEST_SIDE, make_preview
+from rivya_mcp.server import MAX_PREVIEW_ENCODED_BYTES, PREVIEW_LONGEST_SIDE, make_preview
 
 MANIFEST = get_manifest("flux-kontext-max")
 RATIOS = list(MANIFEST.param("aspectRatio").options or ())

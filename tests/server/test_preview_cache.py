@@ -4,7 +4,7 @@ Issue 14 item 19. A file's key in the cache is what one stat says about it. A re
 keeps the inode, can keep the size, and ``os.utime`` (or a coarse file-system clock) can keep the
 modification time; the change time is what no caller can set back. And a file changed within the
 clock's last tick may change again within it, so an entry made then is not trusted (as git does
-with a "racily clean" index entry): ``_preview.trusted`` is tested as a table below.
+with a "racily clean" index entry): ``preview_cache_trusted`` is tested as a table below.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from mcp.types import CallToolResult, ImageContent
 from PIL import Image
 
 from rivya_mcp.sandbox import RunningSandbox
-from rivya_mcp.server import _preview, build_server
+from rivya_mcp.server import PREVIEW_RACY_NS, _preview, build_server, preview_cache_trusted
 from tests.server.conftest import settings_for
 
 pytestmark = pytest.mark.anyio
@@ -78,8 +78,8 @@ async def test_a_saved_image_rewritten_in_place_gets_a_fresh_preview(
     [
         (10 * SECOND, 10 * SECOND, False),  # the same tick: a rewrite now would keep the key
         (10 * SECOND, 10 * SECOND + 5_000_000, False),  # 5 ms later: within a coarse clock's tick
-        (10 * SECOND, 10 * SECOND + _preview.RACY_NS - 1, False),
-        (10 * SECOND, 10 * SECOND + _preview.RACY_NS, True),
+        (10 * SECOND, 10 * SECOND + PREVIEW_RACY_NS - 1, False),
+        (10 * SECOND, 10 * SECOND + PREVIEW_RACY_NS, True),
         (10 * SECOND, 3600 * SECOND, True),
         (20 * SECOND, 10 * SECOND, False),  # a change time ahead of our clock (another host's)
     ],
@@ -87,4 +87,4 @@ async def test_a_saved_image_rewritten_in_place_gets_a_fresh_preview(
 def test_an_entry_is_trusted_only_once_the_file_is_older_than_the_racy_window(
     changed_ns: int, remembered_ns: int, trusted: bool
 ) -> None:
-    assert _preview.trusted(changed_ns, remembered_ns) is trusted
+    assert preview_cache_trusted(changed_ns, remembered_ns) is trusted

@@ -8,8 +8,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from rivya_mcp.server._runtime import Runtime
 from rivya_mcp.settings import Settings
+from rivya_mcp.tasks import Runtime
 
 pytestmark = pytest.mark.anyio
 
@@ -21,10 +21,10 @@ def runtime(tmp_path: Path) -> Runtime:
 
 async def test_a_free_task_is_taken_at_once_and_forgotten_after(runtime: Runtime) -> None:
     async with runtime.following("task_a") as ours:
-        assert ours and runtime.is_busy("task_a")
+        assert ours and await runtime.is_busy("task_a")
         async with runtime.following("task_b") as other:  # another task is independent
             assert other
-    assert not runtime.is_busy("task_a")
+    assert not await runtime.is_busy("task_a")
     assert runtime._task_locks == {}
 
 

@@ -13,8 +13,7 @@ from mcp.types import TextContent
 from PIL import Image
 
 from rivya_mcp.sandbox import RunningSandbox
-from rivya_mcp.server import build_server
-from rivya_mcp.server._safety import safety_refusal_hint
+from rivya_mcp.server import build_server, safety_refusal_hint
 from tests.server.conftest import settings_for
 
 REFUSAL = "params.safetyTolerance: must be at most 1 when a reference image is given"

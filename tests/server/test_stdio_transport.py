@@ -1,6 +1,6 @@
 """Our stdio transport (non-blocking pipes on the event loop), through real subprocesses.
 
-The SDK's stdio client talks to a one-tool server run on ``rivya_mcp.server._stdio`` for the
+The SDK's stdio client talks to a one-tool server run on ``rivya_mcp.transport._stdio`` for the
 large and unicode messages; raw pipes check what the SDK client can't send (an invalid line, a
 final line without newline, EOF); ``rivya-mcp serve`` itself is checked for the fast path and for
 the fallback to the SDK transport when stdout is a regular file.
@@ -24,7 +24,7 @@ from mcp.shared.message import SessionMessage
 from mcp.types import JSONRPCRequest, JSONRPCResponse
 
 from rivya_mcp.server import _stdio
-from rivya_mcp.server._stdio import _LineSplitter
+from rivya_mcp.transport import _LineSplitter
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -200,7 +200,7 @@ def test_rivya_serve_answers_over_pipes_and_falls_back_where_pipes_are_not_its_o
             process.stdout.close()
     assert shared[2]["result"] == piped[2]["result"]
     out = tmp_path / "out.jsonl"
-    probe = "import sys; from rivya_mcp.server._stdio import _pipes_usable; print(_pipes_usable(), file=sys.stderr)"
+    probe = "import sys; from rivya_mcp.transport._stdio import _pipes_usable; print(_pipes_usable(), file=sys.stderr)"
     with out.open("wb") as stdout:
         checked = subprocess.run(
             [sys.executable, "-c", probe], stdin=subprocess.PIPE, stdout=stdout, capture_output=False,
@@ -578,7 +578,7 @@ SDK_WITHOUT_LOWLEVEL = textwrap.dedent(
     # An SDK release that no longer has MCPServer._lowlevel_server (simulated at the SDK edge).
     from typing import Any
 
-    import rivya_mcp.server._transports as transports
+    import rivya_mcp.transport._http as transports
     from rivya_mcp.cli import main
 
     real_build_server = transports.build_server

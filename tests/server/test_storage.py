@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rivya_mcp.references import sniff_image_type
-from rivya_mcp.server._storage import (
+from rivya_mcp.tasks import (
     image_filename,
     mime_for,
     resolve_served_file,

@@ -15,9 +15,8 @@ import httpx2
 import pytest
 
 from rivya_mcp.sandbox import RunningSandbox
-from rivya_mcp.server import build_http_app
-from rivya_mcp.server._security import token_matches
 from rivya_mcp.settings import Secret
+from rivya_mcp.transport import build_http_app, token_matches
 from tests.server._threaded import ThreadedServer
 from tests.server.conftest import settings_for
 

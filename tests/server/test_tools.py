@@ -16,9 +16,7 @@ from PIL import Image
 
 from rivya_mcp.client import AsyncRivyaClient, Generation
 from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, start_sandbox
-from rivya_mcp.server import build_server
-from rivya_mcp.server._app import build_tool_bodies
-from rivya_mcp.server._tools import CallState
+from rivya_mcp.server import CallState, build_server, build_tool_bodies
 from tests.server.conftest import FAST, TEST_KEY, settings_for
 
 pytestmark = pytest.mark.anyio

@@ -21,12 +21,13 @@ from mcp.types import CallToolResult
 from rivya_mcp.journal import JournalEntry
 from rivya_mcp.manifest import DEFAULT_MODEL, get_manifest
 from rivya_mcp.sandbox import RunningSandbox
-from rivya_mcp.server import _app, build_server
-from rivya_mcp.server._viewer import (
+from rivya_mcp.server import (
     META_KEY,
     VIEWER_TOOLS,
     VIEWER_URI,
+    _app,
     arguments_from_params,
+    build_server,
     changed_from_defaults,
     choices,
     edit_arguments,

@@ -7,9 +7,8 @@ import base64
 
 import pytest
 
-from rivya_mcp.sandbox._webhooks import new_secret, sign
-from rivya_mcp.server._webhook_signature import TIMESTAMP_TOLERANCE_SECONDS, WebhookVerificationError, verify
-from rivya_mcp.server._webhooks import event_generation
+from rivya_mcp.sandbox import new_secret, sign
+from rivya_mcp.tasks import TIMESTAMP_TOLERANCE_SECONDS, WebhookVerificationError, event_generation, verify
 
 SECRET = new_secret()
 OTHER = new_secret()

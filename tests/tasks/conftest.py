@@ -11,8 +11,8 @@ import httpx2
 import pytest
 
 from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, start_sandbox
-from rivya_mcp.server import build_http_app
 from rivya_mcp.settings import Secret, Settings
+from rivya_mcp.transport import build_http_app
 from tests.server._threaded import ThreadedServer
 
 FAST = SandboxConfig(queued_seconds=0.05, processing_seconds=0.4)

@@ -1,4 +1,4 @@
-"""The Tasks extension's policy (server/_task_states.py), as tables."""
+"""The Tasks extension's policy (``rivya_mcp.server.task_policy``), as tables."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rivya_mcp.server import _task_states as policy
+from rivya_mcp.server import task_policy as policy
 
 T0 = datetime(2026, 7, 28, 12, 0, tzinfo=UTC)
 

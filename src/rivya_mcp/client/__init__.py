@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+from rivya_mcp.client._coalesced import SMALL_PIECE, CoalescedStream
+from rivya_mcp.client._gated import HELD_BYTES, GatedStream
+from rivya_mcp.client._retry import backoff_delay, parse_retry_after, retry_delay, should_retry
+
 from ._client import AsyncRivyaClient, OnUpdate
+from ._constants import (
+    API_PREFIX,
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    FIRST_POLL_DELAY,
+    INITIAL_RETRY_DELAY,
+    JITTER_FRACTION,
+    LONG_WAIT_DIVISOR,
+    LONG_WAIT_SECONDS,
+    MAX_LONG_POLL_INTERVAL,
+    MAX_POLL_INTERVAL,
+    MAX_RETRY_AFTER,
+    MAX_RETRY_DELAY,
+    MIN_POLL_INTERVAL,
+    POLL_GROWTH_FRACTION,
+)
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -24,18 +45,58 @@ from ._exceptions import (
     UnusableAPIKeyError,
     UploadTooLargeError,
 )
-from ._models import Credits, Generation, GenerationResult, ModelInfo, RivyaFile, TaskError
+from ._models import (
+    DOCUMENTED_STATUSES,
+    FAILED,
+    PROCESSING,
+    QUEUED,
+    RUNNING_STATUSES,
+    SUCCEEDED,
+    TERMINAL_STATUSES,
+    Credits,
+    Generation,
+    GenerationResult,
+    ModelInfo,
+    RivyaFile,
+    TaskError,
+)
 from ._polling import PollInfo, poll_delay
 from ._webhooks import WebhookEndpoint
 
 __all__ = [
+    "API_PREFIX",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "DOCUMENTED_STATUSES",
+    "FAILED",
+    "FIRST_POLL_DELAY",
+    "HELD_BYTES",
+    "INITIAL_RETRY_DELAY",
+    "JITTER_FRACTION",
+    "LONG_WAIT_DIVISOR",
+    "LONG_WAIT_SECONDS",
+    "MAX_LONG_POLL_INTERVAL",
+    "MAX_POLL_INTERVAL",
+    "MAX_RETRY_AFTER",
+    "MAX_RETRY_DELAY",
+    "MIN_POLL_INTERVAL",
+    "POLL_GROWTH_FRACTION",
+    "PROCESSING",
+    "QUEUED",
+    "RUNNING_STATUSES",
+    "SMALL_PIECE",
+    "SUCCEEDED",
+    "TERMINAL_STATUSES",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
     "AsyncRivyaClient",
     "AuthenticationError",
+    "CoalescedStream",
     "Credits",
     "DownloadError",
+    "GatedStream",
     "Generation",
     "GenerationResult",
     "IdempotencyConflictError",
@@ -58,5 +119,9 @@ __all__ = [
     "UnusableAPIKeyError",
     "UploadTooLargeError",
     "WebhookEndpoint",
+    "backoff_delay",
+    "parse_retry_after",
     "poll_delay",
+    "retry_delay",
+    "should_retry",
 ]

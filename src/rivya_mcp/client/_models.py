@@ -20,6 +20,12 @@ from typing import Annotated, Any, Final
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
+    "DOCUMENTED_STATUSES",
+    "FAILED",
+    "PROCESSING",
+    "QUEUED",
+    "RUNNING_STATUSES",
+    "SUCCEEDED",
     "TERMINAL_STATUSES",
     "Credits",
     "Generation",
@@ -29,7 +35,15 @@ __all__ = [
     "TaskError",
 ]
 
-TERMINAL_STATUSES: Final = frozenset({"succeeded", "failed"})
+# The task statuses rivya-api.md §3.3 documents, written once for every layer: queued → processing
+# → succeeded | failed. Anything else is undocumented: named where shown and never taken as terminal.
+QUEUED: Final = "queued"
+PROCESSING: Final = "processing"
+SUCCEEDED: Final = "succeeded"
+FAILED: Final = "failed"
+DOCUMENTED_STATUSES: Final = frozenset({QUEUED, PROCESSING, SUCCEEDED, FAILED})
+RUNNING_STATUSES: Final = frozenset({QUEUED, PROCESSING})
+TERMINAL_STATUSES: Final = frozenset({SUCCEEDED, FAILED})
 
 
 def normalise_status(value: object) -> object:
@@ -111,6 +125,14 @@ class Generation(_APIModel):
     def is_terminal(self) -> bool:
         """True once the task has succeeded or failed; polling can stop."""
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def result_url(self) -> str | None:
+        """The URL to fetch a succeeded task's image from: ``primary_url``, else the first of ``urls``."""
+        result = self.result
+        if result is None:
+            return None
+        return result.primary_url or (result.urls[0] if result.urls else None)
 
 
 class RivyaFile(_APIModel):

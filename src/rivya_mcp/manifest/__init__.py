@@ -11,7 +11,14 @@ from rivya_mcp.manifest._derive import (
     to_wire_params,
     validate_arguments,
 )
-from rivya_mcp.manifest._loader import ManifestError, get_manifest, load_manifests, manifests_dir, parse_manifest
+from rivya_mcp.manifest._loader import (
+    SCHEMA_FILENAME,
+    ManifestError,
+    get_manifest,
+    load_manifests,
+    manifests_dir,
+    parse_manifest,
+)
 from rivya_mcp.manifest._model import Manifest, Mode, ModeSpec, Narrowing, Param, UploadPolicy
 
 DEFAULT_MODEL = "flux-kontext-max"
@@ -20,6 +27,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "PROMPT_KEY",
     "REFERENCE_ITEMS_KEY",
+    "SCHEMA_FILENAME",
     "ArgumentError",
     "Manifest",
     "ManifestError",

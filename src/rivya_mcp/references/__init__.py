@@ -13,6 +13,12 @@ returned, so the upload sends exactly what was checked.
 
 from __future__ import annotations
 
+from rivya_mcp.references._jpeg import JpegChecker, check_jpeg
+from rivya_mcp.references._limits import format_size
+from rivya_mcp.references._png import PNG_SIGNATURE, PngChecker, check_png, crc32_function
+from rivya_mcp.references._streamed import CheckedFile
+from rivya_mcp.references._webp import WebpChecker, check_webp
+
 from ._address import METADATA_ADDRESSES, forbidden_address_reason
 from ._errors import ReferenceError
 from ._limits import MAX_PIXELS, MAX_REDIRECTS
@@ -25,12 +31,22 @@ __all__ = [
     "MAX_PIXELS",
     "MAX_REDIRECTS",
     "METADATA_ADDRESSES",
+    "PNG_SIGNATURE",
+    "CheckedFile",
+    "JpegChecker",
     "LoadedReference",
+    "PngChecker",
     "ReferenceError",
     "SourceKind",
+    "WebpChecker",
+    "check_jpeg",
+    "check_png",
+    "check_webp",
     "classify_source",
     "could_be_id",
+    "crc32_function",
     "forbidden_address_reason",
+    "format_size",
     "load_reference",
     "sniff_image_type",
     "verify_reference",

@@ -20,10 +20,8 @@ from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.journal import TaskJournal
 from rivya_mcp.manifest import Manifest, get_manifest
 from rivya_mcp.server import _results as results
-from rivya_mcp.server._call_failures import call_failure
-from rivya_mcp.server._recovery import Recovery
+from rivya_mcp.server._call_failures import CallState, call_failure
 from rivya_mcp.server._resources import register_resources
-from rivya_mcp.server._runtime import Runtime
 from rivya_mcp.server._schemas import (
     CreditsOutput,
     JsonObject,
@@ -38,9 +36,10 @@ from rivya_mcp.server._schemas import (
     upload_reference_schema,
 )
 from rivya_mcp.server._tasks_ext import TasksExtension
-from rivya_mcp.server._tools import CallState, ToolBodies
+from rivya_mcp.server._tools import ToolBodies
 from rivya_mcp.server._viewer import viewer_extension, viewer_meta, with_viewer
 from rivya_mcp.settings import Settings
+from rivya_mcp.tasks import Recovery, Runtime, TaskService
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def runtime_of(server: MCPServer[Runtime]) -> Runtime:
     return _RUNTIMES[server]
 
 
-class _RawArguments(ArgModelBase):
+class RawArguments(ArgModelBase):
     """Hands the arguments over untouched: our own validation (the manifest's) runs in the tool.
 
     The SDK would otherwise validate against a pydantic model of a Python signature, with its own
@@ -146,7 +145,7 @@ def build_tool_bodies(
         "get_credits": get_credits_schema(),
         "list_tasks": list_tasks_schema(),
     }
-    return ToolBodies(runtime, manifest, schemas)
+    return ToolBodies(TaskService(runtime), manifest, schemas)
 
 
 def build_server(
@@ -168,7 +167,7 @@ def build_server(
         bodies = build_tool_bodies(settings, client=client, journal=journal, local_paths=local_paths)
     runtime, manifest, schemas = bodies.runtime, bodies.manifest, bodies.schemas
     # Runs when the first session starts (never here: building stays free of side effects).
-    recovery = Recovery(bodies)
+    recovery = Recovery(bodies.service)
     runtime.set_recovery(recovery, sweeper=recovery.sweep)
     texts = descriptions(manifest)
     specs: list[tuple[str, str, Body, type[BaseModel], ToolAnnotations]] = [
@@ -193,7 +192,7 @@ def build_server(
         # With structured output off there is no outputSchema either (some hosts then drop images).
         model = output if structured else None
         if model not in metadata:
-            metadata[model] = FuncMetadata(arg_model=_RawArguments, output_model=model)
+            metadata[model] = FuncMetadata(arg_model=RawArguments, output_model=model)
             published = metadata[model].output_schema
             if published is not None:
                 # What tools/list publishes and hosts check every result against; results themselves
@@ -216,19 +215,15 @@ def build_server(
         for name, title, body, output, annotations in specs
     ]
 
-    # The MCP Tasks extension: protocol task handles for generate/edit, followed with get_task's body.
-    tasks = TasksExtension(bodies, _guard("get_task", bodies.get_task))
+    # The MCP Tasks extension: protocol task handles for generate/edit, followed by the tasks layer.
+    tasks = TasksExtension(bodies)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
-        async with runtime.session():
-            try:
-                yield runtime
-            finally:
-                if runtime.sessions == 1:
-                    # The last session: stop the follow-ups before the client closes (the journal
-                    # keeps the handles; a tasks/get resumes them).
-                    await tasks.aclose()
+        # The session's follow-ups stop with it, before the runtime may close the client (the
+        # journal keeps their handles; a tasks/get resumes them).
+        async with runtime.session(), tasks.hosting():
+            yield runtime
 
     server: MCPServer[Runtime] = MCPServer(
         SERVER_NAME,

@@ -9,12 +9,26 @@ Pure: ``call_failure`` maps an exception and the call's state to the failure sho
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 from rivya_mcp.client import NotFoundError, ResultExpiredError
 from rivya_mcp.server._errors import ToolFailure, failure_for_exception
-from rivya_mcp.server._tools import CallState
 
 _LOG = "(details are in its log)"
+
+
+@dataclass
+class CallState:
+    """What a call has done so far, so a late failure can still name the paid task."""
+
+    # A paid task a failure may name: created (or returned for its key) in this call, or one the
+    # journal records. Never an id merely taken from the arguments.
+    task_id: str | None = None
+    created: bool = False  # task_id came from this call's create or idempotent replay
+    asked_for: str | None = None  # the task id a reading call (get_task) was asked about, known or not
+    # The Idempotency-Key of a create whose outcome is not known yet: a failure names it, so the
+    # agent can repeat the call without paying twice.
+    idempotency_key: str | None = None
 
 
 def call_failure(exc: BaseException, state: CallState) -> tuple[ToolFailure, bool]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rivya_mcp._disk import DataFolderUnusable, OutputFolderUnusable
 from rivya_mcp.client import (
     APIConnectionError,
     APIStatusError,
@@ -32,13 +31,9 @@ from rivya_mcp.client import (
 from rivya_mcp.journal import IdempotencyKeyReused
 from rivya_mcp.manifest import ArgumentError
 from rivya_mcp.references import ReferenceError as ReferenceLoadError
+from rivya_mcp.tasks import MISSING_KEY_HELP, DataFolderUnusable, OutputFolderUnusable
 
 NOTHING_CHARGED = "Nothing was sent to Rivya, so no credits were spent."
-MISSING_KEY_HELP = (
-    "No Rivya API key is configured. Set RIVYA_API_KEY in this MCP server's environment "
-    "(create a key in your Rivya account settings), or start the server with --sandbox to try "
-    "everything offline without a key or credits."
-)
 
 
 @dataclass(frozen=True)

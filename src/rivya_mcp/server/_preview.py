@@ -94,7 +94,7 @@ def make_preview(data: bytes, *, budget: int = TARGET_PREVIEW_ENCODED_BYTES) -> 
             _cache.move_to_end(key)
             return cached
     with _DECODE_SLOTS:
-        preview = _render(data, budget)
+        preview = render_preview(data, budget)
     with _cache_lock:
         _cache[key] = preview
         while len(_cache) > PREVIEW_CACHE_ENTRIES:
@@ -147,7 +147,7 @@ def remember_file_preview(key: FileKey, preview: Preview, mime_type: str | None)
             _file_cache.popitem(last=False)
 
 
-def _render(data: bytes, budget: int) -> Preview:
+def render_preview(data: bytes, budget: int) -> Preview:
     from PIL import Image, ImageOps
 
     budget = min(budget, MAX_PREVIEW_ENCODED_BYTES)

@@ -1,4 +1,9 @@
-"""Progress notifications while a task is polled: increasing ``progress``, a readable message."""
+"""Progress while a task is followed: ``notifications/progress`` with a readable message.
+
+The tasks layer says what happens (``tasks.StatusUpdate``); this module puts it in words, once, for
+both places an agent hears of it: a blocking call's progress notifications and a Tasks extension
+handle's ``statusMessage``.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,14 @@ import math
 
 from mcp.server.mcpserver import Context
 
-from rivya_mcp.client import Generation, PollInfo
+from rivya_mcp.client import FAILED, PROCESSING, QUEUED, SUCCEEDED
+from rivya_mcp.tasks import StatusUpdate
 
 STATUS_WORDS = {
-    "queued": "queued, waiting for a worker",
-    "processing": "processing",
-    "succeeded": "finished",
-    "failed": "failed",
+    QUEUED: "queued, waiting for a worker",
+    PROCESSING: "processing",
+    SUCCEEDED: "finished",
+    FAILED: "failed",
 }
 
 
@@ -24,6 +30,36 @@ def describe_status(status: str) -> str:
     return f"in status {status!r}, which the Rivya docs do not list (treated as still running)"
 
 
+def describe(update: StatusUpdate) -> str:
+    """One line for the agent about what just happened to the task."""
+    generation = update.generation
+    task_id, state = generation.id, describe_status(generation.status)
+    match update.kind:
+        case "created":
+            return f"task created {task_id}: {state}"
+        case "found":
+            return f"found earlier task {task_id}: {state}"
+        case "looked":
+            return f"{task_id}: {state}"
+        case "busy":
+            return f"{task_id}: being finished in the background; waiting for it"
+        case "webhook":
+            return f"{task_id}: {generation.status} (webhook)"
+        case "downloading":
+            return f"{task_id}: downloading the image"
+        case "kept":
+            return f"{task_id}: saving the copy kept from an earlier download"
+        case "waiting" | "polled":
+            seen = "" if update.kind == "polled" else "last seen "
+            if generation.status == FAILED or (generation.status == SUCCEEDED and generation.result is not None):
+                when = ""  # settled: no more looks
+            elif update.next_look > 0:
+                when = f", next look in {math.ceil(update.next_look)} s"
+            else:
+                when = ", looking now"
+            return f"{task_id}: {seen}{state} ({update.elapsed:.0f} s elapsed{when})"
+
+
 class ProgressReporter:
     """Sends ``notifications/progress`` for one tool call.
 
@@ -32,31 +68,13 @@ class ProgressReporter:
     none is sent rather than a made-up one. Without a progress token the SDK drops these quietly.
     """
 
-    def __init__(self, ctx: Context, *, wait_seconds: float) -> None:
+    def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._wait = wait_seconds
         self._step = 0
 
     async def note(self, message: str) -> None:
         self._step += 1
         await self._ctx.report_progress(self._step, None, message)
 
-    async def created(self, generation: Generation, *, reused: bool) -> None:
-        verb = "found earlier task" if reused else "task created"
-        await self.note(f"{verb} {generation.id}: {describe_status(generation.status)}")
-
-    async def on_update(self, generation: Generation, info: PollInfo) -> None:
-        state = describe_status(generation.status)
-        await self.note(f"{generation.id}: {state} ({info.elapsed:.1f} s elapsed, waiting up to {self._wait:g} s)")
-
-    async def waiting(self, generation: Generation, *, elapsed: float, next_look: float, polled: bool) -> None:
-        """A tick between status requests (no request is made for it), or the news of one."""
-        state = describe_status(generation.status)
-        seen = "" if polled else "last seen "
-        if generation.status == "failed" or (generation.status == "succeeded" and generation.result):
-            when = ""  # settled: no more looks
-        elif next_look > 0:
-            when = f", next look in {math.ceil(next_look)} s"
-        else:
-            when = ", looking now"
-        await self.note(f"{generation.id}: {seen}{state} ({elapsed:.0f} s elapsed{when})")
+    async def __call__(self, update: StatusUpdate) -> None:
+        await self.note(describe(update))

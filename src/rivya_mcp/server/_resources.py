@@ -7,29 +7,29 @@ the images any of them saved, from its ``images`` table (looked up by the same c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from rivya_mcp.server._results import IMAGE_URI_PREFIX, TASKS_URI
-from rivya_mcp.server._runtime import Runtime
-from rivya_mcp.server._storage import MIME_BY_EXTENSION, SAFE_NAME, resolve_served_file
 from rivya_mcp.server._tools import ToolBodies
+from rivya_mcp.tasks import MIME_BY_EXTENSION, SAFE_NAME, Runtime, resolve_served_file
 
 RECENT_TASKS_IN_RESOURCE = 50
 
 
-def _image_reader(output_dir: Path, extension: str, runtime: Runtime) -> Callable[[str], bytes]:
-    def read_image(name: str) -> bytes:
+def _image_reader(output_dir: Path, extension: str, runtime: Runtime) -> Callable[[str], Awaitable[bytes]]:
+    async def read_image(name: str) -> bytes:
         filename = f"{name}.{extension}"
         path = resolve_served_file(output_dir, filename)
         if path is not None:
-            return path.read_bytes()
+            return await anyio.Path(path).read_bytes()
         if runtime.coordinator is not None and SAFE_NAME.match(filename):
-            shared = runtime.coordinator.image(filename)
+            shared = await runtime.coordinator.image(filename)
             if shared is not None:
                 return shared[1]
         raise ResourceNotFoundError(f"No saved image named {filename!r} in the output directory.")
@@ -51,8 +51,8 @@ def register_resources(server: MCPServer[Any], bodies: ToolBodies) -> None:
             mime_type=mime,
         )(_image_reader(output_dir, extension, bodies.runtime))
 
-    def read_tasks() -> str:
-        return bodies.task_list(status=None, limit=RECENT_TASKS_IN_RESOURCE).model_dump_json(indent=2)
+    async def read_tasks() -> str:
+        return (await bodies.task_list(status=None, limit=RECENT_TASKS_IN_RESOURCE)).model_dump_json(indent=2)
 
     server.resource(
         TASKS_URI,

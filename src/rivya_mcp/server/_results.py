@@ -1,15 +1,32 @@
-"""Shaping tool results: a text summary first, then a small preview, a link, structured content."""
+"""Shaping tool results: a text summary first, then a small preview, a link, structured content.
+
+``task_result`` turns where a followed task stands (``tasks.Followed``) into the result an agent
+gets: a blocking ``generate_image``/``edit_image``/``get_task`` and a Tasks extension handle's
+``tasks/get`` both come through it, so the same task reads the same either way.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import anyio
 from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from pydantic import BaseModel
 
-from rivya_mcp.server._errors import ToolFailure
-from rivya_mcp.server._preview import Preview
-from rivya_mcp.server._schemas import TaskOutput
+from rivya_mcp.client import FAILED, SUCCEEDED, Generation
+from rivya_mcp.references import sniff_image_type
+from rivya_mcp.server._errors import ToolFailure, failure_for_exception, failure_for_task_error
+from rivya_mcp.server._preview import (
+    FileKey,
+    Preview,
+    cached_file_preview,
+    file_key,
+    make_preview,
+    remember_file_preview,
+)
+from rivya_mcp.server._schemas import TaskErrorOut, TaskOutput
+from rivya_mcp.tasks import Followed, SavedImage, is_undocumented
 
 IMAGE_URI_PREFIX = "rivya://images/"
 TASKS_URI = "rivya://tasks"
@@ -106,3 +123,109 @@ def pending_result(output: TaskOutput, *, waited: float, structured_output: bool
     if output.reused:
         lines.insert(0, "This idempotency_key matched an earlier task, so no new task was created.")
     return ok([text("\n".join(lines))], output, structured_output=structured_output)
+
+
+def task_output(generation: Generation, *, reused: bool) -> TaskOutput:
+    error = generation.error
+    return TaskOutput(
+        task_id=generation.id,
+        status=generation.status,
+        done=generation.is_terminal,
+        model=generation.model,
+        reserved_credits=generation.reserved_credits,
+        final_credits=generation.final_credits,
+        source_url=generation.result.primary_url if generation.result else None,
+        reused=reused,
+        error=TaskErrorOut(code=error.code, message=error.message) if error else None,
+    )
+
+
+async def task_result(
+    followed: Followed, *, reused: bool, structured_output: bool, wait_seconds: float
+) -> CallToolResult:
+    """The result for a task as ``follow`` left it: the image, the failure, or the task still running.
+
+    ``wait_seconds`` is the server's default wait, named in the advice to call get_task.
+    """
+    generation = followed.generation
+    if followed.image is not None:
+        return await _delivered(generation, followed.image, reused=reused, structured_output=structured_output)
+    output = task_output(generation, reused=reused)
+    if followed.unsaved is not None:
+        # Still an error (the file the agent will hand on does not exist), but with what it paid
+        # for: the preview and the source URL.
+        exc = followed.unsaved
+        preview = await anyio.to_thread.run_sync(make_preview, exc.data)
+        output.mime_type = sniff_image_type(exc.data)
+        output.width, output.height = preview.source_width, preview.source_height
+        failed = failure_for_exception(exc)
+        assert failed is not None
+        output.next_step = failed.next_step
+        return unsaved_result(failed, output, preview, structured_output=structured_output)
+    if generation.status == FAILED:
+        error = generation.error
+        task_failed = failure_for_task_error(
+            error.code if error else None, error.message if error else None, generation.id
+        )
+        output.next_step = task_failed.next_step
+        return failure(task_failed, structured=output, structured_output=structured_output)
+    if generation.status == SUCCEEDED:  # without any result URL: paid, not lost, fetched later
+        output.done = False
+        output.next_step = (
+            f'Call get_task with task_id="{generation.id}" in a few seconds; it fetches the image '
+            "once the API gives its URL. Do not create the image again."
+        )
+        credits = generation.final_credits or generation.reserved_credits
+        paid = f"it is paid ({credits} credits)" if credits else "it is paid"
+        summary = (
+            f"Task {generation.id} succeeded and {paid}, but the Rivya API has not given its result URL yet, "
+            f"so the image could not be fetched. This is not an error: nothing is lost.\n"
+            f"Next step: {output.next_step}"
+        )
+        return ok([text(summary)], output, structured_output=structured_output)
+    due = followed.next_look
+    when = f"the next status check is allowed in {math.ceil(due)} s; " if due > 0 else ""
+    note = ""
+    if is_undocumented(generation.status):
+        note = f"Its status {generation.status!r} is not one the Rivya docs list; it is treated as still running. "
+    output.next_step = (
+        f'{note}Call get_task with task_id="{generation.id}"; {when}it waits up to '
+        f"{wait_seconds:g} s (at the documented polling pace) and returns the image when done."
+    )
+    return pending_result(output, waited=round(followed.waited, 1), structured_output=structured_output)
+
+
+async def _delivered(
+    generation: Generation, image: SavedImage, *, reused: bool, structured_output: bool
+) -> CallToolResult:
+    output = task_output(generation, reused=reused)
+    preview, output.mime_type = await file_preview(image.path, image.data)
+    output.saved_path = str(image.path)
+    output.resource_uri = image_uri(image.path)
+    output.width, output.height = preview.source_width, preview.source_height
+    output.next_step = f'To change this image, call edit_image with reference="{generation.id}".'
+    return image_result(
+        output, image.path, preview, served_from_disk=image.from_disk, structured_output=structured_output
+    )
+
+
+async def file_preview(path: Path, data: bytes | None) -> tuple[Preview, str | None]:
+    """The preview and MIME type of the saved file ``path`` (``data``: its bytes, if at hand).
+
+    A file already previewed is answered from memory, without reading it again or leaving
+    the event loop (one stat): that is every get_task on a finished task.
+    """
+    try:
+        key: FileKey | None = file_key(path.stat(), str(path))
+    except OSError:
+        key = None
+    cached = cached_file_preview(key) if key is not None else None
+    if cached is not None:
+        return cached
+    if data is None:
+        data = await anyio.Path(path).read_bytes()
+    preview = await anyio.to_thread.run_sync(make_preview, data)
+    mime = sniff_image_type(data)
+    if key is not None:
+        remember_file_preview(key, preview, mime)
+    return preview, mime

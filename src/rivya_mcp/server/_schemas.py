@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from rivya_mcp.client import FAILED, PROCESSING, QUEUED, SUCCEEDED
 from rivya_mcp.journal import ABANDONED, REJECTED, UNCONFIRMED, UNSUBMITTED
 from rivya_mcp.manifest import PROMPT_KEY, Manifest, Mode, input_schema
 
@@ -34,7 +35,7 @@ IDEMPOTENCY_KEY_PATTERN = whole_string("[!-~]+")
 TASK_ID_PATTERN = whole_string(r"\S+")
 LIST_LIMIT_MAX = 100
 # The API's task states, then the journal's states of a create that never became a task.
-TASK_STATUSES = ("queued", "processing", "succeeded", "failed", UNSUBMITTED, REJECTED, UNCONFIRMED, ABANDONED)
+TASK_STATUSES = (QUEUED, PROCESSING, SUCCEEDED, FAILED, UNSUBMITTED, REJECTED, UNCONFIRMED, ABANDONED)
 
 WAIT_SECONDS = "wait_seconds"
 IDEMPOTENCY_KEY = "idempotency_key"

@@ -9,6 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
+from rivya_mcp.client import poll_delay
+from rivya_mcp.journal import UNSUBMITTED
+
 TaskStatus = Literal["working", "input_required", "completed", "failed", "cancelled"]
 
 WORKING: Final = "working"
@@ -25,18 +28,6 @@ TERMINAL: Final = frozenset({COMPLETED, FAILED, CANCELLED})
 DEFAULT_TTL_MS: Final = 24 * 60 * 60 * 1000
 # The spec wants pollIntervalMs > 0; below this a client would only burn requests on our DB.
 MIN_POLL_INTERVAL_MS: Final = 50
-# The pace Rivya documents for its status endpoint (rivya-api.md §3.4): the first look 2–3 s after
-# the create, then every 5–10 s. A host asking us faster would only read the same state again.
-FIRST_LOOK_MS: Final = 3000
-STEADY_POLL_MS: Final = 5000
-LONG_POLL_MS: Final = 10000
-# Past the first half-minute the interval grows with the wait (15 % of it), from 5 s up to 10 s.
-POLL_GROWTH_FRACTION: Final = 0.15
-
-# Rivya statuses that are still moving. Anything else the docs call terminal ("succeeded",
-# "failed"); "canceled"/"expired" are the journal's defensive extras (rivya-api.md documents only
-# queued → processing → succeeded | failed).
-RIVYA_RUNNING: Final = frozenset({"queued", "processing", "unsubmitted"})
 
 
 def status_for(rivya_status: str, *, needs_finishing: bool) -> TaskStatus:
@@ -45,8 +36,9 @@ def status_for(rivya_status: str, *, needs_finishing: bool) -> TaskStatus:
     A succeeded task is ``working`` until its image is saved: the result is the saved image.
     A failed Rivya task (moderation, upstream error) is ``completed``: its result is the same
     ``isError`` tool result a blocking call returns. ``failed`` is kept for protocol faults.
+    An intent whose create is not answered yet (``unsubmitted``) is still working too.
     """
-    if needs_finishing or rivya_status in RIVYA_RUNNING:
+    if needs_finishing or rivya_status == UNSUBMITTED:
         return WORKING
     return COMPLETED
 
@@ -74,15 +66,12 @@ def is_expired(created_at: datetime, ttl_ms: int | None, now: datetime) -> bool:
 def poll_interval_ms(elapsed_seconds: float, *, polls: int, poll_scale: float = 1.0) -> int:
     """The ``pollIntervalMs`` to suggest (``polls``: 0 on the create result): Rivya's documented pace.
 
-    Our ``tasks/get`` reads the journal, not Rivya, but a host polling faster than the job moves
-    would only see the same state again. ``poll_scale`` is the server's test/sandbox time scale.
+    The same schedule the server polls Rivya by (``client.poll_delay``, rivya-api.md §3.4): our
+    ``tasks/get`` reads the journal, not Rivya, but a host polling faster than the job moves would
+    only see the same state again. ``poll_scale`` is the server's test/sandbox time scale.
     """
-    if polls <= 0:
-        interval = float(FIRST_LOOK_MS)
-    else:
-        grown = POLL_GROWTH_FRACTION * max(0.0, elapsed_seconds) * 1000
-        interval = min(max(grown, STEADY_POLL_MS), LONG_POLL_MS)
-    return max(MIN_POLL_INTERVAL_MS, round(interval * poll_scale))
+    seconds = poll_delay(polls, elapsed_seconds) * poll_scale
+    return max(MIN_POLL_INTERVAL_MS, round(seconds * 1000))
 
 
 def cancel_message(rivya_task_id: str) -> str:

@@ -3,7 +3,11 @@
 A ``tools/call`` of ``generate_image`` or ``edit_image`` from a request that declares the
 extension is answered with a durable task handle as soon as Rivya answers the create; a follow-up
 in the background then does what a blocking call does after that (poll, download, save) through
-the ``get_task`` tool body, and ``tasks/get`` returns the very result a blocking call returns.
+the tasks layer's ``TaskService.follow``, and shapes the outcome with the same functions as a
+blocking call (``ToolBodies.result_of``, and the viewer's ``for_viewer`` when the client renders
+MCP Apps), so ``tasks/get`` returns the very result a blocking call returns, ``_meta`` included.
+Follow-ups run in the task group of the session that started them (``hosting``); when it ends
+they stop, and the journal keeps their handles for the next ``tasks/get`` to resume.
 
 - The handle (``taskId``) is ours: 128 random bits, a bearer token in the ``mcp_tasks`` table of
   the journal, mapped to the Rivya task. It is written before the reply leaves, so ``tasks/get``
@@ -27,19 +31,22 @@ the ``get_task`` tool body, and ``tasks/get`` returns the very result a blocking
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import anyio
+from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 from mcp import MCPError
+from mcp.server.apps import client_supports_apps
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
-from mcp.server.mcpserver import Context, require_client_extension
+from mcp.server.mcpserver import require_client_extension
 from mcp.server.subscriptions import SUBSCRIPTION_ID_META_KEY
 from mcp.types import (
     HEADER_MISMATCH,
@@ -47,7 +54,6 @@ from mcp.types import (
     INVALID_PARAMS,
     INVALID_REQUEST,
     CallToolRequestParams,
-    CallToolResult,
     RequestParams,
     ServerNotification,
     SubscriptionFilter,
@@ -55,14 +61,18 @@ from mcp.types import (
     SubscriptionsAcknowledgedNotificationParams,
     SubscriptionsListenResult,
 )
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field
 
 from rivya_mcp.client import Generation
-from rivya_mcp.journal import McpTaskRecord, TaskJournal
+from rivya_mcp.journal import AsyncJournal, McpTaskRecord
+from rivya_mcp.server import _results as results
 from rivya_mcp.server import _task_states as policy
-from rivya_mcp.server._ledger import needs_finishing
+from rivya_mcp.server._call_failures import CallState, call_failure
+from rivya_mcp.server._progress import describe
 from rivya_mcp.server._schemas import MAX_WAIT_SECONDS
 from rivya_mcp.server._tools import HAND_OVER, ToolBodies
+from rivya_mcp.server._viewer import for_viewer
+from rivya_mcp.tasks import StatusUpdate
 
 log = logging.getLogger(__name__)
 # The follow-up never calls get_task again sooner than this after the last call returned.
@@ -79,7 +89,8 @@ STATUS_WRITE_GAP_SECONDS = 0.5
 # A listen stream's backlog of task updates; a reader that falls this far behind is dropped.
 MAX_BUFFERED_UPDATES = 256
 
-ToolRunner = Callable[[dict[str, Any], Context], Awaitable[CallToolResult]]
+# The task group of the session whose requests start follow-ups (set by ``hosting``).
+_HOST: ContextVar[TaskGroup | None] = ContextVar("rivya_mcp_tasks_host", default=None)
 
 
 class TaskStatusNotification(BaseModel):
@@ -97,25 +108,6 @@ class TaskIdParams(RequestParams):
 
 class UpdateTaskParams(TaskIdParams):
     input_responses: dict[str, Any] | None = Field(default=None, alias="inputResponses")
-
-
-class _StatusContext(Context):
-    """The ``Context`` the background follow-up hands the tool body: progress becomes ``statusMessage``.
-
-    There is no request to send ``notifications/progress`` on once the handle is returned (and the
-    spec sends none for tasks); the body's progress messages are what ``statusMessage`` carries.
-    """
-
-    _on_message: Callable[[str], None] | None = PrivateAttr(default=None)
-
-    def __init__(self, on_message: Callable[[str], None]) -> None:
-        super().__init__()
-        self._on_message = on_message
-
-    async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
-        del progress, total  # a task has no progress numbers, only its status message
-        if message and self._on_message is not None:
-            self._on_message(message)
 
 
 def _iso(moment: datetime) -> str:
@@ -137,17 +129,16 @@ class TasksExtension(Extension):
     def __init__(
         self,
         bodies: ToolBodies,
-        get_task: ToolRunner,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         ttl_ms: int | None = policy.DEFAULT_TTL_MS,
     ) -> None:
         self._bodies = bodies
         self._runtime = bodies.runtime
-        self._get_task = get_task
         self._now = now
         self._ttl_ms = ttl_ms
-        self._followers: dict[str, asyncio.Task[None]] = {}
+        # handle → the cancel scope of its running follow-up (this process's).
+        self._followers: dict[str, anyio.CancelScope] = {}
         # Open listen streams per handle (this process's): each gets every change as a DetailedTask.
         self._watchers: dict[str, set[MemoryObjectSendStream[dict[str, Any]]]] = {}
 
@@ -176,15 +167,13 @@ class TasksExtension(Extension):
         subscription_id = ctx.request_id
         if subscription_id is None:
             raise MCPError(INVALID_REQUEST, "subscriptions/listen requires a request id")
-        journal = self._journal()
         ids = requested.get("taskIds")
         now = self._now()
         records = [
             record
             for task_id in (ids if isinstance(ids, list) else [])
             if isinstance(task_id, str)
-            and journal is not None
-            and (record := journal.get_mcp_task(task_id)) is not None
+            and (record := await self._record(task_id)) is not None
             and not policy.is_expired(record.created_at, record.ttl_ms, now)
         ]
         honored = {key: value for key, value in requested.items() if key != "taskIds" and value}
@@ -232,14 +221,13 @@ class TasksExtension(Extension):
             cast(ServerNotification, notification), related_request_id=meta[SUBSCRIPTION_ID_META_KEY]
         )
 
-    def _publish(self, handle: str) -> None:
+    async def _publish(self, handle: str) -> None:
         """Hand the task's new state to every listen stream watching it (this process's)."""
-        watchers = self._watchers.get(handle)
-        journal = self._journal()
-        if not watchers or journal is None:
+        if not self._watchers.get(handle):
             return
-        record = journal.get_mcp_task(handle)
-        if record is None:
+        record = await self._record(handle)
+        watchers = self._watchers.get(handle)
+        if record is None or not watchers:
             return
         task = self._detailed(record)
         for send in list(watchers):
@@ -256,11 +244,11 @@ class TasksExtension(Extension):
         self, params: CallToolRequestParams, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
         if params.name == "get_task":
-            self._resolve_handle(params)
+            await self._resolve_handle(params)
             return await call_next(ctx)
         if params.name not in TASK_TOOLS or not declared(ctx):
             return await call_next(ctx)
-        journal = self._journal()
+        journal = await self._journal()
         if journal is None:
             # Without the journal a handle could not outlive this call: answer the plain way.
             return await call_next(ctx)
@@ -275,37 +263,42 @@ class TasksExtension(Extension):
             return result
         generation = created[-1]
         now = self._now()
+        handle = secrets.token_hex(16)
         try:
-            record = journal.record_mcp_task(
-                secrets.token_hex(16),
-                task_id=generation.id,
-                tool=params.name,
-                status=policy.WORKING,
-                ttl_ms=self._ttl_ms,
-                created_at=now,
+            await journal.run(
+                lambda j: j.record_mcp_task(
+                    handle,
+                    task_id=generation.id,
+                    tool=params.name,
+                    status=policy.WORKING,
+                    ttl_ms=self._ttl_ms,
+                    created_at=now,
+                )
             )
-            journal.update_mcp_task(
-                record.mcp_task_id,
-                status_message=f"task created {generation.id}: {generation.status}",
-                updated_at=now,
+            await journal.run(
+                lambda j: j.update_mcp_task(
+                    handle, status_message=f"task created {generation.id}: {generation.status}", updated_at=now
+                )
             )
+            record = await journal.run(lambda j: j.get_mcp_task(handle))
         except Exception:
             # The task exists and is paid for: without a durable handle, answer the way a blocking
             # call past its wait does (the Rivya task id, to finish with get_task).
             log.exception("tasks: no handle could be recorded for %s; answering without one", generation.id)
             return result
-        log.info("tasks: handle %s… follows %s", record.mcp_task_id[:8], generation.id)
-        self._ensure_follower(record)
-        return {"resultType": "task", **self._task_fields(journal.get_mcp_task(record.mcp_task_id) or record)}
+        assert record is not None
+        log.info("tasks: handle %s… follows %s", handle[:8], generation.id)
+        self._ensure_follower(record, apps=client_supports_apps(ctx))
+        return {"resultType": "task", **self._task_fields(record, first=True)}
 
-    def _resolve_handle(self, params: CallToolRequestParams) -> None:
+    async def _resolve_handle(self, params: CallToolRequestParams) -> None:
         """``get_task`` accepts a handle too: it answers for the Rivya task the handle follows."""
         arguments = params.arguments
-        journal = self._journal()
-        if not arguments or journal is None or not isinstance(arguments.get("task_id"), str):
+        if not arguments or not isinstance(arguments.get("task_id"), str):
             return
         try:
-            record = journal.get_mcp_task(arguments["task_id"])
+            journal = await self._journal()
+            record = await journal.run(lambda j: j.get_mcp_task(arguments["task_id"])) if journal else None
         except Exception:
             # A journal fault must not break get_task: it still answers for Rivya task ids.
             log.exception("tasks: could not look up a handle for get_task")
@@ -316,9 +309,10 @@ class TasksExtension(Extension):
     # -- tasks/* --------------------------------------------------------------------------
 
     async def get(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
-        record = self._lookup(ctx, params)
+        record = await self._lookup(ctx, params)
         if record.status == policy.WORKING:
-            self._ensure_follower(record)  # after a restart, or from another process on the journal
+            # After a restart, or from another process on the journal: this client's follow-up.
+            self._ensure_follower(record, apps=client_supports_apps(ctx))
         return {"resultType": "complete", **self._detailed(record)}
 
     def _detailed(self, record: McpTaskRecord) -> dict[str, Any]:
@@ -327,43 +321,44 @@ class TasksExtension(Extension):
     async def update(self, ctx: ServerRequestContext[Any, Any], params: UpdateTaskParams) -> dict[str, Any]:
         # No tool of ours asks for input: there is never an outstanding key, and unknown keys are
         # ignored, as the spec says.
-        self._lookup(ctx, params)
+        await self._lookup(ctx, params)
         return {"resultType": "complete"}
 
     async def cancel(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
-        record = self._lookup(ctx, params)
-        journal = self._journal()
+        record = await self._lookup(ctx, params)
+        journal = await self._journal()
         assert journal is not None  # _lookup found the record in it
         if policy.after_cancel(record.status) != record.status:
-            changed = journal.update_mcp_task(
-                record.mcp_task_id,
-                status=policy.CANCELLED,
-                status_message=policy.cancel_message(record.task_id),
-                updated_at=self._now(),
-                only_from=record.status,
+            changed = await journal.run(
+                lambda j: j.update_mcp_task(
+                    record.mcp_task_id,
+                    status=policy.CANCELLED,
+                    status_message=policy.cancel_message(record.task_id),
+                    updated_at=self._now(),
+                    only_from=record.status,
+                )
             )
             follower = self._followers.pop(record.mcp_task_id, None)
             if follower is not None:
                 follower.cancel()
             if changed:
-                self._publish(record.mcp_task_id)
+                await self._publish(record.mcp_task_id)
                 log.info("tasks: handle %s… cancelled; %s no longer followed", record.mcp_task_id[:8], record.task_id)
         return {"resultType": "complete"}
 
-    def _lookup(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> McpTaskRecord:
+    async def _lookup(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> McpTaskRecord:
         require_client_extension(ctx, EXTENSION_ID)  # -32021 before anything about the id
         request = ctx.request
         headers = getattr(request, "headers", None)
         if headers is not None and headers.get("mcp-name") != params.task_id:
             # The spec makes Mcp-Name: <taskId> a MUST on tasks/* over HTTP, so a balancer can pin them.
             raise MCPError(HEADER_MISMATCH, "Mcp-Name header must equal params.taskId on tasks/* requests")
-        journal = self._journal()
-        record = journal.get_mcp_task(params.task_id) if journal is not None else None
+        record = await self._record(params.task_id)
         if record is None or policy.is_expired(record.created_at, record.ttl_ms, self._now()):
             raise MCPError(INVALID_PARAMS, policy.expired_message(params.task_id))
         return record
 
-    def _task_fields(self, record: McpTaskRecord, *, detailed: bool = False) -> dict[str, Any]:
+    def _task_fields(self, record: McpTaskRecord, *, detailed: bool = False, first: bool = False) -> dict[str, Any]:
         elapsed = (self._now() - record.created_at).total_seconds()
         fields: dict[str, Any] = {
             "taskId": record.mcp_task_id,
@@ -371,8 +366,9 @@ class TasksExtension(Extension):
             "createdAt": _iso(record.created_at),
             "lastUpdatedAt": _iso(record.updated_at),
             "ttlMs": record.ttl_ms,
+            # The create result names Rivya's first look; later answers the pace for the task's age.
             "pollIntervalMs": policy.poll_interval_ms(
-                elapsed, polls=1 if elapsed > 0 else 0, poll_scale=self._runtime.settings.poll_scale
+                elapsed, polls=0 if first else 1, poll_scale=self._runtime.settings.poll_scale
             ),
         }
         if record.status_message:
@@ -385,65 +381,156 @@ class TasksExtension(Extension):
 
     # -- the follow-up --------------------------------------------------------------------
 
-    def _journal(self) -> TaskJournal | None:
-        return self._runtime.journal()
+    async def _journal(self) -> AsyncJournal | None:
+        return await self._runtime.journal()
 
-    def _ensure_follower(self, record: McpTaskRecord) -> None:
-        running = self._followers.get(record.mcp_task_id)
-        if running is not None and not running.done():
+    async def _record(self, handle: str) -> McpTaskRecord | None:
+        journal = await self._journal()
+        return None if journal is None else await journal.run(lambda j: j.get_mcp_task(handle))
+
+    @asynccontextmanager
+    async def hosting(self) -> AsyncIterator[None]:
+        """For one session's life: the task group its requests start follow-ups in.
+
+        The server's lifespan enters it; the group is stopped when the session ends (the journal
+        keeps the handles, and the next ``tasks/get`` resumes a follow-up where needed).
+        """
+        async with anyio.create_task_group() as group:
+            token = _HOST.set(group)
+            try:
+                yield
+            finally:
+                _HOST.reset(token)
+                group.cancel_scope.cancel()
+
+    def _ensure_follower(self, record: McpTaskRecord, *, apps: bool) -> None:
+        handle = record.mcp_task_id
+        if handle in self._followers:
             return
-        log.debug("tasks: following %s for handle %s…", record.task_id, record.mcp_task_id[:8])
-        self._followers[record.mcp_task_id] = asyncio.get_running_loop().create_task(
-            self._follow(record), name=f"rivya-task-{record.mcp_task_id[:8]}"
-        )
+        group = _HOST.get()
+        if group is None:
+            log.warning("tasks: no session to follow %s in; the next tasks/get resumes it", record.task_id)
+            return
+        scope = anyio.CancelScope()
+        self._followers[handle] = scope
+        log.debug("tasks: following %s for handle %s…", record.task_id, handle[:8])
+        group.start_soon(self._follow, record, scope, apps, name=f"rivya-task-{handle[:8]}")
 
-    async def _follow(self, record: McpTaskRecord) -> None:
-        journal = self._journal()
+    async def _follow(self, record: McpTaskRecord, scope: anyio.CancelScope, apps: bool) -> None:
+        handle = record.mcp_task_id
+        try:
+            with scope:
+                try:
+                    await self._follow_to_the_end(record, apps)
+                except Exception as exc:
+                    # Never out into the session's task group: the handle says what happened.
+                    log.exception("tasks: the follow-up of %s stopped", record.task_id)
+                    journal = await self._journal()
+                    if journal is not None:
+                        await self._fail(journal, handle, record.task_id, exc)
+        except Exception:
+            log.exception("tasks: could not record that the follow-up of %s stopped", record.task_id)
+        finally:
+            if self._followers.get(handle) is scope:
+                del self._followers[handle]
+
+    async def _follow_to_the_end(self, record: McpTaskRecord, apps: bool) -> None:
+        """What a blocking call does after the create, until the handle is completed (or expires).
+
+        Each round follows the task for up to ``MAX_WAIT_SECONDS`` at its pace. A fault a later
+        round may get past (the network, the output folder) is logged and tried again at the
+        task's next turn; one that will not pass (the result expired, the task is unknown) ends the
+        handle with the same error result a blocking call returns.
+        """
+        journal = await self._journal()
         if journal is None:
             return
         handle, task_id = record.mcp_task_id, record.task_id
+        service, runtime = self._bodies.service, self._runtime
         last_write = -STATUS_WRITE_GAP_SECONDS
 
-        def on_message(message: str) -> None:
+        async def on_status(update: StatusUpdate) -> None:
             nonlocal last_write
             now = anyio.current_time()
             if now - last_write >= STATUS_WRITE_GAP_SECONDS:
                 last_write = now
-                if journal.update_mcp_task(
-                    handle, status_message=message, updated_at=self._now(), only_from=policy.WORKING
-                ):
-                    self._publish(handle)
+                await self._set_message(journal, handle, describe(update))
 
-        status_ctx = _StatusContext(on_message)
-        try:
-            while True:
-                if policy.is_expired(record.created_at, record.ttl_ms, self._now()):
-                    log.info("tasks: handle %s… expired; %s left for get_task", handle[:8], task_id)
+        while True:
+            if policy.is_expired(record.created_at, record.ttl_ms, self._now()):
+                log.info("tasks: handle %s… expired; %s left for get_task", handle[:8], task_id)
+                return
+            ledger = await runtime.ledger()
+            entry = await ledger.get(task_id)
+            try:
+                generation = await service.latest(task_id)
+                followed = await service.follow(
+                    generation, wait=MAX_WAIT_SECONDS, on_status=on_status, prompt=(entry.prompt if entry else "") or ""
+                )
+                result = await self._bodies.result_of(followed, reused=False)
+            except Exception as exc:
+                failed, unexpected = call_failure(exc, CallState(task_id=task_id, created=True))
+                if unexpected:
+                    log.exception("tasks: the follow-up of %s hit an unexpected error", task_id)
+                    await self._fail(journal, handle, task_id, exc)
                     return
-                result = await self._get_task({"task_id": task_id, "wait_seconds": MAX_WAIT_SECONDS}, status_ctx)
-                entry = self._runtime.ledger().get(task_id)
+                if not failed.retryable:
+                    await self._complete(
+                        journal,
+                        handle,
+                        results.failure(failed).model_dump(mode="json", by_alias=True, exclude_none=True),
+                        message=f"{task_id}: {failed.code}",
+                    )
+                    return
+                log.info("tasks: following %s: %s; looking again at its next turn", task_id, failed.code)
+                await self._set_message(journal, handle, f"{task_id}: {failed.message} (looking again)")
+            else:
+                entry = await ledger.get(task_id)
                 if entry is None:
                     raise LookupError(f"the journal has no entry for {task_id}")
-                if policy.status_for(entry.status, needs_finishing=needs_finishing(entry)) == policy.COMPLETED:
-                    journal.update_mcp_task(
+                if policy.status_for(entry.status, needs_finishing=entry.needs_finishing) == policy.COMPLETED:
+                    if apps:
+                        result = await for_viewer(result, record.tool, {}, task_id, self._bodies, clock=self._now)
+                    await self._complete(
+                        journal,
                         handle,
-                        status=policy.COMPLETED,
-                        result=result.model_dump(mode="json", by_alias=True, exclude_none=True),
-                        updated_at=self._now(),
-                        only_from=policy.WORKING,
+                        result.model_dump(mode="json", by_alias=True, exclude_none=True),
+                        message=describe(StatusUpdate("looked", followed.generation)),
                     )
-                    self._publish(handle)
                     return
-                # Still running, or a passing fault (the result said so): look again at the task's
-                # next turn (its pace is kept in the journal across calls and processes), never in
-                # a tight loop.
-                floor = FOLLOW_FLOOR_SECONDS * self._runtime.settings.poll_scale
-                await anyio.sleep(max(self._runtime.poll_due_in(task_id), floor))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("tasks: the follow-up of %s stopped", task_id)
-            journal.update_mcp_task(
+            # Still running, or a passing fault: look again at the task's next turn (its pace is
+            # kept in the journal across calls and processes), never in a tight loop.
+            floor = FOLLOW_FLOOR_SECONDS * runtime.settings.poll_scale
+            await anyio.sleep(max(await runtime.poll_due_in(task_id), floor))
+
+    async def _set_message(self, journal: AsyncJournal, handle: str, message: str) -> None:
+        changed = await journal.run(
+            lambda j: j.update_mcp_task(
+                handle, status_message=message, updated_at=self._now(), only_from=policy.WORKING
+            )
+        )
+        if changed:
+            await self._publish(handle)
+
+    async def _complete(self, journal: AsyncJournal, handle: str, result: dict[str, Any], *, message: str) -> None:
+        """Completed with ``result``, unless a cancel got there first (terminal states are absorbing)."""
+        changed = await journal.run(
+            lambda j: j.update_mcp_task(
+                handle,
+                status=policy.COMPLETED,
+                result=result,
+                # The last word is the outcome, not the follow-up's last "looking now".
+                status_message=message,
+                updated_at=self._now(),
+                only_from=policy.WORKING,
+            )
+        )
+        if changed:
+            await self._publish(handle)
+
+    async def _fail(self, journal: AsyncJournal, handle: str, task_id: str, exc: BaseException) -> None:
+        changed = await journal.run(
+            lambda j: j.update_mcp_task(
                 handle,
                 status=policy.FAILED,
                 error={
@@ -454,21 +541,6 @@ class TasksExtension(Extension):
                 updated_at=self._now(),
                 only_from=policy.WORKING,
             )
-            self._publish(handle)
-        finally:
-            if self._followers.get(handle) is asyncio.current_task():
-                self._followers.pop(handle, None)
-
-    async def aclose(self) -> None:
-        """Stop the follow-ups (the journal keeps the handles: the next process resumes them)."""
-        followers, self._followers = list(self._followers.values()), {}
-        if followers:
-            log.info("tasks: stopping %d follow-up(s); the journal keeps their handles", len(followers))
-        for follower in followers:
-            follower.cancel()
-        for follower in followers:
-            with anyio.CancelScope(shield=True):
-                try:
-                    await follower
-                except BaseException:
-                    pass  # cancelled, or already logged by the follow-up
+        )
+        if changed:
+            await self._publish(handle)

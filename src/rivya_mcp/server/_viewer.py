@@ -29,7 +29,8 @@ from mcp.types import CallToolResult
 
 from rivya_mcp.journal import JournalEntry
 from rivya_mcp.manifest import PROMPT_KEY, Manifest, Mode, Param
-from rivya_mcp.server._tools import CallState, ToolBodies
+from rivya_mcp.server._call_failures import CallState
+from rivya_mcp.server._tools import ToolBodies
 
 VIEWER_URI = "ui://rivya/viewer"
 # Tools whose results the viewer shows (the ones returning a task).
@@ -220,14 +221,31 @@ def with_viewer(tool: str, body: Body, bodies: ToolBodies, *, clock: Clock = _ut
         result = await body(arguments, ctx, state)
         if not client_supports_apps(ctx):
             return result  # exactly what a host without the extension always got
-        entry = bodies.runtime.ledger().get(state.task_id) if state.task_id else None
-        data = viewer_data(bodies.manifest, CallFacts(tool, arguments), entry, now=clock())
-        if result.structured_content is None and entry is not None:
-            # Structured output is switched off in the settings: the view still needs the task's state.
-            data["task"] = _task_from_entry(entry)
-        return _augmented(result, data)
+        return await for_viewer(result, tool, arguments, state.task_id, bodies, clock=clock)
 
     return run
+
+
+async def for_viewer(
+    result: CallToolResult,
+    tool: str,
+    arguments: Mapping[str, Any],
+    task_id: str | None,
+    bodies: ToolBodies,
+    *,
+    clock: Clock = _utc_now,
+) -> CallToolResult:
+    """``result`` of ``tool`` with the view's data, for a client that renders MCP Apps.
+
+    Blocking calls (``with_viewer``) and the Tasks extension's follow-ups both come through here,
+    so a task followed through ``tasks/get`` carries the same ``_meta`` as a blocking call.
+    """
+    entry = await (await bodies.runtime.ledger()).get(task_id) if task_id else None
+    data = viewer_data(bodies.manifest, CallFacts(tool, arguments), entry, now=clock())
+    if result.structured_content is None and entry is not None:
+        # Structured output is switched off in the settings: the view still needs the task's state.
+        data["task"] = _task_from_entry(entry)
+    return _augmented(result, data)
 
 
 def _task_from_entry(entry: JournalEntry) -> dict[str, Any]:

@@ -23,13 +23,13 @@ import math
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
 
-from rivya_mcp.journal_stores._postgres import NOTIFY_CHANNEL, PostgresStore
+from rivya_mcp.journal import AsyncJournal
+from rivya_mcp.journal.postgres import NOTIFY_CHANNEL, PostgresStore
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,11 @@ CHANGED_PREFIX = "changed:"
 
 
 class Coordinator:
-    def __init__(self, store: PostgresStore, *, lease_seconds: float) -> None:
+    def __init__(self, journal: AsyncJournal, store: PostgresStore, *, lease_seconds: float) -> None:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
+        # Every database call goes through the journal's one boundary (a worker thread).
+        self._journal = journal
         self.store = store
         self.lease_seconds = lease_seconds
         # Unique per process: a restarted replica is a new holder, never mistaken for the dead one.
@@ -51,18 +53,18 @@ class Coordinator:
         self._waiters: dict[str, anyio.Event] = {}
         self.listening = anyio.Event()  # set once LISTEN is in place (tests and readiness wait on it)
         # Called with a task id when another replica says the task changed (a webhook delivery).
-        self.on_task_changed: Callable[[str], None] | None = None
+        self.on_task_changed: Callable[[str], Awaitable[None]] | None = None
 
     # -- leases ------------------------------------------------------------------------------
 
     async def try_lease(self, name: str) -> float | None:
         """Take ``name`` now: None if taken, else seconds left on the other holder's lease."""
-        return await anyio.to_thread.run_sync(self.store.try_lease, name, self.holder, self.lease_seconds)
+        return await self._journal.run(lambda _: self.store.try_lease(name, self.holder, self.lease_seconds))
 
     async def release(self, name: str) -> None:
         with anyio.CancelScope(shield=True):
             try:
-                await anyio.to_thread.run_sync(self.store.release_lease, name, self.holder)
+                await self._journal.run(lambda _: self.store.release_lease(name, self.holder))
             except Exception:
                 # It lapses on its own; a waiter then wakes at the expiry instead of at once.
                 log.warning("could not release lease %s; it will lapse", name, exc_info=True)
@@ -108,9 +110,17 @@ class Coordinator:
                 log.warning("lease %s was taken over by another replica", name)
                 return
 
-    def held_elsewhere(self, name: str) -> bool:
-        holder = self.store.lease_holder(name)
+    async def holder_of(self, name: str) -> str | None:
+        """Who holds ``name`` now (None: nobody, or the lease lapsed)."""
+        return await self._journal.run(lambda _: self.store.lease_holder(name))
+
+    async def held_elsewhere(self, name: str) -> bool:
+        holder = await self.holder_of(name)
         return holder is not None and holder != self.holder
+
+    async def ping(self) -> None:
+        """Raises when the database does not answer."""
+        await self._journal.run(lambda _: self.store.ping())
 
     # -- wake-ups ----------------------------------------------------------------------------
 
@@ -127,7 +137,7 @@ class Coordinator:
                     # Anything released while we were not listening: wake everyone to look again.
                     self._wake_all()
                     async for note in conn.notifies():
-                        self._wake(note.payload)
+                        await self._wake(note.payload)
             except Exception as exc:
                 log.warning("lease listener: %s: %s; reconnecting", type(exc).__name__, exc)
                 if self.listening.is_set():
@@ -138,15 +148,15 @@ class Coordinator:
     async def task_changed(self, task_id: str) -> None:
         """Tell the other replicas that ``task_id`` changed in the journal (their waiters look again)."""
         try:
-            await anyio.to_thread.run_sync(self.store.notify, CHANGED_PREFIX + task_id)
+            await self._journal.run(lambda _: self.store.notify(CHANGED_PREFIX + task_id))
         except Exception:
             # Their slow fallback poll still finds it.
             log.warning("could not announce the change of %s to the other replicas", task_id, exc_info=True)
 
-    def _wake(self, name: str) -> None:
+    async def _wake(self, name: str) -> None:
         if name.startswith(CHANGED_PREFIX):
             if self.on_task_changed is not None:
-                self.on_task_changed(name.removeprefix(CHANGED_PREFIX))
+                await self.on_task_changed(name.removeprefix(CHANGED_PREFIX))
             return
         event = self._waiters.pop(name, None)
         if event is not None:
@@ -160,16 +170,16 @@ class Coordinator:
     # -- images ------------------------------------------------------------------------------
 
     async def share_image(self, name: str, task_id: str, mime_type: str, data: bytes) -> None:
-        await anyio.to_thread.run_sync(self.store.put_image, name, task_id, mime_type, data)
+        await self._journal.run(lambda _: self.store.put_image(name, task_id, mime_type, data))
 
     async def image_of_task(self, task_id: str) -> tuple[str, bytes] | None:
-        return await anyio.to_thread.run_sync(self.store.image_of_task, task_id)
+        return await self._journal.run(lambda _: self.store.image_of_task(task_id))
 
-    def image(self, name: str) -> tuple[str, bytes] | None:
-        return self.store.get_image(name)
+    async def image(self, name: str) -> tuple[str, bytes] | None:
+        return await self._journal.run(lambda _: self.store.get_image(name))
 
 
-def coordinator_for(journal: Any, *, lease_seconds: float) -> Coordinator | None:
+def coordinator_for(journal: AsyncJournal, *, lease_seconds: float) -> Coordinator | None:
     """A coordinator when the journal is in PostgreSQL; None for the embedded (SQLite) journal."""
-    store = getattr(journal, "store", None)
-    return Coordinator(store, lease_seconds=lease_seconds) if isinstance(store, PostgresStore) else None
+    store = journal.sync.store
+    return Coordinator(journal, store, lease_seconds=lease_seconds) if isinstance(store, PostgresStore) else None

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from rivya_mcp.journal_stores._base import (
+from rivya_mcp.journal._store import (
     Dialect,
     JournalError,
     Migration,

@@ -1,5 +1,8 @@
 """The API client and task journal a server uses: given, or made on first use and closed last.
 
+The journal is awaited through ``AsyncJournal`` (``rivya_mcp.journal``): opened in a worker thread
+on first use, and every read and write after that too, so no journal lock ever stops the loop.
+
 It also owns the two things that span sessions: the per-task locks that keep a tool call and the
 background recovery from polling or saving one task at the same time, and the recovery pass that
 the first session starts (see ``_recovery``).
@@ -18,21 +21,28 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from rivya_mcp._disk import DataFolderUnusable
-from rivya_mcp.client import AsyncRivyaClient, Generation, MissingAPIKeyError
-from rivya_mcp.journal import JournalEntry, JournalError, TaskJournal
-from rivya_mcp.server._errors import MISSING_KEY_HELP
-from rivya_mcp.server._ledger import Ledger, saved_file
-from rivya_mcp.server._pace import PollPacer, from_journal
-from rivya_mcp.server._storage import resolve_served_file, save_atomically
+from rivya_mcp.client import FAILED, SUCCEEDED, AsyncRivyaClient, Generation, MissingAPIKeyError
+from rivya_mcp.journal import AsyncJournal, JournalEntry, JournalError, TaskJournal
+from rivya_mcp.journal import open_journal as open_journal_at
 from rivya_mcp.settings import Settings
+from rivya_mcp.tasks._disk import DataFolderUnusable
+from rivya_mcp.tasks._ledger import Ledger, saved_file
+from rivya_mcp.tasks._pace import PollPacer, from_journal
+from rivya_mcp.tasks._storage import resolve_served_file, save_atomically
 
 if TYPE_CHECKING:
-    from rivya_mcp.server._replicas import Coordinator
+    from rivya_mcp.tasks._replicas import Coordinator
 
 log = logging.getLogger(__name__)
 
 JOURNAL_FILENAME = "journal.sqlite3"
+
+# What a call without a key says: how to set one, or how to try everything without one.
+MISSING_KEY_HELP = (
+    "No Rivya API key is configured. Set RIVYA_API_KEY in this MCP server's environment "
+    "(create a key in your Rivya account settings), or start the server with --sandbox to try "
+    "everything offline without a key or credits."
+)
 
 # With webhook completion on, polls are this many times further apart than the documented pace:
 # the delivery normally finishes a task, and a lost one costs at most one of these longer gaps.
@@ -60,8 +70,6 @@ def open_journal(settings: Settings) -> TaskJournal:
     same way; it raises ``JournalError`` (password-free) when the database can't be reached.
     """
     if settings.database_url is not None:
-        from rivya_mcp.journal import open_journal as open_journal_at
-
         return open_journal_at(settings.database_url.reveal(), upstream=settings.base_url, api_key=settings.api_key)
     folder = Path(settings.data_dir).expanduser().resolve()
     try:
@@ -97,9 +105,10 @@ class Runtime:
         self.settings = settings
         self.local_paths = local_paths
         self._client = client
-        self._journal = journal
+        self._journal = AsyncJournal(journal) if journal is not None else None
         self._owns_client = False
-        self._owned_journal: TaskJournal | None = None
+        self._owns_journal = False
+        self._opening: anyio.Lock | None = None
         self._sessions = 0
         self._task_locks: dict[str, anyio.Lock] = {}
         # When each task may next be polled, shared with other processes through the journal. With
@@ -175,26 +184,26 @@ class Runtime:
         async with self.coordinator.lease(f"intent:{idempotency_key}"):
             yield
 
-    def _paced(self, task_id: str) -> tuple[Ledger, JournalEntry | None, bool]:
-        ledger = self.ledger()
-        entry = ledger.get(task_id)
+    async def _paced(self, task_id: str) -> tuple[Ledger, JournalEntry | None, bool]:
+        ledger = await self.ledger()
+        entry = await ledger.get(task_id)
         # A finished task the journal has a result for is read, not polled: no pace to keep.
         settled = entry is not None and (
-            entry.status == "failed" or (entry.status == "succeeded" and bool(entry.result_urls))
+            entry.status == FAILED or (entry.status == SUCCEEDED and bool(entry.result_urls))
         )
         return ledger, entry, not settled
 
-    def poll_due_in(self, task_id: str) -> float:
+    async def poll_due_in(self, task_id: str) -> float:
         """Seconds until ``task_id`` may be asked for its status (0: now), per its pace (``_pace``)."""
-        ledger, entry, paced = self._paced(task_id)
-        return self.pacer.due_in(task_id, ledger.journal, entry) if paced else 0.0
+        ledger, entry, paced = await self._paced(task_id)
+        return await self.pacer.due_in(task_id, ledger, entry) if paced else 0.0
 
     async def try_poll(self, task_id: str) -> Generation | None:
         """``GET`` the task if it is its turn now (a settled one is read from the journal); None when
         another caller took the turn."""
-        ledger, entry, paced = self._paced(task_id)
+        ledger, entry, paced = await self._paced(task_id)
         if not paced and entry is not None:
-            if entry.status == "failed" or saved_file(entry) is not None:
+            if entry.status == FAILED or saved_file(entry) is not None:
                 # Settled and on record (perhaps by another process): the documented advice is to
                 # stop polling a finished task, and the journal already has the answer.
                 return from_journal(entry)
@@ -206,7 +215,7 @@ class Runtime:
     async def poll(self, task_id: str) -> Generation:
         """``GET`` the task at its next turn, waiting for it if need be."""
         while True:
-            due = self.poll_due_in(task_id)
+            due = await self.poll_due_in(task_id)
             if due > 0:
                 await anyio.sleep(due)
             generation = await self.try_poll(task_id)
@@ -216,8 +225,8 @@ class Runtime:
     async def latest(self, task_id: str) -> Generation:
         """The task as known now without breaking its pace: the journal's record before its turn,
         a status request once it is due (or when the journal does not know the task)."""
-        if self.poll_due_in(task_id) > 0:
-            entry = self.ledger().get(task_id)
+        if await self.poll_due_in(task_id) > 0:
+            entry = await (await self.ledger()).get(task_id)
             if entry is not None:
                 return from_journal(entry)
         return await self.poll(task_id)
@@ -243,11 +252,11 @@ class Runtime:
         follower.scope.cancel()
         return True
 
-    def is_busy(self, task_id: str) -> bool:
+    async def is_busy(self, task_id: str) -> bool:
         lock = self._task_locks.get(task_id)
         if lock is not None and lock.locked():
             return True
-        return self.coordinator is not None and self.coordinator.held_elsewhere(f"task:{task_id}")
+        return self.coordinator is not None and await self.coordinator.held_elsewhere(f"task:{task_id}")
 
     async def shared_image(self, task_id: str) -> tuple[Path, bytes] | None:
         """The image another replica saved for ``task_id``, put in this one's output folder (replicas only)."""
@@ -283,30 +292,37 @@ class Runtime:
             self._owns_client = True
         return self._client
 
-    def ledger(self) -> Ledger:
+    async def ledger(self) -> Ledger:
         """The journal's wrapper; raises ``DataFolderUnusable`` (or, with a shared database,
         ``JournalError``) when it cannot be opened.
 
         Never a silent "journal off": without it a crash could lose a paid task or re-send one
         twice, and the results' promises (paid once, recovered after a crash) would be false.
         The CLI checks the folder before serving (``open_journal``), a replica its database when
-        its session starts; this covers one that broke since.
+        its session starts; this covers one that broke since. Opening runs in a worker thread
+        (it may wait on a lock or a database), once.
         """
         if self._journal is None:
-            self._journal = self._owned_journal = open_journal(self.settings)
+            if self._opening is None:
+                self._opening = anyio.Lock()
+            async with self._opening:
+                if self._journal is None:
+                    opened = await anyio.to_thread.run_sync(open_journal, self.settings)
+                    self._journal = AsyncJournal(opened)
+                    self._owns_journal = True
         if self.coordinator is None and self.settings.database_url is not None:
-            from rivya_mcp.server._replicas import coordinator_for
+            from rivya_mcp.tasks._replicas import coordinator_for
 
             self.coordinator = coordinator_for(self._journal, lease_seconds=self.settings.lease_seconds)
             if self.coordinator is not None:
                 self.coordinator.on_task_changed = self._changed_elsewhere
         return Ledger(self._journal)
 
-    def _changed_elsewhere(self, task_id: str) -> None:
+    async def _changed_elsewhere(self, task_id: str) -> None:
         """Another replica recorded a webhook's news about ``task_id``: a waiter here takes it from the journal."""
         if task_id not in self._followers or self._journal is None:
             return
-        entry = self._journal.get(task_id)
+        entry = await self._journal.run(lambda journal: journal.get(task_id))
         if entry is not None and entry.is_terminal:
             self.push(from_journal(entry))
 
@@ -319,20 +335,14 @@ class Runtime:
             await self.coordinator.task_changed(generation.id)
         return self.push(generation)
 
-    def journal(self) -> TaskJournal | None:
+    async def journal(self) -> AsyncJournal | None:
         """The journal itself (opened on first use), None when it is unavailable."""
-        self.ledger()
-        return self._journal
+        return (await self.ledger()).journal
 
     @property
     def sessions(self) -> int:
         """Sessions open now (each inside :meth:`session`)."""
         return self._sessions
-
-    def _open_shared_journal(self) -> None:
-        """The journal, images and leases shared by replicas (see _replicas); raises JournalError."""
-        assert self.settings.database_url is not None
-        self._journal = self._owned_journal = open_journal(self.settings)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Runtime]:
@@ -341,11 +351,10 @@ class Runtime:
             self.started_at = datetime.now(UTC)
         error: Exception | None = None
         try:
-            if self.settings.database_url is not None and self._journal is None:
+            if self.settings.database_url is not None:
                 # A replica without its database must not serve (its tasks would be recorded
                 # nowhere another replica can see): fail the start, loudly, instead.
-                self._open_shared_journal()
-                self.ledger()
+                await self.ledger()
             async with anyio.create_task_group() as background:
                 if self.coordinator is not None:
                     # Replicas: one LISTEN connection, and a sweep that takes over (for the server's
@@ -401,7 +410,7 @@ class Runtime:
         if self._owns_client and self._client is not None:
             client, self._client, self._owns_client = self._client, None, False
             await client.aclose()
-        if self._owned_journal is not None:
-            self._owned_journal.close()
-            self._owned_journal = self._journal = None
+        if self._owns_journal and self._journal is not None:
+            journal, self._journal, self._owns_journal = self._journal, None, False
             self.coordinator = None
+            await anyio.to_thread.run_sync(journal.close)

@@ -1,6 +1,6 @@
 """A durable record of every task this server creates: the policy, over one of two stores.
 
-The rules below are written once, here; the rows live in a store (``rivya_mcp.journal_stores``):
+The rules below are written once, here; the rows live in a store (``rivya_mcp.journal``):
 a local SQLite file (the embedded default) or a PostgreSQL database shared by replicas.
 
 Crash safety comes from the order of writes. The server records an *intent* (idempotency key,
@@ -43,44 +43,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rivya_mcp._account import NO_ACCOUNT, account_fingerprint, normalise_upstream
-from rivya_mcp.journal_stores import JournalError, Migration, SqliteStore, Store, StoreIntegrityError, Transaction
-from rivya_mcp.journal_stores._postgres_schema import SHARED_TABLES
-from rivya_mcp.journal_stores._sqlite import BUSY_TIMEOUT_SECONDS as BUSY_TIMEOUT_SECONDS
+from rivya_mcp.journal._account import NO_ACCOUNT, account_fingerprint, normalise_upstream
+from rivya_mcp.journal._postgres_schema import SHARED_TABLES
+from rivya_mcp.journal._sqlite import BUSY_TIMEOUT_SECONDS as BUSY_TIMEOUT_SECONDS
+from rivya_mcp.journal._sqlite import SqliteStore
+from rivya_mcp.journal._statuses import (
+    INTENT_END_STATUSES,
+    REJECTED,
+    TERMINAL_STATUSES,
+    UNFINISHED_SQL,
+    UNSUBMITTED,
+    UNSUBMITTED_SQL,
+    is_terminal,
+    needs_finishing,
+)
+from rivya_mcp.journal._store import JournalError, Migration, Store, StoreIntegrityError, Transaction
 from rivya_mcp.settings import Secret
 
-__all__ = [
-    "ABANDONED",
-    "MAX_REFERENCE_CHARS",
-    "REJECTED",
-    "SCHEMA_VERSION",
-    "TERMINAL_STATUSES",
-    "UNCONFIRMED",
-    "UNSUBMITTED",
-    "IdempotencyKeyReused",
-    "JournalEntry",
-    "JournalError",
-    "McpTaskRecord",
-    "TaskJournal",
-    "open_journal",
-]
-
 logger = logging.getLogger("rivya_mcp.journal")
-
-# Status of an intent whose create POST has not been answered yet.
-UNSUBMITTED = "unsubmitted"
-# Status of an intent the API refused outright (validation, credits): never re-sent.
-REJECTED = "rejected"
-# Status of an intent whose create failed without a clear answer (connection lost, 5xx, garbled
-# body) after the client's own retries, and the agent was told: whether a task exists is unknown.
-# Not re-sent on its own: the agent may already have asked again under another key.
-UNCONFIRMED = "unconfirmed"
-# Status of an unsubmitted intent that recovery found too old to re-send.
-ABANDONED = "abandoned"
-# Intent states that never became a task (yet): an agent's retry with the same key can revive them.
-INTENT_END_STATUSES = frozenset({REJECTED, UNCONFIRMED, ABANDONED})
-# "succeeded" and "failed" are the documented terminal states; the others are defensive.
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "cancelled", "expired"} | INTENT_END_STATUSES)
 
 # Long references (data URIs) are shortened: the journal is for recovery and listing, and the
 # create params (not the raw reference) are what gets re-sent.
@@ -125,7 +105,14 @@ class JournalEntry:
 
     @property
     def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return is_terminal(self.status)
+
+    @property
+    def needs_finishing(self) -> bool:
+        """A created task still to be polled, or saved (``TaskJournal.unfinished`` lists these)."""
+        return needs_finishing(
+            task_id=self.task_id, status=self.status, saved=bool(self.saved_paths), error_code=self.error_code
+        )
 
     def to_public_dict(self) -> dict[str, Any]:
         """The entry as tool output / resource JSON (plain JSON types only)."""
@@ -152,14 +139,6 @@ class JournalEntry:
 
 
 _Entries = list[JournalEntry]  # `list` is shadowed by TaskJournal.list inside the class
-
-# The conditions of ``unsubmitted`` and ``unfinished`` (their arguments: UNSUBMITTED, _TERMINAL_ARGS).
-_UNSUBMITTED = "task_id IS NULL AND status = ?"
-_TERMINAL_ARGS = tuple(sorted(TERMINAL_STATUSES))
-_UNFINISHED = (
-    f"task_id IS NOT NULL AND (status NOT IN ({', '.join('?' * len(TERMINAL_STATUSES))}) "
-    "OR (status = 'succeeded' AND saved_paths = '[]' AND error_code IS NULL))"
-)
 
 FINGERPRINT_SECRET = "account_fingerprint_secret"
 
@@ -632,7 +611,7 @@ class TaskJournal:
 
     def unsubmitted(self) -> _Entries:
         """Intents whose create POST was never answered, oldest first: re-send with the same key."""
-        where, args = self._mine(_UNSUBMITTED, (UNSUBMITTED,))
+        where, args = self._mine(UNSUBMITTED_SQL, ())
         return self._many(f"{where} ORDER BY created_at, {self.store.insertion_order}", args)
 
     def unfinished(self) -> _Entries:
@@ -640,7 +619,7 @@ class TaskJournal:
 
         To give up saving a succeeded task (e.g. its URL expired), ``update`` it with an ``error_code``.
         """
-        where, args = self._mine(_UNFINISHED, _TERMINAL_ARGS)
+        where, args = self._mine(UNFINISHED_SQL, ())
         return self._many(f"{where} ORDER BY created_at, {self.store.insertion_order}", args)
 
     def pending_elsewhere(self) -> int:
@@ -651,9 +630,9 @@ class TaskJournal:
         # NULL-safe "not mine" in the SQL both engines accept (SQLite's ``IS ?`` is not PostgreSQL's).
         with self._lock, self.store.read() as tx:
             row = tx.one(
-                f"SELECT COUNT(*) FROM tasks WHERE (({_UNSUBMITTED}) OR ({_UNFINISHED})) "
+                f"SELECT COUNT(*) FROM tasks WHERE (({UNSUBMITTED_SQL}) OR ({UNFINISHED_SQL})) "
                 "AND NOT COALESCE(upstream = ? AND account = ?, FALSE)",
-                (UNSUBMITTED, *_TERMINAL_ARGS, *self.owner),
+                self.owner,
             )
         return int(row[0]) if row else 0
 
@@ -831,7 +810,7 @@ def open_journal(
     """
     text = str(location)
     if text.startswith(("postgresql://", "postgres://")):
-        from rivya_mcp.journal_stores._postgres import PostgresStore
+        from rivya_mcp.journal.postgres import PostgresStore
 
         return TaskJournal(store=PostgresStore(text), now=now, upstream=upstream, api_key=api_key)
     return TaskJournal(Path(location), now=now, upstream=upstream, api_key=api_key)

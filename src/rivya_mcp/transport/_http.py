@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, Literal
@@ -11,16 +11,19 @@ from typing import Any, Literal
 import anyio
 import uvicorn
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.journal import TaskJournal
-from rivya_mcp.server._app import build_server, build_tool_bodies, runtime_of
-from rivya_mcp.server._health import HealthMiddleware
-from rivya_mcp.server._hosts import HostOriginMiddleware, HostPolicy, parse_allowed_host
-from rivya_mcp.server._security import BearerTokenMiddleware, check_bind
-from rivya_mcp.server._webhooks import WEBHOOK_PATH, SecretStore, WebhookReceiver, public_host
+from rivya_mcp.server import build_server, build_tool_bodies, runtime_of
 from rivya_mcp.settings import Settings
+from rivya_mcp.tasks import WEBHOOK_PATH, SecretStore, WebhookReceiver, public_host
+from rivya_mcp.transport._health import HealthMiddleware
+from rivya_mcp.transport._hosts import HostOriginMiddleware, HostPolicy, parse_allowed_host
+from rivya_mcp.transport._security import BearerTokenMiddleware, check_bind
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +62,8 @@ def build_http_app(
     server = build_server(settings, bodies=bodies)
     receiver: WebhookReceiver | None = None
     if settings.public_url:
-        receiver = WebhookReceiver(bodies, SecretStore(bodies.runtime.journal))
-        server.custom_route(WEBHOOK_PATH, methods=["POST"])(receiver.handle)
+        receiver = WebhookReceiver(bodies.service, SecretStore(bodies.runtime.journal))
+        server.custom_route(WEBHOOK_PATH, methods=["POST"])(webhook_route(receiver))
     security = policy.sdk_settings()
     if transport == "http":
         app = server.streamable_http_app(
@@ -91,6 +94,19 @@ def build_http_app(
     return app
 
 
+def webhook_route(receiver: WebhookReceiver) -> Callable[[Request], Awaitable[Response]]:
+    """``POST /webhooks/rivya``: the delivery's bytes to the receiver, its event applied after the answer."""
+
+    async def deliver(request: Request) -> Response:
+        body = await request.body()
+        delivery = await receiver.receive(request.headers, body)
+        event = delivery.event
+        background = BackgroundTask(receiver.apply, event) if event is not None else None
+        return JSONResponse(delivery.body, status_code=delivery.status, background=background)
+
+    return deliver
+
+
 def _start_with_app(app: Starlette, receiver: WebhookReceiver, public_url: str) -> None:
     """Register the webhook endpoint in the background once the app serves (never delays start-up)."""
     inner = app.router.lifespan_context
@@ -115,7 +131,7 @@ async def serve(
 ) -> None:
     """Run the server until cancelled. stdout carries only the protocol in stdio mode."""
     if transport == "stdio":
-        from rivya_mcp.server._stdio import stdio_server
+        from rivya_mcp.transport._stdio import stdio_server
 
         server = build_server(settings)
         # Our faster transport feeds the SDK's low-level server (what run_stdio_async does with the

@@ -1,5 +1,8 @@
 """Webhook completion: with a public URL, Rivya tells us when a task is done instead of being asked.
 
+(The HTTP route that reads a delivery, with its size cap and deadline, is ``transport``'s; this
+module decides what a delivery's bytes mean and does what it says.)
+
 At start the HTTP server finds its endpoint (by URL, through the list endpoint) or creates one for
 `generation.succeeded` and `generation.failed`, and keeps the signing secret where the journal is
 (its ``meta`` table: a 0600 file in the data folder, or the database replicas share). Deliveries
@@ -16,22 +19,19 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
-from starlette.background import BackgroundTask
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
-from rivya_mcp.client import AsyncRivyaClient, Generation, RivyaError
-from rivya_mcp.journal import TaskJournal
-from rivya_mcp.server._ledger import saved_file
-from rivya_mcp.server._runtime import Runtime
-from rivya_mcp.server._tools import ToolBodies
-from rivya_mcp.server._webhook_signature import WebhookVerificationError, verify
+from rivya_mcp.client import SUCCEEDED, AsyncRivyaClient, Generation, RivyaError
+from rivya_mcp.journal import AsyncJournal
+from rivya_mcp.tasks._ledger import saved_file
+from rivya_mcp.tasks._runtime import Runtime
+from rivya_mcp.tasks._service import TaskService
+from rivya_mcp.tasks._webhook_signature import WebhookVerificationError, verify
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +71,17 @@ class SecretStore:
     every replica shares (PostgreSQL), and every replica verifies with the same one.
     """
 
-    def __init__(self, journal: Callable[[], TaskJournal | None]) -> None:
+    def __init__(self, journal: Callable[[], Awaitable[AsyncJournal | None]]) -> None:
         self._open = journal
 
-    def _journal(self) -> TaskJournal:
-        journal = self._open()
+    async def _journal(self) -> AsyncJournal:
+        journal = await self._open()
         if journal is None:
             raise OSError("the task journal is unavailable, so the webhook secret cannot be kept")
         return journal
 
-    def load(self) -> EndpointRecord | None:
-        raw = self._journal().owned_meta(META_NAME)
+    async def load(self) -> EndpointRecord | None:
+        raw = await (await self._journal()).run(lambda j: j.owned_meta(META_NAME))
         if raw is None:
             return None
         try:
@@ -93,18 +93,19 @@ class SecretStore:
             log.warning("webhooks: the stored endpoint record is unreadable; a new signing secret will be fetched")
             return None
 
-    def save(self, record: EndpointRecord) -> None:
-        self._journal().set_owned_meta(META_NAME, json.dumps(record.__dict__))
+    async def save(self, record: EndpointRecord) -> None:
+        value = json.dumps(record.__dict__)
+        await (await self._journal()).run(lambda j: j.set_owned_meta(META_NAME, value))
 
-    def current(self) -> EndpointRecord | None:
+    async def current(self) -> EndpointRecord | None:
         """Read for each delivery: `rivya-mcp webhooks rotate-secret` (another process) may have
         replaced the secret, and from then on only the new one is accepted."""
-        return self.load()
+        return await self.load()
 
 
 async def ensure_endpoint(client: AsyncRivyaClient, store: SecretStore, *, url: str, base_url: str) -> EndpointRecord:
     """Our endpoint at ``url``, with a signing secret we hold: found, re-keyed or created."""
-    saved = store.load()
+    saved = await store.load()
     existing = next(
         (e for e in await client.list_webhooks() if e.url == url and (e.status or "active") != "revoked"), None
     )
@@ -128,7 +129,7 @@ async def ensure_endpoint(client: AsyncRivyaClient, store: SecretStore, *, url: 
     if not endpoint.signing_secret:
         raise RivyaError("Rivya did not return the webhook's signing secret")
     record = EndpointRecord(endpoint.id, url, base_url, endpoint.signing_secret)
-    store.save(record)
+    await store.save(record)
     return record
 
 
@@ -139,7 +140,7 @@ async def rotate_secret(client: AsyncRivyaClient, store: SecretStore, *, url: st
     if not endpoint.signing_secret:
         raise RivyaError("Rivya did not return the new signing secret")
     rotated = EndpointRecord(record.endpoint_id, url, base_url, endpoint.signing_secret)
-    store.save(rotated)
+    await store.save(rotated)
     return rotated
 
 
@@ -156,51 +157,60 @@ def event_generation(event: dict[str, Any]) -> Generation | None:
     return None
 
 
-class WebhookReceiver:
-    """The delivery route and what a delivery does to the task it names."""
+@dataclass(frozen=True)
+class Delivery:
+    """What to answer a delivery, and the event to apply once the answer has gone out (if any)."""
 
-    def __init__(self, bodies: ToolBodies, store: SecretStore, *, clock: Callable[[], float] = time.time) -> None:
-        self.bodies = bodies
+    status: int
+    body: dict[str, Any]
+    event: dict[str, Any] | None = None
+
+
+class WebhookReceiver:
+    """What a delivery's bytes mean (verified, new, a task of ours) and what it does to that task."""
+
+    def __init__(self, service: TaskService, store: SecretStore, *, clock: Callable[[], float] = time.time) -> None:
+        self.service = service
         self.store = store
         self._clock = clock
         self._record: EndpointRecord | None = None
 
     @property
     def runtime(self) -> Runtime:
-        return self.bodies.runtime
+        return self.service.runtime
 
     def use(self, record: EndpointRecord) -> None:
         self._record = record
 
-    def _verify(self, request: Request, body: bytes) -> str:
-        # The file is the truth: `rivya-mcp webhooks rotate-secret` (another process) replaces it,
-        # and from then on only the new secret is accepted.
-        record = self.store.current() or self._record
+    async def _verify(self, headers: Mapping[str, str], body: bytes) -> str:
+        # The journal is the truth: `rivya-mcp webhooks rotate-secret` (another process) replaces
+        # the record, and from then on only the new secret is accepted.
+        record = await self.store.current() or self._record
         if record is None:
             raise WebhookVerificationError("no webhook endpoint is registered yet")
-        return verify(record.secret, request.headers, body, now=self._clock())
+        return verify(record.secret, headers, body, now=self._clock())
 
-    async def handle(self, request: Request) -> Response:
-        body = await request.body()
+    async def receive(self, headers: Mapping[str, str], body: bytes) -> Delivery:
+        """Verify a delivery and record its event id; the answer goes out only after that record."""
         if len(body) > MAX_DELIVERY_BYTES:
-            return JSONResponse({"error": "payload too large"}, status_code=413)
+            return Delivery(413, {"error": "payload too large"})
         try:
-            event_id = self._verify(request, body)
+            event_id = await self._verify(headers, body)
         except WebhookVerificationError as exc:
             log.warning("webhooks: delivery refused: %s", exc)
-            return JSONResponse({"error": "signature verification failed"}, status_code=401)
+            return Delivery(401, {"error": "signature verification failed"})
         try:
             event = json.loads(body)
         except ValueError:
-            return JSONResponse({"error": "body is not JSON"}, status_code=400)
+            return Delivery(400, {"error": "body is not JSON"})
         if not isinstance(event, dict):
-            return JSONResponse({"error": "body is not an event"}, status_code=400)
-        ledger = self.runtime.ledger()
-        if not ledger.first_sight_of_event(event_id):
+            return Delivery(400, {"error": "body is not an event"})
+        ledger = await self.runtime.ledger()
+        if not await ledger.first_sight_of_event(event_id):
             # A duplicate from Rivya or a replay: acknowledged (so it is not sent again), applied once only.
-            return JSONResponse({"received": True, "duplicate": True})
-        # Acknowledge first: the download and save run after the answer has gone out.
-        return JSONResponse({"received": True}, background=BackgroundTask(self.apply, event))
+            return Delivery(200, {"received": True, "duplicate": True})
+        # Acknowledged first: the download and save run after the answer has gone out.
+        return Delivery(200, {"received": True}, event=event)
 
     async def apply(self, event: dict[str, Any]) -> None:
         if event.get("type") not in EVENT_TYPES or event.get("test"):
@@ -213,27 +223,27 @@ class WebhookReceiver:
             await self.complete(generation)
 
     async def complete(self, generation: Generation) -> None:
-        ledger = self.runtime.ledger()
-        entry = ledger.get(generation.id)
+        ledger = await self.runtime.ledger()
+        entry = await ledger.get(generation.id)
         if entry is None:
             log.debug("webhooks: task %s is not one of ours; ignored", generation.id)
             return
-        if entry.is_terminal and (entry.status != "succeeded" or saved_file(entry) is not None):
+        if entry.is_terminal and (entry.status != SUCCEEDED or saved_file(entry) is not None):
             # Finished already: a late or out-of-order event (failed after succeeded) changes nothing.
             return
         if not generation.is_terminal:
             return
-        ledger.updated(generation)
+        await ledger.updated(generation)
         log.info("webhooks: task %s %s", generation.id, generation.status)
         if await self.runtime.announce(generation):
             return  # a call here is following this task: woken, it fetches and saves the image itself
-        if generation.status != "succeeded":
+        if generation.status != SUCCEEDED:
             return
         async with self.runtime.following(generation.id, timeout=SAVE_WAIT_SECONDS) as ours:
             if not ours:
                 return  # someone else is saving it
             try:
-                await self.bodies.ensure_saved(generation, ledger, prompt=entry.prompt or "", reporter=None)
+                await self.service.save(generation, prompt=entry.prompt or "", locked=True)
             except (RivyaError, OSError) as exc:
                 # Not lost: the task stays unfinished in the journal; get_task or the recovery saves it.
                 log.warning("webhooks: task %s succeeded but its image could not be saved yet: %s", generation.id, exc)
@@ -241,13 +251,13 @@ class WebhookReceiver:
     async def fill_gaps(self, client: AsyncRivyaClient) -> int:
         """Apply recent events this server has not seen (deliveries missed while it was down)."""
         applied = 0
-        ledger = self.runtime.ledger()
+        ledger = await self.runtime.ledger()
         for event in reversed(await client.list_webhook_events()):
             event_id = event.get("id")
             generation = event_generation(event)
-            if not isinstance(event_id, str) or generation is None or ledger.get(generation.id) is None:
+            if not isinstance(event_id, str) or generation is None or await ledger.get(generation.id) is None:
                 continue
-            if ledger.first_sight_of_event(event_id):
+            if await ledger.first_sight_of_event(event_id):
                 await self.complete(generation)
                 applied += 1
         return applied

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from rivya_mcp.server._hosts import HostName, HostPolicy
+from rivya_mcp.transport._hosts import HostName, HostPolicy
 
 
 class RemoteBindRefused(ValueError):

@@ -17,31 +17,31 @@ Times are wall-clock (UTC): they are compared across processes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from rivya_mcp.client import APIStatusError, AsyncRivyaClient, Generation, GenerationResult, TaskError, poll_delay
-from rivya_mcp.client._constants import FIRST_POLL_DELAY
-from rivya_mcp.journal import JournalEntry, TaskJournal
-from rivya_mcp.server._ledger import Ledger
+from rivya_mcp.client import (
+    DOCUMENTED_STATUSES,
+    FAILED,
+    FIRST_POLL_DELAY,
+    SUCCEEDED,
+    APIStatusError,
+    AsyncRivyaClient,
+    Generation,
+    GenerationResult,
+    TaskError,
+    poll_delay,
+)
+from rivya_mcp.journal import JournalEntry
+from rivya_mcp.tasks._ledger import Ledger
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-# The statuses rivya-api §3.3 documents. Anything else is shown by name and treated as running.
-DOCUMENTED_STATUSES = frozenset({"queued", "processing", "succeeded", "failed"})
 # In-memory paces kept for tasks outside the journal; the oldest are forgotten beyond this.
 MAX_MEMORY_TASKS = 512
-
-
-def result_url(generation: Generation) -> str | None:
-    """The URL to fetch a succeeded task's image from, if the API gave one."""
-    result = generation.result
-    if result is None:
-        return None
-    return result.primary_url or (result.urls[0] if result.urls else None)
 
 
 def is_settled(generation: Generation) -> bool:
@@ -50,19 +50,20 @@ def is_settled(generation: Generation) -> bool:
     rivya-api §3.3 says ``urls`` is there "when available", so a succeeded task without any URL
     is still polled (at the same pace) until one appears.
     """
-    if generation.status == "failed":
+    if generation.status == FAILED:
         return True
-    return generation.status == "succeeded" and result_url(generation) is not None
+    return generation.status == SUCCEEDED and generation.result_url is not None
 
 
 def is_undocumented(status: str) -> bool:
+    """A status rivya-api.md does not list: shown by name and treated as still running."""
     return status not in DOCUMENTED_STATUSES
 
 
 def from_journal(entry: JournalEntry) -> Generation:
     """The task as the journal last saw it: answers a look that comes before the next allowed poll."""
     urls = list(entry.result_urls)
-    error = TaskError(code=entry.error_code, message=entry.error_message) if entry.status == "failed" else None
+    error = TaskError(code=entry.error_code, message=entry.error_message) if entry.status == FAILED else None
     return Generation(
         id=entry.task_id or "",
         status=entry.status,
@@ -94,11 +95,11 @@ class PollPacer:
         self._now = now
         self._memory: dict[str, _MemoryPace] = {}
 
-    def due_in(self, task_id: str, journal: TaskJournal | None, entry: JournalEntry | None) -> float:
+    async def due_in(self, task_id: str, ledger: Ledger, entry: JournalEntry | None) -> float:
         """Seconds until ``task_id`` may be polled (0: now)."""
-        now = self._now()
-        if entry is not None and journal is not None:
-            times = _safe(lambda: journal.poll_times(task_id))
+        if entry is not None and ledger.available:
+            times = await _safe(ledger.poll_times(task_id))
+            now = self._now()
             if times is not None:
                 polled_at, next_at = times
                 if next_at is None and polled_at is None:
@@ -106,6 +107,7 @@ class PollPacer:
                     anchor = entry.submitted_at or entry.created_at
                     next_at = anchor + timedelta(seconds=FIRST_POLL_DELAY * self.scale)
                 return 0.0 if next_at is None else max(0.0, (next_at - now).total_seconds())
+        now = self._now()
         pace = self._memory.get(task_id)
         if pace is None or pace.next_at is None:
             return 0.0
@@ -124,18 +126,18 @@ class PollPacer:
         Call it once ``due_in`` is 0. None means another process took the turn first (its answer
         reaches the journal): look at ``due_in`` again.
         """
-        journal = ledger.journal if entry is not None else None
+        shared = entry is not None and ledger.available
         interval = self._interval(task_id, entry)
-        if journal is not None:
+        if shared:
             try:
-                if journal.claim_poll(task_id, interval=interval) is not None:
+                if await ledger.claim_poll(task_id, interval=interval) is not None:
                     return None
             except KeyError:
-                journal = None
+                shared = False
             except Exception:
                 log.exception("journal: could not take the poll turn of task %s; pacing it in memory", task_id)
-                journal = None
-        if journal is None:
+                shared = False
+        if not shared:
             now = self._now()
             pace = self._remember(task_id, now)
             if pace.next_at is not None and pace.next_at > now:
@@ -155,7 +157,7 @@ class PollPacer:
             wait = interval if generation is None or not is_settled(generation) else 0.0
             if retry_after is not None:
                 wait = max(wait, retry_after)
-            self._push(task_id, journal, wait)
+            await self._push(task_id, ledger if shared else None, wait)
 
     def _interval(self, task_id: str, entry: JournalEntry | None) -> float:
         now = self._now()
@@ -165,9 +167,9 @@ class PollPacer:
             born = self._remember(task_id, now).first_seen
         return poll_delay(1, (now - born).total_seconds()) * self.scale
 
-    def _push(self, task_id: str, journal: TaskJournal | None, seconds: float) -> None:
-        if journal is not None:
-            if _safe(lambda: journal.claim_poll(task_id, interval=seconds, defer_only=True) or True):
+    async def _push(self, task_id: str, ledger: Ledger | None, seconds: float) -> None:
+        if ledger is not None:
+            if await _safe(_deferred(ledger, task_id, seconds)):
                 return
         now = self._now()
         self._remember(task_id, now).next_at = now + timedelta(seconds=seconds)
@@ -182,10 +184,15 @@ class PollPacer:
         return pace
 
 
-def _safe(read: Callable[[], _T]) -> _T | None:
+async def _deferred(ledger: Ledger, task_id: str, seconds: float) -> bool:
+    await ledger.claim_poll(task_id, interval=seconds, defer_only=True)
+    return True
+
+
+async def _safe(read: Awaitable[_T]) -> _T | None:
     """A journal fault costs the shared pace (this process still paces in memory), never the call."""
     try:
-        return read()
+        return await read
     except Exception:
         log.exception("journal: poll pace unavailable")
         return None

@@ -43,12 +43,10 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
-from rivya_mcp._disk import DataFolderUnusable
-from rivya_mcp.client import APIStatusError, ResultExpiredError
+from rivya_mcp.client import SUCCEEDED, ResultExpiredError
 from rivya_mcp.journal import ABANDONED, UNSUBMITTED, JournalEntry
-from rivya_mcp.server._ledger import needs_finishing
-from rivya_mcp.server._pace import result_url
-from rivya_mcp.server._tools import ToolBodies, is_refusal
+from rivya_mcp.tasks._disk import DataFolderUnusable
+from rivya_mcp.tasks._service import Intent, TaskService
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +59,24 @@ MAX_FOLLOW_SECONDS = 30 * 60.0
 MAX_PARALLEL = 4
 
 
+def intent_of(entry: JournalEntry) -> Intent:
+    """The create a journal entry recorded, to be re-sent exactly (same key, same wire params)."""
+    return Intent(
+        idempotency_key=entry.idempotency_key,
+        mode=entry.mode,
+        model=entry.model,
+        prompt=entry.prompt or "",
+        params=entry.params,
+        reference=entry.reference,
+    )
+
+
 class Recovery:
     """The recovery pass for one server (``Runtime.set_recovery``)."""
 
-    def __init__(self, bodies: ToolBodies, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.bodies = bodies
-        self.runtime = bodies.runtime
+    def __init__(self, service: TaskService, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.service = service
+        self.runtime = service.runtime
         self._now = now
 
     async def __call__(self, started_at: datetime) -> None:
@@ -74,13 +84,13 @@ class Recovery:
             log.debug("recovery: skipped (no API key)")
             return
         try:
-            ledger = self.runtime.ledger()
+            ledger = await self.runtime.ledger()
         except DataFolderUnusable as exc:
             log.error("recovery: not run: %s", exc)  # the message says what to do; no traceback
             return
-        intents = [e for e in ledger.unsubmitted() if e.created_at < started_at]
-        tasks = [e for e in ledger.unfinished() if e.created_at < started_at]
-        elsewhere = ledger.pending_elsewhere()
+        intents = [e for e in await ledger.unsubmitted() if e.created_at < started_at]
+        tasks = [e for e in await ledger.unfinished() if e.created_at < started_at]
+        elsewhere = await ledger.pending_elsewhere()
         if elsewhere:
             # Re-sending them here would charge whoever is configured now (the real API for a
             # sandbox create, another account for another key's): they wait for their own.
@@ -129,13 +139,11 @@ class Recovery:
                 await anyio.sleep(period)
 
     async def _orphans(self, grace: float) -> list[tuple[JournalEntry, Callable[[JournalEntry], Awaitable[None]]]]:
-        ledger = self.runtime.ledger()
+        ledger = await self.runtime.ledger()
         quiet_since = self._now() - timedelta(seconds=grace)
-        intents = await anyio.to_thread.run_sync(ledger.unsubmitted)
-        tasks = await anyio.to_thread.run_sync(ledger.unfinished)
         found: list[tuple[JournalEntry, Callable[[JournalEntry], Awaitable[None]]]] = []
-        found += [(e, self._adopt_intent) for e in intents if e.updated_at < quiet_since]
-        found += [(e, self._finish) for e in tasks if e.updated_at < quiet_since]
+        found += [(e, self._adopt_intent) for e in await ledger.unsubmitted() if e.updated_at < quiet_since]
+        found += [(e, self._finish) for e in await ledger.unfinished() if e.updated_at < quiet_since]
         return found
 
     async def _adopt(
@@ -151,7 +159,7 @@ class Recovery:
             if coordinator is None:
                 return
             lease = f"task:{entry.task_id}" if entry.task_id else f"intent:{entry.idempotency_key}"
-            if await anyio.to_thread.run_sync(coordinator.store.lease_holder, lease) is not None:
+            if await coordinator.holder_of(lease) is not None:
                 return  # followed by a live replica (or by a call of this one)
             log.info("sweep: taking over %s", entry.task_id or f"intent {entry.idempotency_key}")
             await self._guarded(limiter, entry, step)
@@ -160,12 +168,14 @@ class Recovery:
 
     async def _adopt_intent(self, entry: JournalEntry) -> None:
         """Re-send an intent whose sender died before the answer, under its lease (see ``_resend``)."""
+        ledger = await self.runtime.ledger()
         async with self.runtime.creating(entry.idempotency_key):
-            latest = self.runtime.ledger().by_key(entry.idempotency_key)
+            latest = await ledger.by_key(entry.idempotency_key)
             if latest is None or latest.task_id is not None or latest.status != UNSUBMITTED:
                 return  # answered after all (the sender was slow, not dead)
-            await self._resend(latest, follow=False)
-        latest = self.runtime.ledger().by_key(entry.idempotency_key)
+            if not await self._send(latest, under_lease=True):
+                return
+        latest = await ledger.by_key(entry.idempotency_key)
         if latest is not None:
             await self._finish(latest)
 
@@ -180,64 +190,70 @@ class Recovery:
                 what = entry.task_id or f"intent {entry.idempotency_key}"
                 log.warning("recovery: %s left for later: %s: %s", what, type(exc).__name__, exc)
 
-    async def _resend(self, entry: JournalEntry, *, follow: bool = True) -> None:
-        ledger = self.runtime.ledger()
+    async def _resend(self, entry: JournalEntry) -> None:
+        if await self._send(entry, under_lease=False):
+            latest = await (await self.runtime.ledger()).by_key(entry.idempotency_key)
+            await self._finish(latest or entry)
+
+    async def _send(self, entry: JournalEntry, *, under_lease: bool) -> bool:
+        """Re-send an unanswered create under its key; whether a task came of it.
+
+        An unclear failure (5xx, connection lost) leaves the intent ``unsubmitted``: that create may
+        have been charged, so only a re-send under the same key may settle it (the next pass).
+        """
+        ledger = await self.runtime.ledger()
         key = entry.idempotency_key
         age = self._now() - entry.created_at
         if age > INTENT_MAX_AGE:
-            ledger.ended(
+            await ledger.ended(
                 key,
                 status=ABANDONED,
                 code="intent_expired",
                 message=f"The create was never answered and is older than {INTENT_MAX_AGE}; it was not re-sent.",
             )
             log.warning("recovery: intent %s is %s old; not re-sent (marked abandoned)", key, age)
-            return
+            return False
+        send = self.service.send if under_lease else self.service.create
         try:
-            generation = await self.runtime.client().create_generation(
-                model=entry.model, prompt=entry.prompt, params=entry.params, idempotency_key=key
-            )
-        except APIStatusError as exc:
-            if is_refusal(exc):
-                ledger.rejected(key, code=exc.code, message=exc.message)
-                log.warning("recovery: the API refused intent %s (%s)", key, exc.code)
-                return
+            generation = await send(intent_of(entry), unclear=None)
+        except Exception as exc:
+            latest = await ledger.by_key(key)
+            if latest is not None and latest.status != UNSUBMITTED:
+                log.warning("recovery: the API refused intent %s (%s)", key, getattr(exc, "code", exc))
+                return False
             raise
-        ledger.created(key, generation)
         log.info("recovery: intent %s re-sent under its key: task %s (%s)", key, generation.id, generation.status)
-        if follow:
-            await self._finish(ledger.by_key(key) or entry)
+        return True
 
     async def _finish(self, entry: JournalEntry) -> None:
         """Poll the task to its end and save its image, one step at a time under the task's lock."""
         task_id = entry.task_id
         if task_id is None:
             return
-        ledger = self.runtime.ledger()
+        runtime = self.runtime
+        ledger = await runtime.ledger()
         started = anyio.current_time()
         while True:
             # The task's next turn (its pace is shared with tool calls and other processes), waited
             # for outside the lock so a tool call on the task is never held up by it.
-            await anyio.sleep(self.runtime.poll_due_in(task_id))
-            async with self.runtime.following(task_id):
-                latest = ledger.get(task_id) or entry
-                if not needs_finishing(latest):
+            await anyio.sleep(await runtime.poll_due_in(task_id))
+            async with runtime.following(task_id):
+                latest = await ledger.get(task_id) or entry
+                if not latest.needs_finishing:
                     return  # a tool call finished it while we waited for the lock
-                generation = await self.runtime.poll(task_id)
-                ledger.updated(generation)
-                if generation.status == "succeeded" and result_url(generation) is None:
+                generation = await runtime.poll(task_id)
+                await ledger.updated(generation)
+                if generation.status == SUCCEEDED and generation.result_url is None:
                     log.warning("recovery: task %s succeeded without a result URL yet; looking again", task_id)
-                elif generation.status == "succeeded":
+                elif generation.status == SUCCEEDED:
                     try:
-                        path, _, _ = await self.bodies.ensure_saved(
-                            generation, ledger, prompt=latest.prompt or "", reporter=None
-                        )
+                        image = await self.service.save(generation, prompt=latest.prompt or "", locked=True)
                     except ResultExpiredError as exc:
                         # Nothing left to fetch; get_task will say so. Stop trying on every start.
-                        ledger.gave_up(task_id, code="result_expired", message=str(exc))
+                        await ledger.gave_up(task_id, code="result_expired", message=str(exc))
                         log.warning("recovery: task %s succeeded but its result URL expired unsaved", task_id)
                         return
-                    log.info("recovery: task %s finished; image saved to %s", task_id, path)
+                    log.info("recovery: task %s finished; image saved to %s", task_id, image.path)
                     return
                 elif generation.is_terminal:
                     log.info("recovery: task %s ended %s", task_id, generation.status)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rivya_mcp.journal_stores._base import (
+from rivya_mcp.journal._store import (
     Dialect,
     JournalError,
     Migration,

@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from rivya_mcp.server._runtime import Runtime
+from rivya_mcp.tasks import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ async def is_ready(runtime: Runtime) -> bool:
         return False
     try:
         with anyio.fail_after(READY_CHECK_SECONDS):
-            await anyio.to_thread.run_sync(coordinator.store.ping, abandon_on_cancel=True)
+            await coordinator.ping()
     except Exception as exc:
         log.warning("readiness: the database does not answer (%s)", type(exc).__name__)
         return False

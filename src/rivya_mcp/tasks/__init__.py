@@ -1,0 +1,125 @@
+"""A paid task from create to saved file, across restarts and replicas (no MCP here).
+
+``Runtime`` holds what a server's tasks share (the API client, the journal, per-task locks, the
+poll pace, replicas' coordination); ``TaskService`` creates, follows and saves tasks on it for
+every caller: tool calls, the recovery pass, webhook deliveries, the Tasks extension. The rest
+is what those need: the recovery pass, webhook completion, the live catalog, where images go.
+"""
+
+from __future__ import annotations
+
+from rivya_mcp.tasks._catalog import HARD_PROMPT_CAP, Limits, LiveCatalog, effective_limits
+from rivya_mcp.tasks._disk import DataFolderUnusable, OutputFolderUnusable, describe_os_error, describe_storage_error
+from rivya_mcp.tasks._ledger import Ledger, saved_file
+from rivya_mcp.tasks._pace import PollPacer, from_journal, is_settled, is_undocumented
+from rivya_mcp.tasks._recovery import INTENT_MAX_AGE, MAX_FOLLOW_SECONDS, Recovery
+from rivya_mcp.tasks._replicas import Coordinator
+from rivya_mcp.tasks._runtime import (
+    JOURNAL_FILENAME,
+    MISSING_KEY_HELP,
+    WEBHOOK_FALLBACK_POLL_FACTOR,
+    Runtime,
+    open_journal,
+)
+from rivya_mcp.tasks._service import (
+    MAX_RESULT_BYTES,
+    PROGRESS_TICK_SECONDS,
+    SAVE_LOCK_GRACE_SECONDS,
+    URLLESS_LOOKS,
+    Followed,
+    Intent,
+    OnStatus,
+    SavedImage,
+    StatusUpdate,
+    TaskService,
+    is_refusal,
+    same_request,
+)
+from rivya_mcp.tasks._spool import Spool
+from rivya_mcp.tasks._storage import (
+    IMAGE_TYPES,
+    MIME_BY_EXTENSION,
+    SAFE_NAME,
+    image_filename,
+    mime_for,
+    resolve_served_file,
+    save_atomically,
+    slugify,
+)
+from rivya_mcp.tasks._webhook_signature import TIMESTAMP_TOLERANCE_SECONDS, WebhookVerificationError, verify
+from rivya_mcp.tasks._webhooks import (
+    EVENT_TYPES,
+    MAX_DELIVERY_BYTES,
+    WEBHOOK_PATH,
+    Delivery,
+    EndpointRecord,
+    SecretStore,
+    WebhookReceiver,
+    ensure_endpoint,
+    event_generation,
+    public_host,
+    rotate_secret,
+    webhook_url,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "HARD_PROMPT_CAP",
+    "IMAGE_TYPES",
+    "INTENT_MAX_AGE",
+    "JOURNAL_FILENAME",
+    "MAX_DELIVERY_BYTES",
+    "MAX_FOLLOW_SECONDS",
+    "MAX_RESULT_BYTES",
+    "MIME_BY_EXTENSION",
+    "MISSING_KEY_HELP",
+    "PROGRESS_TICK_SECONDS",
+    "SAFE_NAME",
+    "SAVE_LOCK_GRACE_SECONDS",
+    "TIMESTAMP_TOLERANCE_SECONDS",
+    "URLLESS_LOOKS",
+    "WEBHOOK_FALLBACK_POLL_FACTOR",
+    "WEBHOOK_PATH",
+    "Coordinator",
+    "DataFolderUnusable",
+    "Delivery",
+    "EndpointRecord",
+    "Followed",
+    "Intent",
+    "Ledger",
+    "Limits",
+    "LiveCatalog",
+    "OnStatus",
+    "OutputFolderUnusable",
+    "PollPacer",
+    "Recovery",
+    "Runtime",
+    "SavedImage",
+    "SecretStore",
+    "Spool",
+    "StatusUpdate",
+    "TaskService",
+    "WebhookReceiver",
+    "WebhookVerificationError",
+    "describe_os_error",
+    "describe_storage_error",
+    "effective_limits",
+    "ensure_endpoint",
+    "event_generation",
+    "from_journal",
+    "image_filename",
+    "is_refusal",
+    "is_settled",
+    "is_undocumented",
+    "mime_for",
+    "open_journal",
+    "public_host",
+    "resolve_served_file",
+    "rotate_secret",
+    "same_request",
+    "save_atomically",
+    "saved_file",
+    "slugify",
+    "verify",
+    "webhook_url",
+]

@@ -1,0 +1,406 @@
+"""A paid task from create to saved file: the one service every caller uses.
+
+Tool calls (``server``), the recovery pass, webhook deliveries and the MCP Tasks extension's
+follow-ups all create, follow and save tasks through :class:`TaskService`, so each step is written
+once and every caller gets the same outcome for the same task:
+
+- ``create`` records the intent, sends the create under its idempotency key and records the task
+  (or why there is none), under the intent's lease on replicas;
+- ``follow`` waits for a task at its documented pace (``_pace``) until it settles or the caller's
+  time is up, tells ``on_status`` what happens meanwhile, takes a webhook's news early, and saves
+  a succeeded task's image;
+- ``save`` puts a succeeded task's image on disk once: the saved copy, another replica's, the
+  spooled bytes of a failed save, or a download (each under the task's lock).
+
+Nothing here knows MCP: what the agent sees is made from :class:`Followed` by ``server``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+
+from rivya_mcp.client import (
+    FAILED,
+    SUCCEEDED,
+    APIStatusError,
+    DownloadError,
+    Generation,
+    RivyaError,
+)
+from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyReused, JournalEntry
+from rivya_mcp.manifest import REFERENCE_ITEMS_KEY
+from rivya_mcp.references import sniff_image_type
+from rivya_mcp.tasks._disk import OutputFolderUnusable
+from rivya_mcp.tasks._ledger import Ledger, saved_file
+from rivya_mcp.tasks._pace import from_journal, is_settled
+from rivya_mcp.tasks._runtime import Runtime
+from rivya_mcp.tasks._spool import Spool
+from rivya_mcp.tasks._storage import IMAGE_TYPES, image_filename, save_atomically
+
+log = logging.getLogger(__name__)
+
+# Result images are a few MB; the cap only stops a misbehaving URL from filling the disk.
+MAX_RESULT_BYTES = 64 * 1024 * 1024
+# While a caller waits between status requests, it hears from the task at least this often.
+PROGRESS_TICK_SECONDS = 1.0
+# A succeeded task without any result URL (rivya-api §3.3: `urls` "when available") is looked at
+# again, at the same pace, this many times in one follow before it is reported as paid and fetchable.
+URLLESS_LOOKS = 3
+# A finished task may be in the middle of being saved by the recovery or another call: wait this
+# long for that (one download) even when the caller asked not to wait for the task itself.
+SAVE_LOCK_GRACE_SECONDS = 10.0
+
+UpdateKind = Literal["created", "found", "looked", "busy", "waiting", "polled", "webhook", "downloading", "kept"]
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """One thing worth telling whoever waits on a task (``server`` puts it in words).
+
+    ``created``/``found``: the create answered, or an earlier task matched the key; ``looked``: the
+    task's state as first known to a reading call; ``busy``: someone else is finishing it;
+    ``waiting``: a tick between status requests (no request made); ``polled``: a status request's
+    answer; ``webhook``: a delivery's news; ``downloading`` / ``kept``: saving its image from the
+    result URL, or from the bytes kept after an earlier save failed.
+    """
+
+    kind: UpdateKind
+    generation: Generation
+    elapsed: float = 0.0
+    next_look: float = 0.0
+
+
+OnStatus = Callable[[StatusUpdate], Awaitable[None]]
+
+
+async def _ignore(_: StatusUpdate) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class SavedImage:
+    path: Path
+    data: bytes | None  # the bytes when just downloaded; None for a copy already on disk (read it if needed)
+    from_disk: bool  # a saved copy (here or another replica's), not a download
+
+
+@dataclass(frozen=True)
+class Followed:
+    """Where a followed task stands when ``follow`` returns.
+
+    ``image`` is set when a succeeded task's image is on disk; ``unsaved`` when it was downloaded
+    but the output folder refused it (the bytes are kept); neither, when the task failed, is still
+    running (``next_look``: seconds until its next allowed status request), or succeeded without a
+    result URL yet.
+    """
+
+    generation: Generation
+    waited: float
+    image: SavedImage | None = None
+    unsaved: OutputFolderUnusable | None = None
+    next_look: float = 0.0
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A create as the journal records it before the request leaves (``params`` are the wire params)."""
+
+    idempotency_key: str
+    mode: str
+    model: str
+    prompt: str
+    params: Mapping[str, Any]
+    reference: str | None
+
+
+def is_refusal(exc: APIStatusError) -> bool:
+    """The API answered and refused the request (4xx): it did not create anything.
+
+    408 is the exception: a request timeout says nothing about whether the work was done.
+    """
+    return 400 <= exc.status_code < 500 and exc.status_code != 408
+
+
+def error_code(exc: RivyaError) -> str:
+    """What the journal records for a failed create: the API's code, else the kind of failure."""
+    return exc.code or type(exc).__name__
+
+
+def same_request(earlier: JournalEntry, intent: Intent) -> bool:
+    """Whether ``intent`` is the request ``earlier`` recorded under the same idempotency key.
+
+    The reference's upload URL differs per upload, so edits compare everything but that; the
+    journal shortens very long references (data URIs), which are then compared by their params.
+    """
+    recorded = {k: v for k, v in earlier.params.items() if k != REFERENCE_ITEMS_KEY}
+    params = {k: v for k, v in intent.params.items() if k != REFERENCE_ITEMS_KEY}
+    reference = intent.reference
+    same_reference = reference is None or len(reference) > MAX_REFERENCE_CHARS or earlier.reference == reference
+    return same_reference and (earlier.mode, earlier.model, earlier.prompt, recorded) == (
+        intent.mode,
+        intent.model,
+        intent.prompt,
+        params,
+    )
+
+
+class TaskService:
+    """Create, follow and save paid tasks over one runtime (client, journal, locks, pace)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    @property
+    def settings(self) -> Any:
+        return self.runtime.settings
+
+    # -- create -------------------------------------------------------------------------------
+
+    async def earlier(self, intent: Intent) -> JournalEntry | None:
+        """The journal's entry for the intent's key, if any; raises ``IdempotencyKeyReused`` when
+        that key named another request."""
+        entry = await (await self.runtime.ledger()).by_key(intent.idempotency_key)
+        if entry is not None and not same_request(entry, intent):
+            raise IdempotencyKeyReused(
+                f"idempotency_key {intent.idempotency_key!r} was already used for a different request "
+                f"(task {entry.task_id or 'not created'})"
+            )
+        return entry
+
+    async def create(
+        self, intent: Intent, *, on_sent: Callable[[], None] | None = None, unclear: str | None = UNCONFIRMED
+    ) -> Generation:
+        """Record the intent, send the create under its key, record the task: exactly one charge.
+
+        Holds the intent's lease on replicas, so no other replica's sweep re-sends it while its
+        answer is on its way. See :meth:`send`.
+        """
+        async with self.runtime.creating(intent.idempotency_key):
+            return await self.send(intent, on_sent=on_sent, unclear=unclear)
+
+    async def send(
+        self, intent: Intent, *, on_sent: Callable[[], None] | None = None, unclear: str | None = UNCONFIRMED
+    ) -> Generation:
+        """``create`` for a caller that holds the intent's lease already (the replicas' sweep).
+
+        A refusal (4xx) ends the intent ``rejected``. An unclear failure (connection lost, timeout,
+        5xx, a garbled answer, after the client's retries) means the task may exist and only a
+        re-send under the same key can find it: the intent ends ``unclear`` (``unconfirmed`` for a
+        tool call, whose agent is told the key), or, with ``unclear=None``, stays ``unsubmitted``
+        for the next recovery pass. ``on_sent`` runs once the intent is recorded, before the
+        request leaves.
+        """
+        ledger = await self.runtime.ledger()
+        key = intent.idempotency_key
+        await ledger.intent(
+            idempotency_key=key,
+            mode=intent.mode,
+            model=intent.model,
+            prompt=intent.prompt,
+            params=intent.params,
+            reference=intent.reference,
+        )
+        if on_sent is not None:
+            on_sent()
+        try:
+            generation = await self.runtime.client().create_generation(
+                model=intent.model, prompt=intent.prompt, params=dict(intent.params), idempotency_key=key
+            )
+        except APIStatusError as exc:
+            if is_refusal(exc):
+                await ledger.rejected(key, code=exc.code, message=exc.message)
+            elif unclear is not None:
+                await ledger.ended(key, status=unclear, code=exc.code, message=exc.message)
+            raise
+        except RivyaError as exc:
+            if unclear is not None:
+                await ledger.ended(key, status=unclear, code=error_code(exc), message=str(exc))
+            raise
+        await ledger.created(key, generation)
+        if await ledger.get(generation.id) is None:
+            self.runtime.pacer.started(generation)  # no journal: the first look still waits
+        log.info("task %s created (%s, %s)", generation.id, intent.mode, generation.status)
+        return generation
+
+    # -- follow -------------------------------------------------------------------------------
+
+    async def latest(self, task_id: str) -> Generation:
+        """The task as known now, without breaking its pace (see ``Runtime.latest``)."""
+        return await self.runtime.latest(task_id)
+
+    async def follow(
+        self, generation: Generation, *, wait: float, on_status: OnStatus = _ignore, prompt: str = ""
+    ) -> Followed:
+        """Wait up to ``wait`` seconds for the task to settle, then save its image if it succeeded.
+
+        The wait keeps the task's pace, shared with every other caller and process; a webhook
+        delivery for the task ends it early. ``prompt`` names the saved file when the journal does
+        not know the task's own prompt.
+        """
+        runtime = self.runtime
+        ledger = await runtime.ledger()
+        started = anyio.current_time()
+        if (not is_settled(generation) and wait <= 0) or generation.status == FAILED:
+            await ledger.updated(generation)
+            return await self._unsettled(generation, 0.0)
+        busy = await runtime.is_busy(generation.id)
+        if busy:
+            await on_status(StatusUpdate("busy", generation))
+        async with runtime.following(generation.id, timeout=max(wait, SAVE_LOCK_GRACE_SECONDS)) as ours:
+            if not ours:
+                await ledger.updated(generation)
+                return await self._unsettled(generation, anyio.current_time() - started)
+            if busy:
+                # Whoever held the task may have moved it on (and saved it): look again, at its pace.
+                generation = await runtime.latest(generation.id)
+            # A webhook delivery for this task ends the wait early with the task's new state.
+            with runtime.interruptible(generation.id) as follower:
+                generation = await self._wait_for(generation, started + wait, on_status, ledger)
+            if follower.pushed is not None:
+                generation = follower.pushed
+                await on_status(StatusUpdate("webhook", generation))
+            await ledger.updated(generation)
+            if generation.status == SUCCEEDED and generation.result_url is not None:
+                waited = anyio.current_time() - started
+                try:
+                    image = await self._save_held(generation, ledger, prompt=prompt, on_status=on_status)
+                except OutputFolderUnusable as exc:
+                    return Followed(generation, waited, unsaved=exc)
+                return Followed(generation, waited, image=image)
+        return await self._unsettled(generation, anyio.current_time() - started)
+
+    async def _unsettled(self, generation: Generation, waited: float) -> Followed:
+        next_look = 0.0 if is_settled(generation) else await self.runtime.poll_due_in(generation.id)
+        return Followed(generation, waited, next_look=next_look)
+
+    async def _wait_for(
+        self, generation: Generation, deadline: float, on_status: OnStatus, ledger: Ledger
+    ) -> Generation:
+        """Poll the task at its pace (``_pace``) until it settles or no turn is left before ``deadline``.
+
+        Between turns a tick goes out every ``PROGRESS_TICK_SECONDS`` without any request, so the
+        caller sees life while the documented 5-10 s pace is kept. A turn that would come after the
+        deadline is not waited for: the follow ends at once with when the next look is.
+        """
+        runtime = self.runtime
+        task_id = generation.id
+        started = anyio.current_time()
+        urlless = 0
+        while not is_settled(generation):
+            due = await runtime.poll_due_in(task_id)
+            if anyio.current_time() + due > deadline:
+                break
+            if due > 0:
+                await anyio.sleep(min(due, PROGRESS_TICK_SECONDS))
+                # Another call or process may have taken the turn meanwhile: its news is in the journal.
+                generation = _newer(generation, await ledger.get(task_id))
+                due = 0.0 if is_settled(generation) else await runtime.poll_due_in(task_id)
+                elapsed = anyio.current_time() - started
+                await on_status(StatusUpdate("waiting", generation, elapsed=elapsed, next_look=due))
+                continue
+            polled = await runtime.try_poll(task_id)
+            if polled is None:  # another process polled first; its answer is in the journal
+                generation = _newer(generation, await ledger.get(task_id))
+                continue
+            generation = polled
+            await ledger.updated(generation)  # other calls and processes see the news without a request
+            if generation.status == SUCCEEDED and generation.result_url is None:
+                urlless += 1
+                log.warning("task %s succeeded without a result URL (look %d)", task_id, urlless)
+                if urlless >= URLLESS_LOOKS:
+                    break
+            elapsed = anyio.current_time() - started
+            next_look = 0.0 if is_settled(generation) else await runtime.poll_due_in(task_id)
+            await on_status(StatusUpdate("polled", generation, elapsed=elapsed, next_look=next_look))
+        return generation
+
+    # -- save ---------------------------------------------------------------------------------
+
+    async def save(
+        self, generation: Generation, *, prompt: str = "", on_status: OnStatus = _ignore, locked: bool = False
+    ) -> SavedImage:
+        """The succeeded task's image on disk, under the task's lock (one download per image).
+
+        ``locked``: the caller holds the lock already (``Runtime.following``). Raises
+        ``OutputFolderUnusable`` (bytes kept for the next save) or the download's error.
+        """
+        ledger = await self.runtime.ledger()
+        if locked:
+            return await self._save_held(generation, ledger, prompt=prompt, on_status=on_status)
+        async with self.runtime.following(generation.id):
+            return await self._save_held(generation, ledger, prompt=prompt, on_status=on_status)
+
+    async def _save_held(
+        self, generation: Generation, ledger: Ledger, *, prompt: str, on_status: OnStatus
+    ) -> SavedImage:
+        """``save`` for a caller already holding the task's lock (``Runtime.following``)."""
+        runtime = self.runtime
+        entry = await ledger.get(generation.id)
+        path = saved_file(entry)
+        if path is not None:
+            return SavedImage(path, None, True)
+        shared = await runtime.shared_image(generation.id)
+        if shared is not None:
+            # Another replica saved it: its bytes, from the database, not a second download.
+            path, data = shared
+            await ledger.updated(generation, saved_path=path)
+            return SavedImage(path, data, True)
+        spool = Spool(self.settings.data_dir)
+        # A copy kept after an earlier save failed: no second download (its URL may be gone by now).
+        kept = await anyio.to_thread.run_sync(spool.load, generation.id)
+        mime = sniff_image_type(kept) if kept is not None else None
+        from_spool = kept is not None and mime is not None
+        if kept is not None and mime is not None:
+            data = kept
+            await on_status(StatusUpdate("kept", generation))
+        else:
+            url = generation.result_url
+            if not url:
+                raise DownloadError(f"task {generation.id} succeeded but the API gave no result URL")
+            await on_status(StatusUpdate("downloading", generation))
+            data = await runtime.client().download(url, max_bytes=MAX_RESULT_BYTES)
+            mime = sniff_image_type(data)
+            if mime is None:
+                raise DownloadError(f"the result of task {generation.id} is not a JPEG, PNG or WebP image")
+        # The journal's prompt first: a call that only knows the task id (get_task after a restart,
+        # an edit by task id) would otherwise name the file "…_image.jpg".
+        name = image_filename(generation.id, (entry.prompt if entry else None) or prompt, IMAGE_TYPES[mime])
+        folder = Path(self.settings.output_dir)
+        try:
+            path = await anyio.to_thread.run_sync(save_atomically, folder, name, data)
+        except OSError as exc:
+            # Read-only, full, not permitted: say so (not "internal error"), and keep the paid bytes.
+            if from_spool:
+                kept_at: Path | None = spool.path_for(generation.id)
+            else:
+                kept_at = await anyio.to_thread.run_sync(spool.keep, generation.id, data)
+            log.warning("task %s: could not save its image in %s: %s", generation.id, folder, exc)
+            raise OutputFolderUnusable(
+                str(folder.expanduser().resolve()),
+                exc,
+                task_id=generation.id,
+                kept_at=str(kept_at) if kept_at else None,
+                data=data,
+            ) from exc
+        # Shared before the journal says "saved", so a replica that reads the journal finds the bytes.
+        await runtime.share_image(path, generation.id, mime, data)
+        await ledger.updated(generation, saved_path=path)
+        if kept is not None:  # saved now (or unreadable): the kept copy has done its job
+            await anyio.to_thread.run_sync(spool.discard, generation.id)
+        log.info("task %s saved to %s", generation.id, path)
+        return SavedImage(path, data, False)
+
+
+def _newer(generation: Generation, entry: JournalEntry | None) -> Generation:
+    """The journal's record when it moved past what this caller last saw (another caller polled)."""
+    if entry is None or entry.task_id != generation.id:
+        return generation
+    if entry.status != generation.status or (entry.result_urls and generation.result_url is None):
+        return from_journal(entry)
+    return generation
