@@ -19,6 +19,8 @@ FAST = SandboxConfig(queued_seconds=0.05, processing_seconds=0.4)
 TASKS_KEY = "rvya_sk_test_tasks_5e4d3c2b"
 VERSION = "2026-07-28"
 EXTENSION = "io.modelcontextprotocol/tasks"
+APPS = "io.modelcontextprotocol/ui"
+APP_MIME = "text/html;profile=mcp-app"
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +46,10 @@ def serve(settings: Settings) -> ThreadedServer:
 class Requester:
     """A bare 2026-07-28 requester: full per-request ``_meta`` and the routing headers the spec asks for."""
 
-    def __init__(self, url: str, *, tasks: bool = True) -> None:
+    def __init__(self, url: str, *, tasks: bool = True, apps: bool = False) -> None:
         self.url = url
         self.tasks = tasks
+        self.apps = apps  # also declare MCP Apps (a host that renders the viewer)
         self._id = 0
         self._http = httpx2.Client(timeout=60.0)
 
@@ -58,9 +61,12 @@ class Requester:
     ) -> tuple[int, dict[str, Any]]:
         declared = self.tasks if tasks is None else tasks
         self._id += 1
+        extensions: dict[str, Any] = {EXTENSION: {}} if declared else {}
+        if self.apps:
+            extensions[APPS] = {"mimeTypes": [APP_MIME]}
         meta = {
             "io.modelcontextprotocol/protocolVersion": VERSION,
-            "io.modelcontextprotocol/clientCapabilities": {"extensions": {EXTENSION: {}}} if declared else {},
+            "io.modelcontextprotocol/clientCapabilities": {"extensions": extensions} if extensions else {},
             "io.modelcontextprotocol/clientInfo": {"name": "tests", "version": "0"},
         }
         headers = {

@@ -73,13 +73,15 @@ def test_ttl(age: timedelta, ttl_ms: int | None, expired: bool) -> None:
 @pytest.mark.parametrize(
     ("elapsed", "polls", "scale", "expected"),
     [
-        (0.0, 0, 1.0, 3000),  # the create result: Rivya's first look is 2-3 s after the create
+        (0.0, 0, 1.0, 2500),  # the create result: Rivya's first look is 2-3 s after the create
         (1.0, 1, 1.0, 5000),  # then every 5-10 s (rivya-api.md 3.4)
         (20.0, 1, 1.0, 5000),
         (60.0, 1, 1.0, 9000),  # grows with the wait
-        (3600.0, 1, 1.0, 10000),  # never past the documented 10 s
+        (3600.0, 1, 1.0, 30000),  # "poll more slowly for long jobs": the server's own schedule
+        (250.0, 1, 1.0, 10000),  # a long image job: the documented 10 s
         (60.0, 1, 0.05, 450),  # the sandbox's time scale
         (0.0, 0, 0.001, policy.MIN_POLL_INTERVAL_MS),  # always a positive integer
+        (0.004, 0, 1.0, 2500),  # the create result a few ms after the create: still the first look
         (-1.0, 1, 1.0, 5000),  # a clock step back does not break it
     ],
 )

@@ -6,8 +6,8 @@ in the background then does what a blocking call does after that (poll, download
 the tasks layer's ``TaskService.follow``, and shapes the outcome with the same functions as a
 blocking call (``ToolBodies.result_of``, and the viewer's ``for_viewer`` when the client renders
 MCP Apps), so ``tasks/get`` returns the very result a blocking call returns, ``_meta`` included.
-Follow-ups run in the task group of the session that started them (``hosting``); when it ends
-they stop, and the journal keeps their handles for the next ``tasks/get`` to resume.
+Follow-ups run in an anyio task group of an open session (``hosting``); when it ends they stop,
+and the journal keeps their handles for the next ``tasks/get`` to resume.
 
 - The handle (``taskId``) is ours: 128 random bits, a bearer token in the ``mcp_tasks`` table of
   the journal, mapped to the Rivya task. It is written before the reply leaves, so ``tasks/get``
@@ -35,7 +35,6 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -89,9 +88,6 @@ STATUS_WRITE_GAP_SECONDS = 0.5
 # A listen stream's backlog of task updates; a reader that falls this far behind is dropped.
 MAX_BUFFERED_UPDATES = 256
 
-# The task group of the session whose requests start follow-ups (set by ``hosting``).
-_HOST: ContextVar[TaskGroup | None] = ContextVar("rivya_mcp_tasks_host", default=None)
-
 
 class TaskStatusNotification(BaseModel):
     """``notifications/tasks``: its params are a full ``DetailedTask`` (the SDK has no model for it)."""
@@ -139,6 +135,8 @@ class TasksExtension(Extension):
         self._ttl_ms = ttl_ms
         # handle → the cancel scope of its running follow-up (this process's).
         self._followers: dict[str, anyio.CancelScope] = {}
+        # The task groups of the sessions open now (``hosting``); follow-ups run in the newest.
+        self._hosts: list[TaskGroup] = []
         # Open listen streams per handle (this process's): each gets every change as a DetailedTask.
         self._watchers: dict[str, set[MemoryObjectSendStream[dict[str, Any]]]] = {}
 
@@ -390,31 +388,31 @@ class TasksExtension(Extension):
 
     @asynccontextmanager
     async def hosting(self) -> AsyncIterator[None]:
-        """For one session's life: the task group its requests start follow-ups in.
+        """For one session's life: a task group follow-ups run in.
 
-        The server's lifespan enters it; the group is stopped when the session ends (the journal
-        keeps the handles, and the next ``tasks/get`` resumes a follow-up where needed).
+        The server's lifespan enters it (once for the HTTP app, once per stdio or SSE session).
+        A follow-up runs in the group of the newest session still open; when that session ends its
+        follow-ups stop, and the journal keeps their handles for the next ``tasks/get`` to resume.
         """
         async with anyio.create_task_group() as group:
-            token = _HOST.set(group)
+            self._hosts.append(group)
             try:
                 yield
             finally:
-                _HOST.reset(token)
+                self._hosts.remove(group)
                 group.cancel_scope.cancel()
 
     def _ensure_follower(self, record: McpTaskRecord, *, apps: bool) -> None:
         handle = record.mcp_task_id
         if handle in self._followers:
             return
-        group = _HOST.get()
-        if group is None:
+        if not self._hosts:
             log.warning("tasks: no session to follow %s in; the next tasks/get resumes it", record.task_id)
             return
         scope = anyio.CancelScope()
         self._followers[handle] = scope
         log.debug("tasks: following %s for handle %s…", record.task_id, handle[:8])
-        group.start_soon(self._follow, record, scope, apps, name=f"rivya-task-{handle[:8]}")
+        self._hosts[-1].start_soon(self._follow, record, scope, apps, name=f"rivya-task-{handle[:8]}")
 
     async def _follow(self, record: McpTaskRecord, scope: anyio.CancelScope, apps: bool) -> None:
         handle = record.mcp_task_id
