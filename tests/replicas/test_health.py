@@ -60,9 +60,9 @@ async def test_a_replica_whose_database_is_unreachable_refuses_to_start(
 ) -> None:
     import socket
 
-    from rivya_mcp.journal import JournalError, _postgres
+    from rivya_mcp.journal import JournalError, postgres
 
-    monkeypatch.setattr(_postgres, "CONNECT_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(postgres, "CONNECT_TIMEOUT_SECONDS", 1.0)
     with socket.socket() as sock:  # a port nobody listens on once this closes
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
-from rivya_mcp.journal import TaskJournal, open_journal
+from rivya_mcp.journal import AsyncJournal, TaskJournal, open_journal
 from rivya_mcp.journal.postgres import PostgresStore
 from rivya_mcp.tasks import Coordinator
 
@@ -47,8 +47,8 @@ def test_one_holder_at_a_time_and_a_lapsed_lease_is_taken_over(journal: TaskJour
 async def test_a_waiter_on_another_replica_is_woken_by_notify_not_by_polling(journal: TaskJournal) -> None:
     # Two coordinators on one database: two replicas. Leases far longer than the test may take,
     # so only the NOTIFY of the release can wake the waiter in time.
-    holder = Coordinator(store_of(journal), lease_seconds=120)
-    waiter = Coordinator(store_of(journal), lease_seconds=120)
+    holder = Coordinator(AsyncJournal(journal), lease_seconds=120)
+    waiter = Coordinator(AsyncJournal(journal), lease_seconds=120)
     tries: list[str] = []
     original = waiter.try_lease
 
@@ -93,8 +93,8 @@ async def test_a_waiter_on_another_replica_is_woken_by_notify_not_by_polling(jou
 
 
 async def test_a_lease_times_out_for_a_caller_with_a_deadline(journal: TaskJournal) -> None:
-    first = Coordinator(store_of(journal), lease_seconds=120)
-    second = Coordinator(store_of(journal), lease_seconds=120)
+    first = Coordinator(AsyncJournal(journal), lease_seconds=120)
+    second = Coordinator(AsyncJournal(journal), lease_seconds=120)
     async with first.lease("task:t3") as had:
         assert had
         async with second.lease("task:t3", timeout=0.2) as had_too:

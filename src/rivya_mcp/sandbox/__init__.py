@@ -2,14 +2,14 @@
 
 from rivya_mcp.sandbox._app import create_app
 from rivya_mcp.sandbox._auth import account_id
-from rivya_mcp.sandbox._clock import ManualClock
 from rivya_mcp.sandbox._config import SandboxConfig
-from rivya_mcp.sandbox._faults import ConnectionDropped, FaultRule
 from rivya_mcp.sandbox._profile import PROFILE_ENV, PROFILES, Profile, get_profile, profile_from_env
 from rivya_mcp.sandbox._render import RenderSpec, output_size, render
 from rivya_mcp.sandbox._server import RunningSandbox, serve_sandbox, start_sandbox
 from rivya_mcp.sandbox._state import SandboxState
-from rivya_mcp.sandbox._webhooks import new_secret, sign, url_problem
+from rivya_mcp.sandbox.steering._clock import ManualClock
+from rivya_mcp.sandbox.steering._faults import ConnectionDropped, FaultRule
+from rivya_mcp.sandbox.webhooks._endpoints import new_secret, sign, url_problem
 
 __all__ = [
     "PROFILES",

@@ -14,16 +14,16 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from rivya_mcp.sandbox._clock import Clock
 from rivya_mcp.sandbox._config import SandboxConfig
-from rivya_mcp.sandbox._control import control_routes
 from rivya_mcp.sandbox._errors import SandboxError, error_response
-from rivya_mcp.sandbox._faults import ConnectionDropped, FaultMiddleware
-from rivya_mcp.sandbox._requests import RequestLog, RequestLogMiddleware, request_log_routes
 from rivya_mcp.sandbox._routes import api_routes
 from rivya_mcp.sandbox._state import SandboxState
-from rivya_mcp.sandbox._webhook_delivery import WebhookDispatcher
-from rivya_mcp.sandbox._webhook_routes import webhook_routes
+from rivya_mcp.sandbox.steering._clock import Clock
+from rivya_mcp.sandbox.steering._control import control_routes
+from rivya_mcp.sandbox.steering._faults import ConnectionDropped, FaultMiddleware
+from rivya_mcp.sandbox.steering._requests import RequestLog, RequestLogMiddleware, request_log_routes
+from rivya_mcp.sandbox.webhooks._delivery import WebhookDispatcher
+from rivya_mcp.sandbox.webhooks._routes import webhook_routes
 
 logger = logging.getLogger("rivya_mcp.sandbox")
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}

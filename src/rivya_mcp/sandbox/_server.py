@@ -17,10 +17,10 @@ from starlette.requests import ClientDisconnect
 from uvicorn.config import LOGGING_CONFIG
 
 from rivya_mcp.sandbox._app import create_app
-from rivya_mcp.sandbox._clock import Clock
 from rivya_mcp.sandbox._config import SandboxConfig
-from rivya_mcp.sandbox._faults import ConnectionDropped
 from rivya_mcp.sandbox._state import SandboxState
+from rivya_mcp.sandbox.steering._clock import Clock
+from rivya_mcp.sandbox.steering._faults import ConnectionDropped
 
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0

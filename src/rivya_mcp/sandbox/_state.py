@@ -22,16 +22,16 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from rivya_mcp.manifest import REFERENCE_ITEMS_KEY
-from rivya_mcp.sandbox._clock import Clock, SandboxClock, iso
 from rivya_mcp.sandbox._config import SandboxConfig
 from rivya_mcp.sandbox._errors import SandboxError, not_found
-from rivya_mcp.sandbox._faults import MEDIA_PREFIX, FaultRule
-from rivya_mcp.sandbox._magic import parse_magic, strip_magic
 from rivya_mcp.sandbox._profile import Profile, get_profile
 from rivya_mcp.sandbox._render import ImageFormat, RenderSpec, output_size, parse_ratio, reference_ratio, render
 from rivya_mcp.sandbox._validate import CreateRequest, ReferenceTarget
-from rivya_mcp.sandbox._webhook_delivery import DeliveryFault
-from rivya_mcp.sandbox._webhooks import WebhookRegistry
+from rivya_mcp.sandbox.steering._clock import Clock, SandboxClock, iso
+from rivya_mcp.sandbox.steering._faults import MEDIA_PREFIX, FaultRule
+from rivya_mcp.sandbox.steering._magic import parse_magic, strip_magic
+from rivya_mcp.sandbox.webhooks._delivery import DeliveryFault
+from rivya_mcp.sandbox.webhooks._endpoints import WebhookRegistry
 
 logger = logging.getLogger("rivya_mcp.sandbox")
 

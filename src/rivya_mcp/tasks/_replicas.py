@@ -41,9 +41,12 @@ CHANGED_PREFIX = "changed:"
 
 
 class Coordinator:
-    def __init__(self, journal: AsyncJournal, store: PostgresStore, *, lease_seconds: float) -> None:
+    def __init__(self, journal: AsyncJournal, *, lease_seconds: float) -> None:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
+        store = journal.sync.store
+        if not isinstance(store, PostgresStore):
+            raise TypeError("replicas coordinate through a PostgreSQL journal")
         # Every database call goes through the journal's one boundary (a worker thread).
         self._journal = journal
         self.store = store
@@ -181,5 +184,4 @@ class Coordinator:
 
 def coordinator_for(journal: AsyncJournal, *, lease_seconds: float) -> Coordinator | None:
     """A coordinator when the journal is in PostgreSQL; None for the embedded (SQLite) journal."""
-    store = journal.sync.store
-    return Coordinator(journal, store, lease_seconds=lease_seconds) if isinstance(store, PostgresStore) else None
+    return Coordinator(journal, lease_seconds=lease_seconds) if isinstance(journal.sync.store, PostgresStore) else None

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from rivya_mcp.sandbox._errors import validation_failed
 from rivya_mcp.sandbox._routes import account_of, ok, state_of
-from rivya_mcp.sandbox._webhook_delivery import parse_delivery_faults
+from rivya_mcp.sandbox.webhooks._delivery import parse_delivery_faults
 
 MAX_EVENTS = 100
 

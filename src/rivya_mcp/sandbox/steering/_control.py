@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rivya_mcp.sandbox._clock import iso
 from rivya_mcp.sandbox._config import config_problems
 from rivya_mcp.sandbox._errors import validation_failed
-from rivya_mcp.sandbox._faults import parse_rules
 from rivya_mcp.sandbox._routes import base_url, ok, state_of
+from rivya_mcp.sandbox.steering._clock import iso
+from rivya_mcp.sandbox.steering._faults import parse_rules
 
 
 async def _json(request: Request, *, optional: bool = False) -> Any:

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from rivya_mcp.sandbox._clock import iso
 from rivya_mcp.sandbox._errors import SandboxError, not_found, validation_failed
+from rivya_mcp.sandbox.steering._clock import iso
 
 EVENT_TYPES = ("generation.succeeded", "generation.failed")
 API_VERSION = "2026-05-11"  # the date the docs' examples carry

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 import httpx2
 
-from rivya_mcp.sandbox._webhooks import Delivery, sign
+from rivya_mcp.sandbox.webhooks._endpoints import Delivery, sign
 
 if TYPE_CHECKING:
     from rivya_mcp.sandbox._state import SandboxState
