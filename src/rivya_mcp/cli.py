@@ -134,6 +134,13 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept http://127.0.0.1 webhook URLs (sandbox only: the documented rules refuse them)",
     )
+    sandbox.add_argument(
+        "--webhook-signing",
+        choices=("standard", "stripe", "unknown"),
+        default=None,
+        help="how deliveries are signed (default: $RIVYA_SANDBOX_WEBHOOK_SIGNING or the profile's: "
+        "standard for default, stripe for variant; see docs/sandbox.md)",
+    )
 
     webhooks = sub.add_parser("webhooks", help="manage this server's Rivya webhook endpoint")
     webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
@@ -145,11 +152,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _start_embedded_sandbox() -> tuple[RunningSandbox, Secret]:
-    from rivya_mcp.sandbox import SandboxConfig, profile_from_env, start_sandbox
+    from rivya_mcp.sandbox import SandboxConfig, profile_from_env, start_sandbox, webhook_signing_from_env
 
     # The embedded sandbox delivers webhooks to a server on loopback only when asked to.
     loopback_hooks = os.environ.get("RIVYA_SANDBOX_WEBHOOKS_ALLOW_LOOPBACK", "").strip().lower() in {"1", "true", "yes"}
-    config = SandboxConfig(profile=profile_from_env(os.environ), webhooks_allow_loopback=loopback_hooks)
+    config = SandboxConfig(
+        profile=profile_from_env(os.environ),
+        webhooks_allow_loopback=loopback_hooks,
+        webhook_signing=webhook_signing_from_env(os.environ),
+    )
     sandbox = start_sandbox(config)
     # Any rvya_sk_ key is an account in the sandbox; a fresh one per run keeps runs apart.
     return sandbox, Secret("rvya_sk_sandbox_" + secrets.token_hex(12))
@@ -255,15 +266,18 @@ def _journal_usable(settings: Settings, log: logging.Logger) -> bool:
 def _sandbox(args: argparse.Namespace) -> int:
     import anyio
 
-    from rivya_mcp.sandbox import SandboxConfig, profile_from_env, serve_sandbox
+    from rivya_mcp.sandbox import SandboxConfig, profile_from_env, serve_sandbox, webhook_signing_from_env
 
     configure_logging(Settings.from_env())
     try:
         profile = args.profile or profile_from_env(os.environ)
+        signing = args.webhook_signing or webhook_signing_from_env(os.environ)
     except ValueError as exc:
         print(f"rivya-mcp sandbox: {exc}", file=sys.stderr)
         return 2
-    config = SandboxConfig(profile=profile, webhooks_allow_loopback=args.webhooks_allow_loopback)
+    config = SandboxConfig(
+        profile=profile, webhooks_allow_loopback=args.webhooks_allow_loopback, webhook_signing=signing
+    )
     if args.balance is not None:
         config = config.updated({"starting_balance": args.balance})
     print(f"Rivya sandbox ({profile} profile) on http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
