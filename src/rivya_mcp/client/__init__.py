@@ -1,13 +1,16 @@
-"""Typed async client for the Rivya Public API v1 (retries, idempotency, one exception tree)."""
+"""Typed async client for the Rivya Public API v1 (retries, idempotency, deadlines, one exception tree)."""
 
 from __future__ import annotations
 
 from ._client import AsyncRivyaClient, OnUpdate
+from ._contract import CLIENT_CONTRACT, ClientContract, ContractFinding, compare_openapi
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
+    CreateNotSettledError,
+    DeadlineExceededError,
     DownloadError,
     IdempotencyConflictError,
     InsufficientCreditsError,
@@ -15,6 +18,7 @@ from ._exceptions import (
     InvalidRequestError,
     MalformedResponseError,
     MissingAPIKeyError,
+    ModelNotCallableError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -24,17 +28,45 @@ from ._exceptions import (
     UnusableAPIKeyError,
     UploadTooLargeError,
 )
-from ._models import Credits, Generation, GenerationResult, ModelInfo, RivyaFile, TaskError
+from ._models import (
+    Catalog,
+    Credits,
+    Generation,
+    GenerationResult,
+    ModelInfo,
+    RivyaFile,
+    TaskError,
+    UnreadableEntry,
+)
 from ._polling import PollInfo, poll_delay
+from ._retry import RetryStep, conflict_is_unsettled, plan_retry
+from ._webhook_signatures import (
+    KNOWN_SCHEMES,
+    TIMESTAMP_TOLERANCE_SECONDS,
+    SignatureConvention,
+    Verdict,
+    candidate_conventions,
+    detect_convention,
+    signature_header_names,
+    verify_delivery,
+)
 from ._webhooks import WebhookEndpoint
 
 __all__ = [
+    "CLIENT_CONTRACT",
+    "KNOWN_SCHEMES",
+    "TIMESTAMP_TOLERANCE_SECONDS",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
     "AsyncRivyaClient",
     "AuthenticationError",
+    "Catalog",
+    "ClientContract",
+    "ContractFinding",
+    "CreateNotSettledError",
     "Credits",
+    "DeadlineExceededError",
     "DownloadError",
     "Generation",
     "GenerationResult",
@@ -45,18 +77,30 @@ __all__ = [
     "MalformedResponseError",
     "MissingAPIKeyError",
     "ModelInfo",
+    "ModelNotCallableError",
     "NotFoundError",
     "OnUpdate",
     "PermissionDeniedError",
     "PollInfo",
     "RateLimitError",
     "ResultExpiredError",
+    "RetryStep",
     "RivyaError",
     "RivyaFile",
     "ServiceUnavailableError",
+    "SignatureConvention",
     "TaskError",
+    "UnreadableEntry",
     "UnusableAPIKeyError",
     "UploadTooLargeError",
+    "Verdict",
     "WebhookEndpoint",
+    "candidate_conventions",
+    "compare_openapi",
+    "conflict_is_unsettled",
+    "detect_convention",
+    "plan_retry",
     "poll_delay",
+    "signature_header_names",
+    "verify_delivery",
 ]
