@@ -1,4 +1,4 @@
-"""The `rivya-mcp` command: serve (stdio, SSE, Streamable HTTP), sandbox, demo.
+"""The `rivya-mcp` command: serve (stdio, SSE, Streamable HTTP), sandbox, doctor, demo.
 
 Heavy modules (the MCP server, the sandbox, Pillow) are imported inside the subcommand that needs
 them, so that a host spawning the stdio server pays only for what it uses.
@@ -146,6 +146,22 @@ def _build_parser() -> argparse.ArgumentParser:
     webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
     rotate = webhooks_sub.add_parser("rotate-secret", help="replace the endpoint's signing secret (kept 0600)")
     rotate.add_argument("--public-url", default=None, help="the server's public base URL (or RIVYA_PUBLIC_URL)")
+
+    doctor = sub.add_parser("doctor", help="check the key, base URL, model, contract, folders and webhooks (free)")
+    doctor.add_argument(
+        "--public-url",
+        default=None,
+        help="also check webhooks: register a temporary endpoint under this URL, receive its test delivery and "
+        "name the signature convention that verifies it (or RIVYA_PUBLIC_URL)",
+    )
+    doctor.add_argument(
+        "--listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="where the temporary receiver listens (default: the public URL's own address if it is this machine, "
+        "else 127.0.0.1:8000); the public URL must route there",
+    )
+    doctor.add_argument("--webhook-wait", type=float, default=None, help="seconds to wait for the test delivery")
 
     sub.add_parser("demo", help="generate, edit and finish a task end to end through a real MCP client")
     return parser
@@ -327,6 +343,20 @@ def _webhooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    import anyio
+
+    from rivya_mcp.doctor import WEBHOOK_WAIT_SECONDS, render, run_doctor
+
+    settings = Settings.from_env()
+    configure_logging(settings.with_changes(log_level="ERROR"))  # the table is the output
+    public_url = (args.public_url or settings.public_url or "").strip().rstrip("/") or None
+    wait = args.webhook_wait if args.webhook_wait is not None else WEBHOOK_WAIT_SECONDS
+    report = anyio.run(lambda: run_doctor(settings, public_url=public_url, listen=args.listen, webhook_wait=wait))
+    print(render(report), end="")
+    return report.exit_code
+
+
 def _demo(_: argparse.Namespace) -> int:
     from rivya_mcp._demo import run_demo
 
@@ -343,6 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _sandbox(args)
     if args.command == "webhooks":
         return _webhooks(args)
+    if args.command == "doctor":
+        return _doctor(args)
     return _demo(args)
 
 

@@ -121,6 +121,19 @@ class AsyncRivyaClient(WebhooksMixin, BaseClient):
         """
         return (await self.read_catalog(deadline=deadline, timeout=timeout)).models
 
+    async def get_openapi(self, *, deadline: float | None = None, timeout: float | None = None) -> dict[str, Any]:
+        """``GET /api/v1/openapi.json``: the API's own contract (public, read-only, rivya-api.md §1).
+
+        Compare it with the client's assumptions with ``compare_openapi``. Raises
+        ``NotFoundError`` where it is not served, ``MalformedResponseError`` when it is not an object.
+        """
+        body = await self._request(
+            "GET", "/openapi.json", require_key=False, deadline=self._deadline(deadline, timeout)
+        )
+        if not isinstance(body, dict):
+            raise MalformedResponseError("GET /openapi.json: expected a JSON object", retryable=False)
+        return body
+
     async def get_credits(self, *, deadline: float | None = None, timeout: float | None = None) -> Credits:
         """The account's current credit balance."""
         body = await self._request("GET", "/credits", deadline=self._deadline(deadline, timeout))
