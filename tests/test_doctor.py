@@ -168,3 +168,32 @@ async def test_a_base_url_the_key_must_not_travel_to_is_refused_unasked(url: str
     async with httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: pytest.fail("sent"))) as http:
         check = await check_base_url(url, http)
     assert check.status == "fail" and named in check.lines[0]
+
+
+@pytest.mark.anyio
+async def test_a_model_listed_but_not_callable_and_a_contract_not_served_are_named(tmp_path: Path) -> None:
+    listing = {"object": "list", "data": [{"id": "flux-kontext-max", "api_status": "coming_soon"}]}
+    rules = [
+        {"path": "/api/v1/models", "status": 200, "body": listing},
+        {"path": "/api/v1/openapi.json", "status": 404},
+    ]
+    with start_sandbox(SandboxConfig()) as sandbox:
+        httpx2.post(f"{sandbox.base_url}/_sandbox/faults", json={"rules": rules}).raise_for_status()
+        report = await run_doctor(_settings(sandbox, tmp_path))
+    by_name = {c.name: c for c in report.checks}
+    assert by_name["model catalog"].status == "fail" and "coming_soon" in by_name["model catalog"].lines[0]
+    assert by_name["openapi.json"].status == "warn" and "not served" in by_name["openapi.json"].lines[0]
+    assert report.exit_code == 1
+
+
+@pytest.mark.anyio
+async def test_a_contract_that_breaks_an_assumption_fails_naming_it(tmp_path: Path) -> None:
+    with start_sandbox(SandboxConfig()) as sandbox:
+        document = httpx2.get(f"{sandbox.base_url}/api/v1/openapi.json").json()
+        document["components"]["schemas"]["Generation"]["properties"]["status"]["enum"].append("canceled")
+        rule = {"path": "/api/v1/openapi.json", "status": 200, "body": document}
+        httpx2.post(f"{sandbox.base_url}/_sandbox/faults", json={"rules": [rule]}).raise_for_status()
+        report = await run_doctor(_settings(sandbox, tmp_path))
+    check = next(c for c in report.checks if c.name == "openapi.json")
+    assert check.status == "fail" and any("canceled" in line for line in check.lines)
+    assert report.exit_code == 1
