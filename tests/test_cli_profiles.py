@@ -79,6 +79,57 @@ def test_sandbox_command_serves_the_chosen_profile(
         process.stderr.close()
 
 
+@pytest.mark.parametrize(
+    ("args", "env_signing", "scheme"),
+    [
+        ([], None, "standard-webhooks"),
+        (["--profile", "variant"], None, "stripe"),
+        (["--webhook-signing", "unknown"], None, "sandbox-unknown"),
+        ([], "stripe", "stripe"),
+        (["--webhook-signing", "standard", "--profile", "variant"], "unknown", "standard-webhooks"),
+    ],
+)
+def test_sandbox_command_signs_webhooks_as_told(
+    tmp_path: Path, args: list[str], env_signing: str | None, scheme: str
+) -> None:
+    port = _free_port()
+    extra = {"RIVYA_SANDBOX_WEBHOOK_SIGNING": env_signing} if env_signing else {}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rivya_mcp", "sandbox", "--port", str(port), *args],
+        env=_env(tmp_path, **extra),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            try:
+                httpx2.get(f"{base}/_sandbox/health", timeout=1).raise_for_status()
+                break
+            except httpx2.HTTPError:
+                assert process.poll() is None, "the sandbox exited"
+                assert time.monotonic() < deadline, "the sandbox did not start"
+                time.sleep(0.1)  # waiting on another process; there is no clock to inject
+        assert httpx2.get(f"{base}/api/v1/openapi.json").json()["x-webhook-signature"]["scheme"] == scheme
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_an_unknown_webhook_signing_in_the_environment_is_refused(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "rivya_mcp", "sandbox", "--port", str(_free_port())],
+        env=_env(tmp_path, RIVYA_SANDBOX_WEBHOOK_SIGNING="rot13"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2 and "unknown webhook signing 'rot13'" in done.stderr
+
+
 def test_an_unknown_profile_in_the_environment_is_refused(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "rivya_mcp", "sandbox", "--port", str(_free_port())],

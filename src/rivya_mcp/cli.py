@@ -1,4 +1,4 @@
-"""The `rivya-mcp` command: serve (stdio, SSE, Streamable HTTP), sandbox, demo.
+"""The `rivya-mcp` command: serve (stdio, SSE, Streamable HTTP), sandbox, doctor, demo.
 
 Heavy modules (the MCP server, the sandbox, Pillow) are imported inside the subcommand that needs
 them, so that a host spawning the stdio server pays only for what it uses.
@@ -134,22 +134,49 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept http://127.0.0.1 webhook URLs (sandbox only: the documented rules refuse them)",
     )
+    sandbox.add_argument(
+        "--webhook-signing",
+        choices=("standard", "stripe", "unknown"),
+        default=None,
+        help="how deliveries are signed (default: $RIVYA_SANDBOX_WEBHOOK_SIGNING or the profile's: "
+        "standard for default, stripe for variant; see docs/sandbox.md)",
+    )
 
     webhooks = sub.add_parser("webhooks", help="manage this server's Rivya webhook endpoint")
     webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
     rotate = webhooks_sub.add_parser("rotate-secret", help="replace the endpoint's signing secret (kept 0600)")
     rotate.add_argument("--public-url", default=None, help="the server's public base URL (or RIVYA_PUBLIC_URL)")
 
+    doctor = sub.add_parser("doctor", help="check the key, base URL, model, contract, folders and webhooks (free)")
+    doctor.add_argument(
+        "--public-url",
+        default=None,
+        help="also check webhooks: register a temporary endpoint under this URL, receive its test delivery and "
+        "name the signature convention that verifies it (or RIVYA_PUBLIC_URL)",
+    )
+    doctor.add_argument(
+        "--listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="where the temporary receiver listens (default: the public URL's own address if it is this machine, "
+        "else 127.0.0.1:8000); the public URL must route there",
+    )
+    doctor.add_argument("--webhook-wait", type=float, default=None, help="seconds to wait for the test delivery")
+
     sub.add_parser("demo", help="generate, edit and finish a task end to end through a real MCP client")
     return parser
 
 
 def _start_embedded_sandbox() -> tuple[RunningSandbox, Secret]:
-    from rivya_mcp.sandbox import SandboxConfig, profile_from_env, start_sandbox
+    from rivya_mcp.sandbox import SandboxConfig, profile_from_env, start_sandbox, webhook_signing_from_env
 
     # The embedded sandbox delivers webhooks to a server on loopback only when asked to.
     loopback_hooks = os.environ.get("RIVYA_SANDBOX_WEBHOOKS_ALLOW_LOOPBACK", "").strip().lower() in {"1", "true", "yes"}
-    config = SandboxConfig(profile=profile_from_env(os.environ), webhooks_allow_loopback=loopback_hooks)
+    config = SandboxConfig(
+        profile=profile_from_env(os.environ),
+        webhooks_allow_loopback=loopback_hooks,
+        webhook_signing=webhook_signing_from_env(os.environ),
+    )
     sandbox = start_sandbox(config)
     # Any rvya_sk_ key is an account in the sandbox; a fresh one per run keeps runs apart.
     return sandbox, Secret("rvya_sk_sandbox_" + secrets.token_hex(12))
@@ -254,15 +281,18 @@ def _journal_usable(settings: Settings, log: logging.Logger) -> bool:
 def _sandbox(args: argparse.Namespace) -> int:
     import anyio
 
-    from rivya_mcp.sandbox import SandboxConfig, profile_from_env, serve_sandbox
+    from rivya_mcp.sandbox import SandboxConfig, profile_from_env, serve_sandbox, webhook_signing_from_env
 
     configure_logging(Settings.from_env())
     try:
         profile = args.profile or profile_from_env(os.environ)
+        signing = args.webhook_signing or webhook_signing_from_env(os.environ)
     except ValueError as exc:
         print(f"rivya-mcp sandbox: {exc}", file=sys.stderr)
         return 2
-    config = SandboxConfig(profile=profile, webhooks_allow_loopback=args.webhooks_allow_loopback)
+    config = SandboxConfig(
+        profile=profile, webhooks_allow_loopback=args.webhooks_allow_loopback, webhook_signing=signing
+    )
     if args.balance is not None:
         config = config.updated({"starting_balance": args.balance})
     print(f"Rivya sandbox ({profile} profile) on http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
@@ -316,6 +346,20 @@ def _webhooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    import anyio
+
+    from rivya_mcp.doctor import WEBHOOK_WAIT_SECONDS, render, run_doctor
+
+    settings = Settings.from_env()
+    configure_logging(settings.with_changes(log_level="ERROR"))  # the table is the output
+    public_url = (args.public_url or settings.public_url or "").strip().rstrip("/") or None
+    wait = args.webhook_wait if args.webhook_wait is not None else WEBHOOK_WAIT_SECONDS
+    report = anyio.run(lambda: run_doctor(settings, public_url=public_url, listen=args.listen, webhook_wait=wait))
+    print(render(report), end="")
+    return report.exit_code
+
+
 def _demo(_: argparse.Namespace) -> int:
     from rivya_mcp._demo import run_demo
 
@@ -332,6 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _sandbox(args)
     if args.command == "webhooks":
         return _webhooks(args)
+    if args.command == "doctor":
+        return _doctor(args)
     return _demo(args)
 
 

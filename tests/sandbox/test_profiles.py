@@ -20,8 +20,12 @@ import pytest
 from rivya_mcp.manifest import get_manifest
 from rivya_mcp.sandbox import PROFILES, ManualClock, SandboxConfig, get_profile, start_sandbox
 from tests.sandbox.conftest import AUTH, MODEL, image_bytes
+from tests.sandbox.test_webhooks import Receiver, receiver, verify_standard, verify_stripe
+
+__all__ = ["receiver"]  # the fixture, shared with the webhook tests
 
 COST = get_manifest(MODEL).base_credits
+IN_FLIGHT = SandboxConfig().idempotency_in_flight_seconds
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 EXPECTED: dict[str, dict[str, Any]] = {
@@ -40,6 +44,18 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "extra_fields": {"default": False, "variant": True},
     "numbers": {"default": int, "variant": float},
     "timings": {"default": (1.0, 0.0), "variant": (2.5, 0.4)},
+    "in_flight_repeat": {"default": 200, "variant": 409},
+    "file_kind": {"default": True, "variant": False},
+    "catalog_upload_limit": {"default": {"max_size_mb": 10}, "variant": {"max_bytes": 10_000_000}},
+    "catalog_oddities": {
+        "default": set(),
+        "variant": {
+            ("sandbox-chat", "available"),
+            ("sandbox-image-next", "coming_soon"),
+            ("sandbox-studio-video", "studio_only"),
+        },
+    },
+    "webhook_signing": {"default": "standard", "variant": "stripe"},
 }
 
 
@@ -93,9 +109,32 @@ def test_upload_status(wire: Wire) -> None:
 
 def test_idempotent_replay_header(wire: Wire) -> None:
     headers = {"Idempotency-Key": "replay-me"}
-    first, again = wire.create(headers=headers), wire.create(headers=headers)
+    first = wire.create(headers=headers)
+    wire.clock.advance(IN_FLIGHT + 0.1)  # the first create is settled in both profiles
+    again = wire.create(headers=headers)
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
     assert again.headers.get("idempotent-replayed") == wire.expected("replay_header")
+
+
+def test_a_repeat_while_the_first_create_is_in_flight(wire: Wire) -> None:
+    headers = {"Idempotency-Key": "in-flight"}
+    first = wire.create(headers=headers)
+    wire.clock.advance(IN_FLIGHT - 0.5)
+    repeat = wire.create(headers=headers)
+    assert repeat.status_code == wire.expected("in_flight_repeat"), repeat.text
+    if repeat.status_code == 409:
+        assert repeat.json()["error"]["code"] == "idempotency_conflict"
+    else:
+        assert repeat.json()["id"] == first.json()["id"]
+    # A different body under the same key is a conflict in both, in flight or not.
+    assert wire.create("another prompt", headers=headers).status_code == 409
+    wire.clock.advance(1.0)
+    assert wire.create("another prompt", headers=headers).json()["error"]["code"] == "idempotency_conflict"
+    # Once settled, the same body replays the task in both: one task, one charge.
+    settled = wire.create(headers=headers)
+    assert settled.status_code == 200 and settled.json()["id"] == first.json()["id"]
+    charges = [e for e in wire.http.get("/_sandbox/state").json()["ledger"] if e["delta"] < 0]
+    assert len(charges) == 1
 
 
 def test_file_id_shape(wire: Wire) -> None:
@@ -113,7 +152,10 @@ def test_file_field_names(wire: Wire) -> None:
     assert body[mime_field] == "image/png" and body[size_field] == len(data)
     others = {"id", "file_id", "mimeType", "mime_type", "size", "bytes"} - {id_field, mime_field, size_field}
     assert not others & set(body)
-    assert {"url", "kind", "name", "created_at"} <= set(body)
+    assert {"url", "name", "created_at"} <= set(body)
+    assert ("kind" in body) is wire.expected("file_kind")
+    if "kind" in body:
+        assert body["kind"] == "image"
 
 
 def test_result_urls_on_success(wire: Wire) -> None:
@@ -213,6 +255,71 @@ def test_variant_timings_repeat_for_a_seed() -> None:
                 http.post("/api/v1/generations", json={"model": MODEL, "prompt": f"p{n}"}, headers=AUTH)
             runs.append([t["finishes_at"] for t in http.get("/_sandbox/state").json()["tasks"]])
     assert runs[0] == runs[1]
+
+
+def test_catalog_states_the_upload_limit_in_the_profiles_own_unit(wire: Wire) -> None:
+    entry = next(m for m in wire.http.get("/api/v1/models").json()["data"] if m["id"] == MODEL)
+    stated = {k: v for k, v in entry["reference_media"].items() if k in ("max_size_mb", "max_bytes")}
+    assert stated == wire.expected("catalog_upload_limit")
+    # What it states is what it enforces, in its own megabytes (test_upload_limit: the bytes).
+    limit = wire.expected("upload_limit")
+    assert stated.get("max_bytes", limit) == limit
+    assert stated.get("max_size_mb", 10) * get_profile(wire.profile).megabyte == limit
+
+
+def test_catalog_lists_models_not_callable_and_odd_entries(wire: Wire) -> None:
+    data = wire.http.get("/api/v1/models").json()["data"]
+    manifests = {m["id"] for m in data if not m["id"].startswith("sandbox-")}
+    assert MODEL in manifests
+    odd = {(m["id"], m["api_status"]) for m in data if m["id"].startswith("sandbox-")}
+    assert odd == wire.expected("catalog_oddities")
+    if odd:
+        chat = next(m for m in data if m["id"] == "sandbox-chat")
+        assert chat["category"] == "chat" and chat["supported_modes"] is None
+        assert any(isinstance(m["base_credits"], str) for m in data)  # a string where a number belongs
+        assert any(isinstance(m["max_prompt_length"], str) for m in data)
+
+
+def test_openapi_states_the_profiles_own_choices(wire: Wire) -> None:
+    response = wire.http.get("/api/v1/openapi.json")  # public: no key
+    assert response.status_code == 200
+    doc = response.json()
+    assert doc["openapi"].startswith("3.1") and doc["info"]["x-sandbox-profile"] == wire.profile
+    create = doc["paths"]["/api/v1/generations"]["post"]["responses"]
+    assert str(wire.expected("create_status")) in create
+    assert "insufficient_credits" in create[str(wire.expected("insufficient_credits"))]["x-error-codes"]
+    upload = doc["paths"]["/api/v1/files"]["post"]["responses"]
+    assert str(wire.expected("upload_status")) in upload
+    file_props = set(doc["components"]["schemas"]["PublicApiFile"]["properties"])
+    assert set(wire.expected("file_fields")) <= file_props
+    assert ("kind" in file_props) is wire.expected("file_kind")
+    retry_after = doc["components"]["headers"]["Retry-After"]["schema"]
+    assert (retry_after.get("format") == "http-date") is (wire.expected("retry_after") == "http-date")
+    scheme = doc["x-webhook-signature"]["scheme"]
+    assert scheme == {"standard": "standard-webhooks", "stripe": "stripe"}[wire.expected("webhook_signing")]
+    statuses = doc["components"]["schemas"]["Generation"]["properties"]["status"]["enum"]
+    assert statuses == ["queued", "processing", "succeeded", "failed"]
+    assert (
+        "idempotency_conflict"
+        in doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+    )
+
+
+def test_webhook_signing(wire: Wire, receiver: Receiver) -> None:
+    wire.control("config", {"webhooks_allow_loopback": True})
+    created = wire.http.post(
+        "/api/v1/webhooks",
+        json={"name": "t", "url": receiver.url, "event_types": ["generation.succeeded"]},
+        headers=AUTH,
+    ).json()
+    assert wire.http.post(f"/api/v1/webhooks/{created['id']}/test", headers=AUTH).status_code == 202
+    got = receiver.wait_for(1)[0]
+    if wire.expected("webhook_signing") == "standard":
+        assert {"webhook-id", "webhook-timestamp", "webhook-signature"} <= set(got.headers)
+        assert verify_standard(created["signing_secret"], got)
+    else:
+        assert verify_stripe(created["signing_secret"], got)
+        assert "webhook-signature" not in got.headers
 
 
 def test_an_unknown_profile_is_refused() -> None:

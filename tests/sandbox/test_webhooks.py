@@ -117,12 +117,23 @@ def _generate(api: httpx2.Client, prompt: str = "A harbour at dawn") -> str:
     return task_id
 
 
-def _verify(secret: str, received: Received) -> bool:
-    """An independent Standard Webhooks check (the sandbox's decision in docs/sandbox.md)."""
+def verify_standard(secret: str, received: Received) -> bool:
+    """An independent Standard Webhooks check (the default profile's decision in docs/sandbox.md)."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{received.headers['webhook-id']}.{received.headers['webhook-timestamp']}.".encode() + received.body
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     return any(part == f"v1,{expected}" for part in received.headers["webhook-signature"].split())
+
+
+def verify_stripe(secret: str, received: Received) -> bool:
+    """An independent check of the variant's scheme: ``Rivya-Signature: t=…,v1=<hex>`` over ``{t}.{body}``."""
+    fields = dict(part.split("=", 1) for part in received.headers["rivya-signature"].split(","))
+    assert abs(int(fields["t"]) - time.time()) < 60
+    expected = hmac.new(secret.encode(), fields["t"].encode() + b"." + received.body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, fields["v1"])
+
+
+_verify = verify_standard
 
 
 @pytest.mark.parametrize(
@@ -334,9 +345,65 @@ def test_the_test_event_goes_to_that_endpoint_only(receiver: Receiver) -> None:
         sent = api.post(f"/api/v1/webhooks/{endpoint['id']}/test")
         assert sent.status_code == 202
         got = receiver.wait_for(1)
-        assert got[0].event["test"] is True and got[0].event["type"] == "generation.succeeded"
+        event = got[0].event
+        # A receiver can tell it is a test by its type alone, and it names no task at all.
+        assert event["test"] is True and event["type"] == "webhook.test"
+        assert event["data"] == {"endpoint_id": endpoint["id"], "message": event["data"]["message"]}
         assert _verify(endpoint["signing_secret"], got[0])
         assert api.get("/api/v1/webhook-events").json()["data"] == []  # not a real event
+        assert sandbox.state.snapshot()["tasks"] == []
+
+
+@pytest.mark.parametrize("signing", ["standard", "stripe", "unknown"])
+def test_webhook_signing_schemes(receiver: Receiver, signing: str) -> None:
+    with start_sandbox(_config(webhook_signing=signing)) as sandbox, _api(sandbox.base_url) as api:
+        endpoint = _endpoint(api, receiver.url)
+        api.post(f"/api/v1/webhooks/{endpoint['id']}/test").raise_for_status()
+        got = receiver.wait_for(1)[0]
+        secret = endpoint["signing_secret"]
+        if signing == "standard":
+            assert verify_standard(secret, got) and "rivya-signature" not in got.headers
+        elif signing == "stripe":
+            assert verify_stripe(secret, got) and "webhook-signature" not in got.headers
+            assert not verify_stripe(secret, Received(got.headers, got.body + b" "))
+        else:
+            # Neither known scheme's headers; an HMAC-SHA512 nobody here knows how to check.
+            assert not {"webhook-signature", "rivya-signature"} & set(got.headers)
+            assert got.headers["x-rivya-signature"].startswith("sha512=")
+        assert sandbox.state.webhook_signing() == signing
+        documented = api.get("/api/v1/openapi.json").json()["x-webhook-signature"]
+        assert documented["scheme"] == {"standard": "standard-webhooks", "stripe": "stripe"}.get(
+            signing, "sandbox-unknown"
+        )
+
+
+def test_the_signing_scheme_is_refused_unless_known() -> None:
+    with pytest.raises(ValueError, match="webhook_signing"):
+        SandboxConfig(webhook_signing="rot13")
+
+
+def test_an_auto_disabled_endpoint_is_re_enabled_by_patch(receiver: Receiver) -> None:
+    receiver.status = 500
+    config = _config(webhook_max_attempts=2, webhook_disable_after=2)
+    with start_sandbox(config) as sandbox, _api(sandbox.base_url) as api:
+        endpoint = _endpoint(api, receiver.url)
+        api.post(f"/api/v1/webhooks/{endpoint['id']}/test").raise_for_status()
+        receiver.wait_for(2)
+        deadline = time.monotonic() + WAIT
+        while (state := api.get(f"/api/v1/webhooks/{endpoint['id']}").json())["status"] != "disabled":
+            assert time.monotonic() < deadline, state
+            time.sleep(0.02)
+        # Disabled endpoints get nothing, not even a test.
+        api.post(f"/api/v1/webhooks/{endpoint['id']}/test").raise_for_status()
+        time.sleep(0.3)
+        assert len(receiver.got) == 2
+        receiver.status = 200
+        enabled = api.patch(f"/api/v1/webhooks/{endpoint['id']}", json={"status": "active"})
+        assert enabled.status_code == 200
+        body = enabled.json()
+        assert body["status"] == "active" and body["disabled_at"] is None and body["failure_count"] == 0
+        api.post(f"/api/v1/webhooks/{endpoint['id']}/test").raise_for_status()
+        assert receiver.wait_for(3)[2].event["type"] == "webhook.test"
 
 
 def test_a_rotated_secret_signs_the_next_delivery(receiver: Receiver) -> None:

@@ -1,10 +1,17 @@
-"""Typed async client for the Rivya Public API v1 (retries, idempotency, one exception tree)."""
+"""Typed async client for the Rivya Public API v1 (retries, idempotency, deadlines, one exception tree)."""
 
 from __future__ import annotations
 
 from rivya_mcp.client._coalesced import SMALL_PIECE, CoalescedStream
 from rivya_mcp.client._gated import HELD_BYTES, GatedStream
-from rivya_mcp.client._retry import backoff_delay, parse_retry_after, retry_delay, should_retry
+from rivya_mcp.client._retry import (
+    NEVER_RETRY_CODES,
+    RETRY_CODES,
+    backoff_delay,
+    parse_retry_after,
+    retry_delay,
+    should_retry,
+)
 
 from ._client import AsyncRivyaClient, OnUpdate
 from ._constants import (
@@ -24,11 +31,15 @@ from ._constants import (
     MIN_POLL_INTERVAL,
     POLL_GROWTH_FRACTION,
 )
+from ._contract import CLIENT_CONTRACT, ClientContract, ContractFinding, compare_openapi
+from ._exceptions import _BY_CODE as ERROR_CLASS_BY_CODE
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
+    CreateNotSettledError,
+    DeadlineExceededError,
     DownloadError,
     IdempotencyConflictError,
     InsufficientCreditsError,
@@ -36,6 +47,7 @@ from ._exceptions import (
     InvalidRequestError,
     MalformedResponseError,
     MissingAPIKeyError,
+    ModelNotCallableError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -53,27 +65,43 @@ from ._models import (
     RUNNING_STATUSES,
     SUCCEEDED,
     TERMINAL_STATUSES,
+    Catalog,
     Credits,
     Generation,
     GenerationResult,
     ModelInfo,
     RivyaFile,
     TaskError,
+    UnreadableEntry,
 )
 from ._polling import PollInfo, poll_delay
+from ._retry import RetryStep, conflict_is_unsettled, plan_retry
+from ._webhook_signatures import (
+    KNOWN_SCHEMES,
+    TIMESTAMP_TOLERANCE_SECONDS,
+    SignatureConvention,
+    Verdict,
+    candidate_conventions,
+    detect_convention,
+    signature_header_names,
+    verify_delivery,
+)
 from ._webhooks import WebhookEndpoint
 
 __all__ = [
     "API_PREFIX",
+    "CLIENT_CONTRACT",
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "DOCUMENTED_STATUSES",
+    "ERROR_CLASS_BY_CODE",
     "FAILED",
     "FIRST_POLL_DELAY",
     "HELD_BYTES",
     "INITIAL_RETRY_DELAY",
     "JITTER_FRACTION",
+    "KNOWN_SCHEMES",
     "LONG_WAIT_DIVISOR",
     "LONG_WAIT_SECONDS",
     "MAX_LONG_POLL_INTERVAL",
@@ -81,20 +109,28 @@ __all__ = [
     "MAX_RETRY_AFTER",
     "MAX_RETRY_DELAY",
     "MIN_POLL_INTERVAL",
+    "NEVER_RETRY_CODES",
     "POLL_GROWTH_FRACTION",
     "PROCESSING",
     "QUEUED",
+    "RETRY_CODES",
     "RUNNING_STATUSES",
     "SMALL_PIECE",
     "SUCCEEDED",
     "TERMINAL_STATUSES",
+    "TIMESTAMP_TOLERANCE_SECONDS",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
     "AsyncRivyaClient",
     "AuthenticationError",
+    "Catalog",
+    "ClientContract",
     "CoalescedStream",
+    "ContractFinding",
+    "CreateNotSettledError",
     "Credits",
+    "DeadlineExceededError",
     "DownloadError",
     "GatedStream",
     "Generation",
@@ -106,22 +142,34 @@ __all__ = [
     "MalformedResponseError",
     "MissingAPIKeyError",
     "ModelInfo",
+    "ModelNotCallableError",
     "NotFoundError",
     "OnUpdate",
     "PermissionDeniedError",
     "PollInfo",
     "RateLimitError",
     "ResultExpiredError",
+    "RetryStep",
     "RivyaError",
     "RivyaFile",
     "ServiceUnavailableError",
+    "SignatureConvention",
     "TaskError",
+    "UnreadableEntry",
     "UnusableAPIKeyError",
     "UploadTooLargeError",
+    "Verdict",
     "WebhookEndpoint",
     "backoff_delay",
+    "candidate_conventions",
+    "compare_openapi",
+    "conflict_is_unsettled",
+    "detect_convention",
     "parse_retry_after",
+    "plan_retry",
     "poll_delay",
     "retry_delay",
     "should_retry",
+    "signature_header_names",
+    "verify_delivery",
 ]

@@ -11,7 +11,6 @@ import json
 import logging
 import random
 import re
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import ExitStack
@@ -28,6 +27,8 @@ from ._constants import API_PREFIX, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAU
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
+    CreateNotSettledError,
+    DeadlineExceededError,
     DownloadError,
     MalformedResponseError,
     MissingAPIKeyError,
@@ -37,7 +38,7 @@ from ._exceptions import (
     make_status_error,
 )
 from ._gated import Confirm, GatedStream
-from ._retry import parse_retry_after, retry_delay, should_retry
+from ._retry import backoff_delay, conflict_is_unsettled, parse_retry_after, plan_retry, should_retry
 
 __all__ = ["BaseClient", "FileParts", "Sleep"]
 
@@ -81,7 +82,7 @@ class BaseClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         http_client: httpx2.AsyncClient | None = None,
         sleep: Sleep = anyio.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = anyio.current_time,
         rng: random.Random | None = None,
         poll_scale: float = 1.0,
     ) -> None:
@@ -99,6 +100,8 @@ class BaseClient:
         self._rng = rng if rng is not None else random.Random()
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx2.AsyncClient()
+        # Catalog entries already reported as unreadable: each is logged once per client.
+        self._unreadable_logged: set[tuple[str | None, str]] = set()
 
     def __repr__(self) -> str:
         key = "set" if self._api_key is not None else "missing"
@@ -150,6 +153,16 @@ class BaseClient:
 
     # --- the request loop --------------------------------------------------------------------
 
+    def _deadline(self, deadline: float | None, timeout: float | None) -> float | None:
+        """The earlier of an absolute ``deadline`` (on the client's clock) and ``timeout`` from now."""
+        candidates = [deadline] if deadline is not None else []
+        if timeout is not None:
+            candidates.append(self._clock() + max(timeout, 0.0))
+        return min(candidates) if candidates else None
+
+    def _remaining(self, deadline: float | None) -> float | None:
+        return None if deadline is None else deadline - self._clock()
+
     async def _request(
         self,
         method: str,
@@ -159,54 +172,149 @@ class BaseClient:
         form: Mapping[str, str] | None = None,
         files: FileParts | None = None,
         idempotency_key: str | None = None,
+        key_sent_before: bool = False,
         require_key: bool = True,
         confirm: Confirm | None = None,
+        deadline: float | None = None,
     ) -> Any:
         """Send one logical request, retrying per policy; returns the parsed JSON body.
 
         ``idempotency_key`` is fixed by the caller before this loop, so every attempt carries the
-        same one and the server can deduplicate a create whose answer was lost. ``confirm``, if
-        given, is awaited before the last bytes of each attempt's body (see ``_gated``); whatever
-        it raises propagates at once, with the request left incomplete and never retried.
+        same one and the server can deduplicate a create whose answer was lost. A ``409
+        idempotency_conflict`` to a key already sent with this body (``conflict_is_unsettled``)
+        is retried under the same key until ``deadline`` (without one, within the retry budget),
+        then raised as ``CreateNotSettledError``. ``deadline`` (the client's clock) bounds every
+        wait: no sleep and no attempt's timeout reaches past it; when the next wait would, the call
+        raises ``DeadlineExceededError`` (``CreateNotSettledError`` for a keyed request) at once.
+        ``confirm``, if given, is awaited before the last bytes of each attempt's body (see
+        ``_gated``); whatever it raises propagates at once, with the request left incomplete and
+        never retried.
         """
         if require_key:
             self._require_key()
         url = f"{self.base_url}{API_PREFIX}{path}"
         headers = self._headers(idempotency_key=idempotency_key)
         retries_taken = 0
+        attempts = 0
+        last_error: RivyaError | None = None
         while True:
-            attempt = retries_taken + 1
-            logger.debug("request %s %s attempt=%d", method, path, attempt)
-            error = await self._attempt(
-                method, url, path, headers=headers, json_body=json_body, form=form, files=files, confirm=confirm
+            remaining = self._remaining(deadline)
+            if remaining is not None and remaining <= 0:
+                raise self._out_of_time(method, path, idempotency_key, attempts, last_error, left=0.0, wanted=None)
+            attempts += 1
+            logger.debug("request %s %s attempt=%d", method, path, attempts)
+            outcome = await self._attempt(
+                method,
+                url,
+                path,
+                headers=headers,
+                json_body=json_body,
+                form=form,
+                files=files,
+                confirm=confirm,
+                timeout=self.timeout if remaining is None else min(self.timeout, remaining),
             )
-            if not isinstance(error, RivyaError):
-                return error
-            retry_after = getattr(error, "retry_after", None)
-            if not error.retryable or retries_taken >= self.max_retries:
-                raise error
-            delay = retry_delay(retries_taken, retry_after, self._rng)
-            if delay is None:
-                logger.debug(
-                    "giving up %s %s: Retry-After %.1fs is beyond the cap (request %s)",
-                    method,
-                    path,
-                    retry_after,
-                    error.request_id,
-                )
+            if not isinstance(outcome, RivyaError):
+                return outcome
+            error = last_error = outcome
+            unsettled = idempotency_key is not None and conflict_is_unsettled(
+                code=error.code, attempt=attempts, key_sent_before=key_sent_before
+            )
+            retry_after: float | None = getattr(error, "retry_after", None)
+            asked = retry_after is not None and retry_after > 0
+            step = plan_retry(
+                retryable=unsettled or error.retryable,
+                retries_taken=retries_taken,
+                # Not settled yet: the deadline, when there is one, is the budget.
+                retry_budget=None if unsettled and deadline is not None else self.max_retries,
+                retry_after=retry_after,
+                backoff=0.0 if asked else backoff_delay(retries_taken, self._rng),
+                remaining=self._remaining(deadline),
+            )
+            if step.action == "out_of_time":
+                left = max(self._remaining(deadline) or 0.0, 0.0)
+                raise self._out_of_time(method, path, idempotency_key, attempts, error, left=left, wanted=step.delay)
+            if step.action == "give_up":
+                if unsettled:
+                    assert idempotency_key is not None
+                    raise self._not_settled(method, path, idempotency_key, attempts, error)
+                if step.delay:
+                    logger.debug(
+                        "giving up %s %s: Retry-After %.1fs is beyond the cap (request %s)",
+                        method,
+                        path,
+                        step.delay,
+                        error.request_id,
+                    )
                 raise error
             logger.debug(
-                "retrying %s %s in %.2fs after %s (attempt %d of %d, request %s)",
+                "retrying %s %s in %.2fs after %s (attempt %d, request %s)",
                 method,
                 path,
-                delay,
+                step.delay,
                 error.code or error.status_code or type(error).__name__,
-                attempt,
-                self.max_retries + 1,
+                attempts,
                 error.request_id,
             )
-            await self._sleep(delay)
+            await self._sleep(step.delay)
             retries_taken += 1
+
+    def _out_of_time(
+        self,
+        method: str,
+        path: str,
+        key: str | None,
+        attempts: int,
+        last_error: RivyaError | None,
+        *,
+        left: float,
+        wanted: float | None,
+    ) -> DeadlineExceededError:
+        """The error for a call whose deadline came first; it names the wait it would have needed."""
+        retry_after = getattr(last_error, "retry_after", None)
+        if wanted is not None:
+            asked = " (Retry-After)" if retry_after is not None and retry_after > 0 else ""
+            why = f"the next try was due in {wanted:.1f} s{asked} but only {left:.1f} s were left"
+        else:
+            why = "no time was left" + (" for another try" if attempts else " to send it")
+        last = f"; the last answer was: {last_error}" if last_error is not None else ""
+        request_id = last_error.request_id if last_error is not None else None
+        error: DeadlineExceededError
+        if key is not None and attempts > 0:
+            error = CreateNotSettledError(
+                f"{method} {path} ran out of time before the API accepted it ({why}{last}). It was sent "
+                f"{attempts} time(s) under Idempotency-Key {key} and may still be processed: send it again "
+                "with that same key, which returns the task if it exists and creates it once otherwise.",
+                idempotency_key=key,
+                last_error=last_error,
+                retry_after=retry_after,
+                request_id=request_id,
+            )
+        else:
+            sent = "" if attempts else " Nothing was sent."
+            error = DeadlineExceededError(
+                f"{method} {path} ran out of time ({why}{last}).{sent}",
+                last_error=last_error,
+                retry_after=retry_after,
+                request_id=request_id,
+            )
+        error.__cause__ = last_error
+        return error
+
+    @staticmethod
+    def _not_settled(method: str, path: str, key: str, attempts: int, error: RivyaError) -> CreateNotSettledError:
+        settled = CreateNotSettledError(
+            f"{method} {path} is not settled yet: the API answered {error.code} to Idempotency-Key {key}, "
+            f"which this client had already sent with the same body ({attempts} attempt(s)), so the first "
+            "request is still being processed. It may have been accepted and charged: send it again later "
+            "with that same key, which returns the task once it exists.",
+            idempotency_key=key,
+            last_error=error,
+            retry_after=getattr(error, "retry_after", None),
+            request_id=error.request_id,
+        )
+        settled.__cause__ = error
+        return settled
 
     async def _attempt(
         self,
@@ -219,11 +327,14 @@ class BaseClient:
         form: Mapping[str, str] | None,
         files: FileParts | None,
         confirm: Confirm | None = None,
+        timeout: float | None = None,
     ) -> Any:
         """One HTTP exchange. Returns the parsed body, or (not raises) the error it amounts to.
 
         Only ``confirm``'s own exceptions are raised: they are not about the exchange.
+        ``timeout`` (default: the client's) may be shorter when the caller's deadline is near.
         """
+        attempt_timeout = self.timeout if timeout is None else timeout
         try:
             with ExitStack() as stack:
                 request = self._http.build_request(
@@ -233,7 +344,7 @@ class BaseClient:
                     json=json_body,
                     data=form,
                     files=files(stack) if files is not None else None,
-                    timeout=self.timeout,
+                    timeout=attempt_timeout,
                 )
                 if files is not None or confirm is not None:
                     assert isinstance(request.stream, httpx2.AsyncByteStream)  # httpx2's encoders are both
@@ -243,7 +354,7 @@ class BaseClient:
                         request.stream = GatedStream(request.stream, confirm)
                 response = await self._http.send(request)
         except httpx2.TimeoutException as err:
-            timeout_error = APITimeoutError(f"{method} {path} timed out after {self.timeout:g}s")
+            timeout_error = APITimeoutError(f"{method} {path} timed out after {attempt_timeout:.3g}s")
             timeout_error.__cause__ = err
             logger.debug("timeout %s %s", method, path)
             return timeout_error
@@ -306,8 +417,11 @@ class BaseClient:
 
     # --- downloads ---------------------------------------------------------------------------
 
-    async def _download(self, url: str, *, max_bytes: int) -> bytes:
-        """Fetch a result URL with retries, never sending the API key, stopping past ``max_bytes``."""
+    async def _download(self, url: str, *, max_bytes: int, deadline: float | None = None) -> bytes:
+        """Fetch a result URL with retries, never sending the API key, stopping past ``max_bytes``.
+
+        ``deadline`` bounds every wait as in ``_request`` (``DeadlineExceededError`` when it comes first).
+        """
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
         absolute = urljoin(f"{self.base_url}/", url)
@@ -317,23 +431,38 @@ class BaseClient:
         # Query strings of signed URLs are credentials of their own: log only scheme, host and path.
         shown = f"{parts.scheme}://{parts.netloc}{parts.path}"
         retries_taken = 0
+        last_error: DownloadError | None = None
         while True:
+            remaining = self._remaining(deadline)
+            if remaining is not None and remaining <= 0:
+                raise self._out_of_time("GET", shown, None, retries_taken, last_error, left=0.0, wanted=None)
             logger.debug("download %s attempt=%d", shown, retries_taken + 1)
-            outcome = await self._download_once(absolute, shown, max_bytes=max_bytes)
+            timeout = self.timeout if remaining is None else min(self.timeout, remaining)
+            outcome = await self._download_once(absolute, shown, max_bytes=max_bytes, timeout=timeout)
             if isinstance(outcome, bytes):
                 return outcome
-            if not outcome.retryable or retries_taken >= self.max_retries:
+            last_error = outcome
+            asked = outcome.retry_after is not None and outcome.retry_after > 0
+            step = plan_retry(
+                retryable=outcome.retryable,
+                retries_taken=retries_taken,
+                retry_budget=self.max_retries,
+                retry_after=outcome.retry_after,
+                backoff=0.0 if asked else backoff_delay(retries_taken, self._rng),
+                remaining=self._remaining(deadline),
+            )
+            if step.action == "out_of_time":
+                left = max(self._remaining(deadline) or 0.0, 0.0)
+                raise self._out_of_time("GET", shown, None, retries_taken + 1, outcome, left=left, wanted=step.delay)
+            if step.action == "give_up":
                 raise outcome
-            delay = retry_delay(retries_taken, outcome.retry_after, self._rng)
-            if delay is None:
-                raise outcome
-            logger.debug("retrying download %s in %.2fs after %s", shown, delay, outcome.status_code or "error")
-            await self._sleep(delay)
+            logger.debug("retrying download %s in %.2fs after %s", shown, step.delay, outcome.status_code or "error")
+            await self._sleep(step.delay)
             retries_taken += 1
 
-    async def _download_once(self, url: str, shown: str, *, max_bytes: int) -> bytes | DownloadError:
+    async def _download_once(self, url: str, shown: str, *, max_bytes: int, timeout: float) -> bytes | DownloadError:
         request = self._http.build_request(
-            "GET", url, headers={"User-Agent": f"rivya-mcp/{__version__}"}, timeout=self.timeout
+            "GET", url, headers={"User-Agent": f"rivya-mcp/{__version__}"}, timeout=timeout
         )
         # An injected client may carry default headers; a result URL must never see the key.
         request.headers.pop("Authorization", None)

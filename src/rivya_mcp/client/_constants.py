@@ -13,8 +13,10 @@ __all__ = [
     "FIRST_POLL_DELAY",
     "INITIAL_RETRY_DELAY",
     "JITTER_FRACTION",
+    "LAST_LOOK_SECONDS",
     "LONG_WAIT_DIVISOR",
     "LONG_WAIT_SECONDS",
+    "MAX_CLIENT_REQUEST_ID",
     "MAX_LONG_POLL_INTERVAL",
     "MAX_POLL_INTERVAL",
     "MAX_RETRY_AFTER",
@@ -41,6 +43,12 @@ JITTER_FRACTION = 0.25
 # waiting it out would overrun an MCP tool call (hosts cut those off at about 60 s), so the
 # client gives up and lets the caller decide.
 MAX_RETRY_AFTER = 30.0
+# wait_for_generation's final look, made at its deadline, may take this long (one attempt, and a
+# retry only if it fits): the one wait that ends past the deadline, and by at most this much.
+LAST_LOOK_SECONDS = 2.0
+# The Files API caps client_request_id at 128 characters (rivya-api.md §3.6); the generations page
+# gives no cap (§3.2, open question 9), so the same one is assumed there.
+MAX_CLIENT_REQUEST_ID = 128
 
 # Poll schedule: rivya-api §3.4 says to wait 2-3 s after the create before the first status
 # request, then poll every 5-10 s, more slowly over time, with no tight loops. That pace is the

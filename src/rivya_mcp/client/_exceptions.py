@@ -5,8 +5,11 @@ RivyaError
 ├── MissingAPIKeyError              no key configured; raised before any request
 ├── UnusableAPIKeyError             the key has characters a header can't carry; raised before any request
 ├── UploadTooLargeError             a file exceeds the caller's max_bytes; raised before sending
+├── ModelNotCallableError           the catalog lists the model, but not as callable through the API
 ├── APIConnectionError              network failure after retries
 │   └── APITimeoutError
+│       └── DeadlineExceededError   the caller's deadline came first (a Retry-After or backoff would outlast it)
+│           └── CreateNotSettledError   a create sent under an Idempotency-Key is not settled yet: retry that key
 ├── MalformedResponseError          body is not JSON or not the documented shape
 ├── DownloadError                   fetching a result URL failed
 │   └── ResultExpiredError          the URL answered 403/404/410 (expired)
@@ -38,6 +41,8 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
+    "CreateNotSettledError",
+    "DeadlineExceededError",
     "DownloadError",
     "IdempotencyConflictError",
     "InsufficientCreditsError",
@@ -45,6 +50,7 @@ __all__ = [
     "InvalidRequestError",
     "MalformedResponseError",
     "MissingAPIKeyError",
+    "ModelNotCallableError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -120,6 +126,63 @@ class APITimeoutError(APIConnectionError):
     """An attempt ran past the client's timeout, even after retries."""
 
 
+class DeadlineExceededError(APITimeoutError):
+    """The call ran out of time: the deadline the caller passed came before an answer did.
+
+    Raised instead of waiting past the deadline, whatever the API asked for: a ``Retry-After`` or
+    a backoff that would end after it, or an attempt cut short by it. ``last_error`` is the last
+    failure seen (None when nothing was sent); ``retry_after`` what the API last asked to wait.
+    Repeating the call later may succeed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        last_error: RivyaError | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, code=None, request_id=request_id)
+        self.last_error = last_error
+        self.retry_after = retry_after
+
+
+class CreateNotSettledError(DeadlineExceededError):
+    """A create (or another request sent under an ``Idempotency-Key``) is not settled yet.
+
+    Either the API kept answering ``409 idempotency_conflict`` to a key this client had already
+    sent with the same body, which means the first request is still being processed, or the
+    deadline came while retrying it. The request may have been accepted, and charged: the one safe
+    next step is to send it again with the *same* ``idempotency_key``, never a new one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        idempotency_key: str,
+        last_error: RivyaError | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, last_error=last_error, retry_after=retry_after, request_id=request_id)
+        self.idempotency_key = idempotency_key
+
+
+class ModelNotCallableError(RivyaError):
+    """The catalog lists the model but says it is not callable through the Public API.
+
+    ``api_status`` is what the catalog says (``coming_soon``, ``studio_only``, …), or None for a
+    chat model (those are refused by ``POST /generations``, rivya-api.md §3.2).
+    """
+
+    def __init__(self, message: str, *, model_id: str, api_status: str | None) -> None:
+        super().__init__(message, code="model_not_callable")
+        self.model_id = model_id
+        self.api_status = api_status
+
+
 class MalformedResponseError(RivyaError):
     """The response body is not JSON, or not the documented shape.
 
@@ -193,7 +256,11 @@ class NotFoundError(APIStatusError):
 
 
 class IdempotencyConflictError(APIStatusError):
-    """The Idempotency-Key was already used with a different body (409); never retried."""
+    """The Idempotency-Key was already used with a different body (409); never retried.
+
+    Raised only when this call's first attempt is answered so, and the caller did not say the key
+    had been sent before: a 409 to a key already sent with this body is ``CreateNotSettledError``.
+    """
 
 
 class RateLimitError(APIStatusError):

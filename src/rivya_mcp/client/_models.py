@@ -15,6 +15,8 @@ Where the docs are loose, parsing takes every plausible reading (rivya-api.md):
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
@@ -27,12 +29,16 @@ __all__ = [
     "RUNNING_STATUSES",
     "SUCCEEDED",
     "TERMINAL_STATUSES",
+    "UPLOAD_BYTES_KEYS",
+    "UPLOAD_MB_KEYS",
+    "Catalog",
     "Credits",
     "Generation",
     "GenerationResult",
     "ModelInfo",
     "RivyaFile",
     "TaskError",
+    "UnreadableEntry",
 ]
 
 # The task statuses rivya-api.md §3.3 documents, written once for every layer: queued → processing
@@ -60,6 +66,15 @@ def integral(value: object) -> object:
 
 def _none_as_empty(value: object) -> object:
     return [] if value is None else value
+
+
+# The three reference kinds the docs name (§3.6), each the top-level type of its MIME types.
+_KINDS = frozenset({"image", "video", "audio"})
+
+
+def _kind_of(mime_type: str | None) -> str | None:
+    family = (mime_type or "").partition("/")[0].strip().lower()
+    return family if family in _KINDS else None
 
 
 Status = Annotated[str, BeforeValidator(normalise_status)]
@@ -162,15 +177,35 @@ class RivyaFile(_APIModel):
     duration_token: str | None = Field(default=None, validation_alias=AliasChoices("durationToken", "duration_token"))
     """Proof of a verified duration, to copy into the reference item (audio and video only)."""
 
-    def as_reference_item(self) -> dict[str, Any]:
-        """This file as one entry of ``params.referenceMediaItems`` (the wire uses camelCase)."""
+    def with_known(self, *, kind: str | None = None, mime_type: str | None = None) -> RivyaFile:
+        """This file with ``kind`` and ``mime_type`` filled in from what we know, where the API's
+        answer left them out (the file object's fields are not documented, §3.6). What the API did
+        say is kept."""
+        update: dict[str, Any] = {}
+        if self.kind is None and kind is not None:
+            update["kind"] = kind
+        if self.mime_type is None and mime_type is not None:
+            update["mime_type"] = mime_type
+        return self.model_copy(update=update) if update else self
+
+    def as_reference_item(self, *, kind: str | None = None, mime_type: str | None = None) -> dict[str, Any]:
+        """This file as one entry of ``params.referenceMediaItems`` (the wire uses camelCase).
+
+        ``kind`` is required in an item (rivya-api.md §3.2) but not known to be echoed by the
+        Files API, so it is taken, in order, from the file object, from ``kind`` (what the caller
+        uploaded it as), or from the family of its MIME type (``image/png`` → ``image``).
+        ``mime_type`` likewise stands in for a type the file object does not state (e.g. the one
+        the caller sniffed from the bytes).
+        """
         item: dict[str, Any] = {"url": self.url}
-        if self.kind is not None:
-            item["kind"] = self.kind
+        known_mime = self.mime_type or mime_type
+        known_kind = self.kind or kind or _kind_of(known_mime)
+        if known_kind is not None:
+            item["kind"] = known_kind
         if self.name is not None:
             item["name"] = self.name
-        if self.mime_type is not None:
-            item["mimeType"] = self.mime_type
+        if known_mime is not None:
+            item["mimeType"] = known_mime
         if self.duration_seconds is not None:
             item["durationSeconds"] = self.duration_seconds
         if self.duration_token is not None:
@@ -186,7 +221,12 @@ class Credits(_APIModel):
 
 
 class ModelInfo(_APIModel):
-    """One entry of ``GET /api/v1/models``; the list also holds models not callable via the API."""
+    """One entry of ``GET /api/v1/models``; the list also holds models not callable via the API.
+
+    Read tolerantly (§3.1 shows one entry, the element shapes of its nested fields are unknown):
+    a null where a list belongs is an empty list, a number written as a string is read as the
+    number. An entry that still cannot be read is skipped by ``read_catalog``, not the whole list.
+    """
 
     id: str
     """Model id to send as ``model`` when creating a generation."""
@@ -198,8 +238,8 @@ class ModelInfo(_APIModel):
     """Credits one run costs at the base price."""
     billing_type: str | None = None
     """How the price is computed; ``FIXED`` is the only value seen."""
-    supported_modes: list[str] = Field(default_factory=list)
-    """Modes such as ``text-to-image``."""
+    supported_modes: Annotated[list[str], BeforeValidator(_none_as_empty)] = Field(default_factory=list)
+    """Modes such as ``text-to-image``; a chat model may send null."""
     max_prompt_length: Annotated[int | None, BeforeValidator(integral)] = None
     """Longest accepted prompt, when there is a limit."""
     api_status: str | None = None
@@ -208,5 +248,94 @@ class ModelInfo(_APIModel):
     """Which inputs can be used through the API (``available_text``, ``requires_files_api``, …)."""
     requires_files_api: bool | None = None
     """Whether reference modes need files uploaded through ``/api/v1/files``."""
-    file_kinds: list[str] = Field(default_factory=list)
+    file_kinds: Annotated[list[str], BeforeValidator(_none_as_empty)] = Field(default_factory=list)
     """Kinds of reference file the model accepts."""
+
+    @property
+    def not_callable_reason(self) -> str | None:
+        """Why the model cannot be used through ``POST /api/v1/generations``, or None if it can.
+
+        §3.1: ``available`` means at least one Public API generation path works; ``coming_soon``
+        and ``studio_only`` mean none does. §3.2: chat models are refused there. An entry without
+        ``api_status`` is not refused on that account (nothing says it is not callable).
+        """
+        if (self.category or "").lower() == "chat":
+            return f"{self.id} is a chat model: the generations endpoint refuses chat models (use the Chat API)"
+        status = (self.api_status or "").strip().lower()
+        if not status or status == "available":
+            return None
+        meaning = {
+            "coming_soon": "the Public API does not expose it yet",
+            "studio_only": "it can be used in Rivya Studio but not through API v1",
+        }.get(status, "the catalog does not call it available")
+        return f"{self.id} is listed with api_status {self.api_status!r}: {meaning}"
+
+    @property
+    def is_callable(self) -> bool:
+        """Whether a generation can be created with this model through the API (see ``not_callable_reason``)."""
+        return self.not_callable_reason is None
+
+    @property
+    def max_upload_bytes(self) -> int | None:
+        """The reference upload limit the entry states, in bytes, or None when it states none.
+
+        The shape of ``reference_media`` is not documented (§3.1). A byte count is read from a
+        positive number under one of ``UPLOAD_BYTES_KEYS``; failing that, megabytes under one of
+        ``UPLOAD_MB_KEYS`` are read as N × 10**6 bytes: the docs write limits as "10 MB" without
+        saying which megabyte (§3.6), and the smaller reading is the one no API refuses.
+        """
+        # Kept among the unknown fields (``model_extra``): its shape is not documented.
+        media = (self.model_extra or {}).get("reference_media")
+        if not isinstance(media, dict):
+            return None
+        for key in UPLOAD_BYTES_KEYS:
+            value = _positive_number(media.get(key))
+            if value is not None:
+                return int(value)
+        for key in UPLOAD_MB_KEYS:
+            value = _positive_number(media.get(key))
+            if value is not None:
+                return int(value * 1_000_000)
+        return None
+
+
+# Names under which ``reference_media`` may state the upload limit (its shape is not documented).
+UPLOAD_BYTES_KEYS = ("max_bytes", "max_size_bytes", "maxBytes", "max_file_size", "max_size")
+UPLOAD_MB_KEYS = ("max_size_mb", "max_mb", "maxSizeMb", "max_file_size_mb")
+
+
+def _positive_number(value: object) -> float | None:
+    """A number the entry states (int or float on the wire, or a numeric string), or None."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+        return float(value)
+    return None
+
+
+@dataclass(frozen=True)
+class UnreadableEntry:
+    """A catalog entry that could not be read: where it was, its id if it had one, and why."""
+
+    index: int
+    id: str | None
+    problem: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """``GET /api/v1/models`` read entry by entry."""
+
+    models: list[ModelInfo]
+    """Every entry that could be read, in the API's order."""
+    unreadable: list[UnreadableEntry]
+    """Every entry that could not, with the reason (never fatal to the others)."""
+
+    def find(self, model_id: str) -> ModelInfo | None:
+        return next((m for m in self.models if m.id == model_id), None)
+
+    def unreadable_entry(self, model_id: str) -> UnreadableEntry | None:
+        return next((u for u in self.unreadable if u.id == model_id), None)

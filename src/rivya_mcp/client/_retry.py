@@ -1,8 +1,14 @@
-"""Retry policy as pure functions: whether to retry, and how long to wait first.
+"""Retry policy as pure functions: whether to retry, how long to wait first, and when time is up.
 
 The decision is taken on ``error.code`` first and the HTTP status second, because this API uses
 409 both for ``idempotency_conflict`` (never retry) and for other conflicts, and 503 for
 ``public_api_disabled`` (retry later).
+
+One 409 is different: rivya-api.md §6 does not say what triggers ``idempotency_conflict``, a
+different body under the key or the same key while the first request is still being processed.
+When this client has already sent the key with this very body, only the second reading is
+possible, so that 409 means "not settled yet" and is retried under the same key
+(``conflict_is_unsettled``). Every wait is bounded by the caller's deadline (``plan_retry``).
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import math
 import random
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
 
 from ._constants import INITIAL_RETRY_DELAY, JITTER_FRACTION, MAX_RETRY_AFTER, MAX_RETRY_DELAY
 
@@ -19,8 +27,11 @@ __all__ = [
     "NEVER_RETRY_CODES",
     "RETRY_CODES",
     "RETRY_STATUSES",
+    "RetryStep",
     "backoff_delay",
+    "conflict_is_unsettled",
     "parse_retry_after",
+    "plan_retry",
     "retry_delay",
     "should_retry",
 ]
@@ -115,3 +126,67 @@ def retry_delay(retries_taken: int, retry_after: float | None, rng: random.Rando
             return None
         return retry_after
     return backoff_delay(retries_taken, rng)
+
+
+def conflict_is_unsettled(*, code: str | None, attempt: int, key_sent_before: bool) -> bool:
+    """Whether an error answer to a request sent under an Idempotency-Key means "not settled yet".
+
+    Args:
+        code: the answer's ``error.code``.
+        attempt: which attempt of this call was answered (1 for the first).
+        key_sent_before: the caller sent this key with this same body before this call (a restart
+            re-sending an unconfirmed create, a tool call repeating a recorded intent).
+
+    Only ``idempotency_conflict`` qualifies, and only when the key is known to have gone out with
+    this body already: on a retry within the call (the body never changes between attempts) or when
+    the caller says so. A first attempt with a fresh key answered 409 is the other reading (the key
+    was used for a different body) and stays a conflict.
+    """
+    return code == "idempotency_conflict" and (attempt > 1 or key_sent_before)
+
+
+@dataclass(frozen=True)
+class RetryStep:
+    """What the request loop does after a failed attempt."""
+
+    action: Literal["retry", "give_up", "out_of_time"]
+    """``retry`` after ``delay``; ``give_up`` and raise the error; ``out_of_time``: raise a
+    deadline error now, since the wait would end past the caller's deadline."""
+    delay: float = 0.0
+
+
+def plan_retry(
+    *,
+    retryable: bool,
+    retries_taken: int,
+    retry_budget: int | None,
+    retry_after: float | None,
+    backoff: float,
+    remaining: float | None,
+) -> RetryStep:
+    """The next step after a failed attempt.
+
+    Args:
+        retryable: whether the failure is worth repeating at all.
+        retries_taken: retries already made in this call.
+        retry_budget: the most retries allowed, or None for as many as the deadline allows.
+        retry_after: seconds the API asked to wait (``Retry-After``), if it said.
+        backoff: the backoff to use when the API did not say (``backoff_delay``).
+        remaining: seconds left before the caller's deadline, or None without one.
+
+    A ``Retry-After`` is obeyed exactly, never cut short (coming back early is what it forbids),
+    so one that would end at or past the deadline means the call is out of time now, rather than
+    after a sleep that cannot help. The same holds for a backoff. Without a deadline a
+    ``Retry-After`` beyond ``MAX_RETRY_AFTER`` gives up, as ``retry_delay`` does.
+    """
+    if not retryable:
+        return RetryStep("give_up")
+    if retry_budget is not None and retries_taken >= retry_budget:
+        return RetryStep("give_up")
+    asked = retry_after is not None and retry_after > 0
+    delay = retry_after if asked and retry_after is not None else backoff
+    if remaining is not None and delay >= remaining:
+        return RetryStep("out_of_time", delay)
+    if asked and delay > MAX_RETRY_AFTER:
+        return RetryStep("give_up", delay)
+    return RetryStep("retry", delay)

@@ -60,6 +60,58 @@ class WebhooksMixin(BaseClient):
         path = f"/webhooks/{quote(endpoint_id, safe='')}/rotate-secret"
         return _endpoint(await self._request("POST", path), "POST /webhooks/{id}/rotate-secret")
 
+    async def get_webhook(self, endpoint_id: str) -> WebhookEndpoint:
+        path = f"/webhooks/{quote(endpoint_id, safe='')}"
+        return _endpoint(await self._request("GET", path), "GET /webhooks/{id}")
+
+    async def update_webhook(
+        self,
+        endpoint_id: str,
+        *,
+        status: str | None = None,
+        name: str | None = None,
+        url: str | None = None,
+        event_types: list[str] | None = None,
+    ) -> WebhookEndpoint:
+        """``PATCH /webhooks/{id}`` with only the fields given (the docs name the route, not its body:
+        the fields are the endpoint object's own, §3.8)."""
+        changes: dict[str, Any] = {
+            key: value
+            for key, value in (("status", status), ("name", name), ("url", url), ("event_types", event_types))
+            if value is not None
+        }
+        if not changes:
+            raise ValueError("update_webhook needs at least one field to change")
+        path = f"/webhooks/{quote(endpoint_id, safe='')}"
+        return _endpoint(await self._request("PATCH", path, json_body=changes), "PATCH /webhooks/{id}")
+
+    async def enable_webhook(self, endpoint_id: str) -> WebhookEndpoint:
+        """Re-enable an endpoint (e.g. one Rivya disabled after failed deliveries): ``status: active``.
+
+        Assumption: the endpoint object's ``status`` is writable through ``PATCH`` (§3.8 names
+        ``active`` and ``disabled_at``, not how an endpoint comes back).
+        """
+        return await self.update_webhook(endpoint_id, status="active")
+
+    async def delete_webhook(self, endpoint_id: str) -> WebhookEndpoint | None:
+        """Revoke an endpoint; returns it as the API answered, or None when the answer is not one."""
+        path = f"/webhooks/{quote(endpoint_id, safe='')}"
+        body = await self._request("DELETE", path)
+        try:
+            return WebhookEndpoint.model_validate(body)
+        except ValidationError:
+            return None
+
+    async def send_test_webhook(self, endpoint_id: str) -> dict[str, Any]:
+        """``POST /webhooks/{id}/test``: ask for the documented safe test delivery to that endpoint.
+
+        Returns the API's answer as sent (its shape is not documented; an empty dict when it is
+        not an object). The delivery itself arrives at the endpoint's URL, signed.
+        """
+        path = f"/webhooks/{quote(endpoint_id, safe='')}/test"
+        body = await self._request("POST", path)
+        return body if isinstance(body, dict) else {}
+
     async def list_webhook_events(self) -> list[dict[str, Any]]:
         """Recent events of the account, as sent (the envelope of §3.8)."""
         what = "GET /webhook-events"

@@ -2,7 +2,8 @@
 
 from rivya_mcp.sandbox._app import create_app
 from rivya_mcp.sandbox._auth import account_id
-from rivya_mcp.sandbox._config import SandboxConfig
+from rivya_mcp.sandbox._config import WEBHOOK_SIGNING_ENV, WEBHOOK_SIGNINGS, SandboxConfig, webhook_signing_from_env
+from rivya_mcp.sandbox._openapi import openapi_document
 from rivya_mcp.sandbox._profile import PROFILE_ENV, PROFILES, Profile, get_profile, profile_from_env
 from rivya_mcp.sandbox._render import RenderSpec, output_size, render
 from rivya_mcp.sandbox._server import RunningSandbox, serve_sandbox, start_sandbox
@@ -14,6 +15,8 @@ from rivya_mcp.sandbox.webhooks._endpoints import new_secret, sign, url_problem
 __all__ = [
     "PROFILES",
     "PROFILE_ENV",
+    "WEBHOOK_SIGNINGS",
+    "WEBHOOK_SIGNING_ENV",
     "ConnectionDropped",
     "FaultRule",
     "ManualClock",
@@ -26,6 +29,7 @@ __all__ = [
     "create_app",
     "get_profile",
     "new_secret",
+    "openapi_document",
     "output_size",
     "profile_from_env",
     "render",
@@ -33,4 +37,5 @@ __all__ = [
     "sign",
     "start_sandbox",
     "url_problem",
+    "webhook_signing_from_env",
 ]

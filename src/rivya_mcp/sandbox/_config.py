@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rivya_mcp.sandbox._profile import PROFILES
+
+WEBHOOK_SIGNING_ENV = "RIVYA_SANDBOX_WEBHOOK_SIGNING"
+"""The environment variable that sets the embedded or CLI sandbox's ``webhook_signing``."""
+WEBHOOK_SIGNINGS = ("standard", "stripe", "unknown")
+"""``standard``: Standard Webhooks (the default profile's); ``stripe``: ``Rivya-Signature: t=…,v1=<hex>``
+(the variant's); ``unknown``: a scheme no known convention verifies (docs/sandbox.md)."""
 
 
 @dataclass
@@ -32,6 +39,11 @@ class SandboxConfig:
         webhook_retry_seconds: delay before the first retry of a failed delivery (then doubling).
         webhook_max_attempts: attempts per delivery, the first included.
         webhook_disable_after: failed attempts in a row that disable an endpoint.
+        webhook_signing: how deliveries are signed (``WEBHOOK_SIGNINGS``); ``None`` takes the
+            profile's (``standard`` for default, ``stripe`` for variant).
+        idempotency_in_flight_seconds: how long after the first create under an
+            ``Idempotency-Key`` that create counts as still being processed; a profile with
+            ``in_flight_conflict`` answers a repeat in that window ``409 idempotency_conflict``.
     """
 
     starting_balance: int = 1000
@@ -48,6 +60,8 @@ class SandboxConfig:
     webhook_retry_seconds: float = 1.0
     webhook_max_attempts: int = 5
     webhook_disable_after: int = 10
+    webhook_signing: str | None = None
+    idempotency_in_flight_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         problems = config_problems(dataclasses.asdict(self))
@@ -66,6 +80,16 @@ class SandboxConfig:
         return dataclasses.asdict(self)
 
 
+def webhook_signing_from_env(environ: Mapping[str, str]) -> str | None:
+    """``RIVYA_SANDBOX_WEBHOOK_SIGNING`` (None when unset: the profile's); ValueError if unknown."""
+    value = (environ.get(WEBHOOK_SIGNING_ENV) or "").strip().lower()
+    if not value:
+        return None
+    if value not in WEBHOOK_SIGNINGS:
+        raise ValueError(f"unknown webhook signing {value!r}; choose one of {', '.join(WEBHOOK_SIGNINGS)}")
+    return value
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -73,7 +97,13 @@ def _is_number(value: object) -> bool:
 def config_problems(values: dict[str, Any]) -> list[str]:
     """What is wrong with a set of config values (used for both the dataclass and the HTTP route)."""
     problems: list[str] = []
-    for name in ("queued_seconds", "processing_seconds", "url_ttl_seconds", "webhook_retry_seconds"):
+    for name in (
+        "queued_seconds",
+        "processing_seconds",
+        "url_ttl_seconds",
+        "webhook_retry_seconds",
+        "idempotency_in_flight_seconds",
+    ):
         if name in values and (not _is_number(values[name]) or values[name] < 0):
             problems.append(f"{name}: must be a number >= 0")
     if "rate_window_seconds" in values and (
@@ -101,6 +131,9 @@ def config_problems(values: dict[str, Any]) -> list[str]:
     base = values.get("public_base_url")
     if base is not None and (not isinstance(base, str) or not base.startswith(("http://", "https://"))):
         problems.append("public_base_url: must be an http(s) URL or null")
+    signing = values.get("webhook_signing")
+    if signing is not None and signing not in WEBHOOK_SIGNINGS:
+        problems.append(f"webhook_signing: must be one of {', '.join(WEBHOOK_SIGNINGS)} or null")
     if "profile" in values and values["profile"] not in PROFILES:
         problems.append(f"profile: must be one of {', '.join(PROFILES)}")
     return problems

@@ -2,7 +2,8 @@
 
 The docs (``rivya-api.md``) state some things and leave others open: the status code of a create,
 the shape of the file object, whether ``result.urls`` is always listed, how ``Retry-After`` is
-written, the status of ``insufficient_credits``, what "10 MB" means. The ``default`` profile keeps
+written, the status of ``insufficient_credits``, what "10 MB" means, what triggers
+``idempotency_conflict``, how the catalog reads, how webhooks are signed. The ``default`` profile keeps
 the sandbox's original guesses; ``variant`` takes the other plausible reading at every such point,
 so a client that only works because the sandbox guessed in its favour fails against one of them.
 Everything the docs state (paths, envelopes, status values, error codes and their documented
@@ -67,6 +68,24 @@ class Profile:
     """Each task's durations vary by up to this fraction either way, drawn from the seeded RNG."""
     webhook_payload_key: str
     """The webhook event member that holds the generation: §3.8 is cut off before naming it."""
+    in_flight_conflict: bool
+    """Whether a repeated ``Idempotency-Key`` with the *same* body answers ``409 idempotency_conflict``
+    while the first create under that key is still being processed (the first
+    ``SandboxConfig.idempotency_in_flight_seconds``), instead of replaying it. §6: what triggers the
+    409 is not documented; a different body under the same key is 409 in both profiles."""
+    file_kind: bool
+    """Whether the file object echoes ``kind`` (its fields are not documented, §3.6)."""
+    catalog_size_unit: Literal["MB", "bytes"]
+    """How the catalog's ``reference_media`` states the upload limit: ``max_size_mb`` in the profile's
+    own megabytes (as the model pages write "10 MB"), or ``max_bytes`` (the element shape is not
+    documented, §3.1). Either way it is what this profile enforces."""
+    catalog_oddities: bool
+    """Whether the catalog also lists what the docs say it may (§3.1): a chat model
+    (``supported_modes: null``), models not callable through the API (``coming_soon``,
+    ``studio_only``), and odd values (a numeric string, nulls, one entry the client cannot read)."""
+    webhook_signing: Literal["standard", "stripe"]
+    """How deliveries are signed (§3.8 is cut off before the scheme); ``SandboxConfig.webhook_signing``
+    overrides it (also with ``unknown``)."""
 
     # -- small pure functions the routes and the state call --------------------------------
 
@@ -125,6 +144,11 @@ DEFAULT: Final = Profile(
     insufficient_credits_status=402,
     megabyte=1024 * 1024,
     webhook_payload_key="data",
+    in_flight_conflict=False,
+    file_kind=True,
+    catalog_size_unit="MB",
+    catalog_oddities=False,
+    webhook_signing="standard",
     extra_fields=False,
     float_numbers=False,
     duration_factor=1.0,
@@ -145,6 +169,11 @@ VARIANT: Final = Profile(
     insufficient_credits_status=400,
     megabyte=1_000_000,
     webhook_payload_key="generation",
+    in_flight_conflict=True,
+    file_kind=False,
+    catalog_size_unit="bytes",
+    catalog_oddities=True,
+    webhook_signing="stripe",
     extra_fields=True,
     float_numbers=True,
     duration_factor=2.5,

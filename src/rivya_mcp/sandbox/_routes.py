@@ -13,6 +13,7 @@ from starlette.routing import Route
 from rivya_mcp.sandbox._auth import authenticate
 from rivya_mcp.sandbox._catalog import model_list
 from rivya_mcp.sandbox._errors import REQUEST_ID_HEADER, new_request_id, validation_failed
+from rivya_mcp.sandbox._openapi import openapi_document
 from rivya_mcp.sandbox._state import SandboxState, fingerprint
 from rivya_mcp.sandbox._upload import read_upload
 from rivya_mcp.sandbox._validate import validate_create
@@ -46,6 +47,12 @@ def account_of(request: Request) -> str:
 async def list_models(request: Request) -> Response:
     # Public: the docs say no key is needed, so an Authorization header is not even looked at.
     return ok(model_list(state_of(request).profile))
+
+
+async def openapi(request: Request) -> Response:
+    # Public and read-only (rivya-api.md §1): no key is looked at, nothing is counted.
+    state = state_of(request)
+    return ok(openapi_document(state.profile, webhook_signing=state.webhook_signing(), base_url=base_url(request)))
 
 
 async def create_generation(request: Request) -> Response:
@@ -123,6 +130,7 @@ async def media(request: Request) -> Response:
 def api_routes() -> list[Route]:
     return [
         Route("/api/v1/models", list_models, methods=["GET"]),
+        Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         Route("/api/v1/generations", create_generation, methods=["POST"]),
         Route("/api/v1/generations/{task_id}", get_generation, methods=["GET"]),
         Route("/api/v1/files", upload_file, methods=["POST"]),

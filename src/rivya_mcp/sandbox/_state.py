@@ -31,7 +31,7 @@ from rivya_mcp.sandbox.steering._clock import Clock, SandboxClock, iso
 from rivya_mcp.sandbox.steering._faults import MEDIA_PREFIX, FaultRule
 from rivya_mcp.sandbox.steering._magic import parse_magic, strip_magic
 from rivya_mcp.sandbox.webhooks._delivery import DeliveryFault
-from rivya_mcp.sandbox.webhooks._endpoints import WebhookRegistry
+from rivya_mcp.sandbox.webhooks._endpoints import TEST_EVENT_TYPE, WebhookRegistry
 
 logger = logging.getLogger("rivya_mcp.sandbox")
 
@@ -131,7 +131,8 @@ class SandboxState:
         self._files: dict[str, StoredFile] = {}
         self._links: dict[str, MediaLink] = {}
         self._ledger: list[dict[str, Any]] = []
-        self._idempotency: dict[tuple[str, str], tuple[str, str]] = {}
+        # (account, key) → (body fingerprint, task id, when the first create under the key arrived)
+        self._idempotency: dict[tuple[str, str], tuple[str, str, float]] = {}
         self._rate: dict[str, deque[float]] = {}
         self._faults: list[FaultRule] = []
         self._delivery_faults: list[DeliveryFault] = []
@@ -240,19 +241,28 @@ class SandboxState:
     # -- generations ------------------------------------------------------------------------
 
     def replay(self, account: str, key: str, body_fingerprint: str) -> str | None:
-        """The task id stored for this idempotency key, or None; 409 if the body differs."""
+        """The task id stored for this idempotency key, or None; 409 if the body differs, or (a
+        profile with ``in_flight_conflict``) while the first create under the key is still in flight."""
         # Sandbox decision: keys are scoped per account, kept until reset, and only successful
         # creates are recorded (a refused request does not consume its key).
         with self._lock:
             record = self._idempotency.get((account, key))
             if record is None:
                 return None
-            stored_fingerprint, task_id = record
+            stored_fingerprint, task_id, first_seen = record
             if stored_fingerprint != body_fingerprint:
                 raise SandboxError(
                     409,
                     "idempotency_conflict",
                     "This Idempotency-Key was already used with a different request body.",
+                )
+            # Sandbox decision (§6 does not say what triggers 409): the variant models the first
+            # create as "being processed" for a while after it arrived, and refuses a repeat meanwhile.
+            if self.profile.in_flight_conflict and self.now() < first_seen + self._config.idempotency_in_flight_seconds:
+                raise SandboxError(
+                    409,
+                    "idempotency_conflict",
+                    "A request with this Idempotency-Key is still being processed; retry it later.",
                 )
             return task_id
 
@@ -316,7 +326,7 @@ class SandboxState:
             self._tasks[task.id] = task
             self._book(account, task.id, -cost, "reserve", now)
             if idempotency_key is not None:
-                self._idempotency[(account, idempotency_key)] = (body_fingerprint, task.id)
+                self._idempotency[(account, idempotency_key)] = (body_fingerprint, task.id, now)
             logger.info("task %s created for %s (%s, %d credits reserved)", task.id, account, task.model, cost)
             return task.id, False
 
@@ -356,24 +366,16 @@ class SandboxState:
             self._advance_all()
 
     def send_test_event(self, account: str, endpoint_id: str) -> dict[str, Any]:
-        """``POST /webhooks/{id}/test``: a made-up succeeded task, to this endpoint only."""
+        """``POST /webhooks/{id}/test``: a ``webhook.test`` event naming no task, to this endpoint only."""
         with self._lock:
             self.webhooks.get(account, endpoint_id)  # 404 unless the account owns it
             now = self.now()
-            data = {
-                "id": _new_id("task_test"),
-                "status": "succeeded",
-                "model": None,
-                "reserved_credits": 0,
-                "final_credits": 0,
-                "created_at": iso(now),
-                "updated_at": iso(now),
-                "result": None,
-                "error": None,
-            }
+            # Sandbox decision: the docs name the test endpoint only ("a safe test event"); its event
+            # has a type of its own and carries no generation, so no receiver can mistake it for a task.
+            data = {"endpoint_id": endpoint_id, "message": "A test delivery from the Rivya sandbox."}
             event = self.webhooks.emit(
                 account,
-                "generation.succeeded",
+                TEST_EVENT_TYPE,
                 self.profile.webhook_payload_key,
                 data,
                 now=now,
@@ -381,6 +383,11 @@ class SandboxState:
                 test_endpoint=endpoint_id,
             )
             return event.body
+
+    def webhook_signing(self) -> str:
+        """How deliveries are signed now: the config's choice, else the profile's."""
+        with self._lock:
+            return self._config.webhook_signing or self.profile.webhook_signing
 
     def set_delivery_faults(self, rules: list[DeliveryFault]) -> None:
         with self._lock:
@@ -504,6 +511,8 @@ class SandboxState:
             profile.size_field: profile.number(len(stored.data)),
             "created_at": iso(stored.created_at),
         }
+        if not profile.file_kind:
+            del body["kind"]
         return profile.with_extras(body, "file")
 
     def file_json(self, account: str, file_id: str, base_url: str) -> dict[str, Any]:

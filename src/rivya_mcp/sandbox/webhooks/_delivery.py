@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 import httpx2
 
-from rivya_mcp.sandbox.webhooks._endpoints import Delivery, sign
+from rivya_mcp.sandbox.webhooks._endpoints import Delivery, signature_headers
 
 if TYPE_CHECKING:
     from rivya_mcp.sandbox._state import SandboxState
@@ -136,9 +136,7 @@ class WebhookDispatcher:
         headers = {
             "content-type": "application/json",
             "user-agent": "rivya-sandbox-webhooks",
-            "webhook-id": delivery.event.id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(secret, delivery.event.id, timestamp, body),
+            **signature_headers(self._state.webhook_signing(), secret, delivery.event.id, timestamp, body),
         }
         timeout = self._state.config.webhook_timeout_seconds
         started = time.monotonic()

@@ -6,9 +6,12 @@ and private, loopback or reserved addresses refused with `webhook_url_rejected` 
 event types, POST + JSON deliveries, no redirects, a short timeout, `failure_count`.
 
 Sandbox decisions where the docs are silent (also listed in docs/sandbox.md):
-- deliveries are signed the Standard Webhooks way: headers `webhook-id` (the event id),
+- how deliveries are signed is `SandboxConfig.webhook_signing`, by default the profile's
+  (``signature_headers``): `standard` is Standard Webhooks, headers `webhook-id` (the event id),
   `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,` + base64 HMAC-SHA256 of
-  `{id}.{timestamp}.{body}` keyed with the base64 part of the secret);
+  `{id}.{timestamp}.{body}` keyed with the base64 part of the secret); `stripe` is one header
+  `Rivya-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "{t}.{body}">` keyed with the secret
+  as text; `unknown` is a scheme outside every known convention (HMAC-SHA512 of `{body}:{t}`);
 - the event is `{id: "evt_…", type, api_version, created_at, data: <the §3.3 generation>}`; the
   variant profile names the object `generation` instead of `data`;
 - a failed attempt (no answer, a timeout, a redirect or any non-2xx status) is retried with a
@@ -17,7 +20,7 @@ Sandbox decisions where the docs are silent (also listed in docs/sandbox.md):
   in a row disable the endpoint (`status: "disabled"`, `disabled_at`);
 - `DELETE` revokes an endpoint (`status: "revoked"`, `revoked_at`): it leaves the list and gets
   nothing more; rotation replaces the secret at once (no grace period);
-- `POST …/test` sends a `generation.succeeded` event for a made-up task, marked `"test": true`.
+- `POST …/test` sends a `webhook.test` event, marked `"test": true`, that names no task.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ from rivya_mcp.sandbox._errors import SandboxError, not_found, validation_failed
 from rivya_mcp.sandbox.steering._clock import iso
 
 EVENT_TYPES = ("generation.succeeded", "generation.failed")
+TEST_EVENT_TYPE = "webhook.test"
+STRIPE_HEADER = "rivya-signature"
+UNKNOWN_HEADERS = ("x-rivya-signature", "x-rivya-timestamp")
 API_VERSION = "2026-05-11"  # the date the docs' examples carry
 SECRET_PREFIX = "whsec_"
 MAX_NAME = 200
@@ -105,6 +111,22 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     signed = f"{message_id}.{timestamp}.".encode() + body
     digest = hmac.new(key, signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def signature_headers(scheme: str, secret: str, event_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The signing headers of one delivery under ``scheme`` (``standard``, ``stripe`` or ``unknown``)."""
+    if scheme == "stripe":
+        digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        return {STRIPE_HEADER: f"t={timestamp},v1={digest}"}
+    if scheme == "unknown":
+        # Deliberately outside what any receiver of ours knows: another hash, another signed string.
+        digest = hmac.new(secret.encode(), body + f":{timestamp}".encode(), hashlib.sha512).hexdigest()
+        return {UNKNOWN_HEADERS[0]: f"sha512={digest}", UNKNOWN_HEADERS[1]: str(timestamp)}
+    return {
+        "webhook-id": event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, event_id, timestamp, body),
+    }
 
 
 def preview(secret: str) -> str:
