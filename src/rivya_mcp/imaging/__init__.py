@@ -1,0 +1,45 @@
+"""What the server does to image bytes: previews and contact sheets, masks and compositing, provenance.
+
+Pure functions, bytes in and bytes out, no I/O and no MCP: the server calls them from a worker
+thread (each decodes or encodes images, so each blocks for milliseconds to tens of them).
+
+- Previews: ``render_preview(data)`` (one image) and ``make_contact_sheet(images)`` (1-4
+  candidates labelled 1..N), both under the same base64 budget (``MAX_PREVIEW_ENCODED_BYTES``).
+- Region edits: ``image_size(reference)``, then ``mask_from_region(...)`` or
+  ``mask_from_image(data, width=, height=)`` before anything is paid for, and
+  ``composite(reference, edited, mask)`` on the model's output; ``closest_aspect_ratio`` picks
+  the ``aspectRatio`` to ask for.
+- Provenance: ``embed_provenance(data, Provenance(...))`` writes IPTC 2025.1 XMP into a JPEG,
+  PNG or WebP without re-encoding it, or hands back a sidecar for a C2PA-signed file.
+
+Every refusal of bad input is an ``ImagingError`` with a message fit for the agent. See
+docs/provenance.md for what is written where.
+"""
+
+from ._budget import (
+    MAX_PREVIEW_ENCODED_BYTES,
+    PREVIEW_LONGEST_SIDE,
+    TARGET_PREVIEW_ENCODED_BYTES,
+    Preview,
+    base64_text,
+    render_preview,
+)
+from ._contact_sheet import MAX_SHEET_IMAGES, SHEET_LONGEST_SIDE, ContactSheet, Tile, make_contact_sheet
+from ._errors import ImagingError
+from ._labels import LabelBox
+
+__all__ = [
+    "MAX_PREVIEW_ENCODED_BYTES",
+    "MAX_SHEET_IMAGES",
+    "PREVIEW_LONGEST_SIDE",
+    "SHEET_LONGEST_SIDE",
+    "TARGET_PREVIEW_ENCODED_BYTES",
+    "ContactSheet",
+    "ImagingError",
+    "LabelBox",
+    "Preview",
+    "Tile",
+    "base64_text",
+    "make_contact_sheet",
+    "render_preview",
+]
