@@ -24,11 +24,14 @@ from ._budget import (
     base64_text,
     render_preview,
 )
+from ._composite import DEFAULT_FEATHER_PX, OutputFormat, closest_aspect_ratio, composite, image_size
 from ._contact_sheet import MAX_SHEET_IMAGES, SHEET_LONGEST_SIDE, ContactSheet, Tile, make_contact_sheet
 from ._errors import ImagingError
 from ._labels import LabelBox
+from ._mask import Mask, mask_from_image, mask_from_region
 
 __all__ = [
+    "DEFAULT_FEATHER_PX",
     "MAX_PREVIEW_ENCODED_BYTES",
     "MAX_SHEET_IMAGES",
     "PREVIEW_LONGEST_SIDE",
@@ -37,9 +40,16 @@ __all__ = [
     "ContactSheet",
     "ImagingError",
     "LabelBox",
+    "Mask",
+    "OutputFormat",
     "Preview",
     "Tile",
     "base64_text",
+    "closest_aspect_ratio",
+    "composite",
+    "image_size",
     "make_contact_sheet",
+    "mask_from_image",
+    "mask_from_region",
     "render_preview",
 ]
