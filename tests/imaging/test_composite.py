@@ -207,6 +207,16 @@ def test_bytes_that_are_not_an_image_are_refused(which: int, what: str) -> None:
     assert raised.value.message.startswith(what)
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_image_size_is_the_upright_size_composite_gives(fmt: str) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 8  # rotate 90° counter-clockwise to display
+    turned = encode(noise((90, 40)), fmt, exif=exif.tobytes())
+    assert image_size(turned) == (40, 90)
+    result = decode(composite(turned, encode(noise((40, 90))), mask_from_region(40, 90, 0, 0, 4, 4)))
+    assert result.size == (40, 90)
+
+
 def test_image_size_reads_the_header_only() -> None:
     header = encode(noise((640, 480)), "PNG")[:64]  # no pixel data at all
     assert image_size(header) == (640, 480)
