@@ -26,30 +26,48 @@ from ._budget import (
 )
 from ._composite import DEFAULT_FEATHER_PX, OutputFormat, closest_aspect_ratio, composite, image_size
 from ._contact_sheet import MAX_SHEET_IMAGES, SHEET_LONGEST_SIDE, ContactSheet, Tile, make_contact_sheet
+from ._embed import Placement, Stamped, carries_c2pa, embed_provenance, sidecar_path
 from ._errors import ImagingError
 from ._labels import LabelBox
 from ._mask import Mask, mask_from_image, mask_from_region
+from ._xmp import (
+    COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+    TRAINED_ALGORITHMIC_MEDIA,
+    Provenance,
+    digital_source_type,
+    xmp_packet,
+)
 
 __all__ = [
+    "COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA",
     "DEFAULT_FEATHER_PX",
     "MAX_PREVIEW_ENCODED_BYTES",
     "MAX_SHEET_IMAGES",
     "PREVIEW_LONGEST_SIDE",
     "SHEET_LONGEST_SIDE",
     "TARGET_PREVIEW_ENCODED_BYTES",
+    "TRAINED_ALGORITHMIC_MEDIA",
     "ContactSheet",
     "ImagingError",
     "LabelBox",
     "Mask",
     "OutputFormat",
+    "Placement",
     "Preview",
+    "Provenance",
+    "Stamped",
     "Tile",
     "base64_text",
+    "carries_c2pa",
     "closest_aspect_ratio",
     "composite",
+    "digital_source_type",
+    "embed_provenance",
     "image_size",
     "make_contact_sheet",
     "mask_from_image",
     "mask_from_region",
     "render_preview",
+    "sidecar_path",
+    "xmp_packet",
 ]
