@@ -99,7 +99,11 @@ def measure(content: str, make: Callable[[tuple[int, int], int], Image.Image], r
         ("embed_provenance (JPEG)", lambda: embed_provenance(jpegs[0], PROVENANCE), ""),
         ("embed_provenance (PNG)", lambda: embed_provenance(reference_png, PROVENANCE), ""),
     ]
-    return [(content, name, f"{_median_ms(action, runs):.1f}", note) for name, action, note in measured]
+    return [(content, name, _ms(_median_ms(action, runs)), note) for name, action, note in measured]
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f}" if value < 10 else f"{value:.0f}"
 
 
 def main() -> int:

@@ -154,6 +154,34 @@ def test_the_feather_ramps_inward_from_the_edge(feather: int) -> None:
     assert all(value == 255 for value in ramp[feather + 1 :])  # full strength past the feather
 
 
+def _feathered_whole(mask: Mask, feather: int) -> Image.Image:
+    """The feather computed over the whole image, the slow and obvious way."""
+    values = mask.to_image()
+    blurred = values.point(lambda v: 255 if v else 0).filter(ImageFilter.GaussianBlur(feather / 2.6))
+    return ImageChops.multiply(values, blurred.point(lambda v: max(0, 2 * v - 255)))
+
+
+@pytest.mark.parametrize("feather", [1, 5, DEFAULT_FEATHER_PX, 30])
+@pytest.mark.parametrize(
+    "region",
+    [(40, 30, 20, 10), (0, 0, 30, 30), (150, 90, 50, 30), (0, 0, 200, 120), (199, 119, 1, 1), (90, 0, 3, 120)],
+    ids=["inside", "corner", "far-corner", "whole", "last-pixel", "strip"],
+)
+def test_feathering_the_masks_box_only_is_the_same_as_the_whole(
+    region: tuple[int, int, int, int], feather: int
+) -> None:
+    mask = mask_from_region(200, 120, *region)
+    assert feathered(mask, feather).tobytes() == _feathered_whole(mask, feather).tobytes()
+
+
+def test_feathering_a_painted_mask_is_the_same_as_the_whole() -> None:
+    stroke = Image.new("L", (300, 200), 0)
+    stroke.paste(200, (60, 50, 140, 120))
+    stroke.paste(255, (200, 20, 260, 60))
+    mask = Mask.from_image(stroke.filter(ImageFilter.GaussianBlur(4)))
+    assert feathered(mask, DEFAULT_FEATHER_PX).tobytes() == _feathered_whole(mask, DEFAULT_FEATHER_PX).tobytes()
+
+
 def test_a_jpeg_result_is_close_to_the_reference_outside_the_mask() -> None:
     reference = Image.radial_gradient("L").convert("RGB").resize((300, 200))
     mask = mask_from_region(300, 200, 100, 50, 100, 100)
