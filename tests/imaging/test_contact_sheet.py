@@ -158,6 +158,28 @@ def test_small_candidates_are_not_enlarged() -> None:
     assert all((tile.width, tile.height) == (120, 80) for tile in sheet.tiles)
 
 
+def test_candidates_keep_their_own_numbers() -> None:
+    # Candidate 2 of four failed: the sheet shows 1, 3 and 4, as the result names them.
+    sheet = make_contact_sheet(_candidates(3), numbers=[1, 3, 4])
+    assert [tile.number for tile in sheet.tiles] == [1, 3, 4]
+    image = decode(sheet.preview.data)
+    for tile in sheet.tiles:
+        _assert_badge(image, tile.label, tile.number)
+
+
+def test_two_digit_numbers_fit_their_badge() -> None:
+    sheet = make_contact_sheet(_candidates(2), numbers=[10, 42])
+    assert [tile.label.text for tile in sheet.tiles] == ["10", "42"]
+    for tile in sheet.tiles:
+        assert tile.label.x + tile.label.width <= tile.x + tile.width
+
+
+@pytest.mark.parametrize("numbers", [[1], [1, 1], [0, 1], [1, 100]])
+def test_numbers_must_be_one_distinct_label_per_image(numbers: list[int]) -> None:
+    with pytest.raises(ValueError, match="numbers must be"):
+        make_contact_sheet(_candidates(2), numbers=numbers)
+
+
 @pytest.mark.parametrize("count", [0, 5])
 def test_one_to_four_images_only(count: int) -> None:
     with pytest.raises(ImagingError) as raised:

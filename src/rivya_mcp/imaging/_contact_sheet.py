@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from PIL import Image
 
 from ._budget import TARGET_PREVIEW_ENCODED_BYTES, Preview, encode_within, fit_size, has_transparency
-from ._decode import open_image
+from ._decode import open_image, upright_size
 from ._errors import ImagingError
 from ._labels import LABEL_SHARE, LabelBox, draw_label, label_layout
 
@@ -40,7 +40,7 @@ Box = tuple[int, int, int, int]  # x, y, width, height
 
 @dataclass(frozen=True)
 class Tile:
-    """Where candidate ``number`` (1-based, the order given) sits on the sheet, and its label."""
+    """Where candidate ``number`` (its label) sits on the sheet, and the badge drawn on it."""
 
     number: int
     x: int
@@ -107,9 +107,16 @@ def label_height(boxes: Sequence[Box], canvas_size: tuple[int, int]) -> int:
 
 
 def make_contact_sheet(
-    images: Sequence[bytes], *, budget: int = TARGET_PREVIEW_ENCODED_BYTES, longest_side: int = SHEET_LONGEST_SIDE
+    images: Sequence[bytes],
+    *,
+    numbers: Sequence[int] | None = None,
+    budget: int = TARGET_PREVIEW_ENCODED_BYTES,
+    longest_side: int = SHEET_LONGEST_SIDE,
 ) -> ContactSheet:
     """One preview of 1-4 images (any sizes and aspect ratios), each labelled 1..N in the order given.
+
+    ``numbers`` labels them otherwise, e.g. ``[1, 3, 4]`` when candidate 2 of four failed, so each
+    keeps the number it has in the result (distinct, 1 to 99).
 
     The sheet's longest side is at most ``longest_side``; its base64 text fits ``budget`` (never
     above the 300 KB ceiling of every preview). Transparent images are shown over a checkerboard;
@@ -120,13 +127,25 @@ def make_contact_sheet(
         raise ImagingError(
             f"a contact sheet takes 1 to {MAX_SHEET_IMAGES} images, not {len(images)}", reason="too_many_images"
         )
+    labels_given = list(range(1, len(images) + 1)) if numbers is None else list(numbers)
+    if len(labels_given) != len(images) or len(set(labels_given)) != len(labels_given):
+        raise ValueError(f"numbers must be {len(images)} distinct numbers, one per image, not {labels_given}")
+    if not all(1 <= number <= 99 for number in labels_given):
+        raise ValueError(f"numbers must be between 1 and 99, not {labels_given}")
+    names = [f"image {number}" for number in labels_given]
+    # The largest each tile can be, from the headers: a JPEG is then decoded at 1/2, 1/4 or 1/8
+    # of its size when that still covers its tile (4 × 2 MP → 4 × 0.5 MP to decode).
+    headers = [upright_size(data, what=name) for data, name in zip(images, names, strict=True)]
+    tile_boxes = sheet_layout(headers, longest_side)[1]
     sources: list[Image.Image] = []
     sizes: list[tuple[int, int]] = []
-    for number, data in enumerate(images, start=1):
-        with open_image(data, what=f"image {number}", draft=(longest_side, longest_side)) as opened:
-            sizes.append(opened.size)
-            # One reduction to the largest a tile can be; each size the budget loop tries starts here.
-            opened.thumbnail((longest_side, longest_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    for data, name, header, (_, _, w, h) in zip(images, names, headers, tile_boxes, strict=True):
+        with open_image(data, what=name, draft=(max(w, h), max(w, h))) as opened:
+            # The source's own size (a draft decodes it smaller), turned as its pixels came out.
+            turned = (header[0] > header[1]) != (opened.width > opened.height) and header[0] != header[1]
+            sizes.append((header[1], header[0]) if turned else header)
+            # One reduction to the largest its tile can be; each size the budget loop tries starts here.
+            opened.thumbnail((max(w, h), max(w, h)), Image.Resampling.BICUBIC, reducing_gap=2.0)
             sources.append(_opaque(opened))
     drawn: list[tuple[list[Box], list[LabelBox], int, int]] = []
 
@@ -135,7 +154,7 @@ def make_contact_sheet(
         badge = label_height(boxes, canvas_size)
         sheet = Image.new("RGB", canvas_size, BACKGROUND)
         labels = []
-        for number, (source, (x, y, w, h)) in enumerate(zip(sources, boxes, strict=True), start=1):
+        for number, source, (x, y, w, h) in zip(labels_given, sources, boxes, strict=True):
             sheet.paste(source.resize((w, h), Image.Resampling.BICUBIC, reducing_gap=2.0), (x, y))
             label = label_layout(str(number), x=x, y=y, picture_size=(w, h), height=badge)
             draw_label(sheet, label)
@@ -148,7 +167,7 @@ def make_contact_sheet(
     boxes, labels, columns, rows = drawn[-1]
     tiles = tuple(
         Tile(number, *box, label, *size)
-        for number, (box, label, size) in enumerate(zip(boxes, labels, sizes, strict=True), start=1)
+        for number, box, label, size in zip(labels_given, boxes, labels, sizes, strict=True)
     )
     return ContactSheet(preview=preview, tiles=tiles, columns=columns, rows=rows)
 
