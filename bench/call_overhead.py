@@ -142,13 +142,13 @@ async def measure(calls: int) -> tuple[str, bool]:
             async def minimal_get() -> None:
                 await minimal.call_tool("get_task", args)
 
-            from rivya_mcp.server import TARGET_PREVIEW_ENCODED_BYTES, render_preview
+            from rivya_mcp.imaging import TARGET_PREVIEW_ENCODED_BYTES, render_preview
 
             data = saved.read_bytes()
 
             async def preview_only() -> None:
                 # The render itself, bypassing the caches: what the first get_task of a file pays.
-                render_preview(data, TARGET_PREVIEW_ENCODED_BYTES)
+                render_preview(data, budget=TARGET_PREVIEW_ENCODED_BYTES)
 
             async def bare_echo() -> None:
                 await bare.call_tool("echo", {"text": "x"})

@@ -23,10 +23,11 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "manifest": frozenset(),
     "client": frozenset(),
     "references": frozenset({"manifest"}),
+    "imaging": frozenset({"references"}),
     "sandbox": frozenset({"manifest"}),
     "journal": frozenset({"client"}),
-    "tasks": frozenset({"client", "journal", "manifest", "references"}),
-    "server": frozenset({"client", "journal", "manifest", "references", "tasks"}),
+    "tasks": frozenset({"client", "journal", "manifest", "references", "imaging"}),
+    "server": frozenset({"client", "journal", "manifest", "references", "imaging", "tasks"}),
     "transport": frozenset({"client", "journal", "server", "tasks"}),
 }
 # The MCP SDK belongs to the layers an agent and a host see; below them nothing knows MCP.
@@ -42,6 +43,7 @@ WHITE_BOX: dict[str, str] = {
     "tests/manifest/test_loader.py": "resets the once-per-process meta-schema check",
     "tests/server/test_preview_cache.py": "moves the preview cache's clock",
     "tests/server/test_viewer.py": "builds the server without the viewer to compare results",
+    "tests/imaging/test_c2pa.py": "switches the C2PA check off to show what stamping would break",
 }
 
 

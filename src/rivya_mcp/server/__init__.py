@@ -10,10 +10,8 @@ from rivya_mcp.server._errors import ToolFailure, ToolInputError, failure_for_ex
 from rivya_mcp.server._preview import (
     MAX_PREVIEW_ENCODED_BYTES,
     PREVIEW_LONGEST_SIDE,
-    TARGET_PREVIEW_ENCODED_BYTES,
     base64_text,
     make_preview,
-    render_preview,
 )
 from rivya_mcp.server._preview import RACY_NS as PREVIEW_RACY_NS
 from rivya_mcp.server._preview import trusted as preview_cache_trusted
@@ -53,7 +51,6 @@ __all__ = [
     "PREVIEW_LONGEST_SIDE",
     "PREVIEW_RACY_NS",
     "SERVER_NAME",
-    "TARGET_PREVIEW_ENCODED_BYTES",
     "TASKS_URI",
     "UNOWNED_NOTE",
     "VIEWER_TOOLS",
@@ -87,7 +84,6 @@ __all__ = [
     "generation_tool_schema",
     "make_preview",
     "preview_cache_trusted",
-    "render_preview",
     "runtime_of",
     "safety_refusal_hint",
     "task_output",

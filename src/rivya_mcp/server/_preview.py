@@ -1,31 +1,44 @@
-"""A small preview of a finished image, sized for any host's context window.
+"""A small preview of a finished image, sized for any host's context window, remembered.
 
-Hosts choke on large base64 blocks (Claude Desktop near 1 MiB, some at ~400 KB), and base64
-inflates bytes by 4/3, so the budget is on the *encoded* size.
+The rendering itself (the budget, the sizes, the encoding) is ``rivya_mcp.imaging``'s; this module
+keeps recent previews by the digest of the image bytes and by what one stat says of a saved file,
+and bounds how many decodes run at once.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import os
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from PIL import Image
+from rivya_mcp.imaging import (
+    MAX_PREVIEW_ENCODED_BYTES,
+    PREVIEW_LONGEST_SIDE,
+    TARGET_PREVIEW_ENCODED_BYTES,
+    Preview,
+    base64_text,
+    render_preview,
+)
 
-# Hard ceiling on the base64 text of a preview; the target below keeps well under it.
-MAX_PREVIEW_ENCODED_BYTES = 300_000
-TARGET_PREVIEW_ENCODED_BYTES = 150_000
-PREVIEW_LONGEST_SIDE = 768
-JPEG_QUALITIES = (80, 70, 60, 50)
-MIN_LONGEST_SIDE = 128
+__all__ = [
+    "MAX_PREVIEW_ENCODED_BYTES",
+    "PREVIEW_CACHE_ENTRIES",
+    "PREVIEW_LONGEST_SIDE",
+    "RACY_NS",
+    "TARGET_PREVIEW_ENCODED_BYTES",
+    "FileKey",
+    "Preview",
+    "base64_text",
+    "cached_file_preview",
+    "file_key",
+    "make_preview",
+    "now_ns",
+    "remember_file_preview",
+    "trusted",
+]
+
 # get_task on a finished task would otherwise render the same preview again on every call (~30 ms
 # of a ~33 ms call, docs/benchmarks.md). Keyed by a digest of the image bytes; an entry is at most
 # ~110 KB plus, once sent, its base64 text (4/3 of that), so the cache stays under 9 MB.
@@ -35,50 +48,6 @@ PREVIEW_CACHE_ENTRIES = 32
 _DECODE_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 2)
 _cache: OrderedDict[bytes, Preview] = OrderedDict()
 _cache_lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class Preview:
-    """An encoded preview image and where it came from."""
-
-    data: bytes
-    mime_type: str
-    width: int
-    height: int
-    source_width: int
-    source_height: int
-
-    @cached_property
-    def base64(self) -> str:
-        """``data`` as base64 text, encoded once: a cached preview goes out with every get_task."""
-        return base64_text(self.data)
-
-    @property
-    def encoded_size(self) -> int:
-        return len(self.base64)
-
-
-def base64_text(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _has_transparency(image: Image.Image) -> bool:
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-        alpha = image.convert("RGBA").getchannel("A")
-        extrema = alpha.getextrema()
-        low = extrema[0] if isinstance(extrema, tuple) else extrema
-        return bool(isinstance(low, int | float) and low < 255)
-    return False
-
-
-def _encode(image: Image.Image, *, transparent: bool, quality: int) -> tuple[bytes, str]:
-    buffer = io.BytesIO()
-    if transparent:
-        # Transparency is part of what the agent should see; PNG keeps it, at a smaller size.
-        image.convert("RGBA").save(buffer, format="PNG", optimize=True)
-        return buffer.getvalue(), "image/png"
-    image.convert("RGB").save(buffer, format="JPEG", quality=quality, optimize=True)
-    return buffer.getvalue(), "image/jpeg"
 
 
 def make_preview(data: bytes, *, budget: int = TARGET_PREVIEW_ENCODED_BYTES) -> Preview:
@@ -94,7 +63,7 @@ def make_preview(data: bytes, *, budget: int = TARGET_PREVIEW_ENCODED_BYTES) -> 
             _cache.move_to_end(key)
             return cached
     with _DECODE_SLOTS:
-        preview = render_preview(data, budget)
+        preview = render_preview(data, budget=budget)
     with _cache_lock:
         _cache[key] = preview
         while len(_cache) > PREVIEW_CACHE_ENTRIES:
@@ -145,32 +114,3 @@ def remember_file_preview(key: FileKey, preview: Preview, mime_type: str | None)
         _file_cache[key] = (preview, mime_type)
         while len(_file_cache) > PREVIEW_CACHE_ENTRIES:
             _file_cache.popitem(last=False)
-
-
-def render_preview(data: bytes, budget: int) -> Preview:
-    from PIL import Image, ImageOps
-
-    budget = min(budget, MAX_PREVIEW_ENCODED_BYTES)
-    with Image.open(io.BytesIO(data)) as opened:
-        opened.load()
-        # In place: exif_transpose otherwise copies the whole decoded image even when upright.
-        source = ImageOps.exif_transpose(opened, in_place=True) or opened
-        source_width, source_height = source.size
-        transparent = _has_transparency(source)
-        side = PREVIEW_LONGEST_SIDE
-        while True:
-            # BICUBIC: a ≤2× reduction looks the same as with LANCZOS at two thirds of the cost.
-            scaled = source.resize(_fit(source.size, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
-            qualities = (0,) if transparent else JPEG_QUALITIES
-            for quality in qualities:
-                encoded, mime = _encode(scaled, transparent=transparent, quality=quality)
-                if len(base64_text(encoded)) <= budget or side <= MIN_LONGEST_SIDE:
-                    return Preview(encoded, mime, scaled.width, scaled.height, source_width, source_height)
-            side = max(MIN_LONGEST_SIDE, int(side * 0.75))
-
-
-def _fit(size: tuple[int, int], side: int) -> tuple[int, int]:
-    """``size`` scaled to fit in a ``side``×``side`` box, never enlarged (as Image.thumbnail does)."""
-    width, height = size
-    scale = min(1.0, side / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
