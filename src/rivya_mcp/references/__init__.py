@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ._address import METADATA_ADDRESSES, forbidden_address_reason
 from ._errors import ReferenceError
+from ._fetch import FetchedURL, fetch_url
 from ._limits import MAX_PIXELS, MAX_REDIRECTS
 from ._load import LoadedReference, load_reference, verify_reference
 from ._sniff import EXTENSIONS, sniff_image_type
@@ -22,6 +23,7 @@ from ._source import SourceKind, classify_source, could_be_id
 
 __all__ = [
     "EXTENSIONS",
+    "FetchedURL",
     "MAX_PIXELS",
     "MAX_REDIRECTS",
     "METADATA_ADDRESSES",
@@ -30,6 +32,7 @@ __all__ = [
     "SourceKind",
     "classify_source",
     "could_be_id",
+    "fetch_url",
     "forbidden_address_reason",
     "load_reference",
     "sniff_image_type",
