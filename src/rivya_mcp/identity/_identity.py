@@ -108,11 +108,15 @@ def build_identity(
             client_secret=settings.oauth_client_secret,
         )
         verifier = IssuerTokenVerifier(options, http_client=http_client, clock=clock)
-        auth = AuthSettings(
-            issuer_url=AnyHttpUrl(settings.oauth_issuer),
-            resource_server_url=AnyHttpUrl(resource),
-            required_scopes=list(settings.oauth_scopes) or None,
-            validate_token_resource=True,
+        # Strings, validated by AuthSettings, which keeps a path-less URL without a trailing slash:
+        # clients compare the issuer they are sent to with the metadata's, exactly.
+        auth = AuthSettings.model_validate(
+            {
+                "issuer_url": settings.oauth_issuer,
+                "resource_server_url": resource,
+                "required_scopes": list(settings.oauth_scopes) or None,
+                "validate_token_resource": True,
+            }
         )
         return Identity(mode, resource, auth, verifier, issuer_verifier=verifier)
     if store is None:
@@ -126,14 +130,16 @@ def build_identity(
         documents=documents or ClientDocuments(allow_private_urls=settings.allow_private_urls),
         clock=clock,
     )
-    auth = AuthSettings(
-        issuer_url=AnyHttpUrl(issuer),
-        resource_server_url=AnyHttpUrl(resource),
-        required_scopes=[LOGIN_SCOPE],
-        client_registration_options=ClientRegistrationOptions(
-            enabled=True, valid_scopes=[LOGIN_SCOPE], default_scopes=[LOGIN_SCOPE]
-        ),
-        revocation_options=RevocationOptions(enabled=True),
-        validate_token_resource=True,
+    auth = AuthSettings.model_validate(
+        {
+            "issuer_url": issuer,
+            "resource_server_url": resource,
+            "required_scopes": [LOGIN_SCOPE],
+            "client_registration_options": ClientRegistrationOptions(
+                enabled=True, valid_scopes=[LOGIN_SCOPE], default_scopes=[LOGIN_SCOPE]
+            ),
+            "revocation_options": RevocationOptions(enabled=True),
+            "validate_token_resource": True,
+        }
     )
     return Identity(mode, resource, auth, ProviderTokenVerifier(provider), login=provider)  # type: ignore[arg-type]

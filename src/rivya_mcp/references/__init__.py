@@ -23,10 +23,10 @@ from ._source import SourceKind, classify_source, could_be_id
 
 __all__ = [
     "EXTENSIONS",
-    "FetchedURL",
     "MAX_PIXELS",
     "MAX_REDIRECTS",
     "METADATA_ADDRESSES",
+    "FetchedURL",
     "LoadedReference",
     "ReferenceError",
     "SourceKind",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, Literal
@@ -14,7 +14,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from rivya_mcp.client import AsyncRivyaClient
+from rivya_mcp.identity import Identity, JournalIdentityStore, build_identity, identity_mode, mount_identity
 from rivya_mcp.journal import TaskJournal
+from rivya_mcp.journal_stores import Store
 from rivya_mcp.server._app import build_server, build_tool_bodies, runtime_of
 from rivya_mcp.server._health import HealthMiddleware
 from rivya_mcp.server._hosts import HostOriginMiddleware, HostPolicy, parse_allowed_host
@@ -42,20 +44,28 @@ def build_http_app(
     allow_remote_without_token: bool = False,
     client: AsyncRivyaClient | None = None,
     journal: TaskJournal | None = None,
+    identity: Identity | None = None,
 ) -> Starlette:
     """The ASGI app for one HTTP transport, with Host/Origin checks and the optional bearer token.
 
+    With ``--oauth-issuer`` or ``--rivya-login`` (or an ``identity`` given, as tests do) every
+    request but the OAuth and webhook routes needs an access token (``rivya_mcp.identity``).
+
     Raises RemoteBindRefused (a ValueError) for a non-loopback ``host`` without a token, and a
-    ValueError for an allowed host that is not a host name.
+    ValueError for an allowed host that is not a host name or identity settings that can't work.
     """
     token = settings.auth_token.reveal() if settings.auth_token else None
-    check_bind(host, has_token=bool(token), allow_remote_without_token=allow_remote_without_token)
+    # People bring their own tokens: as safe to expose as the shared token (IdentityConfigError early).
+    identified = identity is not None or identity_mode(settings) is not None
+    check_bind(host, has_token=bool(token) or identified, allow_remote_without_token=allow_remote_without_token)
     allowed = [parse_allowed_host(entry) for entry in settings.allowed_hosts]
     if settings.public_url:
         # Rivya's deliveries arrive for the public URL's host: it is one of ours by definition.
         allowed.append(parse_allowed_host(public_host(settings.public_url)))
-    policy = HostPolicy(host, tuple(allowed), token_required=bool(token))
+    policy = HostPolicy(host, tuple(allowed), token_required=bool(token) or identified)
     bodies = build_tool_bodies(settings, client=client, journal=journal, local_paths=False)
+    if identity is None and identified:
+        identity = _identity(settings, bodies.runtime.journal)
     server = build_server(settings, bodies=bodies)
     receiver: WebhookReceiver | None = None
     if settings.public_url:
@@ -77,9 +87,11 @@ def build_http_app(
             transport_security=security,
             host=host,
         )
+    exempt = frozenset({WEBHOOK_PATH}) if receiver is not None else frozenset()
     if token:
-        exempt = frozenset({WEBHOOK_PATH}) if receiver is not None else frozenset()
         app.user_middleware.insert(0, Middleware(BearerTokenMiddleware, token=token, exempt_paths=exempt))
+    if identity is not None:
+        mount_identity(app, identity, open_paths=exempt)
     # Before the token: a request for a foreign Host or from a foreign page is refused first.
     app.user_middleware.insert(0, Middleware(HostOriginMiddleware, policy=policy))
     # Outermost: a load balancer's probes carry no token and reach a replica by its address (a Host
@@ -89,6 +101,20 @@ def build_http_app(
         _start_with_app(app, receiver, settings.public_url)
     log.debug("built %s app for %s:%d", transport, host, port)
     return app
+
+
+def _identity(settings: Settings, journal: Callable[[], TaskJournal | None]) -> Identity | None:
+    """The identity of the settings; rivya-login keeps its sign-ins in the journal's database.
+
+    Interim wiring (until the journal's migration list carries ``IDENTITY_MIGRATION``): the store
+    creates its tables itself, idempotently, so the appended step finds them in place.
+    """
+
+    def store() -> Store | None:
+        opened = journal()
+        return opened.store if opened is not None else None
+
+    return build_identity(settings, store=JournalIdentityStore(store) if settings.rivya_login else None)
 
 
 def _start_with_app(app: Starlette, receiver: WebhookReceiver, public_url: str) -> None:

@@ -11,6 +11,10 @@ import crypto from 'node:crypto';
 import readline from 'node:readline';
 import Provider from 'oidc-provider';
 
+// stdout is the protocol: whatever the provider prints goes to stderr.
+console.log = (...args) => console.error(...args);
+console.info = console.log;
+
 const SCOPES = 'images other';
 const secrets = { svc: 'svc-secret', 'svc-opaque': 'svc-opaque-secret', rs: 'rs-secret' };
 
@@ -33,6 +37,7 @@ function build(issuer, keys) {
     clients,
     jwks: { keys },
     scopes: SCOPES.split(' '),
+    ttl: { ClientCredentials: 600 },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
