@@ -13,8 +13,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from rivya_mcp.identity import IDENTITY_MIGRATION, IdentityStore, JournalIdentityStore, MemoryIdentityStore
-from rivya_mcp.identity import ensure_identity_schema
+from rivya_mcp.identity import (
+    IDENTITY_MIGRATION,
+    IdentityStore,
+    JournalIdentityStore,
+    MemoryIdentityStore,
+    ensure_identity_schema,
+)
 from rivya_mcp.identity._schema import IDENTITY_TABLES
 from rivya_mcp.identity._store import ClientRecord, CodeRecord, ConsentRecord, PersonRecord, TokenRecord
 from rivya_mcp.journal import MIGRATIONS
