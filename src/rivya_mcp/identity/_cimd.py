@@ -153,12 +153,19 @@ class ClientDocuments:
         allow_private_urls: bool = False,
         trusted_hosts: tuple[str, ...] = (),
         http_client: httpx2.AsyncClient | None = None,
+        close_client: bool = False,
         timeout: float = FETCH_SECONDS,
     ) -> None:
         self._allow_private = allow_private_urls
         self._trusted = trusted_hosts
         self._http = http_client
+        self._close_client = close_client
         self._timeout = timeout
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if it was handed over (``close_client``); without one, each fetch has its own."""
+        if self._http is not None and self._close_client:
+            await self._http.aclose()
 
     async def fetch(self, url: str) -> FetchedDocument:
         problem = client_id_url_problem(url)

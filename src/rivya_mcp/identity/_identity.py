@@ -64,6 +64,8 @@ class Identity:
     async def aclose(self) -> None:
         if self.issuer_verifier is not None:
             await self.issuer_verifier.aclose()
+        if self.login is not None:
+            await self.login.documents.aclose()
 
     async def rivya_key(self, person: Person) -> Secret | None:
         """The person's own Rivya key (rivya-login), decrypted now; None when they spend the operator's.

@@ -209,7 +209,7 @@ class RivyaLoginProvider(OAuthAuthorizationServerProvider[LoginCode, LoginRefres
         self.store = store
         self._box = keybox
         self._check_key = key_checker or rivya_key_checker(options.rivya_base_url)
-        self._documents = documents or ClientDocuments()
+        self.documents = documents or ClientDocuments()
         self._clock = clock
 
     def _now(self) -> int:
@@ -244,7 +244,7 @@ class RivyaLoginProvider(OAuthAuthorizationServerProvider[LoginCode, LoginRefres
         if record is not None and record.source == "cimd" and (record.fresh_until or 0) > now:
             return self._client(record.metadata, None)
         try:
-            fetched = await self._documents.fetch(url)
+            fetched = await self.documents.fetch(url)
         except ClientDocumentError as exc:
             if record is not None and record.source == "cimd":
                 logger.warning("client metadata document %s: %s; using the copy fetched before", url, exc)
