@@ -29,7 +29,13 @@ from typing import Any
 from mcp.server.auth.handlers.metadata import MetadataHandler
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
-from mcp.server.auth.routes import build_metadata, cors_middleware, create_auth_routes, create_protected_resource_routes
+from mcp.server.auth.routes import (
+    REVOCATION_PATH,
+    build_metadata,
+    cors_middleware,
+    create_auth_routes,
+    create_protected_resource_routes,
+)
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
 from mcp.shared.auth import OAuthMetadata
 from pydantic import AnyHttpUrl
@@ -100,12 +106,66 @@ def identity_routes(identity: Identity) -> list[BaseRoute]:
         revocation_options=auth.revocation_options,
     )
     consent = ConsentPage(identity.login)
+    for route in sdk_routes:
+        if route.path == REVOCATION_PATH:
+            route.app = PublicClientRevocation(route.app)
     routes += [metadata_route, *(r for r in sdk_routes if r.path != AS_METADATA_PATH)]
     routes += [
         Route(CONSENT_PATH, endpoint=consent.show, methods=["GET"]),
         Route(CONSENT_PATH, endpoint=consent.answer, methods=["POST"]),
     ]
     return routes
+
+
+MAX_REVOCATION_BODY = 16 * 1024
+
+
+class PublicClientRevocation:
+    """Lets a public client revoke with ``token`` and ``client_id`` alone, as RFC 7009 §2.1 allows.
+
+    The SDK's ``RevocationRequest`` declares ``client_secret: str | None`` without a default, so a
+    form without the field is refused with 400 (mcp 2.3.0, and its main branch when this was
+    written): a public client (``none``, every CIMD client) could then never revoke, and its tokens
+    would outlive a disconnect. This adds an empty ``client_secret`` to such a form, which the
+    SDK's ``ClientAuthenticator`` ignores for ``none`` clients and refuses for secret-holding ones.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        content_type = dict(scope.get("headers", [])).get(b"content-type", b"")
+        if scope["type"] != "http" or not content_type.startswith(b"application/x-www-form-urlencoded"):
+            await self.app(scope, receive, send)
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if len(body) > MAX_REVOCATION_BODY:
+                await self.app(scope, _replay(body, more=message.get("more_body", False), receive=receive), send)
+                return
+            if not message.get("more_body", False):
+                break
+        names = {part.partition(b"=")[0] for part in body.split(b"&")}
+        if b"client_secret" not in names:
+            body += b"&client_secret=" if body else b"client_secret="
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await self.app({**scope, "headers": headers}, _replay(body, more=False, receive=receive), send)
+
+
+def _replay(body: bytes, *, more: bool, receive: Receive) -> Receive:
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": more}
+        return await receive()
+
+    return replayed
 
 
 def _with_scope_challenge(send: Send, scope_hint: str) -> Send:
