@@ -247,9 +247,9 @@ class RivyaLoginProvider(OAuthAuthorizationServerProvider[LoginCode, LoginRefres
             fetched = await self.documents.fetch(url)
         except ClientDocumentError as exc:
             if record is not None and record.source == "cimd":
-                logger.warning("client metadata document %s: %s; using the copy fetched before", url, exc)
+                logger.warning("client metadata document %r: %s; using the copy fetched before", url, exc)
                 return self._client(record.metadata, None)
-            logger.info("refused the client metadata document %s: %s", url, exc)
+            logger.info("refused the client metadata document %r: %s", url, exc)
             return None
         metadata = json.dumps(fetched.metadata)
         await self.store.put_client(ClientRecord(url, metadata, None, "cimd", now, now + fetched.max_age))
@@ -266,7 +266,8 @@ class RivyaLoginProvider(OAuthAuthorizationServerProvider[LoginCode, LoginRefres
         metadata = client_info.model_dump_json(exclude={"client_secret"}, exclude_none=True)
         sealed = self._box.seal(secret, context=_client_context(client_info.client_id)) if secret else None
         await self.store.put_client(ClientRecord(client_info.client_id, metadata, sealed, "dcr", self._now()))
-        logger.info("registered OAuth client %s (%s)", client_info.client_id, client_info.client_name or "no name")
+        # %r: the name is the client's own claim, and must not write lines of its own into the log.
+        logger.info("registered OAuth client %s (%r)", client_info.client_id, client_info.client_name)
 
     # -- authorization: park the request, then the consent page decides ----------------------
 
