@@ -11,8 +11,14 @@ from typing import Any
 
 import pytest
 
-from rivya_mcp.identity import ClientDocumentError, ClientDocuments, KeyBox, MemoryIdentityStore, RivyaLoginProvider
-from rivya_mcp.identity import LoginOptions
+from rivya_mcp.identity import (
+    ClientDocumentError,
+    ClientDocuments,
+    KeyBox,
+    LoginOptions,
+    MemoryIdentityStore,
+    RivyaLoginProvider,
+)
 from rivya_mcp.identity._cimd import (
     CACHE_DEFAULT_SECONDS,
     CACHE_MAX_SECONDS,

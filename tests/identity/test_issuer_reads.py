@@ -106,7 +106,7 @@ async def test_what_an_issuer_may_not_do(idp: str, tenant: str, why: str) -> Non
 
 async def test_a_slow_issuer_meets_the_deadline(idp: str) -> None:
     async with httpx2.AsyncClient() as http:
-        with pytest.raises(IssuerUnavailable, match="did not answer within 0.5 s"):
+        with pytest.raises(IssuerUnavailable, match=r"did not answer within 0\.5 s"):
             await read_json(http, f"{idp}/.well-known/oauth-authorization-server/slow", what="metadata", deadline=0.5)
 
 
