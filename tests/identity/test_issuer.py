@@ -313,3 +313,31 @@ async def test_an_issuer_that_is_not_there_is_reported_and_retried_later(authser
             await verifier.metadata()
     finally:
         await verifier.aclose()
+
+
+async def test_the_rivya_mcp_app_behind_the_issuer(authserver: AuthServer, tmp_path: Any) -> None:
+    from rivya_mcp.server import build_http_app
+
+    def build(url: str) -> Any:
+        settings = Settings(
+            oauth_issuer=authserver.issuer,
+            oauth_scopes=("images",),
+            public_url=url,
+            output_dir=tmp_path / "out",
+            data_dir=tmp_path / "data",
+        )
+        return build_http_app(settings, transport="http")
+
+    server = serve_late(build)
+    with server:
+        resource = f"{server.base_url}/mcp"
+        headers = {"Authorization": f"Bearer {authserver.token(resource)}"}
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+            async with Client(streamable_http_client(resource, http_client=http)) as client:
+                tools = {tool.name for tool in (await client.list_tools()).tools}
+        assert {"generate_image", "get_task"} <= tools
+        served = Served(server.base_url, None, Clock())  # type: ignore[arg-type]
+        _expect_refused(
+            await _post(served, authserver.token(resource, scope="other")), served, 403, "insufficient_scope"
+        )
+        _expect_refused(await _post(served, None), served, 401, "invalid_token")
