@@ -112,9 +112,9 @@ def _run(tmp_path: Path, sandbox: RunningSandbox, *args: str, **env: str) -> sub
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        (["--transport", "http", "--rivya-login"], {"RIVYA_SECRET_KEY": SECRET_KEY}, "--rivya-login needs --public-url"),
+        (["--transport", "http", "--rivya-login"], {"RIVYA_SECRET_KEY": SECRET_KEY}, "needs --public-url"),
         (["--transport", "http", "--oauth-issuer", "https://idp.example"], {}, "--oauth-issuer needs --public-url"),
-        (["--transport", "http", "--rivya-login", "--public-url", "https://m.example"], {}, "RIVYA_SECRET_KEY is not set"),
+        (["--transport", "http", "--rivya-login", "--public-url", "https://m.example"], {}, "SECRET_KEY is not set"),
         (["--transport", "stdio", "--rivya-login"], {}, "are for the HTTP transports"),
         (
             ["--transport", "http", "--rivya-login", "--oauth-issuer", "https://idp.example", "--public-url",
