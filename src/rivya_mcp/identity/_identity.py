@@ -66,6 +66,7 @@ class Identity:
             await self.issuer_verifier.aclose()
         if self.login is not None:
             await self.login.documents.aclose()
+            await self.login.store.aclose()
 
     async def rivya_key(self, person: Person) -> Secret | None:
         """The person's own Rivya key (rivya-login), decrypted now; None when they spend the operator's.

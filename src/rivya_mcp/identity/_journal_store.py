@@ -36,10 +36,22 @@ class IdentityStoreUnavailable(JournalError):
 class JournalIdentityStore:
     """``IdentityStore`` on a journal ``Store``, or on a callable giving the current one (opened lazily)."""
 
-    def __init__(self, store: Store | Callable[[], Store | None], *, ensure_schema: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store | Callable[[], Store | None],
+        *,
+        ensure_schema: bool = True,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self._source = store
         self._ensure = ensure_schema
+        self._on_close = on_close
         self._ready: set[int] = set()
+
+    async def aclose(self) -> None:
+        """Runs ``on_close`` (for a store opened for this one; a store given as such is the giver's)."""
+        if self._on_close is not None:
+            await anyio.to_thread.run_sync(self._on_close)
 
     def _store(self) -> Store:
         store = self._source() if callable(self._source) else self._source

@@ -97,3 +97,6 @@ class MemoryIdentityStore:
         self.consents = {k: v for k, v in self.consents.items() if v.expires_at > now}
         self.codes = {k: v for k, v in self.codes.items() if v.expires_at > now}
         self.tokens = {k: v for k, v in self.tokens.items() if v.expires_at > now}
+
+    async def aclose(self) -> None:
+        return None

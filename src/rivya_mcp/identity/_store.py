@@ -138,3 +138,6 @@ class IdentityStore(Protocol):
 
     async def purge(self, now: int) -> None:
         """Forget expired consent requests, codes and tokens (people and clients stay)."""
+
+    async def aclose(self) -> None:
+        """Release what the store itself opened (never what it was given)."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, Literal
@@ -20,6 +21,7 @@ from rivya_mcp.journal_stores import Store
 from rivya_mcp.server._app import build_server, build_tool_bodies, runtime_of
 from rivya_mcp.server._health import HealthMiddleware
 from rivya_mcp.server._hosts import HostOriginMiddleware, HostPolicy, parse_allowed_host
+from rivya_mcp.server._runtime import open_journal
 from rivya_mcp.server._security import BearerTokenMiddleware, check_bind
 from rivya_mcp.server._webhooks import WEBHOOK_PATH, SecretStore, WebhookReceiver, public_host
 from rivya_mcp.settings import Settings
@@ -65,7 +67,7 @@ def build_http_app(
     policy = HostPolicy(host, tuple(allowed), token_required=bool(token) or identified)
     bodies = build_tool_bodies(settings, client=client, journal=journal, local_paths=False)
     if identity is None and identified:
-        identity = _identity(settings, bodies.runtime.journal)
+        identity = _identity(settings)
     server = build_server(settings, bodies=bodies)
     receiver: WebhookReceiver | None = None
     if settings.public_url:
@@ -103,18 +105,31 @@ def build_http_app(
     return app
 
 
-def _identity(settings: Settings, journal: Callable[[], TaskJournal | None]) -> Identity | None:
+def _identity(settings: Settings) -> Identity | None:
     """The identity of the settings; rivya-login keeps its sign-ins in the journal's database.
 
-    Interim wiring (until the journal's migration list carries ``IDENTITY_MIGRATION``): the store
-    creates its tables itself, idempotently, so the appended step finds them in place.
+    Interim wiring: a journal handle of its own (the runtime closes its journal between sessions,
+    and a sign-in is checked on every request), opened on first use and closed with the app; the
+    store creates its tables itself, idempotently, so that ``IDENTITY_MIGRATION`` appended to the
+    journal's migrations later finds them in place.
     """
+    if not settings.rivya_login:
+        return build_identity(settings)
+    opened: list[TaskJournal] = []
+    lock = threading.Lock()
 
-    def store() -> Store | None:
-        opened = journal()
-        return opened.store if opened is not None else None
+    def store() -> Store:
+        with lock:
+            if not opened:
+                opened.append(open_journal(settings))
+            return opened[0].store
 
-    return build_identity(settings, store=JournalIdentityStore(store) if settings.rivya_login else None)
+    def close() -> None:
+        with lock:
+            while opened:
+                opened.pop().close()
+
+    return build_identity(settings, store=JournalIdentityStore(store, on_close=close))
 
 
 def _start_with_app(app: Starlette, receiver: WebhookReceiver, public_url: str) -> None:
