@@ -182,3 +182,30 @@ def json_of(response: httpx2.Response) -> dict[str, Any]:
     data = json.loads(response.text)
     assert isinstance(data, dict)
     return data
+
+
+async def sign_in_by_hand(http: httpx2.AsyncClient, public_url: str, api_key: str) -> dict[str, Any]:
+    """A public client's whole flow written out (register, authorize, consent, PKCE exchange): its tokens."""
+    import base64
+    import hashlib
+    import secrets
+    from urllib.parse import urlencode
+
+    registered = await http.post(
+        f"{public_url}/register", json={"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none"}
+    )
+    client_id = registered.json()["client_id"]
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK, "state": "s",
+             "code_challenge": challenge, "resource": f"{public_url}/mcp"}  # fmt: skip
+    browser = Browser(public_url, http=http)
+    location = await browser.sign_in(f"{public_url}/authorize?{urlencode(query)}", api_key)
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    answer = await http.post(
+        f"{public_url}/token",
+        data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier, "redirect_uri": CALLBACK,
+              "client_id": client_id},
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return {**answer.json(), "client_id": client_id}

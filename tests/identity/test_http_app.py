@@ -28,7 +28,7 @@ from rivya_mcp.sandbox import RunningSandbox
 from rivya_mcp.server import build_http_app
 from rivya_mcp.settings import Secret, Settings
 from tests.identity._apps import serve_late
-from tests.identity._login import SECRET_KEY, Browser
+from tests.identity._login import SECRET_KEY, Browser, sign_in_by_hand
 from tests.identity.test_login_python_sdk import MemoryTokens, _provider
 
 pytestmark = pytest.mark.anyio
@@ -80,6 +80,38 @@ async def test_rivya_login_on_the_rivya_mcp_app(sandbox: RunningSandbox, tmp_pat
     finally:
         journal.close()
     assert len(people) == 1 and people[0][0].startswith("rivya:") and people[0][1] == "Ada"
+
+
+async def test_rivya_login_on_the_legacy_sse_transport(sandbox: RunningSandbox, tmp_path: Path, rivya_key: str) -> None:
+    server = serve_late(lambda url: build_http_app(_settings(sandbox, tmp_path, url), transport="sse"))
+    with server:
+        url = server.base_url
+        async with httpx2.AsyncClient(follow_redirects=False, timeout=30) as http:
+            async with http.stream("GET", f"{url}/sse") as refused:
+                assert refused.status_code == 401
+                assert "resource_metadata=" in refused.headers["www-authenticate"]
+            tokens = await sign_in_by_hand(http, url, rivya_key)
+            headers = {"authorization": f"Bearer {tokens['access_token']}"}
+            initialize = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            }
+            statuses: list[int] = []
+            async with http.stream("GET", f"{url}/sse", headers=headers) as stream:
+                assert stream.status_code == 200
+                async for line in stream.aiter_lines():  # posted while the stream is open
+                    if line.startswith("data:"):
+                        endpoint = f"{url}{line.removeprefix('data:').strip()}"
+                        statuses.append((await http.post(endpoint, json=initialize)).status_code)
+                        statuses.append((await http.post(endpoint, json=initialize, headers=headers)).status_code)
+                        break
+    assert statuses == [401, 202]  # every message needs the token too
 
 
 def test_a_public_bind_with_identity_needs_no_shared_token(sandbox: RunningSandbox, tmp_path: Path) -> None:
