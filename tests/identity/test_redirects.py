@@ -57,6 +57,8 @@ def test_refused_redirects(uri: str, why: str) -> None:
         ("http://127.0.0.1:3000/callback", "http://127.0.0.1:51234/callback", True),
         ("http://127.0.0.1/callback", "http://127.0.0.1:51234/callback", True),
         ("http://localhost:3000/callback", "http://localhost:4000/callback", True),
+        # Claude Code's published client metadata lists its loopback callback without a port.
+        ("http://localhost/callback", "http://localhost:3118/callback", True),
         ("http://127.0.0.1:3000/callback", "http://127.0.0.1:3000/other", False),
         ("http://127.0.0.1:3000/callback", "http://localhost:3000/callback", False),
         ("http://127.0.0.1:3000/callback", "http://127.0.0.1:3000/callback?x=1", False),

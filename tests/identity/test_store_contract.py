@@ -16,6 +16,7 @@ import pytest
 from rivya_mcp.identity import (
     IDENTITY_MIGRATION,
     IdentityStore,
+    IdentityStoreUnavailable,
     JournalIdentityStore,
     MemoryIdentityStore,
     ensure_identity_schema,
@@ -197,3 +198,9 @@ async def test_a_journal_store_opened_lazily_creates_its_tables(tmp_path: Path) 
         assert await store.get_meta("x") == "1" and len(opened) == 2
     finally:
         sqlite.close()
+
+
+async def test_a_journal_that_is_not_open_is_said_so() -> None:
+    store = JournalIdentityStore(lambda: None)
+    with pytest.raises(IdentityStoreUnavailable, match="journal's database is not available"):
+        await store.get_person("rivya:p1")
