@@ -150,6 +150,41 @@ ENV_DOCS: dict[str, EnvDoc] = {
         "`json` for one JSON object per log line (with the task id when there is one), for log collectors.",
         field="log_format",
     ),
+    "RIVYA_OAUTH_ISSUER": EnvDoc(
+        "HTTP, with the public URL: accept only OAuth access tokens this authorization server issued for "
+        "`<public URL>/mcp`, one identity per person (same as `--oauth-issuer`; see docs/identity.md).",
+        default="none",
+    ),
+    "RIVYA_OAUTH_SCOPES": EnvDoc(
+        "Scopes every access token from `RIVYA_OAUTH_ISSUER` must carry (space- or comma-separated); "
+        "without them a request gets 403 `insufficient_scope`.",
+        default="none",
+    ),
+    "RIVYA_OAUTH_AUDIENCE": EnvDoc(
+        "The `aud` the issuer's tokens carry, when it cannot name `<public URL>/mcp` (an IdP that names "
+        "APIs by its own identifier).",
+        default="`<public URL>/mcp`",
+    ),
+    "RIVYA_OAUTH_CLIENT_ID": EnvDoc(
+        "This server's client at the issuer, to check opaque (non-JWT) tokens by introspection.",
+        default="none",
+    ),
+    "RIVYA_OAUTH_CLIENT_SECRET": EnvDoc(
+        "The secret of `RIVYA_OAUTH_CLIENT_ID` at the issuer.",
+        field="oauth_client_secret",
+        secret=True,
+    ),
+    "RIVYA_LOGIN": EnvDoc(
+        "HTTP, with the public URL: be an OAuth authorization server where people sign in with their own "
+        "Rivya key, and spend it (same as `--rivya-login`; see docs/identity.md).",
+        field="rivya_login",
+    ),
+    "RIVYA_SECRET_KEY": EnvDoc(
+        "Required with `RIVYA_LOGIN`: the key material people's Rivya keys are encrypted with at rest "
+        "(32+ random characters; the same on every replica; keep it, or everyone signs in again).",
+        field="secret_key",
+        secret=True,
+    ),
 }
 
 

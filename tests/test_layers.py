@@ -28,7 +28,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "journal": frozenset({"client"}),
     "tasks": frozenset({"client", "journal", "manifest", "references", "imaging"}),
     "server": frozenset({"client", "journal", "manifest", "references", "imaging", "tasks"}),
-    "transport": frozenset({"client", "journal", "server", "tasks"}),
+    "identity": frozenset({"client", "journal", "references"}),
+    "transport": frozenset({"client", "journal", "server", "tasks", "identity"}),
 }
 # The MCP SDK belongs to the layers an agent and a host see; below them nothing knows MCP.
 MCP_FREE = frozenset({"manifest", "client", "references", "sandbox", "journal", "tasks"})

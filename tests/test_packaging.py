@@ -248,7 +248,13 @@ def test_server_json_environment_variables(env_vars: list[str]) -> None:
     assert variables["RIVYA_MCP_AUTH_TOKEN"]["isSecret"] is True
     # The database URL may carry a password.
     secrets = [n for n, v in variables.items() if v["isSecret"]]
-    assert secrets == ["RIVYA_API_KEY", "RIVYA_MCP_AUTH_TOKEN", "RIVYA_DATABASE_URL"]
+    assert secrets == [
+        "RIVYA_API_KEY",
+        "RIVYA_MCP_AUTH_TOKEN",
+        "RIVYA_DATABASE_URL",
+        "RIVYA_OAUTH_CLIENT_SECRET",
+        "RIVYA_SECRET_KEY",
+    ]
 
 
 # --- Agreement with the code -------------------------------------------------------------------

@@ -58,7 +58,17 @@ def configure_logging(settings: Settings) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    hidden = [s.reveal() for s in (settings.api_key, settings.auth_token, settings.database_url) if s is not None]
+    hidden = [
+        s.reveal()
+        for s in (
+            settings.api_key,
+            settings.auth_token,
+            settings.database_url,
+            settings.secret_key,
+            settings.oauth_client_secret,
+        )
+        if s is not None
+    ]
     if settings.database_url is not None:
         # The database password alone too, should a driver message quote it without the URL.
         from urllib.parse import urlsplit
@@ -111,6 +121,19 @@ def _build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the server's public base URL (HTTP transports): Rivya then finishes tasks by webhook "
         f"at <public-url>{WEBHOOK_ROUTE} (also RIVYA_PUBLIC_URL)",
+    )
+    serve.add_argument(
+        "--oauth-issuer",
+        default=None,
+        metavar="URL",
+        help="accept access tokens from this OAuth issuer for <public-url>/mcp, one identity per person "
+        "(also RIVYA_OAUTH_ISSUER; scopes RIVYA_OAUTH_SCOPES; see docs/identity.md)",
+    )
+    serve.add_argument(
+        "--rivya-login",
+        action="store_true",
+        help="be an OAuth authorization server where people sign in with their own Rivya key, kept encrypted "
+        "with RIVYA_SECRET_KEY (also RIVYA_LOGIN=1; see docs/identity.md)",
     )
     serve.add_argument(
         "--allow-remote-without-token",
@@ -228,8 +251,15 @@ def _serve(args: argparse.Namespace) -> int:
         settings = settings.with_changes(allowed_hosts=(*settings.allowed_hosts, *args.allowed_host))
     if args.public_url:
         settings = settings.with_changes(public_url=args.public_url.strip().rstrip("/"))
+    if args.oauth_issuer:
+        settings = settings.with_changes(oauth_issuer=args.oauth_issuer.strip())
+    if args.rivya_login:
+        settings = settings.with_changes(rivya_login=True)
     configure_logging(settings)
     log = logging.getLogger("rivya_mcp")
+    if (settings.oauth_issuer or settings.rivya_login) and args.transport == "stdio":
+        log.error("--oauth-issuer and --rivya-login are for the HTTP transports (--transport http or sse)")
+        return 2
     sandbox = None
     if args.sandbox:
         sandbox, key = _start_embedded_sandbox()

@@ -56,6 +56,16 @@ def _flag(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _words(value: str | None) -> tuple[str, ...]:
+    """Scopes as written in an environment variable: separated by spaces or commas."""
+    return tuple(dict.fromkeys(word for word in (value or "").replace(",", " ").split() if word))
+
+
+def _secret(value: str | None) -> Secret | None:
+    text = (value or "").strip()
+    return Secret(text) if text else None
+
+
 def _paths(value: str | None) -> tuple[Path, ...]:
     if not value:
         return ()
@@ -100,6 +110,20 @@ class Settings:
     lease_seconds: float = 15.0
     # "json": one JSON object per log line (with the task id when there is one), for hosted replicas.
     log_format: str = "text"
+    # Identity (HTTP, with public_url; see docs/identity.md). A resource server behind this OAuth
+    # issuer (RIVYA_OAUTH_ISSUER): tokens it issued for {public_url}/mcp, with these scopes.
+    oauth_issuer: str | None = None
+    oauth_scopes: tuple[str, ...] = ()
+    # The `aud` the issuer puts in its tokens when it cannot use the resource URL (some IdPs name an
+    # API by their own identifier); None: {public_url}/mcp, as RFC 8707 and the MCP spec want.
+    oauth_audience: str | None = None
+    # This server's client at the issuer, for RFC 7662 introspection of opaque tokens.
+    oauth_client_id: str | None = None
+    oauth_client_secret: Secret | None = None
+    # Our own authorization server: people sign in with their own Rivya key (RIVYA_LOGIN=1).
+    rivya_login: bool = False
+    # Key material for what identity stores encrypted (people's Rivya keys): RIVYA_SECRET_KEY.
+    secret_key: Secret | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -130,6 +154,13 @@ class Settings:
             database_url=Secret(database_url) if database_url else None,
             lease_seconds=float(env.get("RIVYA_LEASE_SECONDS") or base.lease_seconds),
             log_format=(env.get("RIVYA_LOG_FORMAT") or base.log_format).strip().lower(),
+            oauth_issuer=(env.get("RIVYA_OAUTH_ISSUER") or "").strip() or None,
+            oauth_scopes=_words(env.get("RIVYA_OAUTH_SCOPES")),
+            oauth_audience=(env.get("RIVYA_OAUTH_AUDIENCE") or "").strip() or None,
+            oauth_client_id=(env.get("RIVYA_OAUTH_CLIENT_ID") or "").strip() or None,
+            oauth_client_secret=_secret(env.get("RIVYA_OAUTH_CLIENT_SECRET")),
+            rivya_login=_flag(env.get("RIVYA_LOGIN"), False),
+            secret_key=_secret(env.get("RIVYA_SECRET_KEY")),
         )
 
     def with_changes(self, **changes: object) -> Settings:

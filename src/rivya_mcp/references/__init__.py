@@ -21,6 +21,7 @@ from rivya_mcp.references._webp import WebpChecker, check_webp
 
 from ._address import METADATA_ADDRESSES, forbidden_address_reason
 from ._errors import ReferenceError
+from ._fetch import FetchedURL, fetch_url
 from ._limits import MAX_PIXELS, MAX_REDIRECTS
 from ._load import LoadedReference, load_reference, verify_reference
 from ._sniff import EXTENSIONS, sniff_image_type
@@ -33,6 +34,7 @@ __all__ = [
     "METADATA_ADDRESSES",
     "PNG_SIGNATURE",
     "CheckedFile",
+    "FetchedURL",
     "JpegChecker",
     "LoadedReference",
     "PngChecker",
@@ -45,6 +47,7 @@ __all__ = [
     "classify_source",
     "could_be_id",
     "crc32_function",
+    "fetch_url",
     "forbidden_address_reason",
     "format_size",
     "load_reference",

@@ -6,7 +6,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 import httpx2
@@ -33,6 +33,8 @@ class FetchedURL:
     data: bytes
     url: str  # the final URL, after redirects
     path: str  # its decoded path, for a file name
+    # The final response's headers, lower-case names (Cache-Control for a client metadata document).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ async def fetch_url(
     trusted_hosts: Collection[str],
     http_client: httpx2.AsyncClient | None,
     timeout: float,
+    accept: str = "image/*",
 ) -> FetchedURL:
     """GET ``url`` following at most ``MAX_REDIRECTS`` redirects, each checked like the first.
 
@@ -63,6 +66,10 @@ async def fetch_url(
     A ``trusted_hosts`` entry is ``host`` (any port) or ``host:port`` (that port only). Prefer the
     latter: trusting ``127.0.0.1`` because the API (say, the sandbox) listens there would also
     trust every other service on loopback.
+
+    ``accept`` is the ``Accept`` header (identity fetches a client's JSON metadata document with
+    the same rules); the messages of a ``ReferenceError`` speak of a reference, its ``reason`` is
+    the machine-readable part.
     """
     trusted = {_trust_entry(h) for h in trusted_hosts if h}
     client = http_client or httpx2.AsyncClient(
@@ -74,7 +81,7 @@ async def fetch_url(
     )
     try:
         with anyio.fail_after(timeout):
-            return await _follow(_parse(url), client, max_bytes, allow_private_urls, trusted)
+            return await _follow(_parse(url), client, max_bytes, allow_private_urls, trusted, accept)
     except TimeoutError:
         raise ReferenceError(
             f"fetching the reference URL took longer than {timeout:g} s; try again, or download the "
@@ -95,7 +102,12 @@ async def fetch_url(
 
 
 async def _follow(
-    url: httpx2.URL, client: httpx2.AsyncClient, max_bytes: int, allow_private: bool, trusted: set[_Trusted]
+    url: httpx2.URL,
+    client: httpx2.AsyncClient,
+    max_bytes: int,
+    allow_private: bool,
+    trusted: set[_Trusted],
+    accept: str,
 ) -> FetchedURL:
     for _hop in range(MAX_REDIRECTS + 1):
         target = await _target(url, allow_private, trusted)
@@ -103,7 +115,7 @@ async def _follow(
             "GET",
             target.url,
             # identity: a compressed body could expand far past max_bytes inside a single chunk.
-            headers={**target.headers, "Accept": "image/*", "Accept-Encoding": "identity"},
+            headers={**target.headers, "Accept": accept, "Accept-Encoding": "identity"},
             extensions=target.extensions,
         )
         for name in _CREDENTIAL_HEADERS:
@@ -122,7 +134,8 @@ async def _follow(
                     reason="http_status",
                 )
             data = await _read_body(response, max_bytes)
-            return FetchedURL(data=data, url=str(url), path=url.path)
+            headers = {name.lower(): value for name, value in response.headers.items()}
+            return FetchedURL(data=data, url=str(url), path=url.path, headers=headers)
         finally:
             await response.aclose()
     raise ReferenceError(

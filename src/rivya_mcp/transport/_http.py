@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -17,10 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from rivya_mcp.client import AsyncRivyaClient
-from rivya_mcp.journal import TaskJournal
+from rivya_mcp.identity import Identity, JournalIdentityStore, build_identity, identity_mode, mount_identity
+from rivya_mcp.journal import Store, TaskJournal
 from rivya_mcp.server import build_server, build_tool_bodies, runtime_of
 from rivya_mcp.settings import Settings
-from rivya_mcp.tasks import WEBHOOK_PATH, SecretStore, WebhookReceiver, public_host
+from rivya_mcp.tasks import WEBHOOK_PATH, SecretStore, WebhookReceiver, open_journal, public_host
 from rivya_mcp.transport._health import HealthMiddleware
 from rivya_mcp.transport._hosts import HostOriginMiddleware, HostPolicy, parse_allowed_host
 from rivya_mcp.transport._security import BearerTokenMiddleware, check_bind
@@ -45,20 +47,28 @@ def build_http_app(
     allow_remote_without_token: bool = False,
     client: AsyncRivyaClient | None = None,
     journal: TaskJournal | None = None,
+    identity: Identity | None = None,
 ) -> Starlette:
     """The ASGI app for one HTTP transport, with Host/Origin checks and the optional bearer token.
 
+    With ``--oauth-issuer`` or ``--rivya-login`` (or an ``identity`` given, as tests do) every
+    request but the OAuth and webhook routes needs an access token (``rivya_mcp.identity``).
+
     Raises RemoteBindRefused (a ValueError) for a non-loopback ``host`` without a token, and a
-    ValueError for an allowed host that is not a host name.
+    ValueError for an allowed host that is not a host name or identity settings that can't work.
     """
     token = settings.auth_token.reveal() if settings.auth_token else None
-    check_bind(host, has_token=bool(token), allow_remote_without_token=allow_remote_without_token)
+    # People bring their own tokens: as safe to expose as the shared token (IdentityConfigError early).
+    identified = identity is not None or identity_mode(settings) is not None
+    check_bind(host, has_token=bool(token) or identified, allow_remote_without_token=allow_remote_without_token)
     allowed = [parse_allowed_host(entry) for entry in settings.allowed_hosts]
     if settings.public_url:
         # Rivya's deliveries arrive for the public URL's host: it is one of ours by definition.
         allowed.append(parse_allowed_host(public_host(settings.public_url)))
-    policy = HostPolicy(host, tuple(allowed), token_required=bool(token))
+    policy = HostPolicy(host, tuple(allowed), token_required=bool(token) or identified)
     bodies = build_tool_bodies(settings, client=client, journal=journal, local_paths=False)
+    if identity is None and identified:
+        identity = _identity(settings)
     server = build_server(settings, bodies=bodies)
     receiver: WebhookReceiver | None = None
     if settings.public_url:
@@ -80,9 +90,11 @@ def build_http_app(
             transport_security=security,
             host=host,
         )
+    exempt = frozenset({WEBHOOK_PATH}) if receiver is not None else frozenset()
     if token:
-        exempt = frozenset({WEBHOOK_PATH}) if receiver is not None else frozenset()
         app.user_middleware.insert(0, Middleware(BearerTokenMiddleware, token=token, exempt_paths=exempt))
+    if identity is not None:
+        mount_identity(app, identity, open_paths=exempt)
     # Before the token: a request for a foreign Host or from a foreign page is refused first.
     app.user_middleware.insert(0, Middleware(HostOriginMiddleware, policy=policy))
     # Outermost: a load balancer's probes carry no token and reach a replica by its address (a Host
@@ -105,6 +117,33 @@ def webhook_route(receiver: WebhookReceiver) -> Callable[[Request], Awaitable[Re
         return JSONResponse(delivery.body, status_code=delivery.status, background=background)
 
     return deliver
+
+
+def _identity(settings: Settings) -> Identity | None:
+    """The identity of the settings; rivya-login keeps its sign-ins in the journal's database.
+
+    Interim wiring: a journal handle of its own (the runtime closes its journal between sessions,
+    and a sign-in is checked on every request), opened on first use and closed with the app; the
+    store creates its tables itself, idempotently, so that ``IDENTITY_MIGRATION`` appended to the
+    journal's migrations later finds them in place.
+    """
+    if not settings.rivya_login:
+        return build_identity(settings)
+    opened: list[TaskJournal] = []
+    lock = threading.Lock()
+
+    def store() -> Store:
+        with lock:
+            if not opened:
+                opened.append(open_journal(settings))
+            return opened[0].store
+
+    def close() -> None:
+        with lock:
+            while opened:
+                opened.pop().close()
+
+    return build_identity(settings, store=JournalIdentityStore(store, on_close=close))
 
 
 def _start_with_app(app: Starlette, receiver: WebhookReceiver, public_url: str) -> None:
