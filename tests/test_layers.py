@@ -143,13 +143,19 @@ def test_no_private_names_of_the_sdk() -> None:
     assert not broken, "\n".join(broken)
 
 
-@pytest.mark.parametrize("package", PACKAGES)
-def test_packages_are_small_and_say_their_job(package: str) -> None:
-    folder = SRC / package
+FOLDERS = sorted({init.parent for init in SRC.rglob("__init__.py")} - {SRC})
+
+
+def test_every_package_is_in_the_layer_rules() -> None:
+    assert {folder.relative_to(SRC).parts[0] for folder in FOLDERS} == set(MAY_IMPORT)
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda folder: folder.relative_to(SRC).as_posix())
+def test_packages_are_small_and_say_their_job(folder: Path) -> None:
     modules = [p for p in folder.glob("*.py") if p.name != "__init__.py"]
-    assert len(modules) <= MAX_MODULES_PER_PACKAGE, f"{package} has {len(modules)} modules"
+    assert len(modules) <= MAX_MODULES_PER_PACKAGE, f"{folder.name} has {len(modules)} modules"
     docstring = ast.get_docstring(ast.parse((folder / "__init__.py").read_text(encoding="utf-8")))
-    assert docstring, f"{package}/__init__.py has no docstring saying its job"
+    assert docstring, f"{folder.name}/__init__.py has no docstring saying its job"
 
 
 def test_tests_and_benchmarks_import_public_faces() -> None:
