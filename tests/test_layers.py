@@ -15,7 +15,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "rivya_mcp"
-PACKAGES = ("manifest", "client", "references", "sandbox", "journal", "tasks", "server", "transport")
+PACKAGES = (
+    "manifest",
+    "client",
+    "references",
+    "imaging",
+    "sandbox",
+    "journal",
+    "tasks",
+    "server",
+    "identity",
+    "transport",
+    "doctor",
+)
 
 # Which of our packages each may import (besides itself and the top-level `settings`). The arrows
 # of docs/architecture.md's picture: each layer uses only those below it.
@@ -30,9 +42,11 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "server": frozenset({"client", "journal", "manifest", "references", "imaging", "tasks"}),
     "identity": frozenset({"client", "journal", "references"}),
     "transport": frozenset({"client", "journal", "server", "tasks", "identity"}),
+    # `rivya-mcp doctor`, beside the CLI: asks the API and looks at the folders, never serves.
+    "doctor": frozenset({"client", "journal", "manifest", "tasks"}),
 }
 # The MCP SDK belongs to the layers an agent and a host see; below them nothing knows MCP.
-MCP_FREE = frozenset({"manifest", "client", "references", "sandbox", "journal", "tasks"})
+MCP_FREE = frozenset({"manifest", "client", "references", "imaging", "sandbox", "journal", "tasks", "doctor"})
 MAX_MODULES_PER_PACKAGE = 15
 
 # Tests that reach into a module on purpose, to inject a fault or a clock at the operating system's

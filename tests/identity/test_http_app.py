@@ -25,8 +25,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from rivya_mcp.journal import SqliteStore
 from rivya_mcp.sandbox import RunningSandbox
-from rivya_mcp.server import build_http_app
 from rivya_mcp.settings import Secret, Settings
+from rivya_mcp.transport import build_http_app
 from tests.identity._apps import serve_late
 from tests.identity._login import SECRET_KEY, Browser, sign_in_by_hand
 from tests.identity.test_login_python_sdk import MemoryTokens, _provider

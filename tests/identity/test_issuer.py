@@ -316,7 +316,7 @@ async def test_an_issuer_that_is_not_there_is_reported_and_retried_later(authser
 
 
 async def test_the_rivya_mcp_app_behind_the_issuer(authserver: AuthServer, tmp_path: Any) -> None:
-    from rivya_mcp.server import build_http_app
+    from rivya_mcp.transport import build_http_app
 
     def build(url: str) -> Any:
         settings = Settings(

@@ -19,7 +19,28 @@ journal schema step that holds rivya-login's tables.
 
 from __future__ import annotations
 
-from rivya_mcp.identity._cimd import (
+from rivya_mcp.identity._config import IdentityConfigError, IdentityMode, identity_mode, resource_url
+from rivya_mcp.identity._crypto import KeyBox, SealedValueCorrupt, SecretKeyError, SecretKeyMismatch
+from rivya_mcp.identity._identity import Identity, build_identity
+from rivya_mcp.identity._journal_store import IdentityStoreUnavailable, JournalIdentityStore
+from rivya_mcp.identity._memory_store import MemoryIdentityStore
+from rivya_mcp.identity._mount import identity_routes, login_metadata, mount_identity
+from rivya_mcp.identity._person import Person, PersonAccessToken, current_person
+from rivya_mcp.identity._schema import IDENTITY_MIGRATION, IDENTITY_TABLES, ensure_identity_schema
+from rivya_mcp.identity._store import ClientRecord, CodeRecord, ConsentRecord, IdentityStore, PersonRecord, TokenRecord
+from rivya_mcp.identity.issuer._claims import (
+    ALLOWED_ALGORITHMS,
+    audience_problem,
+    check_algorithms,
+    issuer_problem,
+    lifetime_problem,
+    scopes_of,
+    subject_of,
+)
+from rivya_mcp.identity.issuer._discovery import discover_issuer, metadata_urls
+from rivya_mcp.identity.issuer._issuer import IssuerOptions, IssuerTokenVerifier
+from rivya_mcp.identity.issuer._issuer_http import IssuerUnavailable, check_issuer_url, read_json
+from rivya_mcp.identity.login._cimd import (
     CACHE_DEFAULT_SECONDS,
     CACHE_MAX_SECONDS,
     CACHE_MIN_SECONDS,
@@ -29,34 +50,13 @@ from rivya_mcp.identity._cimd import (
     cache_seconds,
     client_id_url_problem,
 )
-from rivya_mcp.identity._claims import (
-    ALLOWED_ALGORITHMS,
-    audience_problem,
-    check_algorithms,
-    issuer_problem,
-    lifetime_problem,
-    scopes_of,
-    subject_of,
-)
-from rivya_mcp.identity._config import IdentityConfigError, IdentityMode, identity_mode, resource_url
-from rivya_mcp.identity._crypto import KeyBox, SealedValueCorrupt, SecretKeyError, SecretKeyMismatch
-from rivya_mcp.identity._discovery import discover_issuer, metadata_urls
-from rivya_mcp.identity._identity import Identity, build_identity
-from rivya_mcp.identity._issuer import IssuerOptions, IssuerTokenVerifier
-from rivya_mcp.identity._issuer_http import IssuerUnavailable, check_issuer_url, read_json
-from rivya_mcp.identity._journal_store import IdentityStoreUnavailable, JournalIdentityStore
-from rivya_mcp.identity._login import LOGIN_SCOPE, KeyCheck, LoginOptions, RivyaLoginProvider, rivya_key_checker
-from rivya_mcp.identity._memory_store import MemoryIdentityStore
-from rivya_mcp.identity._mount import identity_routes, login_metadata, mount_identity
-from rivya_mcp.identity._person import Person, PersonAccessToken, current_person
-from rivya_mcp.identity._redirects import (
+from rivya_mcp.identity.login._login import LOGIN_SCOPE, KeyCheck, LoginOptions, RivyaLoginProvider, rivya_key_checker
+from rivya_mcp.identity.login._redirects import (
     is_loopback_redirect,
     redirect_matches,
     redirect_shown_as,
     redirect_uri_problem,
 )
-from rivya_mcp.identity._schema import IDENTITY_MIGRATION, IDENTITY_TABLES, ensure_identity_schema
-from rivya_mcp.identity._store import ClientRecord, CodeRecord, ConsentRecord, IdentityStore, PersonRecord, TokenRecord
 
 __all__ = [
     "ALLOWED_ALGORITHMS",

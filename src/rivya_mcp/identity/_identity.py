@@ -24,13 +24,13 @@ from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from pydantic import AnyHttpUrl
 
-from rivya_mcp.identity._cimd import ClientDocuments
 from rivya_mcp.identity._config import IdentityConfigError, IdentityMode, identity_mode, resource_url
 from rivya_mcp.identity._crypto import KeyBox
-from rivya_mcp.identity._issuer import IssuerOptions, IssuerTokenVerifier
-from rivya_mcp.identity._login import LOGIN_SCOPE, KeyChecker, LoginOptions, RivyaLoginProvider
 from rivya_mcp.identity._person import Person
 from rivya_mcp.identity._store import IdentityStore
+from rivya_mcp.identity.issuer._issuer import IssuerOptions, IssuerTokenVerifier
+from rivya_mcp.identity.login._cimd import ClientDocuments
+from rivya_mcp.identity.login._login import LOGIN_SCOPE, KeyChecker, LoginOptions, RivyaLoginProvider
 from rivya_mcp.settings import Secret, Settings
 
 __all__ = ["Identity", "build_identity"]

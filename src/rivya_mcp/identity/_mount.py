@@ -45,9 +45,9 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rivya_mcp.identity._consent import ConsentPage
 from rivya_mcp.identity._identity import Identity
-from rivya_mcp.identity._login import CONSENT_PATH, LOGIN_SCOPE
+from rivya_mcp.identity.login._consent import ConsentPage
+from rivya_mcp.identity.login._login import CONSENT_PATH, LOGIN_SCOPE
 
 __all__ = ["identity_routes", "login_metadata", "mount_identity"]
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 
-from rivya_mcp.identity._redirects import redirect_uri_problem
+from rivya_mcp.identity.login._redirects import redirect_uri_problem
 from rivya_mcp.references import ReferenceError, fetch_url
 
 __all__ = ["ClientDocumentError", "ClientDocuments", "client_id_url_problem", "is_document_client_id", "parse_document"]

@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from rivya_mcp.identity._login import CONSENT_SECONDS, PendingConsent, RivyaLoginProvider
-from rivya_mcp.identity._page import ConsentView, form_target, page_headers, render_consent, render_message
-from rivya_mcp.identity._redirects import is_loopback_redirect, redirect_shown_as
+from rivya_mcp.identity.login._login import CONSENT_SECONDS, PendingConsent, RivyaLoginProvider
+from rivya_mcp.identity.login._page import ConsentView, form_target, page_headers, render_consent, render_message
+from rivya_mcp.identity.login._redirects import is_loopback_redirect, redirect_shown_as
 
 __all__ = ["ConsentPage"]
 

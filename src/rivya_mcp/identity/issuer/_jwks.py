@@ -22,7 +22,7 @@ import anyio
 from jwt import PyJWK, PyJWKSet
 from jwt.exceptions import PyJWKError, PyJWKSetError
 
-from rivya_mcp.identity._issuer_http import IssuerUnavailable
+from rivya_mcp.identity.issuer._issuer_http import IssuerUnavailable
 
 __all__ = ["JwksCache", "SigningKey"]
 

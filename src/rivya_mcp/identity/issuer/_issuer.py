@@ -26,7 +26,8 @@ import anyio
 import httpx2
 import jwt
 
-from rivya_mcp.identity._claims import (
+from rivya_mcp.identity._person import Person, PersonAccessToken, issuer_person_id
+from rivya_mcp.identity.issuer._claims import (
     ALLOWED_ALGORITHMS,
     LEEWAY_SECONDS,
     audience_problem,
@@ -36,10 +37,9 @@ from rivya_mcp.identity._claims import (
     scopes_of,
     subject_of,
 )
-from rivya_mcp.identity._discovery import IssuerMetadata, discover_issuer
-from rivya_mcp.identity._issuer_http import IssuerUnavailable, read_json
-from rivya_mcp.identity._jwks import JWKS_COOLDOWN_SECONDS, JWKS_LIFESPAN_SECONDS, JwksCache
-from rivya_mcp.identity._person import Person, PersonAccessToken, issuer_person_id
+from rivya_mcp.identity.issuer._discovery import IssuerMetadata, discover_issuer
+from rivya_mcp.identity.issuer._issuer_http import IssuerUnavailable, read_json
+from rivya_mcp.identity.issuer._jwks import JWKS_COOLDOWN_SECONDS, JWKS_LIFESPAN_SECONDS, JwksCache
 from rivya_mcp.settings import Secret
 
 __all__ = ["IssuerOptions", "IssuerTokenVerifier"]

@@ -53,11 +53,11 @@ from rivya_mcp.client import (
     RivyaError,
     UnusableAPIKeyError,
 )
-from rivya_mcp.identity._cimd import ClientDocumentError, ClientDocuments, is_document_client_id
 from rivya_mcp.identity._crypto import KeyBox
 from rivya_mcp.identity._person import Person, PersonAccessToken, login_person_id
-from rivya_mcp.identity._redirects import redirect_matches, redirect_uri_problem
 from rivya_mcp.identity._store import ClientRecord, CodeRecord, ConsentRecord, IdentityStore, PersonRecord, TokenRecord
+from rivya_mcp.identity.login._cimd import ClientDocumentError, ClientDocuments, is_document_client_id
+from rivya_mcp.identity.login._redirects import redirect_matches, redirect_uri_problem
 from rivya_mcp.settings import Secret
 
 __all__ = [

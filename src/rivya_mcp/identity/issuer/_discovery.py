@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 
-from rivya_mcp.identity._issuer_http import IssuerUnavailable, check_issuer_url, read_json
+from rivya_mcp.identity.issuer._issuer_http import IssuerUnavailable, check_issuer_url, read_json
 
 __all__ = ["IssuerMetadata", "discover_issuer", "metadata_urls", "same_issuer"]
 
