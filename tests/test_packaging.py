@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -358,13 +359,23 @@ def test_an_older_python_is_refused_at_install_with_a_message_that_says_so(
 
 
 def _python_310() -> str:
-    """A working Python 3.10: ``python3.10`` on PATH, else pyenv's (whose shim only runs a version
-    that is selected). None here is a failure, not a skip: CI has one (see .github/workflows/ci.yml)."""
+    """A working Python 3.10: ``python3.10`` on PATH, pyenv's (whose shim only runs a version that is
+    selected), or one uv installed. None is a failure, not a skip: CI has one (.github/workflows/ci.yml)."""
+    from uv import find_uv_bin
+
     candidates = [shutil.which("python3.10")]
     pyenv = shutil.which("pyenv")
     if pyenv is not None:
         root = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=False).stdout.strip()
         candidates += sorted(str(p) for p in Path(root).glob("versions/3.10*/bin/python3.10"))
+    found = subprocess.run(
+        [find_uv_bin(), "python", "find", "3.10"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ | {"UV_PYTHON_DOWNLOADS": "never"},
+    )
+    candidates.append(found.stdout.strip() if found.returncode == 0 else None)
     for candidate in filter(None, candidates):
         probe = subprocess.run(
             [candidate, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
