@@ -197,7 +197,13 @@ def test_bundle_holds_what_uv_needs_to_build_and_run(mcpb_dir: Path, tmp_path: P
         assert archive.read("server/main.py") == (REPO / "scripts" / "mcpb_entry.py").read_bytes()
     expected = {"pyproject.toml", "README.md", "LICENSE", "src/rivya_mcp/__init__.py", "src/rivya_mcp/__main__.py"}
     expected.add("hatch_build.py")  # pyproject.toml names it: without it uv cannot build the bundle
-    expected.add("src/rivya_mcp/server/viewer/viewer.html")  # package data: the MCP Apps viewer
+    # Package data (the MCP Apps viewer's HTML, py.typed, …): every file of the package, found by walking it.
+    package = REPO / "src" / "rivya_mcp"
+    expected |= {
+        f"src/rivya_mcp/{p.relative_to(package).as_posix()}"
+        for p in package.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }
     expected |= {f"manifests/models/{p.name}" for p in (REPO / "manifests" / "models").glob("*.json")}
     assert expected <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]

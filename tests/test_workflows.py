@@ -106,3 +106,16 @@ def test_one_version_tag_builds_and_publishes_everything() -> None:
     assert "mcp-publisher login github-oidc" in _runs(registry)
     publish = next(s for s in _steps(registry) if "mcp-publisher publish" in s.get("run", ""))
     assert (REPO / publish["working-directory"] / "server.json").is_file()
+
+
+def test_the_changelog_has_the_section_the_release_notes_are_cut_from() -> None:
+    import re
+
+    import rivya_mcp
+
+    changelog = (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
+    # The same cut as release.yml's awk: from "## [<version>]" to the next "## ".
+    heading = re.search(rf"^## \[?{re.escape(rivya_mcp.__version__)}\]?.*$", changelog, re.MULTILINE)
+    assert heading is not None, f"CHANGELOG.md has no section for {rivya_mcp.__version__}"
+    section = changelog[heading.end() :].split("\n## ", 1)[0]
+    assert section.strip()
