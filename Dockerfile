@@ -10,6 +10,8 @@ ARG BASE=python:3.12-slim
 
 # --- build: the package and its dependencies in a venv; only the venv goes into the image ----------
 FROM ${BASE} AS build
+# Lets scripts/ci/container.sh tell this stage's images (its layer cache) from others when it prunes.
+LABEL io.github.rivya-mcp.stage="build"
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
 COPY pyproject.toml hatch_build.py README.md LICENSE ./

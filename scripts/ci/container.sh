@@ -2,7 +2,7 @@
 # Build the container image with Debian's podman and run it the way a host runs it (issue 25 item 4).
 #
 #   bash scripts/ci/container.sh                 # .ci/run calls it; exits 0 when every check holds
-#   RIVYA_CONTAINER_FRESH=1 bash scripts/ci/container.sh    # rebuild the local base image too
+#   RIVYA_CONTAINER_FRESH=1 bash scripts/ci/container.sh    # rebuild the local images from Debian too
 #
 # 1. podman, runc and mmdebstrap from Debian (apt-get where missing; root, as the other CI scripts).
 # 2. A base image from Debian's packages: our machines cannot pull from a container registry, so
@@ -17,9 +17,13 @@
 #    the image's HEALTHCHECK command passes) and from outside (scripts/ci/container_session.py: /healthz,
 #    401 without the token, an MCP session with it that generates an image into the volume); the
 #    token never appears in the container's log.
-# 6. compose.yaml: parsed and resolved by podman-compose (PyPI), which must also refuse it when a
-#    required variable is missing. Its postgres and nginx images cannot be pulled here, so the
-#    stack itself is not started (docs/hosting.md says what runs where).
+# 6. compose.yaml: resolved by podman-compose (PyPI), which must also refuse it when a required
+#    variable is missing, and its build section gives the very image of step 3.
+# 7. The compose stack started: compose.yaml plus scripts/ci/compose/compose.ci.yaml, which swaps
+#    the postgres and nginx images for a stand-in built from Debian's packages (same mmdebstrap
+#    route and caching as the base), publishes the balancer on loopback, and adds the sandbox as
+#    the Rivya API. Through nginx: /readyz, and an MCP session with the token that generates an
+#    image and reads it back; the image's bytes are in PostgreSQL. docs/hosting.md says what runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-python3}
@@ -50,7 +54,7 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/rivya-container.XXXXXX")
 name="rivya-mcp-ci-$$"
 cleanup() {
-  podman rm --force --time 5 "$name" >/dev/null 2>&1 || true
+  podman rm --force --volumes --time 5 "$name" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -68,36 +72,63 @@ export CONTAINERS_CONF="$work/containers.conf"
 
 # --- 2. the local base image ---------------------------------------------------------------------
 SUITE=${RIVYA_BASE_SUITE:-bookworm}
-# essential (not minbase): no apt in the image; passwd for the Dockerfile's useradd.
-PACKAGES=python3,python3-venv,ca-certificates,passwd
-# The base trusts what this machine trusts, so pip in the build reaches PyPI through the same
-# TLS-inspecting proxy the host may sit behind. The bundle is part of the tag: a new one, a new base.
 HOST_CA=/etc/ssl/certs/ca-certificates.crt
-base_id=$(cat "$HOST_CA" - <<<"$SUITE $PACKAGES v1" | sha256sum | cut -c1-12)
-BASE_TAG="localhost/rivya-mcp-base:$SUITE-$base_id"
-if [ -n "${RIVYA_CONTAINER_FRESH:-}" ] || ! podman image exists "$BASE_TAG"; then
-  say "building $BASE_TAG with mmdebstrap ($SUITE: $PACKAGES)"
-  # Documentation, manual pages and translations are left out (the copyright files stay).
-  keyring=()
-  # On a host that is not Debian (an Ubuntu CI runner), apt there does not trust Debian's keys.
-  [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] && keyring=(--keyring=/usr/share/keyrings/debian-archive-keyring.gpg)
-  mmdebstrap --quiet --variant=essential --include="$PACKAGES" "${keyring[@]}" \
-    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
-    --dpkgopt='path-exclude=/usr/share/locale/*' \
-    --customize-hook="upload $HOST_CA /etc/ssl/certs/ca-certificates.crt" \
-    "$SUITE" "$work/base.tar"
-  podman import --quiet \
-    --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' \
-    --change 'CMD ["python3"]' \
-    "$work/base.tar" "$BASE_TAG" >/dev/null
-  rm -f "$work/base.tar"
-  # Earlier bases of ours (another package list or CA bundle) only take space now.
-  podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/rivya-mcp-base:' | grep -vxF "$BASE_TAG" \
-    | xargs -r podman rmi >/dev/null 2>&1 || true
-else
-  say "reusing $BASE_TAG (RIVYA_CONTAINER_FRESH=1 rebuilds it)"
-fi
+keyring=()
+# On a host that is not Debian (an Ubuntu CI runner), apt there does not trust Debian's keys.
+[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] && keyring=(--keyring=/usr/share/keyrings/debian-archive-keyring.gpg)
+
+# rootfs_image NAME PACKAGES [mmdebstrap options…] -- [podman import --change values…]
+# Prints the tag of an image made by mmdebstrap (essential variant: no apt; no documentation, manual
+# pages or translations, the copyright files kept) and `podman import`. The tag names its contents
+# (packages, options, changes, and the files uploaded into it), so a run reuses what an earlier one
+# built; RIVYA_CONTAINER_FRESH=1 rebuilds it. Earlier tags of the same name are removed.
+rootfs_image() {
+  local name=$1 packages=$2
+  shift 2
+  local options=() changes=()
+  while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do options+=("$1"); shift; done
+  [ "$#" -gt 0 ] && shift
+  changes=("$@")
+  local uploads=() option
+  for option in "${options[@]}"; do
+    [[ $option == "--customize-hook=upload "* ]] && uploads+=("$(echo "$option" | awk '{print $2}')")
+  done
+  local id
+  id=$({ echo "$SUITE $packages v2 ${options[*]} ${changes[*]}"; cat "${uploads[@]}" </dev/null; } | sha256sum | cut -c1-12)
+  local tag="localhost/$name:$SUITE-$id"
+  if [ -n "${RIVYA_CONTAINER_FRESH:-}" ] || ! podman image exists "$tag"; then
+    say "building $tag with mmdebstrap ($SUITE: $packages)" >&2
+    local import=()
+    for option in "${changes[@]}"; do import+=(--change "$option"); done
+    mmdebstrap --quiet --variant=essential --include="$packages" "${keyring[@]}" \
+      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+      --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+      --dpkgopt='path-exclude=/usr/share/locale/*' \
+      "${options[@]}" "$SUITE" "$work/$name.tar" >&2
+    podman import --quiet "${import[@]}" "$work/$name.tar" "$tag" >/dev/null
+    rm -f "$work/$name.tar"
+    podman images --format '{{.Repository}}:{{.Tag}}' | grep "^localhost/$name:" | grep -vxF "$tag" \
+      | xargs -r podman rmi >/dev/null 2>&1 || true
+  else
+    say "reusing $tag (RIVYA_CONTAINER_FRESH=1 rebuilds it)" >&2
+  fi
+  echo "$tag"
+}
+
+# The base trusts what this machine trusts, so pip in the build reaches PyPI through the same
+# TLS-inspecting proxy the host may sit behind. passwd: the Dockerfile's useradd.
+BASE_TAG=$(rootfs_image rivya-mcp-base python3,python3-venv,ca-certificates,passwd \
+  "--customize-hook=upload $HOST_CA /etc/ssl/certs/ca-certificates.crt" \
+  -- 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' 'CMD ["python3"]')
+
+# The stand-ins for compose.yaml's postgres and nginx images (step 7), one image with both, made
+# in the background while the server's image is built and checked.
+rootfs_image rivya-ci-services postgresql,nginx-light \
+  '--customize-hook=rm -rf "$1"/etc/postgresql/*/main "$1"/var/lib/postgresql/*/main' \
+  "--customize-hook=upload scripts/ci/compose/postgres-entrypoint.sh /usr/local/bin/docker-entrypoint.sh" \
+  '--customize-hook=chmod 755 "$1/usr/local/bin/docker-entrypoint.sh"' \
+  -- 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' >"$work/services.tag" 2>"$work/services.log" &
+services_job=$!
 
 # --- 3. the image --------------------------------------------------------------------------------
 IMAGE=localhost/rivya-mcp:ci
@@ -108,6 +139,9 @@ podman build --quiet --pull=never --format docker --build-arg "BASE=$BASE_TAG" -
 if [ -n "$previous" ] && [ "$previous" != "$(podman image inspect --format '{{.Id}}' "$IMAGE")" ]; then
   podman rmi "$previous" >/dev/null 2>&1 || true  # the last run's image, untagged by this build
 fi
+# The build stage's newest image is the layer cache of the next build; older ones only take space.
+podman images --quiet --filter dangling=true --filter label=io.github.rivya-mcp.stage=build --sort created \
+  | tail -n +2 | xargs -r podman rmi >/dev/null 2>&1 || true
 size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 base_size=$(podman image inspect --format '{{.Size}}' "$BASE_TAG")
 say "image $IMAGE: $((size / 1000000)) MB (the base: $((base_size / 1000000)) MB)"
@@ -226,4 +260,62 @@ built=$(podman image inspect --format '{{.Id}}' localhost/rivya-mcp-ci_replica-1
 podman rmi localhost/rivya-mcp-ci_replica-1 >/dev/null
 compose_version=$("$tools/bin/python" -c 'import importlib.metadata as m; print(m.version("podman-compose"))')
 echo "ok   compose.yaml resolves and builds with podman-compose $compose_version, and refuses a missing POSTGRES_PASSWORD"
+
+# --- 7. the compose stack ------------------------------------------------------------------------
+wait "$services_job" || { cat "$work/services.log" >&2; echo "container: the stand-in image failed" >&2; exit 1; }
+cat "$work/services.log" >&2
+SERVICES_TAG=$(cat "$work/services.tag")
+balancer_port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+stack_token=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(32))')
+stack_env=(
+  RIVYA_API_KEY=rvya_sk_compose_stack_check
+  "RIVYA_MCP_AUTH_TOKEN=$stack_token"
+  "POSTGRES_PASSWORD=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(16))')"
+  "RIVYA_CI_SERVICES_IMAGE=$SERVICES_TAG"
+)
+printf 'services:\n  balancer:\n    ports: !override\n      - "127.0.0.1:%s:8080"\n' "$balancer_port" >"$work/compose.port.yaml"
+stack=(env "${stack_env[@]}" "$tools/bin/podman-compose" --project-name rivya-mcp-stack
+  -f compose.yaml -f scripts/ci/compose/compose.ci.yaml -f "$work/compose.port.yaml")
+stack_down() {
+  # The containers with their anonymous volumes (the image declares two), then the network and pgdata.
+  podman ps --all --quiet --filter label=io.podman.compose.project=rivya-mcp-stack \
+    | xargs -r podman rm --force --volumes --time 5 >/dev/null 2>&1 || true
+  "${stack[@]}" down --volumes --timeout 5 >/dev/null 2>&1 || true
+}
+cleanup_stack() { stack_down; cleanup; }
+trap cleanup_stack EXIT
+stack_down  # whatever an interrupted run left
+say "compose up: postgres and nginx ($SERVICES_TAG), the sandbox, two replicas; nginx on 127.0.0.1:$balancer_port"
+"${stack[@]}" up --detach postgres >"$work/stack.log" 2>&1 || { cat "$work/stack.log" >&2; exit 1; }
+# podman 4.3 has no health timers here and podman-compose skips service_healthy below podman 4.6:
+# the healthcheck of compose.yaml is run by hand until it passes, then the rest starts.
+for attempt in $(seq 1 60); do
+  podman healthcheck run rivya-mcp-stack_postgres_1 >/dev/null 2>&1 && break
+  [ "$attempt" -eq 60 ] && { podman logs rivya-mcp-stack_postgres_1 >&2; echo "container check failed: postgres never healthy" >&2; exit 1; }
+  sleep 1
+done
+echo "ok   postgres passes compose.yaml's healthcheck (pg_isready)"
+"${stack[@]}" up --detach >>"$work/stack.log" 2>&1 || { cat "$work/stack.log" >&2; exit 1; }
+stack_url="http://127.0.0.1:$balancer_port"
+for attempt in $(seq 1 120); do
+  "$PY" -c "import urllib.request; urllib.request.urlopen('$stack_url/readyz', timeout=2)" 2>/dev/null && break
+  if [ "$attempt" -eq 120 ]; then
+    for service in replica-1 replica-2 balancer; do podman logs "rivya-mcp-stack_${service}_1" 2>&1 | tail -20 >&2; done
+    echo "container check failed: the stack never answered /readyz through nginx" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+echo "ok   /readyz through nginx: a replica reaches PostgreSQL"
+.venv/bin/python scripts/ci/container_session.py "$stack_url" "$stack_token"
+images=$(podman exec rivya-mcp-stack_postgres_1 psql --username=rivya --dbname=rivya --tuples-only --no-align \
+  --command='SELECT count(*) FROM images')
+[ "$images" -ge 1 ] || { echo "container check failed: no image in PostgreSQL" >&2; exit 1; }
+echo "ok   the image's bytes are in PostgreSQL ($images row), where every replica reads them"
+for service in replica-1 replica-2; do
+  [ "$(podman inspect --format '{{.State.Running}}' "rivya-mcp-stack_${service}_1")" = "true" ] \
+    || { echo "container check failed: $service is not running" >&2; exit 1; }
+done
+echo "ok   both replicas are running"
+stack_down
 say "done"

@@ -1,19 +1,22 @@
 #!/usr/bin/env python3
 """What scripts/ci/container.sh checks against the running container, from outside it.
 
-    python scripts/ci/container_session.py URL TOKEN HOST_OUTPUT_DIR
+    python scripts/ci/container_session.py URL TOKEN [HOST_OUTPUT_DIR]
 
 - ``GET /healthz`` answers 200 without a token (what a probe sends);
 - ``/mcp`` without the token, or with another one, is refused with 401;
-- an MCP session with the bearer token lists the tools and generates an image against the
-  server's embedded sandbox (``--sandbox``); the image lands in the output volume, seen from the
-  host at ``HOST_OUTPUT_DIR``.
+- an MCP session with the bearer token lists the tools and generates an image against a sandbox
+  (the server's embedded one, or the compose stack's); the image reads back whole through
+  ``resources/read``, and with ``HOST_OUTPUT_DIR`` it is also in the output volume, seen from the
+  host there.
 
 Exits 0 when all hold, 1 with the reason otherwise.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import sys
 from pathlib import Path, PurePosixPath
 
@@ -21,7 +24,7 @@ import anyio
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import TextContent
+from mcp.types import BlobResourceContents, TextContent
 from PIL import Image
 
 CONTAINER_OUTPUT_DIR = PurePosixPath("/var/lib/rivya/out")
@@ -34,7 +37,7 @@ def check(condition: bool, what: str) -> None:
     print(f"ok   {what}")
 
 
-async def session(url: str, token: str, host_output: Path) -> None:
+async def session(url: str, token: str, host_output: Path | None) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     async with (
         httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(120.0)) as http,
@@ -43,10 +46,18 @@ async def session(url: str, token: str, host_output: Path) -> None:
         tools = {tool.name for tool in (await client.list_tools()).tools}
         check(tools == TOOLS, f"tools/list over the bearer-token session: {sorted(tools)}")
         result = await client.call_tool("generate_image", {"prompt": "a container ship at dusk", "aspectRatio": "1:1"})
-    text = "\n".join(c.text for c in result.content if isinstance(c, TextContent))
-    check(not result.is_error and result.structured_content is not None, f"generate_image succeeded: {text[:300]}")
-    assert result.structured_content is not None
+        text = "\n".join(c.text for c in result.content if isinstance(c, TextContent))
+        check(not result.is_error and result.structured_content is not None, f"generate_image: {text.splitlines()[0]}")
+        assert result.structured_content is not None
+        read = await client.read_resource(result.structured_content["resource_uri"])
+    (blob,) = read.contents
+    assert isinstance(blob, BlobResourceContents)
+    with Image.open(io.BytesIO(base64.b64decode(blob.blob))) as image:
+        image.verify()
+    check(True, f"the image reads back whole through resources/read: {result.structured_content['resource_uri']}")
     saved = PurePosixPath(result.structured_content["saved_path"])
+    if host_output is None:
+        return
     check(CONTAINER_OUTPUT_DIR in saved.parents, f"the image was saved in the output volume: {saved}")
     on_host = host_output / saved.relative_to(CONTAINER_OUTPUT_DIR)
     with Image.open(on_host) as image:
@@ -55,7 +66,8 @@ async def session(url: str, token: str, host_output: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    url, token, host_output = argv[1].rstrip("/"), argv[2], Path(argv[3])
+    url, token = argv[1].rstrip("/"), argv[2]
+    host_output = Path(argv[3]) if len(argv) > 3 else None
     health = httpx2.get(f"{url}/healthz", timeout=5)
     check(
         health.status_code == 200 and health.json() == {"status": "ok"},
