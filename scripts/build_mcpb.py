@@ -8,7 +8,8 @@ and ``pyproject.toml``, and the host installs Python and the dependencies with u
 The classic ``python`` type would have to ship every dependency in ``server/lib``, which cannot be
 done portably for compiled wheels (pydantic-core, Pillow) — see manifests/README.md.
 
-Steps: stage manifest.json, pyproject.toml, README.md, src/rivya_mcp, manifests/models and the
+Steps: stage manifest.json, pyproject.toml, README.md, LICENSE, hatch_build.py (the build hook
+pyproject.toml names: without it uv cannot build the project), src/rivya_mcp, manifests/models and the
 entry point (scripts/mcpb_entry.py as server/main.py) in a temporary directory; ``mcpb validate``;
 ``mcpb pack`` into ``dist/rivya-mcp-<version>.mcpb``. The mcpb CLI is the pinned npm package,
 installed once into ``.cache/npm`` (git-ignored) and reused; tests/test_packaging.py uses the same one.
@@ -36,7 +37,7 @@ MANIFEST = REPO / "manifests" / "manifest.json"
 ENTRY_SOURCE = REPO / "scripts" / "mcpb_entry.py"
 
 # What goes into the bundle, relative to the repository: enough for uv to build and run the project.
-STAGED_FILES = ("pyproject.toml", "README.md")
+STAGED_FILES = ("pyproject.toml", "README.md", "LICENSE", "hatch_build.py")
 STAGED_TREES = ("src/rivya_mcp", "manifests/models")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.py[cod]", ".DS_Store")
 

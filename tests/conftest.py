@@ -12,6 +12,7 @@ import pytest
 from tests._leaks import pytest_configure as _leak_scan_configure
 from tests._leaks import pytest_runtest_makereport, pytest_sessionfinish
 from tests._postgres import fresh_schema, throwaway_cluster
+from tests._release import Dist, build_dist
 
 pytest_plugins = ["pytester"]
 
@@ -44,3 +45,9 @@ def postgres_server() -> Iterator[str]:
 def postgres_url(postgres_server: str) -> str:
     """A URL to an empty schema of its own (each test starts from nothing)."""
     return fresh_schema(postgres_server)
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
+    """The wheel and the sdist, built once per session with ``python -m build`` (tests/_release.py)."""
+    return build_dist(tmp_path_factory.mktemp("dist"))

@@ -107,3 +107,40 @@ def test_demo_with_an_empty_wallet_says_so_and_exits_1(tmp_path: Path) -> None:
     assert "insufficient_credits" in done.stdout
     assert "ExceptionGroup" not in done.stdout + done.stderr
     assert charges == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        ([], None),
+        (["--sandbox"], ["serve", "--sandbox"]),  # a host config's args: ["--sandbox"] (issue 23 item 12)
+        (["--transport", "http", "--port", "9000"], ["serve", "--transport", "http", "--port", "9000"]),
+        (["--transport=sse"], ["serve", "--transport=sse"]),
+        (["serve", "--sandbox"], ["serve", "--sandbox"]),
+        (["sandbox", "--port", "1"], ["sandbox", "--port", "1"]),
+        (["--version"], ["--version"]),
+        (["--help"], ["--help"]),
+        (["-h"], ["-h"]),
+    ],
+)
+def test_serves_options_work_without_the_word_serve(argv: list[str], command: list[str] | None) -> None:
+    from rivya_mcp.cli import with_default_command
+
+    assert with_default_command(argv) == (command if command is not None else [])
+
+
+def test_an_unknown_option_is_still_refused(tmp_path: Path) -> None:
+    done = _run(["--sandbx"], _clean_env(tmp_path), timeout=30)
+    assert done.returncode == 2 and "unrecognized arguments: --sandbx" in done.stderr
+
+
+@pytest.mark.slow
+def test_rivya_mcp_with_serves_flag_is_the_stdio_server(tmp_path: Path) -> None:
+    # The README's first host config: command rivya-mcp, args ["--sandbox"]. It was an argparse error.
+    import anyio
+
+    from tests._release import check_stdio_server
+
+    env = _clean_env(tmp_path)
+    saved = anyio.run(lambda: check_stdio_server(sys.executable, ["-m", "rivya_mcp", "--sandbox"], env, generate=True))
+    assert saved is not None and saved.parent == tmp_path / "out" / "sandbox"

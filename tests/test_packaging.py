@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 import tomllib
 import zipfile
@@ -193,8 +195,15 @@ def test_bundle_holds_what_uv_needs_to_build_and_run(mcpb_dir: Path, tmp_path: P
         names = set(archive.namelist())
         assert archive.read("manifest.json") == MCPB_MANIFEST.read_bytes()
         assert archive.read("server/main.py") == (REPO / "scripts" / "mcpb_entry.py").read_bytes()
-    expected = {"pyproject.toml", "README.md", "src/rivya_mcp/__init__.py", "src/rivya_mcp/__main__.py"}
-    expected.add("src/rivya_mcp/server/viewer/viewer.html")  # package data: the MCP Apps viewer
+    expected = {"pyproject.toml", "README.md", "LICENSE", "src/rivya_mcp/__init__.py", "src/rivya_mcp/__main__.py"}
+    expected.add("hatch_build.py")  # pyproject.toml names it: without it uv cannot build the bundle
+    # Package data (the MCP Apps viewer's HTML, py.typed, …): every file of the package, found by walking it.
+    package = REPO / "src" / "rivya_mcp"
+    expected |= {
+        f"src/rivya_mcp/{p.relative_to(package).as_posix()}"
+        for p in package.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }
     expected |= {f"manifests/models/{p.name}" for p in (REPO / "manifests" / "models").glob("*.json")}
     assert expected <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
@@ -340,7 +349,7 @@ def _load_build_hook() -> Any:
     [((3, 10, 13), True), ((3, 9, 18), True), ((3, 11, 0), False), ((3, 13, 1), False)],
 )
 def test_an_older_python_is_refused_at_install_with_a_message_that_says_so(
-    monkeypatch: pytest.MonkeyPatch, version: tuple[int, int, int], refused: bool
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], version: tuple[int, int, int], refused: bool
 ) -> None:
     # pip resolves dependencies before it applies requires-python to an editable install, so on
     # 3.10 the Quick start ended in "No matching distribution found for httpx2". The metadata hook
@@ -352,7 +361,60 @@ def test_an_older_python_is_refused_at_install_with_a_message_that_says_so(
     hook = hook_module.PythonVersionCheck(str(REPO), {})
     monkeypatch.setattr(sys, "version_info", version)
     if refused:
-        with pytest.raises(RuntimeError, match=r"needs Python 3\.11 or newer; this is Python 3\.\d+\.\d+"):
+        with pytest.raises(SystemExit) as exited:
             hook.update({})
+        assert exited.value.code == 1
+        assert re.search(r"needs Python 3\.11 or newer; this is Python 3\.\d+\.\d+", capsys.readouterr().err)
     else:
         hook.update({})
+        assert capsys.readouterr().err == ""
+
+
+def _python_310() -> str:
+    """A working Python 3.10: ``python3.10`` on PATH, pyenv's (whose shim only runs a version that is
+    selected), or one uv installed. None is a failure, not a skip: CI has one (.github/workflows/ci.yml)."""
+    from uv import find_uv_bin
+
+    candidates = [shutil.which("python3.10")]
+    pyenv = shutil.which("pyenv")
+    if pyenv is not None:
+        root = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=False).stdout.strip()
+        candidates += sorted(str(p) for p in Path(root).glob("versions/3.10*/bin/python3.10"))
+    found = subprocess.run(
+        [find_uv_bin(), "python", "find", "3.10"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ | {"UV_PYTHON_DOWNLOADS": "never"},
+    )
+    candidates.append(found.stdout.strip() if found.returncode == 0 else None)
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == "(3, 10)":
+            return candidate
+    raise AssertionError("no Python 3.10 found (python3.10 on PATH, or pyenv's): install one to run this test")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_quick_start_on_python_3_10_shows_the_reason_first(tmp_path: Path) -> None:
+    # The Quick start's first command, on 3.10. The message used to be line 34 of 44, at the end of
+    # a traceback through hatchling; now it is the whole of the build's output that pip quotes.
+    venv_dir = tmp_path / "venv310"
+    subprocess.run([_python_310(), "-m", "venv", str(venv_dir)], check=True, timeout=120)
+    done = subprocess.run(
+        [str(venv_dir / "bin" / "pip"), "install", "-q", "-e", str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode != 0
+    lines = (done.stdout + done.stderr).splitlines()
+    where = [i for i, line in enumerate(lines) if "rivya-mcp needs Python 3.11 or newer; this is Python 3.10" in line]
+    assert where and where[0] < 8, "\n".join(lines)
+    assert not any("Traceback" in line for line in lines), "\n".join(lines)
+    assert len(lines) < 25, "\n".join(lines)

@@ -141,3 +141,90 @@ def test_a_bare_command_fails_here_as_it_would_for_a_newcomer(tmp_path: Path) ->
         timeout=10,
     )
     assert done.returncode != 0 or not done.stdout.startswith(str(REPO)), done.stdout
+
+
+# --- Host configurations: started as the host would start them -----------------------------------
+
+CLONE_PLACEHOLDER = "/absolute/path/to/rivya-mcp/"
+# The snippets' placeholder key, and VS Code's input, become a key the sandbox accepts (any
+# well-formed rvya_sk_ key is an account there).
+PLACEHOLDER_KEY = "rvya_sk_..."
+SANDBOX_KEY = "rvya_sk_host_config_test"
+
+
+@dataclass(frozen=True)
+class HostServer:
+    """One stdio server entry of a host config snippet (``mcpServers`` or VS Code's ``servers``)."""
+
+    snippet: Snippet
+    name: str
+    command: str
+    args: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+
+    @property
+    def id(self) -> str:
+        return f"{self.snippet.where}:{self.name}"
+
+
+def host_servers() -> list[HostServer]:
+    found = []
+    for snippet in ALL:
+        if snippet.lang != "json":
+            continue
+        config = json.loads(snippet.body)
+        servers = config.get("mcpServers", config.get("servers", {})) if isinstance(config, dict) else {}
+        for name, entry in servers.items():
+            if "command" in entry:
+                env = tuple(sorted(entry.get("env", {}).items()))
+                found.append(HostServer(snippet, name, entry["command"], tuple(entry.get("args", [])), env))
+    return found
+
+
+HOST_SERVERS = host_servers()
+
+
+def test_the_readme_leads_with_host_configs_that_work_today() -> None:
+    readme = [s for s in HOST_SERVERS if s.snippet.document.name == "README.md"]
+    assert readme, "no host configuration found in the README"
+    # The first configuration a newcomer meets is the checkout's, and it runs the sandbox (no key).
+    assert readme[0].command.startswith(CLONE_PLACEHOLDER) and "--sandbox" in readme[0].args
+    kinds = {(s.command == "uvx", "--sandbox" in s.args) for s in readme}
+    assert kinds == {(False, False), (False, True), (True, False), (True, True)}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("server", HOST_SERVERS, ids=lambda s: s.id)
+def test_a_host_config_starts_lists_its_tools_and_generates(
+    server: HostServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Each configuration as written, with only the clone's path filled in and ``uvx`` given the
+    locally built wheel (``uvx --from <wheel>``: the release is not on PyPI yet). The keyed forms
+    reach the sandbox through ``RIVYA_BASE_URL`` in the host's environment; nothing else is added."""
+    import anyio
+
+    from rivya_mcp.sandbox import SandboxConfig, start_sandbox
+    from tests._release import check_stdio_server, newcomer_env, uv_env, uvx_bin
+
+    args = list(server.args)
+    if server.command.startswith(CLONE_PLACEHOLDER):
+        command = str(REPO / server.command.removeprefix(CLONE_PLACEHOLDER))
+        assert Path(command).is_file(), f"{server.id}: {command} does not exist after the Quick start"
+    elif server.command == "uvx":
+        assert args[:1] == ["rivya-mcp"], f"{server.id}: uvx runs something else: {args}"
+        command, args = str(uvx_bin()), ["--from", str(request.getfixturevalue("dist").wheel), *args]
+    else:
+        raise AssertionError(f"{server.id}: a host command this test cannot run: {server.command!r}")
+    server_env = {k: SANDBOX_KEY if v == PLACEHOLDER_KEY or v.startswith("${input:") else v for k, v in server.env}
+    home = tmp_path / "home"
+    home.mkdir()
+    sandbox = None if "--sandbox" in args else start_sandbox(SandboxConfig(queued_seconds=0.2, processing_seconds=0.5))
+    try:
+        extra = {"RIVYA_POLL_SCALE": "0.1"} | ({"RIVYA_BASE_URL": sandbox.base_url} if sandbox else {})
+        env = uv_env(newcomer_env(home, **extra)) | server_env
+        saved = anyio.run(lambda: check_stdio_server(command, args, env, generate=True))
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+    assert saved is not None and saved.is_relative_to(home)

@@ -90,6 +90,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rivya-mcp",
         description="MCP server for Rivya image generation (flux-kontext-max), with an offline sandbox.",
+        epilog="Without a command it runs `serve`, and takes serve's options: `rivya-mcp --sandbox` is "
+        "`rivya-mcp serve --sandbox`.",
     )
     parser.add_argument("--version", action="version", version=f"rivya-mcp {__version__}")
     sub = parser.add_subparsers(dest="command")
@@ -396,8 +398,20 @@ def _demo(_: argparse.Namespace) -> int:
     return run_demo()
 
 
+# Options of the top-level parser itself; any other leading option is one of serve's.
+TOP_LEVEL_OPTIONS = frozenset({"-h", "--help", "--version"})
+
+
+def with_default_command(argv: Sequence[str]) -> list[str]:
+    """``rivya-mcp --sandbox`` is ``rivya-mcp serve --sandbox``: bare ``rivya-mcp`` is ``serve``, so
+    serve's flags work without the word too (a host config's ``args: ["--sandbox"]``, issue 23)."""
+    if argv and argv[0].startswith("-") and argv[0].split("=", 1)[0] not in TOP_LEVEL_OPTIONS:
+        return ["serve", *argv]
+    return list(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+    args = _build_parser().parse_args(with_default_command(sys.argv[1:] if argv is None else argv))
     if args.command in (None, "serve"):
         if args.command is None:
             args = _build_parser().parse_args(["serve"])
