@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from rivya_mcp.sandbox import RunningSandbox
+from rivya_mcp.settings import Secret
 from tests.tasks.conftest import EXTENSION, TASKS_KEY, Requester, serve, tasks_settings
 
 # Generous: a fast sandbox finishes in well under a second; this only stops a hung test.
@@ -250,6 +251,45 @@ def test_another_server_on_the_same_journal_answers_for_the_handle(sandbox: Runn
             two.close()
     assert len(charges(sandbox)) == before + 1
 
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_server_with_another_key_on_the_same_journal_does_not_know_the_handle(
+    sandbox: RunningSandbox, tmp_path: Path, request: pytest.FixtureRequest, store: str
+) -> None:
+    """Two servers, two keys, one journal (one data folder, or one database): handles stay their owner's.
+
+    B gets "unknown task" for A's handle on tasks/get, tasks/update, tasks/cancel and in a listen,
+    never A's result, and nothing B does moves it: A's handle completes with A's image.
+    """
+    shared: dict[str, Any] = {"data_dir": tmp_path / "data"}
+    if store == "postgres":
+        shared["database_url"] = Secret(str(request.getfixturevalue("postgres_url")))
+    settings_a = tasks_settings(sandbox, tmp_path / "a", **shared)
+    settings_b = tasks_settings(sandbox, tmp_path / "b", api_key=Secret(TASKS_KEY + "_other"), **shared)
+    with serve(settings_a) as server_a, serve(settings_b) as server_b:
+        a, b = Requester(f"{server_a.base_url}/mcp"), Requester(f"{server_b.base_url}/mcp")
+        try:
+            created = a.tool("generate_image", {"prompt": "a lamp only its owner may see"})
+            handle = created["taskId"]
+            for method in ("tasks/get", "tasks/update", "tasks/cancel"):
+                _, refused = b.raw(method, {"taskId": handle}, name=handle)
+                assert refused["error"]["code"] == -32602, (method, refused)
+                assert "result" not in refused
+            frames = b.listen({"taskIds": [handle]})
+            assert frames[0]["params"]["notifications"]["taskIds"] == []
+            # get_task does not resolve another key's handle either: it is no task id of B's.
+            answer = b.tool("get_task", {"task_id": handle})
+            assert answer["isError"] is True and "saved_path" not in repr(answer)
+
+            done = settle(a, handle)
+            assert done["status"] == "completed", done
+            structured = done["result"]["structuredContent"]
+            assert structured["status"] == "succeeded" and Path(structured["saved_path"]).is_file()
+            _, after = b.raw("tasks/get", {"taskId": handle}, name=handle)
+            assert after["error"]["code"] == -32602 and structured["saved_path"] not in repr(after)
+        finally:
+            a.close()
+            b.close()
 
 def _png_data_uri() -> str:
     buffer = io.BytesIO()

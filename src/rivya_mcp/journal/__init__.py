@@ -13,7 +13,7 @@ never holds up the server (see ``_async``).
 
 from __future__ import annotations
 
-from rivya_mcp.journal._account import NO_ACCOUNT, account_fingerprint, normalise_upstream
+from rivya_mcp.journal._account import NO_ACCOUNT, Owner, account_fingerprint, normalise_upstream
 from rivya_mcp.journal._async import AsyncJournal
 from rivya_mcp.journal._journal import (
     BUSY_TIMEOUT_SECONDS,
@@ -68,6 +68,7 @@ __all__ = [
     "JournalError",
     "McpTaskRecord",
     "Migration",
+    "Owner",
     "SqliteStore",
     "Store",
     "StoreIntegrityError",

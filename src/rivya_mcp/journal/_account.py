@@ -9,14 +9,29 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
-__all__ = ["NO_ACCOUNT", "account_fingerprint", "normalise_upstream"]
+__all__ = ["NO_ACCOUNT", "Owner", "account_fingerprint", "normalise_upstream"]
 
 # The account of a server that has no API key: it can create nothing, and matches no recorded row.
 NO_ACCOUNT = ""
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class Owner(NamedTuple):
+    """Whose rows a scoped journal reads and writes: the upstream and the account, side by side.
+
+    Every owned table (``tasks``, ``mcp_tasks``) stores both in its own ``upstream`` and
+    ``account`` columns, and a scoped journal narrows every read and write to the pair (one
+    ``WHERE`` clause, ``TaskJournal._mine``). A row with ``NULL`` in them belongs to nobody
+    known: listed at most, never acted on. Finer owners (a person behind one account) are a
+    further column next to these two, narrowed the same way.
+    """
+
+    upstream: str  # the normalised base URL (``normalise_upstream``)
+    account: str  # the keyed fingerprint of the API key (``account_fingerprint``), or NO_ACCOUNT
 
 
 def normalise_upstream(base_url: str) -> str:

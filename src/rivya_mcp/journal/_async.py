@@ -22,6 +22,7 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
+from rivya_mcp.journal._account import Owner
 from rivya_mcp.journal._journal import TaskJournal
 
 __all__ = ["MAX_JOURNAL_THREADS", "AsyncJournal"]
@@ -40,8 +41,8 @@ class AsyncJournal:
         self._limiter: anyio.CapacityLimiter | None = None
 
     @property
-    def owner(self) -> tuple[str, str] | None:
-        """The (upstream, account) the journal is scoped to (no I/O)."""
+    def owner(self) -> Owner | None:
+        """The owner (upstream, account) the journal is scoped to (no I/O)."""
         return self.sync.owner
 
     async def run(self, work: Callable[[TaskJournal], T]) -> T:

@@ -25,7 +25,9 @@ table; never the key, never a plain hash). A journal opened for an upstream and 
 its own rows: recovery never re-sends a sandbox create to the real API, nor one account's create
 under another key. Rows from before schema version 2 have neither (``NULL``): they belong to no
 known account, so they are never re-sent, polled or updated, only listed (see ``list``). The
-scoping is policy, so it is written here once and holds on both stores.
+Tasks extension's handles (``mcp_tasks``, schema version 7) are owned the same way: another
+account's server on the same journal does not know them. The owner is ``Owner`` (``_account``);
+the scoping is policy, so it is written here once and holds on both stores.
 
 Prompts, params and result URLs are stored as given (result URLs may be pre-signed), so the SQLite
 file is created 0600 on POSIX.
@@ -43,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rivya_mcp.journal._account import NO_ACCOUNT, account_fingerprint, normalise_upstream
+from rivya_mcp.journal._account import NO_ACCOUNT, Owner, account_fingerprint, normalise_upstream
 from rivya_mcp.journal._postgres_schema import SHARED_TABLES
 from rivya_mcp.journal._sqlite import BUSY_TIMEOUT_SECONDS as BUSY_TIMEOUT_SECONDS
 from rivya_mcp.journal._sqlite import SqliteStore
@@ -252,6 +254,21 @@ MIGRATIONS: tuple[Migration, ...] = (
     # nothing, whichever replica it reaches. The webhook endpoint's record (signing secret included,
     # which Rivya shows only once) sits in ``meta``, shared by every process on this journal.
     Migration(common=("CREATE TABLE webhook_events (event_id TEXT PRIMARY KEY, received_at TEXT NOT NULL)",)),
+    # v7: a Tasks extension handle is its owner's, like the task it follows: with one journal
+    # shared by two keys (one data folder, one database), the other key's server must not answer
+    # ``tasks/get`` or ``tasks/cancel`` for it, nor mark it failed. Existing handles take the owner
+    # of their task (the same journal recorded both); one whose task is not there keeps NULL and
+    # belongs to nobody known.
+    Migration(
+        common=(
+            "ALTER TABLE mcp_tasks ADD COLUMN upstream TEXT",
+            "ALTER TABLE mcp_tasks ADD COLUMN account TEXT",
+            "UPDATE mcp_tasks SET "
+            "upstream = (SELECT t.upstream FROM tasks t WHERE t.task_id = mcp_tasks.task_id), "
+            "account = (SELECT t.account FROM tasks t WHERE t.task_id = mcp_tasks.task_id)",
+            "CREATE INDEX mcp_tasks_owner ON mcp_tasks (upstream, account)",
+        ),
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -306,8 +323,8 @@ class TaskJournal:
         self._cache: dict[str, JournalEntry] = {}
         self._cache_version: object = None
         self.store.migrate(MIGRATIONS)
-        # (upstream, account) of this journal's rows, or None: every row.
-        self.owner: tuple[str, str] | None = None
+        # Whose rows this journal reads and writes, or None: every row (see ``Owner``).
+        self.owner: Owner | None = None
         if upstream is not None:
             key = api_key.reveal() if isinstance(api_key, Secret) else api_key
             try:
@@ -315,7 +332,7 @@ class TaskJournal:
             except BaseException:
                 self.store.close()
                 raise
-            self.owner = (normalise_upstream(upstream), account)
+            self.owner = Owner(normalise_upstream(upstream), account)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -641,20 +658,24 @@ class TaskJournal:
     def record_mcp_task(
         self, mcp_task_id: str, *, task_id: str, tool: str, status: str, ttl_ms: int | None, created_at: datetime
     ) -> McpTaskRecord:
+        """Record a handle, owned by this journal's owner (like the task it follows)."""
         stamp = _iso(created_at)
+        upstream, account = self.owner or (None, None)
         with self._write() as tx:
             tx.execute(
-                "INSERT INTO mcp_tasks (mcp_task_id, task_id, tool, status, ttl_ms, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (mcp_task_id, task_id, tool, status, ttl_ms, stamp, stamp),
+                "INSERT INTO mcp_tasks (mcp_task_id, task_id, tool, status, ttl_ms, created_at, updated_at, "
+                "upstream, account) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (mcp_task_id, task_id, tool, status, ttl_ms, stamp, stamp, upstream, account),
             )
         record = self.get_mcp_task(mcp_task_id)
         assert record is not None
         return record
 
     def get_mcp_task(self, mcp_task_id: str) -> McpTaskRecord | None:
+        """The handle, if it is this journal's owner's: another owner's is unknown here (None)."""
+        where, args = self._mine("mcp_task_id = ?", (mcp_task_id,))
         with self._lock, self.store.read() as tx:
-            row = tx.one(f"SELECT {_MCP_COLUMNS} FROM mcp_tasks WHERE mcp_task_id = ?", (mcp_task_id,))
+            row = tx.one(f"SELECT {_MCP_COLUMNS} FROM mcp_tasks WHERE {where}", args)
         return None if row is None else _mcp_record(row)
 
     def update_mcp_task(
@@ -672,13 +693,13 @@ class TaskJournal:
 
         The conditional write is what keeps terminal states absorbing across processes and
         replicas: a cancel and a finishing follow-up can race, and whichever commits first wins.
-        Returns whether a row changed.
+        Returns whether a row changed; another owner's handle is never changed (False).
         """
         # The condition is added in Python rather than as ``? IS NULL OR status = ?``: PostgreSQL
         # can't type a NULL parameter that is only compared with IS NULL.
-        where, args = "mcp_task_id = ?", [mcp_task_id]
+        where, args = self._mine("mcp_task_id = ?", (mcp_task_id,))
         if only_from is not None:
-            where, args = f"{where} AND status = ?", [*args, only_from]
+            where, args = f"{where} AND status = ?", (*args, only_from)
         with self._write() as tx:
             changed = tx.all(
                 "UPDATE mcp_tasks SET status = COALESCE(?, status), status_message = COALESCE(?, status_message), "
@@ -735,7 +756,11 @@ class TaskJournal:
     # -- internals -------------------------------------------------------------------------
 
     def _mine(self, where: str, args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
-        """``where`` narrowed to this journal's upstream and account (unchanged when unscoped)."""
+        """``where`` narrowed to this journal's owner (unchanged when unscoped).
+
+        The one place rows are narrowed to their owner, for every owned table (``tasks``,
+        ``mcp_tasks``): both name the owner's columns ``upstream`` and ``account``.
+        """
         if self.owner is None:
             return where, args
         return f"({where}) AND upstream = ? AND account = ?", (*args, *self.owner)
