@@ -12,7 +12,10 @@ import httpx2
 import pytest
 
 from rivya_mcp.client import (
+    MAX_DOWNLOAD_REDIRECTS,
     DownloadError,
+    DownloadHop,
+    DownloadRefusedError,
     InvalidRequestError,
     ResultExpiredError,
     RivyaFile,
@@ -356,6 +359,72 @@ async def test_download_logs_leave_out_signed_query_strings(
         await client.download("https://cdn.rivya.test/r.png?X-Signature=s3cr3t", max_bytes=10)
     assert "s3cr3t" not in caplog.text and "cdn.rivya.test/r.png" in caplog.text
 
+
+@pytest.mark.anyio
+async def test_download_follows_redirects_by_hand_and_no_hop_sees_a_credential(make_client: ClientFactory) -> None:
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        if request.url.host == "cdn.rivya.test":
+            return httpx2.Response(302, headers={"Location": "https://store.rivya.test/r.png?sig=s3cr3t"})
+        return httpx2.Response(200, content=b"ok")
+
+    client = make_client(handler, headers={"Authorization": f"Bearer {API_KEY}", "Cookie": "session=1"})
+    assert await client.download("https://cdn.rivya.test/r.png", max_bytes=10) == b"ok"
+    assert [r.url.host for r in seen] == ["cdn.rivya.test", "store.rivya.test"]
+    for request in seen:
+        assert "Authorization" not in request.headers and "Cookie" not in request.headers
+
+
+@pytest.mark.anyio
+async def test_download_stops_past_the_redirect_limit_and_names_it(
+    make_client: ClientFactory, fake_time: FakeTime
+) -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(str(request.url))
+        return httpx2.Response(302, headers={"Location": f"/hop/{len(seen)}"})  # always somewhere new
+
+    with pytest.raises(DownloadError) as caught:
+        await make_client(handler).download("https://cdn.rivya.test/hop/0", max_bytes=10)
+    assert f"more than {MAX_DOWNLOAD_REDIRECTS} times" in str(caught.value) and not caught.value.retryable
+    assert len(seen) == MAX_DOWNLOAD_REDIRECTS + 1 and fake_time.sleeps == []
+
+
+@pytest.mark.anyio
+async def test_a_route_decides_every_hop_and_relative_redirects_keep_the_name(make_client: ClientFactory) -> None:
+    """The route pins a hop to an address (as the SSRF rules do): the request goes there with the
+    name in Host, and a relative Location is resolved against the name, then routed again."""
+    asked: list[str] = []
+    seen: list[tuple[str, str]] = []
+
+    async def route(url: httpx2.URL) -> DownloadHop:
+        asked.append(str(url))
+        if url.host == "refused.rivya.test":
+            raise DownloadRefusedError("the result URL points at refused.rivya.test, a loopback address")
+        return DownloadHop(url.copy_with(host="192.0.2.7"), {"Host": url.netloc.decode()}, {})
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append((str(request.url), request.headers["Host"]))
+        if request.url.path == "/start":
+            return httpx2.Response(302, headers={"Location": "/image.png"})
+        if request.url.path == "/image.png":
+            return httpx2.Response(200, content=b"ok")
+        return httpx2.Response(302, headers={"Location": "http://refused.rivya.test/x"})
+
+    client = make_client(handler)
+    assert await client.download("https://cdn.rivya.test/start", max_bytes=10, route=route) == b"ok"
+    assert asked == ["https://cdn.rivya.test/start", "https://cdn.rivya.test/image.png"]
+    assert seen == [("https://192.0.2.7/start", "cdn.rivya.test"), ("https://192.0.2.7/image.png", "cdn.rivya.test")]
+
+    asked.clear()
+    seen.clear()
+    with pytest.raises(DownloadRefusedError):
+        await client.download("https://cdn.rivya.test/elsewhere", max_bytes=10, route=route)
+    assert asked == ["https://cdn.rivya.test/elsewhere", "http://refused.rivya.test/x"]
+    assert [url for url, _ in seen] == ["https://192.0.2.7/elsewhere"]  # nothing reached the refused hop
 
 def test_file_body_round_trips_as_json() -> None:
     assert json.loads(json.dumps(file_body()))["mimeType"] == "image/png"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from mcp import Client
 
@@ -168,3 +169,37 @@ async def test_rejected_create_retried_with_the_same_key_after_a_top_up(account:
     assert (entry["task_id"], entry["status"], entry["error_code"]) == (paid["task_id"], "succeeded", None)
     with TaskJournal(account.workdir / "data" / "journal.sqlite3") as journal:
         assert journal.find_by_idempotency_key("topup-1") == journal.get(paid["task_id"])
+
+
+@pytest.mark.parametrize("framing", ["chunked", "malformed"])
+async def test_a_result_cut_short_is_not_saved_and_the_next_get_task_downloads_it_whole(
+    account: Account, framing: str
+) -> None:
+    """A result body that ends early, with no Content-Length to betray it (100 bytes of a JPEG), is no image:
+    nothing is saved or journaled as saved, the call says the download failed and may be retried, and
+    the next get_task, with the URL serving the real image again, saves it whole (one charge)."""
+    cut: dict[str, Any] = (
+        {**MEDIA, "truncate": 100, "phase": "after", "times": 1}
+        if framing == "chunked"
+        # Not even an image's start: the bytes the sandbox's malformed fault sends.
+        else {**MEDIA, "malformed": True, "times": 1}
+    )
+    async with Client(build_server(account.settings())) as client:
+        set_faults(account.sandbox, [cut])
+        first = await client.call_tool("generate_image", {"prompt": "A harbour cut short", "wait_seconds": 10})
+        assert fault_hits(account.sandbox) == [1]
+        text = text_of(first)
+        assert first.is_error and "download_failed" in text and "internal_error" not in text, text
+        assert "may help" in text
+        [task] = account.tasks()
+        with TaskJournal(Path(account.workdir) / "data" / "journal.sqlite3") as journal:
+            entry = journal.get(task["id"])
+        assert entry is not None and entry.saved_paths == () and entry.needs_finishing
+        assert account.saved_images() == []
+
+        again = data_of(await client.call_tool("get_task", {"task_id": task["id"], "wait_seconds": 10}))
+    assert again["status"] == "succeeded"
+    saved = Path(again["saved_path"])
+    assert saved.read_bytes() == httpx2.get(again["source_url"], timeout=5).content  # the whole image
+    assert account.saved_images() == [saved]
+    account.assert_one_charge_per_task(1)

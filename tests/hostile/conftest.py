@@ -8,6 +8,7 @@ import io
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -100,7 +101,7 @@ def billable(sandbox: RunningSandbox) -> tuple[int, int, int]:
 
 @dataclass
 class ImageHost:
-    """A loopback HTTP server that is *not* the sandbox: an image, a redirect, and a request log."""
+    """A loopback HTTP server that is *not* the sandbox: an image, a redirect, a loop, and a request log."""
 
     port: int
     paths: list[str] = field(default_factory=list)
@@ -125,6 +126,8 @@ class _ImageHandler(BaseHTTPRequestHandler):
         elif split.path == "/redirect":
             target = parse_qs(split.query)["to"][0]
             self._send(302, b"", {"Location": target, "Content-Length": "0"})
+        elif split.path == "/loop":  # a redirect back to itself, for ever
+            self._send(302, b"", {"Location": "/loop", "Content-Length": "0"})
         else:
             self._send(404, b"", {"Content-Length": "0"})
 
@@ -141,8 +144,8 @@ class _ImageServer(ThreadingHTTPServer):
     owner: ImageHost
 
 
-@pytest.fixture
-def image_host() -> Iterator[ImageHost]:
+@contextmanager
+def serve_image_host() -> Iterator[ImageHost]:
     server = _ImageServer(("127.0.0.1", 0), _ImageHandler)
     server.owner = ImageHost(port=server.server_address[1])
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -152,3 +155,16 @@ def image_host() -> Iterator[ImageHost]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def image_host() -> Iterator[ImageHost]:
+    with serve_image_host() as host:
+        yield host
+
+
+@pytest.fixture
+def other_image_host() -> Iterator[ImageHost]:
+    """A second loopback image host (another port): say, a service a redirect must never reach."""
+    with serve_image_host() as host:
+        yield host

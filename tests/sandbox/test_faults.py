@@ -132,6 +132,18 @@ async def test_media_is_faulted_only_by_rules_that_name_it(api: Api) -> None:
     assert (await api.client.get(url)).status_code == 200
 
 
+async def test_truncate_cuts_the_real_answer_short_without_a_content_length(api: Api) -> None:
+    done = await api.finish((await api.create()).json()["id"])
+    url = done["result"]["primary_url"]
+    whole = (await api.client.get(url)).content
+    assert len(whole) > 100
+    await set_rules(api, {"path": "/_sandbox/media/", "truncate": 100, "phase": "after", "times": 1})
+    cut = await api.client.get(url)
+    assert cut.status_code == 200 and cut.content == whole[:100]
+    assert "content-length" not in cut.headers  # nothing in the framing says it is short
+    assert (await api.client.get(url)).content == whole  # times: 1, then the real image again
+
+
 async def test_probability_uses_the_seeded_rng(api: Api) -> None:
     async def pattern() -> list[int]:
         await api.client.post("/_sandbox/reset")
@@ -157,6 +169,9 @@ async def test_probability_uses_the_seeded_rng(api: Api) -> None:
         {"path": "/api/", "body": ["not", "an", "object"]},
         {"path": "/api/", "body": {}, "drop": True},
         {"path": "/api/", "status": 500, "request_id": 7},
+        {"path": "/api/", "truncate": 10},
+        {"path": "/api/", "truncate": -1, "phase": "after"},
+        {"path": "/api/", "truncate": 10, "status": 500, "phase": "after"},
     ],
 )
 async def test_bad_rules_are_refused(api: Api, rule: dict[str, Any]) -> None:

@@ -135,7 +135,8 @@ def test_handles_recorded_before_step_7_take_their_tasks_owner(location: str) ->
             owner = (normalise_upstream(API), account_fingerprint(bytes.fromhex(str(row[0])), KEY_A))
             tx.execute(
                 "INSERT INTO tasks (idempotency_key, task_id, model, mode, prompt, params, status, created_at, "
-                "updated_at, upstream, account) VALUES ('k1', 'task_1', 'm', 'generate', 'p', '{}', 'queued', ?, ?, ?, ?)",
+                "updated_at, upstream, account) "
+                "VALUES ('k1', 'task_1', 'm', 'generate', 'p', '{}', 'queued', ?, ?, ?, ?)",
                 (T0.isoformat(), T0.isoformat(), *owner),
             )
             for handle, task in (("h1", "task_1"), ("h0", "task_gone")):
@@ -155,4 +156,3 @@ def test_handles_recorded_before_step_7_take_their_tasks_owner(location: str) ->
         assert a.get_mcp_task("h0") is None and b.get_mcp_task("h0") is None  # no known owner: nobody's
         with a.store.read() as tx:
             assert tx.all("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
-

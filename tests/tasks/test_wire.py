@@ -291,6 +291,7 @@ def test_a_server_with_another_key_on_the_same_journal_does_not_know_the_handle(
             a.close()
             b.close()
 
+
 def _png_data_uri() -> str:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), (30, 120, 200)).save(buffer, format="PNG")

@@ -13,6 +13,7 @@ from rivya_mcp.client._retry import (
     should_retry,
 )
 
+from ._base import DownloadHop, DownloadRoute
 from ._client import AsyncRivyaClient, OnUpdate
 from ._constants import (
     API_PREFIX,
@@ -24,6 +25,7 @@ from ._constants import (
     JITTER_FRACTION,
     LONG_WAIT_DIVISOR,
     LONG_WAIT_SECONDS,
+    MAX_DOWNLOAD_REDIRECTS,
     MAX_LONG_POLL_INTERVAL,
     MAX_POLL_INTERVAL,
     MAX_RETRY_AFTER,
@@ -41,6 +43,7 @@ from ._exceptions import (
     CreateNotSettledError,
     DeadlineExceededError,
     DownloadError,
+    DownloadRefusedError,
     IdempotencyConflictError,
     InsufficientCreditsError,
     InternalServerError,
@@ -104,6 +107,7 @@ __all__ = [
     "KNOWN_SCHEMES",
     "LONG_WAIT_DIVISOR",
     "LONG_WAIT_SECONDS",
+    "MAX_DOWNLOAD_REDIRECTS",
     "MAX_LONG_POLL_INTERVAL",
     "MAX_POLL_INTERVAL",
     "MAX_RETRY_AFTER",
@@ -132,6 +136,9 @@ __all__ = [
     "Credits",
     "DeadlineExceededError",
     "DownloadError",
+    "DownloadHop",
+    "DownloadRefusedError",
+    "DownloadRoute",
     "GatedStream",
     "Generation",
     "GenerationResult",

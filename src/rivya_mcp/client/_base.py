@@ -14,6 +14,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
@@ -23,13 +24,14 @@ import httpx2
 from .. import __version__
 from ..settings import Secret
 from ._coalesced import CoalescedStream
-from ._constants import API_PREFIX, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from ._constants import API_PREFIX, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, MAX_DOWNLOAD_REDIRECTS
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
     CreateNotSettledError,
     DeadlineExceededError,
     DownloadError,
+    DownloadRefusedError,
     MalformedResponseError,
     MissingAPIKeyError,
     ResultExpiredError,
@@ -40,7 +42,7 @@ from ._exceptions import (
 from ._gated import Confirm, GatedStream
 from ._retry import backoff_delay, conflict_is_unsettled, parse_retry_after, plan_retry, should_retry
 
-__all__ = ["BaseClient", "FileParts", "Sleep"]
+__all__ = ["BaseClient", "DownloadHop", "DownloadRoute", "FileParts", "Sleep"]
 
 logger = logging.getLogger("rivya_mcp.client")
 
@@ -49,12 +51,32 @@ Sleep = Callable[[float], Awaitable[None]]
 FileParts = Callable[[ExitStack], Mapping[str, tuple[str, IO[bytes] | bytes, str | None]]]
 
 _EXPIRED_STATUSES = frozenset({403, 404, 410})
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Never sent to a result URL, even when an injected HTTP client carries them by default.
+_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
 _REDACTED = "[redacted]"
 _IDEMPOTENCY_PREFIX = "rivya-mcp-"
 _DOWNLOAD_CHUNK = 64 * 1024
 # What an Authorization header value can carry: visible ASCII (RFC 9110 field values; a bearer
 # token has no spaces). Rivya keys are ``rvya_sk_`` plus letters, digits, ``_`` and ``-``.
 _HEADER_SAFE = re.compile(r"[!-~]+")
+
+
+@dataclass(frozen=True)
+class DownloadHop:
+    """Where one request of a download really goes: the URL to connect to (a checked address in
+    place of the host name, say) and the headers and request extensions that keep the original
+    name (``Host``, the TLS ``sni_hostname``)."""
+
+    url: httpx2.URL
+    headers: Mapping[str, str] = field(default_factory=dict)
+    extensions: Mapping[str, Any] = field(default_factory=dict)
+
+
+# Called for the result URL and for every redirect before a request goes there: a hop, or
+# ``DownloadRefusedError`` to refuse it. The client knows no address policy of its own; the
+# tasks layer passes the reference loader's (``references.checked_route``).
+DownloadRoute = Callable[[httpx2.URL], Awaitable[DownloadHop]]
 
 
 def _coerce_key(api_key: Secret | str | None) -> Secret | None:
@@ -417,10 +439,13 @@ class BaseClient:
 
     # --- downloads ---------------------------------------------------------------------------
 
-    async def _download(self, url: str, *, max_bytes: int, deadline: float | None = None) -> bytes:
+    async def _download(
+        self, url: str, *, max_bytes: int, deadline: float | None = None, route: DownloadRoute | None = None
+    ) -> bytes:
         """Fetch a result URL with retries, never sending the API key, stopping past ``max_bytes``.
 
         ``deadline`` bounds every wait as in ``_request`` (``DeadlineExceededError`` when it comes first).
+        Redirects are followed here, hop by hop, each through ``route`` when one is given.
         """
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
@@ -438,7 +463,7 @@ class BaseClient:
                 raise self._out_of_time("GET", shown, None, retries_taken, last_error, left=0.0, wanted=None)
             logger.debug("download %s attempt=%d", shown, retries_taken + 1)
             timeout = self.timeout if remaining is None else min(self.timeout, remaining)
-            outcome = await self._download_once(absolute, shown, max_bytes=max_bytes, timeout=timeout)
+            outcome = await self._download_once(absolute, shown, max_bytes=max_bytes, timeout=timeout, route=route)
             if isinstance(outcome, bytes):
                 return outcome
             last_error = outcome
@@ -460,41 +485,39 @@ class BaseClient:
             await self._sleep(step.delay)
             retries_taken += 1
 
-    async def _download_once(self, url: str, shown: str, *, max_bytes: int, timeout: float) -> bytes | DownloadError:
-        request = self._http.build_request(
-            "GET", url, headers={"User-Agent": f"rivya-mcp/{__version__}"}, timeout=timeout
-        )
-        # An injected client may carry default headers; a result URL must never see the key.
-        request.headers.pop("Authorization", None)
+    async def _download_once(
+        self, url: str, shown: str, *, max_bytes: int, timeout: float, route: DownloadRoute | None = None
+    ) -> bytes | DownloadError:
+        """One download, following at most ``MAX_DOWNLOAD_REDIRECTS`` redirects by hand.
+
+        Every hop goes through ``route`` first (the caller's address policy), so a redirect cannot
+        lead where the first URL could not; a URL that comes round again is a redirect loop. Both
+        are errors the caller can name (``DownloadRefusedError``, a ``DownloadError``), never
+        retried. ``timeout`` bounds each request.
+        """
+        hop_url = httpx2.URL(url)
+        visited = [hop_url]
         try:
-            response = await self._http.send(request, stream=True, follow_redirects=True)
-            try:
-                status = response.status_code
-                if status in _EXPIRED_STATUSES:
-                    return ResultExpiredError(
-                        f"The result URL answered HTTP {status}: it has expired or does not exist. "
-                        "Fetch the task again for fresh URLs, or create a new generation.",
-                        status_code=status,
-                    )
-                if status >= 400:
+            while True:
+                hop = await route(hop_url) if route is not None else DownloadHop(hop_url)
+                outcome = await self._fetch_hop(hop, hop_url, shown, max_bytes=max_bytes, timeout=timeout)
+                if not isinstance(outcome, httpx2.URL):
+                    return outcome
+                location = outcome
+                if location.scheme not in ("http", "https"):
+                    return DownloadRefusedError(f"{shown} redirects to a {location.scheme or 'relative'} URL")
+                if location in visited:
                     return DownloadError(
-                        f"Downloading {shown} failed with HTTP {status}",
-                        status_code=status,
-                        retry_after=parse_retry_after(response.headers),
-                        retryable=should_retry(status, None),
+                        f"{shown} redirects in a loop (back to an earlier URL after {len(visited)} hop(s))",
+                        retryable=False,
                     )
-                declared = response.headers.get("content-length")
-                if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-                    return self._too_large(shown, max_bytes)
-                chunks: list[bytes] = []
-                received = 0
-                async for chunk in response.aiter_bytes(_DOWNLOAD_CHUNK):
-                    received += len(chunk)
-                    if received > max_bytes:
-                        return self._too_large(shown, max_bytes)
-                    chunks.append(chunk)
-            finally:
-                await response.aclose()
+                if len(visited) > MAX_DOWNLOAD_REDIRECTS:
+                    return DownloadError(f"{shown} redirects more than {MAX_DOWNLOAD_REDIRECTS} times", retryable=False)
+                logger.debug("download %s redirects (hop %d)", shown, len(visited))
+                visited.append(location)
+                hop_url = location
+        except DownloadError as refused:  # the route's refusal
+            return refused
         except httpx2.TimeoutException as err:
             timeout_error = DownloadError(f"Downloading {shown} timed out", retryable=True)
             timeout_error.__cause__ = err
@@ -503,6 +526,55 @@ class BaseClient:
             connection_error = DownloadError(f"Downloading {shown} failed: {type(err).__name__}", retryable=True)
             connection_error.__cause__ = err
             return connection_error
+        except httpx2.InvalidURL:
+            return DownloadError(f"{shown} redirects to a URL that cannot be parsed", retryable=False)
+
+    async def _fetch_hop(
+        self, hop: DownloadHop, named: httpx2.URL, shown: str, *, max_bytes: int, timeout: float
+    ) -> bytes | DownloadError | httpx2.URL:
+        """One request (to ``hop``, for the URL ``named``): the body, the error it amounts to, or
+        where it redirects to, resolved against ``named`` (not the address it was pinned to)."""
+        request = self._http.build_request(
+            "GET",
+            hop.url,
+            headers={"User-Agent": f"rivya-mcp/{__version__}", **hop.headers},
+            extensions=dict(hop.extensions),
+            timeout=timeout,
+        )
+        # An injected client may carry default headers; a result URL must never see the key.
+        for name in _CREDENTIAL_HEADERS:
+            request.headers.pop(name, None)
+        response = await self._http.send(request, stream=True, follow_redirects=False)
+        try:
+            status = response.status_code
+            location = response.headers.get("location")
+            if status in _REDIRECT_STATUSES and location:
+                return named.join(location)
+            if status in _EXPIRED_STATUSES:
+                return ResultExpiredError(
+                    f"The result URL answered HTTP {status}: it has expired or does not exist. "
+                    "Fetch the task again for fresh URLs, or create a new generation.",
+                    status_code=status,
+                )
+            if status >= 400:
+                return DownloadError(
+                    f"Downloading {shown} failed with HTTP {status}",
+                    status_code=status,
+                    retry_after=parse_retry_after(response.headers),
+                    retryable=should_retry(status, None),
+                )
+            declared = response.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+                return self._too_large(shown, max_bytes)
+            chunks: list[bytes] = []
+            received = 0
+            async for chunk in response.aiter_bytes(_DOWNLOAD_CHUNK):
+                received += len(chunk)
+                if received > max_bytes:
+                    return self._too_large(shown, max_bytes)
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
         logger.debug("downloaded %s: %d bytes", shown, received)
         return b"".join(chunks)
 

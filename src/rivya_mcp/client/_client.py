@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
-from ._base import BaseClient, logger, new_idempotency_key
+from ._base import BaseClient, DownloadRoute, logger, new_idempotency_key
 from ._constants import LAST_LOOK_SECONDS, MAX_CLIENT_REQUEST_ID
 from ._exceptions import DeadlineExceededError, MalformedResponseError, UploadTooLargeError
 from ._gated import Confirm
@@ -361,11 +361,21 @@ class AsyncRivyaClient(WebhooksMixin, BaseClient):
     # --- results ---------------------------------------------------------------------------
 
     async def download(
-        self, url: str, *, max_bytes: int, deadline: float | None = None, timeout: float | None = None
+        self,
+        url: str,
+        *,
+        max_bytes: int,
+        deadline: float | None = None,
+        timeout: float | None = None,
+        route: DownloadRoute | None = None,
     ) -> bytes:
         """Fetch a result image. The API key is never sent; more than ``max_bytes`` is refused.
 
-        Raises ``ResultExpiredError`` when the URL answers 403, 404 or 410, and
-        ``DeadlineExceededError`` when the deadline comes first.
+        Redirects are followed by hand (at most ``MAX_DOWNLOAD_REDIRECTS``; a loop is a
+        ``DownloadError`` that says so), and ``route``, when given, decides where each hop may
+        connect: the server passes the reference loader's SSRF rules (``tasks``), so neither the
+        URL nor a redirect reaches a loopback, private or metadata address. Raises
+        ``ResultExpiredError`` when the URL answers 403, 404 or 410, ``DownloadRefusedError`` when
+        ``route`` refuses a hop, and ``DeadlineExceededError`` when the deadline comes first.
         """
-        return await self._download(url, max_bytes=max_bytes, deadline=self._deadline(deadline, timeout))
+        return await self._download(url, max_bytes=max_bytes, deadline=self._deadline(deadline, timeout), route=route)

@@ -17,6 +17,7 @@ __all__ = [
     "LONG_WAIT_DIVISOR",
     "LONG_WAIT_SECONDS",
     "MAX_CLIENT_REQUEST_ID",
+    "MAX_DOWNLOAD_REDIRECTS",
     "MAX_LONG_POLL_INTERVAL",
     "MAX_POLL_INTERVAL",
     "MAX_RETRY_AFTER",
@@ -49,6 +50,9 @@ LAST_LOOK_SECONDS = 2.0
 # The Files API caps client_request_id at 128 characters (rivya-api.md §3.6); the generations page
 # gives no cap (§3.2, open question 9), so the same one is assumed there.
 MAX_CLIENT_REQUEST_ID = 128
+# Redirects a result download follows, each hop checked by the caller's route like the first
+# (a CDN may redirect once or twice); a loop is named as one as soon as a URL comes round again.
+MAX_DOWNLOAD_REDIRECTS = 5
 
 # Poll schedule: rivya-api §3.4 says to wait 2-3 s after the create before the first status
 # request, then poll every 5-10 s, more slowly over time, with no tight loops. That pace is the

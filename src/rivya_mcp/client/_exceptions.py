@@ -11,8 +11,9 @@ RivyaError
 │       └── DeadlineExceededError   the caller's deadline came first (a Retry-After or backoff would outlast it)
 │           └── CreateNotSettledError   a create sent under an Idempotency-Key is not settled yet: retry that key
 ├── MalformedResponseError          body is not JSON or not the documented shape
-├── DownloadError                   fetching a result URL failed
-│   └── ResultExpiredError          the URL answered 403/404/410 (expired)
+├── DownloadError                   fetching a result URL failed (a redirect loop too)
+│   ├── ResultExpiredError          the URL answered 403/404/410 (expired)
+│   └── DownloadRefusedError        the caller's route refused the URL or a redirect (an address not to fetch from)
 └── APIStatusError                  code, status_code, message, request_id, body, retry_after
     ├── AuthenticationError         401 api_key_missing|invalid|revoked|expired
     ├── PermissionDeniedError       403 api_scope_denied
@@ -44,6 +45,7 @@ __all__ = [
     "CreateNotSettledError",
     "DeadlineExceededError",
     "DownloadError",
+    "DownloadRefusedError",
     "IdempotencyConflictError",
     "InsufficientCreditsError",
     "InternalServerError",
@@ -211,6 +213,13 @@ class DownloadError(RivyaError):
 
 class ResultExpiredError(DownloadError):
     """The result URL answered 403, 404 or 410: it has expired (or never existed)."""
+
+
+class DownloadRefusedError(DownloadError):
+    """A download's route refused the result URL, or a hop it redirects to, before any request
+    went there (a loopback, private or cloud metadata address: see ``download(route=...)``)."""
+
+    retryable = False
 
 
 class APIStatusError(RivyaError):

@@ -21,7 +21,7 @@ from rivya_mcp.references._webp import WebpChecker, check_webp
 
 from ._address import METADATA_ADDRESSES, forbidden_address_reason
 from ._errors import ReferenceError
-from ._fetch import FetchedURL, fetch_url
+from ._fetch import FetchedURL, Route, checked_route, fetch_url
 from ._limits import MAX_PIXELS, MAX_REDIRECTS
 from ._load import LoadedReference, load_reference, verify_reference
 from ._sniff import EXTENSIONS, sniff_image_type
@@ -39,11 +39,13 @@ __all__ = [
     "LoadedReference",
     "PngChecker",
     "ReferenceError",
+    "Route",
     "SourceKind",
     "WebpChecker",
     "check_jpeg",
     "check_png",
     "check_webp",
+    "checked_route",
     "classify_source",
     "could_be_id",
     "crc32_function",

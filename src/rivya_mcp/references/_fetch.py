@@ -1,4 +1,8 @@
-"""Fetch a reference URL with size and time limits and an SSRF guard on every hop."""
+"""Fetch a reference URL with size and time limits and an SSRF guard on every hop.
+
+The guard itself (``checked_route``: where one request may connect, resolved and pinned to a
+checked address) is public: result downloads (``tasks``) apply it to every hop of theirs too.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from ._address import IPAddress, forbidden_address_reason
 from ._errors import ReferenceError
 from ._limits import CONNECT_TIMEOUT, MAX_REDIRECTS, READ_TIMEOUT, format_size
 
-__all__ = ["FetchedURL", "fetch_url"]
+__all__ = ["FetchedURL", "Route", "checked_route", "fetch_url"]
 
 logger = logging.getLogger("rivya_mcp.references")
 
@@ -38,8 +42,9 @@ class FetchedURL:
 
 
 @dataclass(frozen=True)
-class _Target:
-    """Where one hop actually connects: the URL to request plus what keeps the name intact."""
+class Route:
+    """Where one hop actually connects: the URL to request (the checked address in place of the
+    name) plus what keeps the name intact (the ``Host`` header, the TLS server name extension)."""
 
     url: httpx2.URL
     headers: dict[str, str]
@@ -144,8 +149,8 @@ async def _follow(
     )
 
 
-def _parse(text: str, *, redirected: bool = False) -> httpx2.URL:
-    where = "redirected to" if redirected else "the reference URL"
+def _parse(text: str, *, redirected: bool = False, subject: str = "") -> httpx2.URL:
+    where = "redirected to" if redirected else subject or "the reference URL"
     try:
         url = httpx2.URL(text)
     except (httpx2.InvalidURL, ValueError):
@@ -157,6 +162,8 @@ def _parse(text: str, *, redirected: bool = False) -> httpx2.URL:
     if not url.host:
         raise ReferenceError(f"{where} {text!r} has no host", reason="bad_url")
     if url.userinfo:
+        if subject:
+            raise ReferenceError(f"{subject} carries a user name or password, which is never sent", reason="bad_url")
         raise ReferenceError(
             "reference URLs can't carry a user name or password; use a pre-signed or public URL, "
             "or upload the file from a local path",
@@ -188,20 +195,36 @@ def _is_trusted(url: httpx2.URL, trusted: set[_Trusted]) -> bool:
     return any((name, None) in trusted or (name, port) in trusted for name in names)
 
 
-async def _target(url: httpx2.URL, allow_private: bool, trusted: set[_Trusted]) -> _Target:
+async def checked_route(
+    url: str, *, allow_private_urls: bool, trusted_hosts: Collection[str] = (), subject: str = ""
+) -> Route:
+    """Where one GET of ``url`` may connect, by the rules ``fetch_url`` applies to every hop.
+
+    An http(s) URL without user info; unless its host is trusted (``trusted_hosts``, as in
+    ``fetch_url``), every address the host resolves to must be public (with
+    ``allow_private_urls``, at least not cloud metadata), and the route is pinned to the first.
+    A caller following redirects itself calls this for every hop. Raises ``ReferenceError``
+    (``reason``: ``bad_url``, ``unsupported_scheme``, ``dns``, ``forbidden_address``); ``subject``
+    names the URL in its messages for a caller that is not fetching a reference ("the result URL").
+    """
+    trusted = {_trust_entry(h) for h in trusted_hosts if h}
+    return await _target(_parse(url, subject=subject), allow_private_urls, trusted, subject=subject)
+
+
+async def _target(url: httpx2.URL, allow_private: bool, trusted: set[_Trusted], *, subject: str = "") -> Route:
     host = url.raw_host.decode("ascii")
     if _is_trusted(url, trusted):
-        return _Target(url=url, headers={}, extensions={})
+        return Route(url=url, headers={}, extensions={})
     literal = _ip_literal(host)
     if literal is not None:
-        _refuse_if_forbidden(literal, host, allow_private)
-        return _Target(url=url, headers={}, extensions={})
+        _refuse_if_forbidden(literal, host, allow_private, subject=subject)
+        return Route(url=url, headers={}, extensions={})
     addresses = await _resolve(host, url.port or (443 if url.scheme == "https" else 80))
     for address in addresses:
-        _refuse_if_forbidden(address, host, allow_private)
+        _refuse_if_forbidden(address, host, allow_private, subject=subject)
     pinned = addresses[0]
     extensions = {"sni_hostname": host} if url.scheme == "https" else {}
-    return _Target(
+    return Route(
         url=url.copy_with(host=str(pinned)), headers={"Host": url.netloc.decode("ascii")}, extensions=extensions
     )
 
@@ -228,12 +251,15 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-def _refuse_if_forbidden(address: IPAddress, host: str, allow_private: bool) -> None:
+def _refuse_if_forbidden(address: IPAddress, host: str, allow_private: bool, *, subject: str = "") -> None:
     reason = forbidden_address_reason(address)
     # RIVYA_ALLOW_PRIVATE_URLS opens the LAN and loopback, never the cloud metadata service.
     if reason is None or (allow_private and reason != "cloud metadata"):
         return
     shown = host if host == str(address) else f"{host} ({address})"
+    if subject:
+        logger.warning("refused %s on a %s address: %s", subject, reason, shown)
+        raise ReferenceError(f"{subject} points at {shown}, a {reason} address", reason="forbidden_address")
     logger.warning("refused a reference URL on a %s address: %s", reason, shown)
     raise ReferenceError(
         f"the reference URL points at {shown}, a {reason} address; {_PRIVATE_HINT}", reason="forbidden_address"

@@ -15,6 +15,7 @@ from rivya_mcp.client import (
     CreateNotSettledError,
     DeadlineExceededError,
     DownloadError,
+    DownloadRefusedError,
     IdempotencyConflictError,
     InsufficientCreditsError,
     InternalServerError,
@@ -215,6 +216,10 @@ _API_RULES: tuple[tuple[type[RivyaError] | tuple[type[RivyaError], ...], _ApiRul
     (ResultExpiredError, _ApiRule("result_expired",
                                   "The result's download URL has expired and no saved copy exists: {said}",
                                   "Generate the image again.", retryable=False, own_code=False)),
+    (DownloadRefusedError, _ApiRule("result_url_refused", "The image was not downloaded: {said}.",
+                                    "The task is paid and not lost, but its image is not fetched from where Rivya "
+                                    "points. Tell the operator the host named above; get_task tries again only if "
+                                    "Rivya later gives another URL.", retryable=False, own_code=False)),
     (DownloadError, _ApiRule("download_failed", "Downloading the result failed: {said}",
                              "Call get_task with the task id to try the download again.", retryable=True,
                              own_code=False)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rivya_mcp.tasks._catalog import HARD_PROMPT_CAP, Limits, LiveCatalog, effective_limits
 from rivya_mcp.tasks._disk import DataFolderUnusable, OutputFolderUnusable, describe_os_error, describe_storage_error
+from rivya_mcp.tasks._downloads import origin_of, result_route, whole_image_type
 from rivya_mcp.tasks._ledger import Ledger, saved_file
 from rivya_mcp.tasks._pace import PollPacer, from_journal, is_settled, is_undocumented
 from rivya_mcp.tasks._recovery import INTENT_MAX_AGE, MAX_FOLLOW_SECONDS, Recovery
@@ -113,8 +114,10 @@ __all__ = [
     "is_undocumented",
     "mime_for",
     "open_journal",
+    "origin_of",
     "public_host",
     "resolve_served_file",
+    "result_route",
     "rotate_secret",
     "same_request",
     "save_atomically",
@@ -122,4 +125,5 @@ __all__ = [
     "slugify",
     "verify",
     "webhook_url",
+    "whole_image_type",
 ]

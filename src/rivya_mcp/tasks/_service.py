@@ -35,8 +35,8 @@ from rivya_mcp.client import (
 )
 from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyReused, JournalEntry
 from rivya_mcp.manifest import REFERENCE_ITEMS_KEY
-from rivya_mcp.references import sniff_image_type
 from rivya_mcp.tasks._disk import OutputFolderUnusable
+from rivya_mcp.tasks._downloads import result_route, whole_image_type
 from rivya_mcp.tasks._ledger import Ledger, saved_file
 from rivya_mcp.tasks._pace import from_journal, is_settled
 from rivya_mcp.tasks._runtime import Runtime
@@ -354,7 +354,7 @@ class TaskService:
         spool = Spool(self.settings.data_dir)
         # A copy kept after an earlier save failed: no second download (its URL may be gone by now).
         kept = await anyio.to_thread.run_sync(spool.load, generation.id)
-        mime = sniff_image_type(kept) if kept is not None else None
+        mime = await _whole_or_none(generation.id, kept)
         from_spool = kept is not None and mime is not None
         if kept is not None and mime is not None:
             data = kept
@@ -364,10 +364,11 @@ class TaskService:
             if not url:
                 raise DownloadError(f"task {generation.id} succeeded but the API gave no result URL")
             await on_status(StatusUpdate("downloading", generation))
-            data = await runtime.client().download(url, max_bytes=MAX_RESULT_BYTES)
-            mime = sniff_image_type(data)
-            if mime is None:
-                raise DownloadError(f"the result of task {generation.id} is not a JPEG, PNG or WebP image")
+            # Result URLs are input (the upstream's answer, a webhook): the SSRF rules on every hop.
+            route = result_route(self.settings.base_url, allow_private_urls=self.settings.allow_private_urls)
+            data = await runtime.client().download(url, max_bytes=MAX_RESULT_BYTES, route=route)
+            # Saved only once whole: a body cut short is not the image (the next save downloads again).
+            mime = await whole_image_type(generation.id, data)
         # The journal's prompt first: a call that only knows the task id (get_task after a restart,
         # an edit by task id) would otherwise name the file "…_image.jpg".
         name = image_filename(generation.id, (entry.prompt if entry else None) or prompt, IMAGE_TYPES[mime])
@@ -395,6 +396,17 @@ class TaskService:
             await anyio.to_thread.run_sync(spool.discard, generation.id)
         log.info("task %s saved to %s", generation.id, path)
         return SavedImage(path, data, False)
+
+
+async def _whole_or_none(task_id: str, data: bytes | None) -> str | None:
+    """The MIME type of kept bytes that are a whole image, else None (they are downloaded again)."""
+    if data is None:
+        return None
+    try:
+        return await whole_image_type(task_id, data)
+    except DownloadError as exc:
+        log.warning("task %s: the copy kept from an earlier download is not usable: %s", task_id, exc)
+        return None
 
 
 def _newer(generation: Generation, entry: JournalEntry | None) -> Generation:

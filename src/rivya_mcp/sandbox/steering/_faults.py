@@ -10,6 +10,9 @@ failed with a given error). ``request_id`` sets the answer's ``requestId`` and `
 is lost; an after-rule may also ``merge`` an object into a JSON answer (objects merge key by key,
 anything else, ``null`` included, replaces), which is how a test gets an answer the docs allow but
 the sandbox never gives on its own (a status they do not list, a succeeded task without ``urls``).
+An after-rule may instead ``truncate`` the real answer to its first N bytes, sent without a
+``Content-Length`` and ended cleanly: a body cut short that no HTTP framing betrays (a result image
+a proxy or a dying server ended early).
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ _RULE_KEYS = frozenset(
         "request_id",
         "phase",
         "merge",
+        "truncate",
     }
 )
 
@@ -93,6 +97,7 @@ class FaultRule:
     request_id: str | None = None
     phase: Phase = "before"
     merge: dict[str, Any] | None = None
+    truncate: int | None = None
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -114,6 +119,8 @@ class FaultRule:
         """The rule's action for a log line, without the free text it answers with (which a test
         may fill with anything, an API key included)."""
         action = "drop" if self.drop else "malformed" if self.malformed else None
+        if self.truncate is not None:
+            action = f"truncate to {self.truncate} bytes"
         if action is None and self.acts:
             action = f"status {self.status or 200}" + (" with a body" if self.body is not None else "")
         delay = f" after {self.delay_ms:g} ms" if self.delay_ms else ""
@@ -132,6 +139,8 @@ class FaultRule:
             data["malformed"] = True
         if self.merge is not None:
             data["merge"] = self.merge
+        if self.truncate is not None:
+            data["truncate"] = self.truncate
         return data
 
 
@@ -189,13 +198,24 @@ def parse_rules(payload: Any) -> list[FaultRule]:
         merge = raw.get("merge")
         if merge is not None and (not isinstance(merge, dict) or phase != "after"):
             problems.append(f'{at}.merge: must be an object, with "phase": "after"')
+        truncate = raw.get("truncate")
+        if truncate is not None and (
+            not isinstance(truncate, int) or isinstance(truncate, bool) or truncate < 0 or phase != "after"
+        ):
+            problems.append(f'{at}.truncate: must be a byte count >= 0, with "phase": "after"')
         # A body answers with ``status`` (default 200): the two together are one action.
         answers = status is not None or body is not None
-        actions = int(answers and not malformed) + int(drop is True) + int(malformed is True) + int(merge is not None)
+        actions = (
+            int(answers and not malformed)
+            + int(drop is True)
+            + int(malformed is True)
+            + int(merge is not None)
+            + int(truncate is not None)
+        )
         if actions > 1:
-            problems.append(f"{at}: choose one of status (with or without body), drop, malformed, merge")
+            problems.append(f"{at}: choose one of status (with or without body), drop, malformed, merge, truncate")
         if actions == 0 and raw.get("delay_ms") is None:
-            problems.append(f"{at}: needs an action: status, body, delay_ms, drop, malformed or merge")
+            problems.append(f"{at}: needs an action: status, body, delay_ms, drop, malformed, merge or truncate")
         if len(problems) > before:
             continue
         rules.append(
@@ -215,6 +235,7 @@ def parse_rules(payload: Any) -> list[FaultRule]:
                 request_id=raw.get("request_id"),
                 phase=phase,
                 merge=merge,
+                truncate=truncate,
             )
         )
     if problems:
@@ -274,6 +295,8 @@ class FaultMiddleware:
             return
         if rule.merge is not None:
             captured = _merged(captured, rule.merge)
+        if rule.truncate is not None:
+            captured = _truncated(captured, rule.truncate)
         for message in captured:
             await send(message)
 
@@ -301,6 +324,20 @@ def _merged(messages: list[Message], patch: dict[str, Any]) -> list[Message]:
     headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
     headers.append((b"content-length", str(len(new_body)).encode()))
     return [{**start, "headers": headers}, {"type": "http.response.body", "body": new_body}]
+
+
+def _truncated(messages: list[Message], keep: int) -> list[Message]:
+    """The captured answer cut to its first ``keep`` body bytes, without a ``Content-Length``.
+
+    The server then frames it by chunks (or by closing the connection), so the body ends cleanly
+    and only its content shows that it is short.
+    """
+    start = next((m for m in messages if m["type"] == "http.response.start"), None)
+    if start is None:
+        return messages
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    return [{**start, "headers": headers}, {"type": "http.response.body", "body": body[:keep], "more_body": False}]
 
 
 async def _act(rule: FaultRule, send: Send, retry_after: Callable[[float], str], extras: dict[str, Any]) -> None:
