@@ -59,3 +59,26 @@ def test_secrets_are_redacted_whoever_logs_them(capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err
     assert "sending with **********" in err
     assert FAKE_KEY not in err
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_one_record_is_one_line_whatever_the_upstream_sent(log_format: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A task id with a line break cannot forge a record; an escape sequence cannot restyle the terminal."""
+    configure_logging(Settings(log_format=log_format))
+    forged = "task_1\n2026-07-28 10:00:00,000 WARNING rivya_mcp: API key rotated"
+    logging.getLogger("rivya_mcp.tasks").info("task %s created (%s)", forged, "\x1b[2J\x1b[31mqueued")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert "\x1b" not in lines[0]
+    if log_format == "text":  # the JSON formatter escapes on its own; the text one relies on the filter
+        assert "task_1\\n2026-07-28" in lines[0] and "\\x1b[2J" in lines[0]
+
+
+def test_tracebacks_keep_their_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(Settings())
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logging.getLogger("rivya_mcp.test").exception("it broke")
+    err = capsys.readouterr().err
+    assert "it broke" in err and "Traceback (most recent call last):" in err and len(err.splitlines()) > 2

@@ -49,6 +49,29 @@ class _RedactSecrets(logging.Filter):
         return True
 
 
+class _OneLine(logging.Filter):
+    """One record, one line: control characters in a message are escaped (``client.printable``).
+
+    Messages carry what the upstream sent (a task id, a status, a URL); a line break in one would
+    forge a log line of its own, an escape sequence restyle the operator's terminal. Applied to the
+    whole message, so it holds whoever logs and whatever they forgot to escape. A traceback's own
+    lines (``exc_info``) are the formatter's and stay as they are.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        from rivya_mcp.client import printable
+
+        self._printable = printable
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        escaped = self._printable(message, limit=None)
+        if escaped != message:
+            record.msg, record.args = escaped, None
+        return True
+
+
 def configure_logging(settings: Settings) -> None:
     """Log to stderr only: in stdio mode stdout is the protocol stream."""
     handler = logging.StreamHandler(sys.stderr)
@@ -77,6 +100,7 @@ def configure_logging(settings: Settings) -> None:
         if password:
             hidden.append(password)
     handler.addFilter(_RedactSecrets(hidden))
+    handler.addFilter(_OneLine())
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -426,5 +426,6 @@ async def test_a_route_decides_every_hop_and_relative_redirects_keep_the_name(ma
     assert asked == ["https://cdn.rivya.test/elsewhere", "http://refused.rivya.test/x"]
     assert [url for url, _ in seen] == ["https://192.0.2.7/elsewhere"]  # nothing reached the refused hop
 
+
 def test_file_body_round_trips_as_json() -> None:
     assert json.loads(json.dumps(file_body()))["mimeType"] == "image/png"

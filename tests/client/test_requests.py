@@ -452,3 +452,27 @@ def test_bad_configuration_is_refused() -> None:
         AsyncRivyaClient(API_KEY, max_retries=-1)
     with pytest.raises(ValueError):
         AsyncRivyaClient(API_KEY, poll_scale=-1)
+
+
+def _nested(depth: int) -> bytes:
+    """A task whose extra field is JSON nested ``depth`` deep (json.dumps itself cannot write one)."""
+    return b'{"id": "task_abc", "status": "queued", "extra": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("depth", [900, 100_000])  # past the scrub's stack / past json.loads' own
+@pytest.mark.parametrize("status", [200, 500])
+async def test_json_nested_too_deep_is_a_malformed_answer_not_a_crash(
+    make_client: ClientFactory, depth: int, status: int
+) -> None:
+    recorder = Recorder(httpx2.Response(status, content=_nested(depth), headers={"Content-Type": "application/json"}))
+    client = make_client(recorder, max_retries=0)
+    with pytest.raises(RivyaError) as caught:
+        await client.get_generation("task_abc")
+    if status == 200:
+        assert isinstance(caught.value, MalformedResponseError) and "not JSON" in str(caught.value)
+    else:
+        assert caught.value.status_code == 500  # the status speaks; the body is unreadable
+    # A task nested within reason still reads.
+    shallow = await make_client(Recorder(httpx2.Response(200, content=_nested(50)))).get_generation("task_abc")
+    assert shallow.status == "queued"

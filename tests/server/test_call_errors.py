@@ -11,10 +11,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
+from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.sandbox import RunningSandbox
 from rivya_mcp.server import build_server
 from rivya_mcp.settings import Secret
@@ -218,3 +220,42 @@ async def test_a_non_ascii_api_key_is_named_without_printing_it(
     assert key not in text and "tëst" not in text
     assert all(key not in r.getMessage() and "tëst" not in r.getMessage() for r in caplog.records)
     assert _tasks(sandbox) == before
+
+
+class _DeepStatusAnswers(httpx2.AsyncBaseTransport):
+    """The real sandbox, except that status answers come back as JSON nested 100,000 deep
+    (no sandbox fault can send one: its own JSON encoder would hit the recursion limit first)."""
+
+    def __init__(self) -> None:
+        self._real = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._real.handle_async_request(request)
+        if request.method == "GET" and request.url.path.startswith("/api/v1/generations/"):
+            await response.aread()
+            await response.aclose()
+            depth = 100_000
+            body = b'{"id": "x", "status": "queued", "extra": ' + b"[" * depth + b"]" * depth + b"}"
+            return httpx2.Response(200, content=body, headers={"Content-Type": "application/json"})
+        return response
+
+    async def aclose(self) -> None:
+        await self._real.aclose()
+
+
+async def test_json_nested_too_deep_is_a_malformed_answer_not_an_internal_error(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    async with httpx2.AsyncClient(transport=_DeepStatusAnswers()) as http:
+        assert settings.api_key is not None
+        client = AsyncRivyaClient(settings.api_key, settings.base_url, http_client=http, max_retries=0, poll_scale=0.1)
+        async with Client(build_server(settings, client=client)) as mcp:
+            made = (
+                await mcp.call_tool("generate_image", {"prompt": "A deep answer", "wait_seconds": 0})
+            ).structured_content
+            assert made is not None
+            result = await mcp.call_tool("get_task", {"task_id": made["task_id"], "wait_seconds": 5})
+    text = _text(result)
+    assert result.is_error and "Error (malformed_response)" in text and "internal_error" not in text, text
+    assert made["task_id"] in text  # the task is named: it exists and is not lost

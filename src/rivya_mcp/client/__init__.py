@@ -79,6 +79,7 @@ from ._models import (
 )
 from ._polling import PollInfo, poll_delay
 from ._retry import RetryStep, conflict_is_unsettled, plan_retry
+from ._text import printable, shown, shown_token
 from ._webhook_signatures import (
     KNOWN_SCHEMES,
     TIMESTAMP_TOLERANCE_SECONDS,
@@ -175,8 +176,11 @@ __all__ = [
     "parse_retry_after",
     "plan_retry",
     "poll_delay",
+    "printable",
     "retry_delay",
     "should_retry",
+    "shown",
+    "shown_token",
     "signature_header_names",
     "verify_delivery",
 ]

@@ -41,6 +41,7 @@ from ._exceptions import (
 )
 from ._gated import Confirm, GatedStream
 from ._retry import backoff_delay, conflict_is_unsettled, parse_retry_after, plan_retry, should_retry
+from ._text import printable
 
 __all__ = ["BaseClient", "DownloadHop", "DownloadRoute", "FileParts", "Sleep"]
 
@@ -399,10 +400,12 @@ class BaseClient:
         try:
             body: Any = self._scrub(json.loads(response.content)) if response.content else None
             parsed = True
-        except ValueError:
+        except (ValueError, RecursionError):
+            # Not JSON, or JSON nested deeper than Python's stack (json.loads, or the scrub walking
+            # it, hits the recursion limit): either way an answer that cannot be read, never a bug.
             body, parsed = None, False
         if 200 <= status < 300:
-            logger.debug("response %s %s -> %d (request %s)", method, path, status, header_request_id)
+            logger.debug("response %s %s -> %d (request %s)", method, path, status, printable(header_request_id))
             if not parsed or body is None:
                 # The request may have been processed and only the answer lost: retry it like a
                 # dropped connection (creates carry an Idempotency-Key, so that is safe).
@@ -426,7 +429,14 @@ class BaseClient:
         if message is None:
             message = f"{method} {path} failed with HTTP {status} {self._scrub(response.reason_phrase)}".rstrip()
         retry_after = parse_retry_after(response.headers)
-        logger.debug("response %s %s -> %d code=%s (request %s)", method, path, status, code or "-", request_id)
+        logger.debug(
+            "response %s %s -> %d code=%s (request %s)",
+            method,
+            path,
+            status,
+            printable(code or "-"),
+            printable(request_id),
+        )
         return make_status_error(
             status_code=status,
             code=code,

@@ -31,6 +31,8 @@ from rivya_mcp.client import (
     ServiceUnavailableError,
     UnusableAPIKeyError,
     UploadTooLargeError,
+    shown,
+    shown_token,
 )
 from rivya_mcp.journal import IdempotencyKeyReused
 from rivya_mcp.manifest import ArgumentError
@@ -38,6 +40,8 @@ from rivya_mcp.references import ReferenceError as ReferenceLoadError
 from rivya_mcp.tasks import MISSING_KEY_HELP, DataFolderUnusable, OutputFolderUnusable
 
 NOTHING_CHARGED = "Nothing was sent to Rivya, so no credits were spent."
+# A failure's message and next step, at most (an upstream error message can be any length).
+MAX_MESSAGE = 4000
 
 
 @dataclass(frozen=True)
@@ -52,13 +56,16 @@ class ToolFailure:
     task_id: str | None = None
 
     def text(self) -> str:
-        lines = [f"Error ({self.code}): {self.message}"]
+        # Codes and messages can carry upstream text (Rivya's error code and message, a task id):
+        # nothing in them may start a line of its own or restyle the text (``client.shown``).
+        code = shown_token(self.code, what="error code")
+        lines = [f"Error ({code}): {shown(self.message, limit=MAX_MESSAGE)}"]
         if self.retryable:
             wait = f" after about {self.retry_after:g} s" if self.retry_after else ""
             lines.append(f"Retrying{wait} may help.")
         else:
             lines.append("Retrying the same call will not help.")
-        lines.append(f"Next step: {self.next_step}")
+        lines.append(f"Next step: {shown(self.next_step, limit=MAX_MESSAGE)}")
         return "\n".join(lines)
 
 

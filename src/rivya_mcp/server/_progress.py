@@ -11,7 +11,7 @@ import math
 
 from mcp.server.mcpserver import Context
 
-from rivya_mcp.client import FAILED, PROCESSING, QUEUED, SUCCEEDED
+from rivya_mcp.client import FAILED, PROCESSING, QUEUED, SUCCEEDED, shown, shown_token
 from rivya_mcp.tasks import StatusUpdate
 
 STATUS_WORDS = {
@@ -23,17 +23,25 @@ STATUS_WORDS = {
 
 
 def describe_status(status: str) -> str:
-    """A status in words; one the API docs do not list is named as such (and is still waited on)."""
+    """A status in words; one the API docs do not list is named as such (and is still waited on).
+
+    An undocumented status is repeated only when it is a plain word: one carrying markup, escape
+    sequences or line breaks is upstream text the agent must not be handed (``client.shown_token``).
+    """
     words = STATUS_WORDS.get(status)
     if words is not None:
         return words
-    return f"in status {status!r}, which the Rivya docs do not list (treated as still running)"
+    named = shown_token(status, what="status")
+    if named == status:
+        return f"in status {status!r}, which the Rivya docs do not list (treated as still running)"
+    return f"in {named}, which the Rivya docs do not list (treated as still running)"
 
 
 def describe(update: StatusUpdate) -> str:
     """One line for the agent about what just happened to the task."""
     generation = update.generation
-    task_id, state = generation.id, describe_status(generation.status)
+    # Upstream text: the id as sent, but nothing in it may start a line or restyle the text.
+    task_id, state = shown(generation.id, limit=200), describe_status(generation.status)
     match update.kind:
         case "created":
             return f"task created {task_id}: {state}"
@@ -44,7 +52,7 @@ def describe(update: StatusUpdate) -> str:
         case "busy":
             return f"{task_id}: being finished in the background; waiting for it"
         case "webhook":
-            return f"{task_id}: {generation.status} (webhook)"
+            return f"{task_id}: {shown_token(generation.status, what='status')} (webhook)"
         case "downloading":
             return f"{task_id}: downloading the image"
         case "kept":

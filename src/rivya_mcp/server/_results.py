@@ -14,7 +14,7 @@ import anyio
 from mcp.types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from pydantic import BaseModel
 
-from rivya_mcp.client import FAILED, SUCCEEDED, Generation
+from rivya_mcp.client import DOCUMENTED_STATUSES, FAILED, SUCCEEDED, Generation, shown, shown_token
 from rivya_mcp.references import sniff_image_type
 from rivya_mcp.server._errors import ToolFailure, failure_for_exception, failure_for_task_error
 from rivya_mcp.server._preview import (
@@ -34,6 +34,17 @@ TASKS_URI = "rivya://tasks"
 
 def image_uri(path: Path) -> str:
     return IMAGE_URI_PREFIX + path.name
+
+
+def _id(task_id: str) -> str:
+    """A task id in text: as sent, unless it carries what would start a line or restyle the text."""
+    return shown(task_id, limit=200)
+
+
+def shown_status(status: str) -> str:
+    """A status as the agent sees it (text and structured content): a documented one, a plain
+    word, or a description that does not repeat upstream markup or escapes."""
+    return status if status in DOCUMENTED_STATUSES else shown_token(status, what="status")
 
 
 def text(value: str) -> TextContent:
@@ -66,7 +77,7 @@ def image_result(
 ) -> CallToolResult:
     kind = (output.mime_type or "").removeprefix("image/").upper() or "image"
     lines = [
-        f"Image ready: task {output.task_id} {output.status}.",
+        f"Image ready: task {_id(output.task_id)} {output.status}.",
         f"Saved at full resolution ({preview.source_width}×{preview.source_height} {kind}): {path}",
         f"Resource: {output.resource_uri}",
         _credits(output),
@@ -87,7 +98,7 @@ def image_result(
             uri=output.resource_uri or image_uri(path),
             name=path.name,
             title="Full-resolution image",
-            description=f"{preview.source_width}×{preview.source_height} image of task {output.task_id}",
+            description=f"{preview.source_width}×{preview.source_height} image of task {_id(output.task_id)}",
             mime_type=output.mime_type,
             size=path.stat().st_size,
         ),
@@ -115,7 +126,7 @@ def unsaved_result(
 
 def pending_result(output: TaskOutput, *, waited: float, structured_output: bool) -> CallToolResult:
     lines = [
-        f"Task {output.task_id} is still {output.status} after waiting {waited:g} s. This is not an error: "
+        f"Task {_id(output.task_id)} is still {output.status} after waiting {waited:g} s. This is not an error: "
         "the task keeps running on Rivya and is paid for once.",
         _credits(output),
         f"Next step: {output.next_step}",
@@ -128,15 +139,20 @@ def pending_result(output: TaskOutput, *, waited: float, structured_output: bool
 def task_output(generation: Generation, *, reused: bool) -> TaskOutput:
     error = generation.error
     return TaskOutput(
-        task_id=generation.id,
-        status=generation.status,
+        task_id=generation.id,  # exact (JSON carries it safely): the agent passes it back
+        status=shown_status(generation.status),
         done=generation.is_terminal,
-        model=generation.model,
+        model=shown(generation.model, limit=200) if generation.model is not None else None,
         reserved_credits=generation.reserved_credits,
         final_credits=generation.final_credits,
         source_url=generation.result.primary_url if generation.result else None,
         reused=reused,
-        error=TaskErrorOut(code=error.code, message=error.message) if error else None,
+        error=TaskErrorOut(
+            code=shown_token(error.code, what="error code") if error.code is not None else None,
+            message=shown(error.message) if error.message is not None else None,
+        )
+        if error
+        else None,
     )
 
 
@@ -172,13 +188,13 @@ async def task_result(
     if generation.status == SUCCEEDED:  # without any result URL: paid, not lost, fetched later
         output.done = False
         output.next_step = (
-            f'Call get_task with task_id="{generation.id}" in a few seconds; it fetches the image '
+            f'Call get_task with task_id="{_id(generation.id)}" in a few seconds; it fetches the image '
             "once the API gives its URL. Do not create the image again."
         )
         credits = generation.final_credits or generation.reserved_credits
         paid = f"it is paid ({credits} credits)" if credits else "it is paid"
         summary = (
-            f"Task {generation.id} succeeded and {paid}, but the Rivya API has not given its result URL yet, "
+            f"Task {_id(generation.id)} succeeded and {paid}, but the Rivya API has not given its result URL yet, "
             f"so the image could not be fetched. This is not an error: nothing is lost.\n"
             f"Next step: {output.next_step}"
         )
@@ -187,9 +203,10 @@ async def task_result(
     when = f"the next status check is allowed in {math.ceil(due)} s; " if due > 0 else ""
     note = ""
     if is_undocumented(generation.status):
-        note = f"Its status {generation.status!r} is not one the Rivya docs list; it is treated as still running. "
+        named = repr(output.status) if output.status == generation.status else "(not shown: not a plain word)"
+        note = f"Its status {named} is not one the Rivya docs list; it is treated as still running. "
     output.next_step = (
-        f'{note}Call get_task with task_id="{generation.id}"; {when}it waits up to '
+        f'{note}Call get_task with task_id="{_id(generation.id)}"; {when}it waits up to '
         f"{wait_seconds:g} s (at the documented polling pace) and returns the image when done."
     )
     return pending_result(output, waited=round(followed.waited, 1), structured_output=structured_output)

@@ -62,7 +62,7 @@ from mcp.types import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from rivya_mcp.client import Generation
+from rivya_mcp.client import Generation, shown
 from rivya_mcp.journal import AsyncJournal, McpTaskRecord
 from rivya_mcp.server import _results as results
 from rivya_mcp.server import _task_states as policy
@@ -84,6 +84,9 @@ TASK_TOOLS = frozenset({"generate_image", "edit_image"})
 MODERN_VERSIONS = frozenset({"2026-07-28"})
 # The follow-up's state is written to the journal at most this often while it polls.
 STATUS_WRITE_GAP_SECONDS = 0.5
+
+# A handle's statusMessage, at most (it can quote upstream text: an error message, a task id).
+MAX_STATUS_MESSAGE = 1000
 
 # A listen stream's backlog of task updates; a reader that falls this far behind is dropped.
 MAX_BUFFERED_UPDATES = 256
@@ -275,7 +278,7 @@ class TasksExtension(Extension):
             )
             await journal.run(
                 lambda j: j.update_mcp_task(
-                    handle, status_message=f"task created {generation.id}: {generation.status}", updated_at=now
+                    handle, status_message=describe(StatusUpdate("created", generation)), updated_at=now
                 )
             )
             record = await journal.run(lambda j: j.get_mcp_task(handle))
@@ -331,7 +334,7 @@ class TasksExtension(Extension):
                 lambda j: j.update_mcp_task(
                     record.mcp_task_id,
                     status=policy.CANCELLED,
-                    status_message=policy.cancel_message(record.task_id),
+                    status_message=shown(policy.cancel_message(record.task_id), limit=MAX_STATUS_MESSAGE),
                     updated_at=self._now(),
                     only_from=record.status,
                 )
@@ -477,11 +480,13 @@ class TasksExtension(Extension):
                         journal,
                         handle,
                         results.failure(failed).model_dump(mode="json", by_alias=True, exclude_none=True),
-                        message=f"{task_id}: {failed.code}",
+                        message=shown(f"{task_id}: {failed.code}", limit=MAX_STATUS_MESSAGE),
                     )
                     return
                 log.info("tasks: following %s: %s; looking again at its next turn", task_id, failed.code)
-                await self._set_message(journal, handle, f"{task_id}: {failed.message} (looking again)")
+                await self._set_message(
+                    journal, handle, shown(f"{task_id}: {failed.message} (looking again)", limit=MAX_STATUS_MESSAGE)
+                )
             else:
                 entry = await ledger.get(task_id)
                 if entry is None:
@@ -535,7 +540,9 @@ class TasksExtension(Extension):
                     "code": INTERNAL_ERROR,
                     "message": f"The server could not follow task {task_id} ({type(exc).__name__}; see its log).",
                 },
-                status_message=f'Call the get_task tool with task_id="{task_id}" to fetch the image.',
+                status_message=shown(
+                    f'Call the get_task tool with task_id="{task_id}" to fetch the image.', limit=MAX_STATUS_MESSAGE
+                ),
                 updated_at=self._now(),
                 only_from=policy.WORKING,
             )

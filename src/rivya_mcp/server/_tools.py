@@ -11,7 +11,7 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
-from rivya_mcp.client import APIStatusError, Generation
+from rivya_mcp.client import APIStatusError, Generation, shown, shown_token
 from rivya_mcp.journal import JournalEntry
 from rivya_mcp.manifest import PROMPT_KEY, Manifest, Mode, to_wire_params
 from rivya_mcp.server import _results as results
@@ -222,7 +222,7 @@ class ToolBodies:
         tasks = [
             TaskSummary(
                 task_id=e.task_id,
-                status=e.status,
+                status=results.shown_status(e.status),
                 model=e.model,
                 prompt=e.prompt,
                 mode=e.mode,
@@ -232,7 +232,7 @@ class ToolBodies:
                 final_credits=_int(e.final_credits),
                 saved_path=str(path) if (path := saved_file(e)) else (e.saved_paths[-1] if e.saved_paths else None),
                 idempotency_key=e.idempotency_key,
-                error_code=e.error_code,
+                error_code=shown_token(e.error_code, what="error code") if e.error_code else None,
             )
             for e in entries
         ]
@@ -252,7 +252,8 @@ class ToolBodies:
             for t in listing.tasks:
                 where = f" → {t.saved_path}" if t.saved_path else ""
                 lines.append(
-                    f"- {t.task_id or '(not created)'} {t.status} {t.created_at or ''} {(t.prompt or '')[:60]!r}{where}"
+                    f"- {shown(t.task_id, limit=200) if t.task_id else '(not created)'} {t.status} "
+                    f"{t.created_at or ''} {(t.prompt or '')[:60]!r}{where}"
                     + (UNOWNED_NOTE if t.idempotency_key in unowned else "")
                 )
             text = "\n".join(lines)

@@ -43,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
-from rivya_mcp.client import SUCCEEDED, ResultExpiredError
+from rivya_mcp.client import SUCCEEDED, ResultExpiredError, printable
 from rivya_mcp.journal import ABANDONED, UNSUBMITTED, JournalEntry
 from rivya_mcp.tasks._disk import DataFolderUnusable
 from rivya_mcp.tasks._service import Intent, TaskService
@@ -222,7 +222,12 @@ class Recovery:
                 log.warning("recovery: the API refused intent %s (%s)", key, getattr(exc, "code", exc))
                 return False
             raise
-        log.info("recovery: intent %s re-sent under its key: task %s (%s)", key, generation.id, generation.status)
+        log.info(
+            "recovery: intent %s re-sent under its key: task %s (%s)",
+            key,
+            printable(generation.id),
+            printable(generation.status),
+        )
         return True
 
     async def _finish(self, entry: JournalEntry) -> None:
@@ -256,7 +261,7 @@ class Recovery:
                     log.info("recovery: task %s finished; image saved to %s", task_id, image.path)
                     return
                 elif generation.is_terminal:
-                    log.info("recovery: task %s ended %s", task_id, generation.status)
+                    log.info("recovery: task %s ended %s", task_id, printable(generation.status))
                     return
             elapsed = anyio.current_time() - started
             if elapsed >= MAX_FOLLOW_SECONDS:

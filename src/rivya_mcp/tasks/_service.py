@@ -32,6 +32,7 @@ from rivya_mcp.client import (
     DownloadError,
     Generation,
     RivyaError,
+    printable,
 )
 from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyReused, JournalEntry
 from rivya_mcp.manifest import REFERENCE_ITEMS_KEY
@@ -225,7 +226,8 @@ class TaskService:
         await ledger.created(key, generation)
         if await ledger.get(generation.id) is None:
             self.runtime.pacer.started(generation)  # no journal: the first look still waits
-        log.info("task %s created (%s, %s)", generation.id, intent.mode, generation.status)
+        # The id and status as the upstream sent them, escaped: a line break in one forges no log line.
+        log.info("task %s created (%s, %s)", printable(generation.id), intent.mode, printable(generation.status))
         return generation
 
     # -- follow -------------------------------------------------------------------------------
