@@ -20,9 +20,9 @@ from rivya_mcp.journal import TaskJournal
 from rivya_mcp.manifest import get_manifest, to_wire_params, validate_arguments
 from rivya_mcp.server import build_server
 from rivya_mcp.settings import Settings
-from rivya_mcp.tasks import Recovery, Runtime
+from rivya_mcp.tasks import Recovery, Runtime, TaskService
 from tests.faults._process import eventually, journal_entries
-from tests.faults.conftest import Account, advance_clock, data_of, set_faults
+from tests.faults.conftest import Account, advance_clock, data_of, fault_hits, set_faults
 
 pytestmark = pytest.mark.anyio
 
@@ -212,3 +212,62 @@ async def test_recovery_goes_on_in_a_session_still_open_when_its_own_ends_first(
         for _ in range(20):
             await anyio.sleep(0)
     assert len(runs) == 2  # finished once: never again
+
+
+CREATE = {"path": "/api/v1/generations", "method": "POST"}
+
+
+@pytest.mark.parametrize(
+    "unclear",
+    [
+        {"status": 500},
+        {"status": 503},
+        {"status": 408},
+        {"drop": True},
+        {"malformed": True},
+        # Processed (and charged) upstream, its answer replaced by a 502: only the key can find it.
+        {"status": 502, "phase": "after"},
+    ],
+    ids=["500", "503", "408", "dropped", "malformed", "charged-then-502"],
+)
+async def test_a_resent_create_with_an_unclear_answer_stays_unsubmitted_and_goes_again_under_its_key(
+    account: Account, unclear: dict[str, Any]
+) -> None:
+    """Recovery's re-send that gets a 5xx, a 408, a lost connection or a garbled answer may have been
+    charged: the intent must stay ``unsubmitted`` (never ``rejected``, which nothing re-sends), and
+    the next pass re-sends it under the same key, so the task is found (or made) and charged once."""
+    settings = account.settings()
+    assert settings.api_key is not None
+    with _journal(settings) as journal:
+        _record_intent(journal, "unclear-1", "A re-send with no clear answer")
+    set_faults(account.sandbox, [{**CREATE, **unclear}])
+
+    async def one_pass() -> None:
+        started_at = datetime.now(UTC)
+        client = AsyncRivyaClient(settings.api_key, settings.base_url, max_retries=1, sleep=_no_wait)
+        runtime = Runtime(settings, client=client)
+        try:
+            with anyio.fail_after(30):
+                await Recovery(TaskService(runtime))(started_at)
+        finally:
+            await runtime.aclose()
+            await client.aclose()
+
+    await one_pass()
+    entry = _by_key(settings)["unclear-1"]
+    assert (entry.status, entry.task_id) == ("unsubmitted", None), entry
+    assert fault_hits(account.sandbox) == [2]  # sent, and retried once under the same key
+    charged = len(account.tasks())
+    assert charged == (1 if unclear.get("phase") == "after" else 0)
+
+    set_faults(account.sandbox, [])  # the API answers again: the next start re-sends it
+    await one_pass()
+    entry = _by_key(settings)["unclear-1"]
+    [task] = account.tasks()
+    assert (entry.task_id, entry.status, task["idempotency_key"]) == (task["id"], "succeeded", "unclear-1")
+    assert entry.saved_paths and Path(entry.saved_paths[0]).is_file()
+    account.assert_one_charge_per_task(1)
+
+
+async def _no_wait(_seconds: float) -> None:
+    await anyio.sleep(0)
