@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -296,3 +297,109 @@ def _png_data_uri() -> str:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), (30, 120, 200)).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+# -- a cancel, a completed handle, and a follow-up that breaks (issue 23 item 19) ----------------
+
+# One status-request turn of a follow-up at this server's poll scale is at most 10 s × 0.05.
+LONGEST_TURN_SECONDS = 0.5
+
+
+def _rivya_id(sandbox: RunningSandbox, prompt: str) -> str:
+    [task] = [t for t in sandbox.state.snapshot()["tasks"] if t["prompt"] == prompt]
+    return str(task["id"])
+
+
+def _status_requests(sandbox: RunningSandbox, task_id: str) -> list[float]:
+    """When the sandbox received each status request for ``task_id`` (its request log)."""
+    log = httpx2.get(f"{sandbox.base_url}/_sandbox/requests", timeout=5).json()["requests"]
+    return [r["start"] for r in log if r["method"] == "GET" and r["path"] == f"/api/v1/generations/{task_id}"]
+
+
+def _until(condition: Any, what: str, *, within: float = DEADLINE_SECONDS) -> None:
+    """Wait, bounded, for ``condition()``; fail saying what never happened."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {within} s"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def slow_tasks(sandbox: RunningSandbox) -> Iterator[None]:
+    """Tasks created meanwhile run for 30 sandbox seconds; faults cleared afterwards."""
+    httpx2.post(f"{sandbox.base_url}/_sandbox/config", json={"processing_seconds": 30}).raise_for_status()
+    try:
+        yield
+    finally:
+        httpx2.post(f"{sandbox.base_url}/_sandbox/config", json={"processing_seconds": 0.4}).raise_for_status()
+        httpx2.delete(f"{sandbox.base_url}/_sandbox/faults").raise_for_status()
+
+
+@pytest.mark.usefixtures("slow_tasks")
+def test_after_a_cancel_the_follow_up_asks_rivya_nothing_more(requester: Requester, sandbox: RunningSandbox) -> None:
+    """Judged from the sandbox's side: its request log (status requests) and a rule counting result
+    downloads. A twin handle, created beside the cancelled one, is polled and downloaded meanwhile."""
+    cancelled = requester.tool("generate_image", {"prompt": "a comet nobody waits for"})["taskId"]
+    twin = requester.tool("generate_image", {"prompt": "a comet somebody waits for"})["taskId"]
+    cancelled_id = _rivya_id(sandbox, "a comet nobody waits for")
+    twin_id = _rivya_id(sandbox, "a comet somebody waits for")
+    _until(lambda: bool(_status_requests(sandbox, cancelled_id)), "a first status request of the cancelled task")
+
+    requester.task("tasks/cancel", cancelled)
+    acknowledged = time.time()
+    counted = {"path": "/_sandbox/media/", "delay_ms": 1}  # lets every download through, counting it
+    httpx2.post(f"{sandbox.base_url}/_sandbox/faults", json={"rules": [counted]}).raise_for_status()
+    httpx2.post(f"{sandbox.base_url}/_sandbox/clock", json={"advance": 60}).raise_for_status()  # both finish
+
+    assert settle(requester, twin)["status"] == "completed"
+    time.sleep(2 * LONGEST_TURN_SECONDS)  # a follow-up still running would have had its turn by now
+    assert [t for t in _status_requests(sandbox, twin_id) if t > acknowledged], "the twin was not followed"
+    late = [t for t in _status_requests(sandbox, cancelled_id) if t > acknowledged]
+    assert late == [], f"{len(late)} status request(s) after the cancel"
+    rules = httpx2.get(f"{sandbox.base_url}/_sandbox/faults").json()["rules"]
+    assert rules[0]["hits"] == 1  # the twin's image; none for the cancelled task
+    assert requester.task("tasks/get", cancelled)["status"] == "cancelled"
+
+
+def test_cancelling_a_completed_handle_keeps_it_completed_with_its_result(requester: Requester) -> None:
+    handle = requester.tool("generate_image", {"prompt": "a finished fresco"})["taskId"]
+    done = settle(requester, handle)
+    assert done["status"] == "completed" and done["result"]["structuredContent"]["status"] == "succeeded"
+    ack = requester.task("tasks/cancel", handle)
+    assert ack["resultType"] == "complete"
+    after = requester.task("tasks/get", handle)
+    assert after["status"] == "completed" and after["result"] == done["result"]
+    assert after.get("statusMessage") == done.get("statusMessage")
+
+
+@pytest.mark.usefixtures("slow_tasks")
+def test_a_follow_up_that_breaks_after_a_cancel_leaves_the_handle_cancelled(
+    sandbox: RunningSandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two servers on one journal (replicas): B cancels A's running handle; A's follow-up, still in
+    its round, then hits an unexpected error (the journal's task table is gone). Its "failed" must
+    not overwrite the cancel: terminal states are absorbing."""
+    caplog.set_level(logging.DEBUG, logger="rivya_mcp.server")
+    settings = tasks_settings(sandbox, tmp_path)
+    with serve(settings) as first, serve(settings) as second:
+        a, b = Requester(f"{first.base_url}/mcp"), Requester(f"{second.base_url}/mcp")
+        try:
+            handle = a.tool("generate_image", {"prompt": "a fresco that breaks"})["taskId"]
+            task_id = _rivya_id(sandbox, "a fresco that breaks")
+            _until(lambda: bool(_status_requests(sandbox, task_id)), "A's follow-up polling the task")
+            b.task("tasks/cancel", handle)  # B has no follow-up of it: only the journal changes
+            assert b.task("tasks/get", handle)["status"] == "cancelled"
+
+            journal = sqlite3.connect(tmp_path / "data" / "journal.sqlite3")
+            journal.execute("ALTER TABLE tasks RENAME TO tasks_elsewhere")  # A's next journal read fails
+            journal.commit()
+            journal.close()
+            httpx2.post(f"{sandbox.base_url}/_sandbox/clock", json={"advance": 60}).raise_for_status()
+            ended = f"the follow-up of handle {handle[:8]}… ended"
+            _until(lambda: any(ended in r.getMessage() for r in caplog.records), "A's follow-up ending")
+            assert any("follow-up of" in r.getMessage() and r.levelno >= logging.ERROR for r in caplog.records)
+            task = b.task("tasks/get", handle)
+            assert task["status"] == "cancelled" and "error" not in task and "result" not in task, task
+        finally:
+            a.close()
+            b.close()

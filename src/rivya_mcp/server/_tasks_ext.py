@@ -434,6 +434,7 @@ class TasksExtension(Extension):
         finally:
             if self._followers.get(handle) is scope:
                 del self._followers[handle]
+            log.debug("tasks: the follow-up of handle %s… ended", handle[:8])
 
     async def _follow_to_the_end(self, record: McpTaskRecord, apps: bool) -> None:
         """What a blocking call does after the create, until the handle is completed (or expires).
@@ -460,6 +461,12 @@ class TasksExtension(Extension):
         while True:
             if policy.is_expired(record.created_at, record.ttl_ms, self._now()):
                 log.info("tasks: handle %s… expired; %s left for get_task", handle[:8], task_id)
+                return
+            # Cancelled (or finished) from elsewhere, say another replica on the journal: a cancel
+            # here stops this follow-up at once (its scope); one from there, at the next round.
+            current = await self._record(handle)
+            if current is None or current.status != policy.WORKING:
+                log.info("tasks: handle %s… is no longer working; %s is no longer followed", handle[:8], task_id)
                 return
             ledger = await runtime.ledger()
             entry = await ledger.get(task_id)
