@@ -27,6 +27,11 @@ pytestmark = pytest.mark.anyio
         ({"Authorization": "Basic cnZ5YV9za19hYmM="}, "api_key_invalid"),
         ({"Authorization": "Bearer rvya_sk_"}, "api_key_invalid"),
         ({"Authorization": "Bearer rvya_sk_has space"}, "api_key_invalid"),
+        # A well-formed key under another scheme is not a Bearer token (rivya-api §2: Bearer only).
+        ({"Authorization": "Basic rvya_sk_test_a1b2c3"}, "api_key_invalid"),
+        ({"Authorization": "Token rvya_sk_test_a1b2c3"}, "api_key_invalid"),
+        ({"Authorization": "rvya_sk_test_a1b2c3"}, "api_key_invalid"),
+        ({"Authorization": "Bearerrvya_sk_test_a1b2c3"}, "api_key_invalid"),
     ],
 )
 async def test_auth_errors(client: httpx2.AsyncClient, headers: dict[str, str], code: str) -> None:
@@ -34,6 +39,13 @@ async def test_auth_errors(client: httpx2.AsyncClient, headers: dict[str, str], 
         response = await client.request(method, path, headers=headers)
         error = assert_error(response, 401, code)
         assert "rvya_sk_has" not in error["message"]
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+async def test_the_bearer_scheme_is_case_insensitive(client: httpx2.AsyncClient, scheme: str) -> None:
+    """RFC 9110 §11.1: the scheme is matched case-insensitively; the key itself is what it is."""
+    response = await client.get("/api/v1/credits", headers={"Authorization": f"{scheme} rvya_sk_test_a1b2c3"})
+    assert response.status_code == 200
 
 
 async def test_models_list_is_public_and_documented_shape(client: httpx2.AsyncClient) -> None:

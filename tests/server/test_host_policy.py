@@ -209,3 +209,21 @@ def test_health_probes_pass_the_host_check_and_the_token_but_nothing_else_does(
         assert http.post(f"{running.base_url}/mcp", json=INITIALIZE, headers={**JSON, **probe}).status_code == 421
         assert _status("http", running) == 401
         assert _status("http", running, authorization=f"Bearer {TOKEN}") == 200
+        assert http.head(f"{running.base_url}/healthz", headers=probe).status_code == 200
+
+        # Only those two paths, and only read: a look-alike path or another method meets both checks
+        # like any other request (Host first: 421 for the pod's address; then the token: 401).
+        for method, path in [
+            ("GET", "/healthzX"),
+            ("GET", "/healthz/"),
+            ("GET", "/readyz.json"),
+            ("GET", "/healthz/../mcp"),
+            ("POST", "/healthz"),
+            ("PUT", "/readyz"),
+            ("DELETE", "/healthz"),
+        ]:
+            from_pod = http.request(method, f"{running.base_url}{path}", headers=probe)
+            assert from_pod.status_code == 421, (method, path, from_pod.status_code)
+            from_loopback = http.request(method, f"{running.base_url}{path}")
+            assert from_loopback.status_code == 401, (method, path, from_loopback.status_code)
+            assert "status" not in from_loopback.text
