@@ -6,7 +6,8 @@ real sandbox over loopback) then starts on the same data directory.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,19 @@ from tests.faults.conftest import Account, advance_clock, data_of, fault_hits, s
 pytestmark = pytest.mark.anyio
 
 MANIFEST = get_manifest("flux-kontext-max")
+# How long a state the test waits for may take: far more than it needs (milliseconds), far less
+# than the per-test timeout, so a bug that never reaches the state fails here, saying which.
+WAIT_SECONDS = 10.0
+
+
+@asynccontextmanager
+async def within(what: str, seconds: float = WAIT_SECONDS) -> AsyncIterator[None]:
+    """Fail with ``what`` did not happen, rather than hang, if the block takes longer than ``seconds``."""
+    try:
+        with anyio.fail_after(seconds):
+            yield
+    except TimeoutError:
+        raise AssertionError(f"not within {seconds:g} s: {what}") from None
 
 
 def _journal(settings: Settings, **kwargs: Any) -> TaskJournal:
@@ -101,11 +115,12 @@ async def test_recovery_never_blocks_calls_and_stops_with_the_session(account: A
         )
     # Every poll of the recovered task is slow to answer, and the task runs for 10 (sandbox) minutes,
     # which no wall clock here advances: a first call that waited for the recovery pass, or a session
-    # end that did not cancel it, would hang until the per-test timeout fails the test.
+    # end that did not cancel it, would never return; each is bounded and named.
     set_faults(account.sandbox, [{"path": "/api/v1/generations/", "method": "GET", "delay_ms": 300}])
-    async with Client(build_server(settings)) as client:
-        listing = data_of(await client.call_tool("list_tasks", {}))
-        credits = data_of(await client.call_tool("get_credits", {}))
+    async with within("the session to end (cancelling its recovery pass)"), Client(build_server(settings)) as client:
+        async with within("list_tasks and get_credits to answer beside the recovery pass", 5.0):
+            listing = data_of(await client.call_tool("list_tasks", {}))
+            credits = data_of(await client.call_tool("get_credits", {}))
     # Leaving the session cancelled the recovery (still polling a 10-minute task).
     assert listing["tasks"][0]["task_id"] == slow["task_id"] and credits["current_credits"] >= 0
     [entry] = journal_entries(settings)
@@ -132,7 +147,8 @@ async def test_a_task_created_by_this_server_is_left_to_its_caller(
     async with Client(build_server(settings)) as client:
         started = data_of(await client.call_tool("generate_image", {"prompt": "A quiet lake", "wait_seconds": 0}))
         advance_clock(account.sandbox, 5)  # finished upstream: a (wrong) background save could happen at once
-        await recovered.wait()
+        async with within("the recovery pass to finish"):
+            await recovered.wait()
         assert account.saved_images() == []
         done = data_of(await client.call_tool("get_task", {"task_id": started["task_id"], "wait_seconds": 10}))
     assert account.saved_images() == [Path(done["saved_path"])]
@@ -154,27 +170,28 @@ async def test_runtime_runs_recovery_once_restarts_it_if_cut_short_and_passes_er
         finished.append(True)
 
     runtime.set_recovery(recovery)
-    async with runtime.session():
-        await _until(lambda: len(runs) == 1)  # the background pass starts
+    async with within("the session to end, cutting its pass short"), runtime.session():
+        await _until(lambda: len(runs) == 1, "the background pass to start")
     assert len(runs) == 1  # cut short by the end of the session
     with pytest.raises(ValueError, match="from the session body"):  # not wrapped in an ExceptionGroup
-        async with runtime.session():
-            await _until(lambda: len(runs) == 2)
+        async with within("the session to end with its body's error"), runtime.session():
+            await _until(lambda: len(runs) == 2, "the pass to start again with the next session")
             raise ValueError("from the session body")
     assert len(runs) == 2 and runs[0] == runs[1]  # same cutoff: the first start of this server
     release.set()
     async with runtime.session():
-        await _until(lambda: bool(finished))
+        await _until(lambda: bool(finished), "the pass to finish")
     async with runtime.session():
         for _ in range(20):
             await anyio.sleep(0)
     assert len(runs) == 3 and finished == [True]  # finished once: never again for this server
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    """Let other tasks run until ``condition`` holds (a hang is ended by the per-test timeout)."""
-    while not condition():
-        await anyio.sleep(0)
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    """Let other tasks run until ``condition`` holds; fail naming ``what`` if it does not within the bound."""
+    async with within(what):
+        while not condition():
+            await anyio.sleep(0)
 
 
 async def test_recovery_goes_on_in_a_session_still_open_when_its_own_ends_first(tmp_path: Path) -> None:
@@ -197,15 +214,15 @@ async def test_recovery_goes_on_in_a_session_still_open_when_its_own_ends_first(
     close_first, close_second = anyio.Event(), anyio.Event()
     async with anyio.create_task_group() as group:
         group.start_soon(hold, close_first)
-        await _until(lambda: len(runs) == 1)  # the pass runs in the first session
+        await _until(lambda: len(runs) == 1, "the pass to start in the first session")
         group.start_soon(hold, close_second)
         for _ in range(20):
             await anyio.sleep(0)
         assert len(runs) == 1  # the second session stands by: one pass at a time
         close_first.set()
-        await _until(lambda: len(runs) == 2)  # taken over by the session still open
+        await _until(lambda: len(runs) == 2, "the pass to be taken over by the session still open")
         release.set()
-        await _until(lambda: bool(finished))
+        await _until(lambda: bool(finished), "the pass to finish")
         close_second.set()
     assert runs[0] == runs[1]  # the same cutoff: the first start of this server
     async with runtime.session():

@@ -78,7 +78,11 @@ def _waiting(runtime: Runtime, task_id: str) -> int:
     return 0 if lock is None else lock.statistics().tasks_waiting
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    """Let other tasks run until ``condition`` holds (a hang is ended by the per-test timeout)."""
-    while not condition():
-        await anyio.sleep(0)
+async def _until(condition: Callable[[], bool], *, within: float = 10.0) -> None:
+    """Let other tasks run until ``condition`` holds; fail (not hang) if it does not within the bound."""
+    try:
+        with anyio.fail_after(within):
+            while not condition():
+                await anyio.sleep(0)
+    except TimeoutError:
+        raise AssertionError(f"the awaited state was not reached within {within:g} s") from None
