@@ -23,6 +23,7 @@ from mcp import Client
 
 from rivya_mcp.journal import TaskJournal
 from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, account_id, sign, start_sandbox
+from tests._image_host import serve_image_host
 
 pytestmark = pytest.mark.slow
 
@@ -332,3 +333,30 @@ async def test_a_delivery_missed_while_down_is_filled_from_webhook_events(tmp_pa
             assert task_id in saved[0].name
             assert _polls(sandbox) == 0
             assert len(sandbox.state.snapshot()["webhook_deliveries"]) == 1  # nothing was sent again
+
+
+@pytest.mark.anyio
+async def test_a_signed_delivery_naming_a_loopback_result_url_is_not_fetched(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """A result URL from a webhook is input like one from a status answer: the SSRF rules apply.
+
+    The delivery is genuine (signed with the server's own secret) but names a loopback service that
+    is not the API: the server refuses to fetch it (the service sees no request) and saves nothing.
+    """
+    with serve_image_host() as elsewhere, _server(sandbox, tmp_path, "rvya_sk_hooks_ssrf") as server:
+        _delivery_faults(sandbox, {"action": "drop"})  # the sandbox's own deliveries never arrive
+        async with Client(f"{server.url}/mcp") as client:
+            started = await client.call_tool("generate_image", {"prompt": "A far-off lighthouse", "wait_seconds": 0})
+        task_id = (started.structured_content or {})["task_id"]
+        url = elsewhere.url("/img.png")
+        data = {"id": task_id, "status": "succeeded", "model": "flux-kontext-max", "result": {"primary_url": url}}
+        event = {"id": "evt_result_elsewhere", "type": "generation.succeeded", "data": data}
+        assert _post_event(server, event, secret=server.secret()) == 200
+
+        def refused() -> bool:
+            return b"refused the result URL on a loopback address" in server.log.read_bytes()
+
+        _wait_until(lambda: refused() or elsewhere.paths or _images(server), "the delivery to be applied")
+        assert elsewhere.paths == []  # never contacted
+        assert _images(server) == [] and refused()

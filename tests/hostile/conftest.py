@@ -4,33 +4,23 @@ every request that reached the sandbox (so a test can prove nothing invalid was 
 from __future__ import annotations
 
 import base64
-import io
 import json
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
-from PIL import Image
 
 from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from rivya_mcp.settings import Secret, Settings
+from tests._image_host import ImageHost, serve_image_host
+from tests._image_host import image_bytes as image_bytes  # the hostile tests' image, from here
 
 FAST = SandboxConfig(queued_seconds=0.05, processing_seconds=0.3)
 HOSTILE_KEY = "rvya_sk_test_hostile_5c0ffee5"
-
-
-def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (40, 30)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (30, 140, 200)).save(buffer, format=fmt)
-    return buffer.getvalue()
 
 
 def data_uri(data: bytes, mime: str = "image/png") -> str:
@@ -97,64 +87,6 @@ def billable(sandbox: RunningSandbox) -> tuple[int, int, int]:
     snapshot = sandbox.state.snapshot()
     charges = sum(1 for entry in snapshot["ledger"] if entry["delta"] < 0)
     return len(snapshot["tasks"]), charges, len(snapshot["files"])
-
-
-@dataclass
-class ImageHost:
-    """A loopback HTTP server that is *not* the sandbox: an image, a redirect, a loop, and a request log."""
-
-    port: int
-    paths: list[str] = field(default_factory=list)
-
-    def url(self, path: str, *, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
-
-
-class _ImageHandler(BaseHTTPRequestHandler):
-    server: _ImageServer
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, format: str, *args: object) -> None:  # keep test output clean
-        pass
-
-    def do_GET(self) -> None:
-        split = urlsplit(self.path)
-        self.server.owner.paths.append(split.path)
-        if split.path == "/img.png":
-            body = image_bytes("PNG")
-            self._send(200, body, {"Content-Type": "image/png", "Content-Length": str(len(body))})
-        elif split.path == "/redirect":
-            target = parse_qs(split.query)["to"][0]
-            self._send(302, b"", {"Location": target, "Content-Length": "0"})
-        elif split.path == "/loop":  # a redirect back to itself, for ever
-            self._send(302, b"", {"Location": "/loop", "Content-Length": "0"})
-        else:
-            self._send(404, b"", {"Content-Length": "0"})
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class _ImageServer(ThreadingHTTPServer):
-    daemon_threads = True
-    owner: ImageHost
-
-
-@contextmanager
-def serve_image_host() -> Iterator[ImageHost]:
-    server = _ImageServer(("127.0.0.1", 0), _ImageHandler)
-    server.owner = ImageHost(port=server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server.owner
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
