@@ -31,7 +31,7 @@ from rivya_mcp.transport._security import (
     token_matches,
     transport_security,
 )
-from rivya_mcp.transport._stdio import stdio_server
+from rivya_mcp.transport._stdio import ScreenedLine, screen_line, serve_stdio
 
 __all__ = [
     "HEALTH_PATH",
@@ -47,6 +47,7 @@ __all__ = [
     "HostPolicy",
     "HttpTransport",
     "RemoteBindRefused",
+    "ScreenedLine",
     "Transport",
     "build_http_app",
     "check_bind",
@@ -55,8 +56,9 @@ __all__ = [
     "parse_allowed_host",
     "parse_allowed_hosts",
     "parse_host",
+    "screen_line",
     "serve",
-    "stdio_server",
+    "serve_stdio",
     "token_matches",
     "transport_security",
     "webhook_route",
