@@ -37,7 +37,7 @@ MAX_MODULES_PER_PACKAGE = 15
 # edge (monkeypatching the module's own ``os``, reader or clock). Each names why.
 WHITE_BOX: dict[str, str] = {
     "tests/references/test_local_paths.py": "swaps a file between stat and open through the module's os",
-    "tests/references/test_urls.py": "answers the fetcher's DNS lookups (public names that resolve to private addresses)",
+    "tests/references/test_urls.py": "answers the fetcher's DNS lookups (public names resolving to private addresses)",
     "tests/hostile/test_reference_sources.py": "counts and caps the local reader's reads",
     "tests/manifest/test_loader.py": "resets the once-per-process meta-schema check",
     "tests/server/test_preview_cache.py": "moves the preview cache's clock",
