@@ -3,15 +3,9 @@
 
 from __future__ import annotations
 
+from rivya_mcp.settings import HostName, parse_host
 from rivya_mcp.transport._health import HEALTH_PATH, READY_PATH, HealthMiddleware, is_ready
-from rivya_mcp.transport._hosts import (
-    HostName,
-    HostOriginMiddleware,
-    HostPolicy,
-    parse_allowed_host,
-    parse_allowed_hosts,
-    parse_host,
-)
+from rivya_mcp.transport._hosts import HostOriginMiddleware, HostPolicy, parse_allowed_host, parse_allowed_hosts
 from rivya_mcp.transport._http import (
     MAX_REQUEST_BODY_BYTES,
     MCP_PATH,
