@@ -21,10 +21,11 @@ How, with public SDK API only (neither the low-level server that MCPServer keeps
 
 Limits, on purpose:
 
-- Every line is parsed twice, here and by the SDK: no public hook sees the SDK's read side (the
-  dispatcher's ``on_stream_exception`` is set only through the low-level server). Ours is the
-  cheap way (``screen_line``): 3 ms on a 13.3 MB line (a 10 MB data-URI reference), where the
-  SDK's own parse takes 25-45 ms; docs/benchmarks.md, "stdio transport".
+- Every line is decoded and parsed twice, here and by the SDK: no public hook sees the SDK's read
+  side (the dispatcher's ``on_stream_exception`` is set only through the low-level server). Ours
+  is the cheap way (``screen_line``: 2-16 ms on a 13.3 MB line, a 10 MB data-URI reference, where
+  the SDK's own parse takes 24-34 ms); such a ``tools/call`` takes 16-18 ms longer to answer than
+  on the SDK alone, a ``ping`` 0.05-0.2 ms (docs/benchmarks.md, "stdio transport").
 - At EOF on stdin the SDK ends the session and cancels requests still running (our own earlier
   transport gave them half a second): hosts keep stdin open while they wait for answers. A last
   line without a newline is only complete at EOF, so it may go unanswered.
@@ -91,8 +92,8 @@ def screen_line(line: str) -> ScreenedLine:
 
     The verdict is the SDK's: a line is a message when its adapter
     (``mcp_types.jsonrpc_message_adapter``) accepts it. The usual case is checked the cheap way,
-    ``pydantic_core.from_json`` then ``validate_python`` (3 ms on a 13.3 MB line where
-    ``validate_json``, the SDK's own call, takes 25-45 ms: docs/benchmarks.md), and a refusal is
+    ``pydantic_core.from_json`` then ``validate_python`` (2-16 ms on a 13.3 MB line, where
+    ``validate_json``, the SDK's own call, takes 24-34 ms: docs/benchmarks.md), and a refusal is
     confirmed with ``validate_json`` itself, so a line the SDK would accept is never answered with
     an error. ``tests/transport/test_stdio.py`` holds the two ways to the same verdicts.
     """
