@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
 from rivya_mcp import __version__
-from rivya_mcp.settings import Secret, Settings
+from rivya_mcp.settings import Secret, SettingError, Settings
 
 if TYPE_CHECKING:
     from rivya_mcp.sandbox import RunningSandbox
@@ -187,14 +187,13 @@ def _limit_malloc_arenas() -> None:
         pass
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import anyio
 
     _limit_malloc_arenas()
 
     from rivya_mcp.transport import serve
 
-    settings = Settings.from_env()
     if args.auth_token:
         settings = settings.with_changes(auth_token=Secret(args.auth_token))
     if args.allowed_host:
@@ -251,12 +250,12 @@ def _journal_usable(settings: Settings, log: logging.Logger) -> bool:
     return True
 
 
-def _sandbox(args: argparse.Namespace) -> int:
+def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     import anyio
 
     from rivya_mcp.sandbox import SandboxConfig, profile_from_env, serve_sandbox
 
-    configure_logging(Settings.from_env())
+    configure_logging(settings)
     try:
         profile = args.profile or profile_from_env(os.environ)
     except ValueError as exc:
@@ -273,14 +272,13 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _webhooks(args: argparse.Namespace) -> int:
+def _webhooks(args: argparse.Namespace, settings: Settings) -> int:
     import anyio
 
     from rivya_mcp.client import AsyncRivyaClient, RivyaError
     from rivya_mcp.journal import AsyncJournal, JournalError
     from rivya_mcp.tasks import SecretStore, open_journal, rotate_secret, webhook_url
 
-    settings = Settings.from_env()
     configure_logging(settings)
     public_url = (args.public_url or settings.public_url or "").strip().rstrip("/")
     if not public_url or settings.api_key is None:
@@ -316,7 +314,8 @@ def _webhooks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(_: argparse.Namespace) -> int:
+def _demo(_args: argparse.Namespace, _settings: Settings) -> int:
+    # The demo's server reads the same environment: a bad value is refused here, before it starts.
     from rivya_mcp._demo import run_demo
 
     return run_demo()
@@ -324,15 +323,21 @@ def _demo(_: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    if args.command in (None, "serve"):
-        if args.command is None:
-            args = _build_parser().parse_args(["serve"])
-        return _serve(args)
+    if args.command is None:
+        args = _build_parser().parse_args(["serve"])
+    try:
+        settings = Settings.from_env()
+    except SettingError as exc:
+        # One line that names the variable and what it takes; no traceback for a typo.
+        print(f"rivya-mcp: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(args, settings)
     if args.command == "sandbox":
-        return _sandbox(args)
+        return _sandbox(args, settings)
     if args.command == "webhooks":
-        return _webhooks(args)
-    return _demo(args)
+        return _webhooks(args, settings)
+    return _demo(args, settings)
 
 
 if __name__ == "__main__":
