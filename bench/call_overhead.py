@@ -12,7 +12,8 @@ the paths:
   against the tool's output schema, as any host must) and the Python SDK's ``mcp.Client``, whose
   own stdio transport and session cost about a millisecond more per call on the host's side;
 - for reference, a bare MCPServer's one-tool ``echo`` over stdio (the transport's own floor): on
-  the SDK's stdio transport, and (an async ``echo``) on the server's own (``server/_stdio.py``)
+  the SDK's stdio transport as ``MCPServer.run`` serves it, and (an async ``echo``) through
+  ``rivya_mcp.transport.serve_stdio`` (the same transport plus our screening of unreadable lines)
   with each of the two hosts.
 
 MCP overhead = median(MCP path) − median(client). The target is judged in memory and over stdio
@@ -61,12 +62,12 @@ STDIO_MINIMAL = "MCP stdio get_task, minimal host"
 STDIO_SDK = "MCP stdio get_task, mcp.Client host (not judged)"
 JUDGED = (IN_MEMORY, STDIO_MINIMAL)
 PROMPT = "A lighthouse at dusk [sandbox:seconds=0.2]"
-# The bare server on rivya-mcp's stdio transport, with an async tool as get_task is: the floor of a
-# stdio round trip with the SDK on both ends, before any work of ours.
+# The bare server served as rivya-mcp serves stdio, with an async tool as get_task is: the floor of
+# a stdio round trip with the SDK on both ends, before any work of ours.
 BARE_ON_OUR_TRANSPORT = """
 import anyio
 from mcp.server import MCPServer
-from rivya_mcp.transport import stdio_server
+from rivya_mcp.transport import serve_stdio
 
 server = MCPServer("bare")
 
@@ -76,13 +77,7 @@ async def echo(text: str) -> str:
     return text
 
 
-async def main() -> None:
-    lowlevel = server._lowlevel_server
-    async with stdio_server() as (read_stream, write_stream):
-        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
-
-
-anyio.run(main)
+anyio.run(serve_stdio, server)
 """
 
 
@@ -166,10 +161,8 @@ async def measure(calls: int) -> tuple[str, bool]:
                 STDIO_MINIMAL: minimal_get,
                 STDIO_SDK: stdio_get,
                 "bare MCPServer echo over stdio, SDK transport, mcp.Client host": bare_echo,
-                "bare MCPServer async echo on our stdio transport, mcp.Client host": bare_echo_ours,
-                "bare MCPServer async echo on our stdio transport, minimal host (floor of the stdio rows)": (
-                    bare_echo_minimal
-                ),
+                "bare MCPServer async echo on serve_stdio, mcp.Client host": bare_echo_ours,
+                "bare MCPServer async echo on serve_stdio, minimal host (floor of the stdio rows)": (bare_echo_minimal),
             }
             render = "preview render of the saved file, uncached (first get_task only)"
             samples: dict[str, list[float]] = {name: [] for name in [*paths, render]}

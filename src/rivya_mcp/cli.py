@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
 from rivya_mcp import __version__
-from rivya_mcp.settings import Secret, Settings
+from rivya_mcp.settings import Secret, SettingError, Settings
 
 if TYPE_CHECKING:
     from rivya_mcp.sandbox import RunningSandbox
@@ -263,14 +263,13 @@ def _limit_malloc_arenas() -> None:
         pass
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import anyio
 
     _limit_malloc_arenas()
 
     from rivya_mcp.transport import serve
 
-    settings = Settings.from_env()
     if args.auth_token:
         settings = settings.with_changes(auth_token=Secret(args.auth_token))
     if args.allowed_host:
@@ -334,12 +333,12 @@ def _journal_usable(settings: Settings, log: logging.Logger) -> bool:
     return True
 
 
-def _sandbox(args: argparse.Namespace) -> int:
+def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     import anyio
 
     from rivya_mcp.sandbox import SandboxConfig, profile_from_env, serve_sandbox, webhook_signing_from_env
 
-    configure_logging(Settings.from_env())
+    configure_logging(settings)
     try:
         profile = args.profile or profile_from_env(os.environ)
         signing = args.webhook_signing or webhook_signing_from_env(os.environ)
@@ -359,14 +358,13 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _webhooks(args: argparse.Namespace) -> int:
+def _webhooks(args: argparse.Namespace, settings: Settings) -> int:
     import anyio
 
     from rivya_mcp.client import AsyncRivyaClient, RivyaError
     from rivya_mcp.journal import AsyncJournal, JournalError
     from rivya_mcp.tasks import SecretStore, open_journal, rotate_secret, webhook_url
 
-    settings = Settings.from_env()
     configure_logging(settings)
     public_url = (args.public_url or settings.public_url or "").strip().rstrip("/")
     if not public_url or settings.api_key is None:
@@ -402,12 +400,11 @@ def _webhooks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _doctor(args: argparse.Namespace) -> int:
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     import anyio
 
     from rivya_mcp.doctor import WEBHOOK_WAIT_SECONDS, render, run_doctor
 
-    settings = Settings.from_env()
     configure_logging(settings.with_changes(log_level="ERROR"))  # the table is the output
     public_url = (args.public_url or settings.public_url or "").strip().rstrip("/") or None
     wait = args.webhook_wait if args.webhook_wait is not None else WEBHOOK_WAIT_SECONDS
@@ -416,7 +413,8 @@ def _doctor(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def _demo(_: argparse.Namespace) -> int:
+def _demo(_args: argparse.Namespace, _settings: Settings) -> int:
+    # The demo's server reads the same environment: a bad value is refused here, before it starts.
     from rivya_mcp._demo import run_demo
 
     return run_demo()
@@ -436,17 +434,23 @@ def with_default_command(argv: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(with_default_command(sys.argv[1:] if argv is None else argv))
-    if args.command in (None, "serve"):
-        if args.command is None:
-            args = _build_parser().parse_args(["serve"])
-        return _serve(args)
+    if args.command is None:
+        args = _build_parser().parse_args(["serve"])
+    try:
+        settings = Settings.from_env()
+    except SettingError as exc:
+        # One line that names the variable and what it takes; no traceback for a typo.
+        print(f"rivya-mcp: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(args, settings)
     if args.command == "sandbox":
-        return _sandbox(args)
+        return _sandbox(args, settings)
     if args.command == "webhooks":
-        return _webhooks(args)
+        return _webhooks(args, settings)
     if args.command == "doctor":
-        return _doctor(args)
-    return _demo(args)
+        return _doctor(args, settings)
+    return _demo(args, settings)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -50,26 +53,242 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)).expanduser().resolve()
 
 
-def _flag(value: str | None, default: bool) -> bool:
-    if value is None or value.strip() == "":
+# --- Reading the environment: one pure rule per kind of value ------------------------------------
+#
+# Each rule takes an EnvValue (the variable's name and its text, None when unset) and returns the
+# value, or raises SettingError: one line naming the variable, what it accepts and, unless it is a
+# secret, what it was given. The CLI prints that line and exits 2 (cli.main).
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_SHOWN_CHARACTERS = 60
+
+
+@dataclass(frozen=True)
+class EnvValue:
+    """One environment variable as read: its name and its text (None when it is not set)."""
+
+    name: str
+    text: str | None
+
+    @property
+    def given(self) -> str | None:
+        """The text without surrounding whitespace; None when unset or blank (the default applies)."""
+        if self.text is None or not self.text.strip():
+            return None
+        return self.text.strip()
+
+
+class SettingError(ValueError):
+    """A variable's value is not one it accepts; the message is one line, never a secret's value."""
+
+    def __init__(self, value: EnvValue, accepts: str, *, secret: bool = False) -> None:
+        self.variable = value.name
+        self.accepts = accepts
+        if secret:
+            shown = "the value set is not (and is not shown: it is a secret)"
+        else:
+            text = value.text or ""
+            shown = f"not {text[:_SHOWN_CHARACTERS]!r}" + ("…" if len(text) > _SHOWN_CHARACTERS else "")
+        super().__init__(f"{value.name} must be {accepts}; {shown}")
+
+
+class _Environment:
+    """``env.get(name)`` gives the EnvValue, name and all (scripts/gen_docs.py finds the names so)."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def get(self, name: str) -> EnvValue:
+        return EnvValue(name, self._environ.get(name))
+
+
+def parse_number(
+    value: EnvValue, default: float, *, minimum: float = 0.0, above_minimum: bool = False, unit: str = "seconds"
+) -> float:
+    """A finite decimal number, at least ``minimum`` (or above it)."""
+    if value.given is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    bound = f"above {minimum:g}" if above_minimum else f"{minimum:g} or more"
+    accepts = f"a number of {unit}, {bound} (e.g. {default:g})"
+    try:
+        number = float(value.given)
+    except ValueError:
+        raise SettingError(value, accepts) from None
+    if not math.isfinite(number) or number < minimum or (above_minimum and number == minimum):
+        raise SettingError(value, accepts)
+    return number
 
 
-def _words(value: str | None) -> tuple[str, ...]:
-    """Scopes as written in an environment variable: separated by spaces or commas."""
-    return tuple(dict.fromkeys(word for word in (value or "").replace(",", " ").split() if word))
+def parse_count(value: EnvValue, default: int) -> int:
+    """A whole number, 0 or more."""
+    if value.given is None:
+        return default
+    if not (value.given.isascii() and value.given.isdigit()):
+        raise SettingError(value, f"a whole number, 0 or more (e.g. {default})")
+    return int(value.given)
 
 
-def _secret(value: str | None) -> Secret | None:
-    text = (value or "").strip()
-    return Secret(text) if text else None
+def parse_flag(value: EnvValue, default: bool) -> bool:
+    """true/false, 1/0, yes/no or on/off, in any case."""
+    if value.given is None:
+        return default
+    word = value.given.lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise SettingError(value, "true or false (or 1/0, yes/no, on/off)")
 
 
-def _paths(value: str | None) -> tuple[Path, ...]:
-    if not value:
+def parse_choice(value: EnvValue, default: str, choices: Sequence[str]) -> str:
+    """One of ``choices``, in any case; returned as spelled in ``choices``."""
+    if value.given is None:
+        return default
+    for choice in choices:
+        if value.given.lower() == choice.lower():
+            return choice
+    raise SettingError(value, "one of " + ", ".join(choices))
+
+
+def parse_url(value: EnvValue, default: str | None, *, example: str) -> str | None:
+    """An http(s) URL with a host and no credentials, query or fragment; without a trailing slash."""
+    if value.given is None:
+        return default
+    accepts = f"an http:// or https:// URL with a host and no user:password@, query or fragment (e.g. {example})"
+    parts = urlsplit(value.given)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        raise SettingError(value, accepts) from None
+    if (
+        parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() for c in value.given)
+    ):
+        raise SettingError(value, accepts)
+    return value.given.rstrip("/")
+
+
+def parse_database_url(value: EnvValue) -> Secret | None:
+    """A ``postgresql://`` (or ``postgres://``) URL; a secret: it may carry a password."""
+    if value.given is None:
+        return None
+    if urlsplit(value.given).scheme.lower() not in ("postgresql", "postgres"):
+        raise SettingError(value, "a postgresql:// URL (e.g. postgresql://user@db.example:5432/rivya)", secret=True)
+    return Secret(value.given)
+
+
+def parse_secret(value: EnvValue, *, what: str) -> Secret | None:
+    """A key or token sent in an HTTP header: visible ASCII characters, no spaces."""
+    if value.given is None:
+        return None
+    if not all("!" <= c <= "~" for c in value.given):
+        raise SettingError(value, f"{what}: visible ASCII characters without spaces", secret=True)
+    return Secret(value.given)
+
+
+def parse_model(value: EnvValue, default: str, known: Callable[[], Collection[str]]) -> str:
+    """The id of a model that has a manifest (``known`` lists them; asked only when one is named)."""
+    if value.given is None:
+        return default
+    models = known()
+    if value.given not in models:
+        raise SettingError(value, "one of the models with a manifest: " + ", ".join(sorted(models)))
+    return value.given
+
+
+def _resolve(value: EnvValue, text: str, accepts: str) -> Path:
+    try:
+        return Path(text).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a NUL byte, no home for "~"
+        raise SettingError(value, f"{accepts} ({exc})") from None
+
+
+def parse_folder(value: EnvValue, default: Path) -> Path:
+    """A folder path, ``~`` expanded, made absolute (whether it exists is checked where it is used)."""
+    if value.given is None:
+        return default
+    return _resolve(value, value.given, "a folder path")
+
+
+def parse_folders(value: EnvValue) -> tuple[Path, ...]:
+    """Folder paths separated by the OS path separator, spaces around each ignored, blank ones too."""
+    if value.given is None:
         return ()
-    return tuple(Path(p).expanduser().resolve() for p in value.split(os.pathsep) if p.strip())
+    accepts = f"folder paths separated by {os.pathsep!r}"
+    return tuple(_resolve(value, part.strip(), accepts) for part in value.given.split(os.pathsep) if part.strip())
+
+
+def parse_words(value: EnvValue) -> tuple[str, ...]:
+    """Words such as OAuth scopes, separated by spaces or commas (each once, in order)."""
+    if value.given is None:
+        return ()
+    return tuple(dict.fromkeys(word for word in value.given.replace(",", " ").split() if word))
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class HostName:
+    """A host as it appears in a Host header or an origin: lower-case name, optional port."""
+
+    name: str  # lower-case; an IPv6 address keeps its brackets
+    port: int | None = None
+
+    def port_for(self, scheme: str) -> int | None:
+        return self.port if self.port is not None else DEFAULT_PORTS.get(scheme)
+
+
+def parse_host(value: str) -> HostName | None:
+    """``name``, ``name:port``, ``[v6]`` or ``[v6]:port``; None for anything else."""
+    value = value.strip().lower()
+    if not value or any(c in value for c in "/?#@ \t\\"):
+        return None
+    if value.startswith("["):
+        end = value.find("]")
+        if end == -1:
+            return None
+        name, rest = value[: end + 1], value[end + 1 :]
+        try:
+            ipaddress.IPv6Address(name[1:-1])
+        except ValueError:
+            return None
+        if rest and not rest.startswith(":"):
+            return None
+        port_text = rest[1:] if rest else None
+    else:
+        name, colon, port_text_or_empty = value.partition(":")
+        port_text = port_text_or_empty if colon else None
+        if not name or ":" in port_text_or_empty:
+            return None
+    if port_text is None:
+        return HostName(name)
+    if not port_text.isascii() or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        return None
+    return HostName(name, int(port_text))
+
+
+def parse_host_list(value: EnvValue) -> tuple[str, ...]:
+    """Comma-separated host names as clients reach the server, each with an optional port."""
+    if value.given is None:
+        return ()
+    entries = tuple(entry.strip() for entry in value.given.split(",") if entry.strip())
+    for entry in entries:
+        host = parse_host(entry)
+        if host is None or host.name == "*":
+            raise SettingError(
+                value,
+                "host names separated by commas, each with an optional port and no scheme or path "
+                "(e.g. mcp.example.com,mcp.example.com:8443)",
+            )
+    return entries
 
 
 @dataclass(frozen=True)
@@ -127,41 +346,43 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        key = env.get("RIVYA_API_KEY", "").strip()
-        token = env.get("RIVYA_MCP_AUTH_TOKEN", "").strip()
-        database_url = env.get("RIVYA_DATABASE_URL", "").strip()
+        """The settings the environment asks for; SettingError names a variable with a bad value."""
+        env = _Environment(os.environ if environ is None else environ)
         base = cls()
         return cls(
-            api_key=Secret(key) if key else None,
-            base_url=(env.get("RIVYA_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
-            model=env.get("RIVYA_MODEL") or base.model,
-            output_dir=Path(env["RIVYA_OUTPUT_DIR"]).expanduser().resolve()
-            if env.get("RIVYA_OUTPUT_DIR")
-            else base.output_dir,
-            data_dir=Path(env["RIVYA_DATA_DIR"]).expanduser().resolve() if env.get("RIVYA_DATA_DIR") else base.data_dir,
-            wait_seconds=float(env.get("RIVYA_WAIT_SECONDS") or base.wait_seconds),
-            structured_output=_flag(env.get("RIVYA_STRUCTURED_OUTPUT"), base.structured_output),
-            request_timeout=float(env.get("RIVYA_TIMEOUT") or base.request_timeout),
-            max_retries=int(env.get("RIVYA_MAX_RETRIES") or base.max_retries),
-            poll_scale=float(env.get("RIVYA_POLL_SCALE") or base.poll_scale),
-            allow_private_urls=_flag(env.get("RIVYA_ALLOW_PRIVATE_URLS"), False),
-            read_dirs=_paths(env.get("RIVYA_READ_DIRS")),
-            auth_token=Secret(token) if token else None,
-            allowed_hosts=tuple(h.strip() for h in env.get("RIVYA_ALLOWED_HOSTS", "").split(",") if h.strip()),
-            log_level=(env.get("RIVYA_LOG_LEVEL") or base.log_level).upper(),
-            public_url=(env.get("RIVYA_PUBLIC_URL") or "").strip().rstrip("/") or None,
-            database_url=Secret(database_url) if database_url else None,
-            lease_seconds=float(env.get("RIVYA_LEASE_SECONDS") or base.lease_seconds),
-            log_format=(env.get("RIVYA_LOG_FORMAT") or base.log_format).strip().lower(),
-            oauth_issuer=(env.get("RIVYA_OAUTH_ISSUER") or "").strip() or None,
-            oauth_scopes=_words(env.get("RIVYA_OAUTH_SCOPES")),
-            oauth_audience=(env.get("RIVYA_OAUTH_AUDIENCE") or "").strip() or None,
-            oauth_client_id=(env.get("RIVYA_OAUTH_CLIENT_ID") or "").strip() or None,
-            oauth_client_secret=_secret(env.get("RIVYA_OAUTH_CLIENT_SECRET")),
-            rivya_login=_flag(env.get("RIVYA_LOGIN"), False),
-            secret_key=_secret(env.get("RIVYA_SECRET_KEY")),
+            api_key=parse_secret(env.get("RIVYA_API_KEY"), what="a Rivya API key"),
+            base_url=parse_url(env.get("RIVYA_BASE_URL"), None, example=DEFAULT_BASE_URL) or DEFAULT_BASE_URL,
+            model=parse_model(env.get("RIVYA_MODEL"), base.model, _known_models),
+            output_dir=parse_folder(env.get("RIVYA_OUTPUT_DIR"), base.output_dir),
+            data_dir=parse_folder(env.get("RIVYA_DATA_DIR"), base.data_dir),
+            wait_seconds=parse_number(env.get("RIVYA_WAIT_SECONDS"), base.wait_seconds),
+            structured_output=parse_flag(env.get("RIVYA_STRUCTURED_OUTPUT"), base.structured_output),
+            request_timeout=parse_number(env.get("RIVYA_TIMEOUT"), base.request_timeout, above_minimum=True),
+            max_retries=parse_count(env.get("RIVYA_MAX_RETRIES"), base.max_retries),
+            poll_scale=parse_number(env.get("RIVYA_POLL_SCALE"), base.poll_scale, above_minimum=True, unit="times"),
+            allow_private_urls=parse_flag(env.get("RIVYA_ALLOW_PRIVATE_URLS"), base.allow_private_urls),
+            read_dirs=parse_folders(env.get("RIVYA_READ_DIRS")),
+            auth_token=parse_secret(env.get("RIVYA_MCP_AUTH_TOKEN"), what="a bearer token"),
+            allowed_hosts=parse_host_list(env.get("RIVYA_ALLOWED_HOSTS")),
+            log_level=parse_choice(env.get("RIVYA_LOG_LEVEL"), base.log_level, LOG_LEVELS),
+            public_url=parse_url(env.get("RIVYA_PUBLIC_URL"), None, example="https://mcp.example.com"),
+            database_url=parse_database_url(env.get("RIVYA_DATABASE_URL")),
+            lease_seconds=parse_number(env.get("RIVYA_LEASE_SECONDS"), base.lease_seconds, above_minimum=True),
+            log_format=parse_choice(env.get("RIVYA_LOG_FORMAT"), base.log_format, LOG_FORMATS),
+            oauth_issuer=parse_url(env.get("RIVYA_OAUTH_ISSUER"), None, example="https://login.example.com"),
+            oauth_scopes=parse_words(env.get("RIVYA_OAUTH_SCOPES")),
+            oauth_audience=(env.get("RIVYA_OAUTH_AUDIENCE").given or "").strip() or None,
+            oauth_client_id=(env.get("RIVYA_OAUTH_CLIENT_ID").given or "").strip() or None,
+            oauth_client_secret=parse_secret(env.get("RIVYA_OAUTH_CLIENT_SECRET"), what="an OAuth client secret"),
+            rivya_login=parse_flag(env.get("RIVYA_LOGIN"), base.rivya_login),
+            secret_key=parse_secret(env.get("RIVYA_SECRET_KEY"), what="the secret key"),
         )
 
     def with_changes(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _known_models() -> Collection[str]:
+    from rivya_mcp.manifest import load_manifests  # the manifests, read once per process
+
+    return load_manifests().keys()

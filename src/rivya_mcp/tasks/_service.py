@@ -36,6 +36,7 @@ from rivya_mcp.client import (
 )
 from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyReused, JournalEntry
 from rivya_mcp.manifest import REFERENCE_ITEMS_KEY
+from rivya_mcp.settings import Settings
 from rivya_mcp.tasks._disk import OutputFolderUnusable
 from rivya_mcp.tasks._downloads import result_route, whole_image_type
 from rivya_mcp.tasks._ledger import Ledger, saved_file
@@ -158,7 +159,7 @@ class TaskService:
         self.runtime = runtime
 
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         return self.runtime.settings
 
     # -- create -------------------------------------------------------------------------------

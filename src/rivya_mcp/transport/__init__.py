@@ -3,15 +3,9 @@
 
 from __future__ import annotations
 
+from rivya_mcp.settings import HostName, parse_host
 from rivya_mcp.transport._health import HEALTH_PATH, READY_PATH, HealthMiddleware, is_ready
-from rivya_mcp.transport._hosts import (
-    HostName,
-    HostOriginMiddleware,
-    HostPolicy,
-    parse_allowed_host,
-    parse_allowed_hosts,
-    parse_host,
-)
+from rivya_mcp.transport._hosts import HostOriginMiddleware, HostPolicy, parse_allowed_host, parse_allowed_hosts
 from rivya_mcp.transport._http import (
     MAX_REQUEST_BODY_BYTES,
     MCP_PATH,
@@ -31,7 +25,7 @@ from rivya_mcp.transport._security import (
     token_matches,
     transport_security,
 )
-from rivya_mcp.transport._stdio import stdio_server
+from rivya_mcp.transport._stdio import ScreenedLine, screen_line, serve_stdio
 
 __all__ = [
     "HEALTH_PATH",
@@ -47,6 +41,7 @@ __all__ = [
     "HostPolicy",
     "HttpTransport",
     "RemoteBindRefused",
+    "ScreenedLine",
     "Transport",
     "build_http_app",
     "check_bind",
@@ -55,8 +50,9 @@ __all__ = [
     "parse_allowed_host",
     "parse_allowed_hosts",
     "parse_host",
+    "screen_line",
     "serve",
-    "stdio_server",
+    "serve_stdio",
     "token_matches",
     "transport_security",
     "webhook_route",

@@ -25,20 +25,11 @@ from dataclasses import dataclass
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+# The syntax of a host name is the settings' (RIVYA_ALLOWED_HOSTS is checked when it is read).
+from rivya_mcp.settings import DEFAULT_PORTS, HostName, parse_host
+
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-DEFAULT_PORTS = {"http": 80, "https": 443}
 ALLOWED_HOSTS_ENV = "RIVYA_ALLOWED_HOSTS"
-
-
-@dataclass(frozen=True)
-class HostName:
-    """A host as it appears in a Host header or an origin: lower-case name, optional port."""
-
-    name: str  # lower-case; an IPv6 address keeps its brackets
-    port: int | None = None
-
-    def port_for(self, scheme: str) -> int | None:
-        return self.port if self.port is not None else DEFAULT_PORTS.get(scheme)
 
 
 def _is_loopback_name(name: str) -> bool:
@@ -48,35 +39,6 @@ def _is_loopback_name(name: str) -> bool:
         return ipaddress.ip_address(name.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def parse_host(value: str) -> HostName | None:
-    """``name``, ``name:port``, ``[v6]`` or ``[v6]:port``; None for anything else."""
-    value = value.strip().lower()
-    if not value or any(c in value for c in "/?#@ \t\\"):
-        return None
-    if value.startswith("["):
-        end = value.find("]")
-        if end == -1:
-            return None
-        name, rest = value[: end + 1], value[end + 1 :]
-        try:
-            ipaddress.IPv6Address(name[1:-1])
-        except ValueError:
-            return None
-        if rest and not rest.startswith(":"):
-            return None
-        port_text = rest[1:] if rest else None
-    else:
-        name, colon, port_text_or_empty = value.partition(":")
-        port_text = port_text_or_empty if colon else None
-        if not name or ":" in port_text_or_empty:
-            return None
-    if port_text is None:
-        return HostName(name)
-    if not port_text.isascii() or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        return None
-    return HostName(name, int(port_text))
 
 
 def parse_allowed_host(entry: str) -> HostName:

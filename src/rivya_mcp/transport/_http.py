@@ -170,20 +170,9 @@ async def serve(
 ) -> None:
     """Run the server until cancelled. stdout carries only the protocol in stdio mode."""
     if transport == "stdio":
-        from rivya_mcp.transport._stdio import stdio_server
+        from rivya_mcp.transport._stdio import serve_stdio
 
-        server = build_server(settings)
-        # Our faster transport feeds the SDK's low-level server (what run_stdio_async does with the
-        # SDK's own transport). That is a private attribute (the SDK has a TODO to make it public)
-        # and the one private name we use: if an SDK release moves it, start with the SDK's own
-        # transport (no parse-error answers, no fast path) instead of not starting at all.
-        lowlevel = getattr(server, "_lowlevel_server", None)
-        if lowlevel is None or not hasattr(lowlevel, "create_initialization_options"):
-            log.warning("this mcp release has no _lowlevel_server; using the SDK's stdio transport")
-            await server.run_stdio_async()
-            return
-        async with stdio_server() as (read_stream, write_stream):
-            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+        await serve_stdio(build_server(settings))
         return
     app = build_http_app(
         settings, transport=transport, host=host, port=port, allow_remote_without_token=allow_remote_without_token

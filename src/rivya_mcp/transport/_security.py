@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from rivya_mcp.transport._hosts import HostName, HostPolicy
+from rivya_mcp.settings import HostName
+from rivya_mcp.transport._hosts import HostPolicy
 
 
 class RemoteBindRefused(ValueError):

@@ -1,93 +1,123 @@
-"""The stdio transport on non-blocking pipes, read and written on the event loop itself.
+"""stdio: the SDK's own transport, with an answer for a line that is not a JSON-RPC message.
 
-The SDK's ``mcp.server.stdio.stdio_server`` reads and writes through ``anyio.wrap_file``: every
-line read and every line written is a hop to a worker thread and back, ~1.9 ms per round trip on
-a two-core box. When stdin and stdout are pipes or sockets (how every MCP host spawns a stdio
-server), this transport instead sets them non-blocking and waits for readiness on the running
-loop (``anyio.wait_readable``/``wait_writable``). Anything else (Windows, a TTY, a regular file,
-stdout sharing its pipe with stderr, an SDK without the pieces reused here) falls back to the SDK
-transport unchanged.
+``serve_stdio(server)`` runs ``MCPServer.run_stdio_async()``, whose transport
+(``mcp.server.stdio.stdio_server()``) reads and writes through ``anyio.wrap_file`` in worker
+threads. One behaviour is ours: a line that is not a JSON-RPC message is answered as JSON-RPC 2.0
+§5.1 asks (-32700 "Parse error" for text that is not JSON, -32600 "Invalid Request" for JSON that
+is not a message, both with ``id: null``) and the session goes on; blank lines are skipped without
+an answer. The SDK only logs such a line, so a client would wait for an answer that never comes.
 
-Its streams have no task of their own in the message path: the session's receive reads the next
-line from the pipe itself, and a send writes its frame to the pipe itself when the pipe takes it
-whole (a queue and one flusher task take over otherwise). Two task switches per call fewer than
-with memory streams and reader/writer tasks, each a trip through the event loop.
+How, with public SDK API only (neither the low-level server that MCPServer keeps private nor any
+``mcp.*._private`` module): with no arguments, ``stdio_server()`` serves ``sys.stdin`` and
+``sys.stdout``, and serves a sys stream's ``.buffer`` in place when the stream is not backed by fd
+0/1. While serving, ``sys.stdin`` and ``sys.stdout`` are stand-ins whose ``.buffer`` is ours:
 
-It keeps the SDK transport's contract: streams of ``SessionMessage | Exception`` in and
-``SessionMessage`` out; newline-delimited JSON; input decoded as UTF-8 with ``errors="replace"``
-and universal newlines (as the SDK's ``TextIOWrapper`` does); a line that is not a JSON-RPC
-message goes to the session as the validation exception (which answers the client with an
-error); each message is written whole before the next; EOF on stdin ends the session. Like the
-SDK, it claims fd 0/1 while serving (stray reads see EOF, stray prints go to stderr) and restores
-them, and the descriptors' blocking flags, on exit. The claim is our own few lines (``_claim_fd``
-below), not the SDK's private helpers, whose meaning a 2.x release may change without notice.
+- the input (``_ScreenedInput``) reads the wire's lines, decoded as the SDK decodes them (UTF-8
+  with ``errors="replace"``, universal newlines), and asks ``screen_line`` about each: a message
+  is handed on to the SDK, which parses it again; anything else is answered and dropped;
+- the output (``_WholeLines``) is the one writer of the wire: the SDK's frames and our answers go
+  through it under one lock, and it only ever writes whole lines, so an answer never lands inside
+  a frame (frames can be megabytes; a pipe write is atomic only up to PIPE_BUF).
 
-On both paths, a line that is not a JSON-RPC message is answered as JSON-RPC 2.0 §5.1 asks
-(the SDK only logs it, so the client would wait for an answer that never comes): -32700 "Parse
-error" for text that is not JSON, -32600 "Invalid Request" for JSON that is not a message, both
-with ``id: null``; the session goes on reading. Blank lines are skipped without an answer.
+Limits, on purpose:
+
+- Every line is decoded and parsed twice, here and by the SDK: no public hook sees the SDK's read
+  side (the dispatcher's ``on_stream_exception`` is set only through the low-level server). Ours
+  is the cheap way (``screen_line``: 2-16 ms on a 13.3 MB line, a 10 MB data-URI reference, where
+  the SDK's own parse takes 24-34 ms); such a ``tools/call`` takes 16-18 ms longer to answer than
+  on the SDK alone, a ``ping`` 0.05-0.2 ms (docs/benchmarks.md, "stdio transport").
+- At EOF on stdin the SDK ends the session and cancels requests still running (our own earlier
+  transport gave them half a second): hosts keep stdin open while they wait for answers. A last
+  line without a newline is only complete at EOF, so it may go unanswered.
+- An answer waits for the frame being written: while a host reads none of a large answer, the
+  reading thread waits too (the SDK's reader does not, so the host's writes may block sooner).
+- The claim of fd 0/1 (fd 0 at the null device and fd 1 at stderr while serving, so that stray
+  reads see EOF and stray writes by C code or children miss the wire) is our own few lines: the
+  SDK claims only streams it serves itself. POSIX only: on Windows the descriptors are served in
+  place and only Python-level prints are kept off the wire (``sys.stdout`` is the stand-in). A
+  stray ``sys.stdout.buffer.write`` by code in this process reaches the wire, as it does with the
+  SDK when it serves a buffer in place.
+- A worker thread may still be blocked reading the wire when the session ends: the private
+  duplicate of fd 0 is never closed, so its number is never recycled under it (as in the SDK).
 """
 
 from __future__ import annotations
 
-import codecs
 import io
 import logging
 import os
-import stat
+import re
 import sys
-from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Self
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TextIO
 
-import anyio
-import anyio.lowlevel
 import mcp_types as types
 import pydantic
-from mcp.shared.message import SessionMessage
+import pydantic_core
 
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["stdio_server", "unreadable_line_reply"]
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+    from typing_extensions import Buffer
+
+__all__ = ["ScreenedLine", "screen_line", "serve_stdio"]
 
 log = logging.getLogger(__name__)
 
-_READ_SIZE = 256 * 1024
-# At EOF, how long requests already read may take to be answered before the session is closed
-# (which cancels whatever is still running). The SDK's transport leaves them no time on purpose,
-# but its thread hop to notice EOF let quick ones (a ping, tools/list) finish; this keeps that
-# for piped input like ``printf '…' | rivya-mcp serve`` without holding a departed host long.
-EOF_GRACE_SECONDS = 0.5
+# A line of JSON's own whitespace only (RFC 8259 §2). Not str.isspace(): Unicode spaces (U+00A0,
+# U+2028) are not JSON and deserve a parse error.
+_BLANK = re.compile(r"[ \t\r\n]*")
+_READ_BUFFER = 256 * 1024
 
 
-def stdio_server() -> AbstractAsyncContextManager[tuple[Any, Any]]:
-    """``(read_stream, write_stream)`` over this process's stdin/stdout; the fast path when possible."""
-    return _answering_unreadable_lines(_pipe_stdio_server() if _pipes_usable() else _sdk_stdio_server())
+async def serve_stdio(server: MCPServer[Any]) -> None:
+    """Serve ``server`` over this process's stdin/stdout with the SDK's transport until EOF."""
+    with _serving_stdio():
+        await server.run_stdio_async()
 
 
-def _sdk_stdio_server() -> AbstractAsyncContextManager[tuple[Any, Any]]:
-    from mcp.server.stdio import stdio_server as sdk_stdio_server
+class ScreenedLine(NamedTuple):
+    """What to do with one line read from the wire."""
 
-    return sdk_stdio_server()
+    forward: bool  # hand it to the SDK
+    reply: types.JSONRPCError | None = None  # or answer it with this error (never both)
 
 
-def unreadable_line_reply(exc: Exception) -> types.JSONRPCError | None:
-    """The error a transport answers for a line it could not turn into a message, if any.
+def screen_line(line: str) -> ScreenedLine:
+    """Hand a JSON-RPC message on; answer anything else but a blank line, which is dropped.
 
-    ``exc`` is what the transports hand the session for such a line (pydantic's ValidationError
-    from ``jsonrpc_message_adapter.validate_json``). The id is always null: JSON-RPC 2.0 §5.1
-    allows it when the id cannot be detected, and echoing an id read from a malformed message
-    could make the client take this error for the answer to a request of its own.
+    The verdict is the SDK's: a line is a message when its adapter
+    (``mcp_types.jsonrpc_message_adapter``) accepts it. The usual case is checked the cheap way,
+    ``pydantic_core.from_json`` then ``validate_python`` (2-16 ms on a 13.3 MB line, where
+    ``validate_json``, the SDK's own call, takes 24-34 ms: docs/benchmarks.md), and a refusal is
+    confirmed with ``validate_json`` itself, so a line the SDK would accept is never answered with
+    an error. ``tests/transport/test_stdio.py`` holds the two ways to the same verdicts.
     """
-    if not isinstance(exc, pydantic.ValidationError):
-        return None
+    if _BLANK.fullmatch(line):  # fullmatch stops at the first other character: O(1) for a message
+        return ScreenedLine(forward=False)
+    try:
+        types.jsonrpc_message_adapter.validate_python(pydantic_core.from_json(line), by_name=False)
+    except ValueError:  # pydantic's ValidationError, or from_json's error for text that is not JSON
+        try:
+            types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+        except pydantic.ValidationError as exc:
+            return ScreenedLine(forward=False, reply=unreadable_line_reply(exc))
+    return ScreenedLine(forward=True)
+
+
+def unreadable_line_reply(exc: pydantic.ValidationError) -> types.JSONRPCError:
+    """The error to answer for a line ``jsonrpc_message_adapter.validate_json`` refused with ``exc``.
+
+    The id is always null: JSON-RPC 2.0 §5.1 allows it when the id cannot be detected, and
+    echoing an id read from a malformed message could make the client take this error for the
+    answer to a request of its own.
+    """
     errors = exc.errors(include_url=False)
     if errors and errors[0]["type"] == "json_invalid":
-        given = errors[0].get("input")
-        if isinstance(given, str) and not given.strip():
-            return None  # a blank line: nothing was sent, nothing to answer
         # pydantic's message says where the JSON broke, never what it contained.
         detail = str(errors[0].get("msg", "invalid JSON"))
         return types.JSONRPCError(
@@ -100,349 +130,200 @@ def unreadable_line_reply(exc: Exception) -> types.JSONRPCError | None:
     )
 
 
-class _ReadStream:
-    """What a read stream adds to ``receive``/``aclose``: iteration and ``async with``."""
-
-    async def receive(self) -> SessionMessage | Exception:
-        raise NotImplementedError
-
-    async def aclose(self) -> None:
-        raise NotImplementedError
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> SessionMessage | Exception:
-        try:
-            return await self.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-
-class _AnsweringReadStream(_ReadStream):
-    """A session read stream that answers unreadable lines itself, then hands them on as before."""
-
-    def __init__(self, inner: Any, write_stream: Any) -> None:
-        self._inner = inner
-        self._write = write_stream
-
-    @property
-    def last_context(self) -> Any:
-        # The SDK's dispatcher reads this from its own context streams; pass it through.
-        return getattr(self._inner, "last_context", None)
-
-    async def receive(self) -> SessionMessage | Exception:
-        item: SessionMessage | Exception = await self._inner.receive()
-        if isinstance(item, Exception):
-            reply = unreadable_line_reply(item)
-            if reply is not None:
-                log.debug("answered an unreadable stdio line with JSON-RPC error %d", reply.error.code)
-                await self._write.send(SessionMessage(reply))
-        return item
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-@asynccontextmanager
-async def _answering_unreadable_lines(
-    transport: AbstractAsyncContextManager[tuple[Any, Any]],
-) -> AsyncIterator[tuple[Any, Any]]:
-    async with transport as (read_stream, write_stream):
-        yield _AnsweringReadStream(read_stream, write_stream), write_stream
-
-
-def _pipes_usable() -> bool:
-    """stdin and stdout are pipes/sockets we may make non-blocking without affecting anyone else."""
-    if sys.platform == "win32":
-        return False
-    try:
-        if sys.stdin is None or sys.stdout is None:
-            return False
-        if sys.stdin.buffer.fileno() != 0 or sys.stdout.buffer.fileno() != 1:
-            return False
-        modes = [os.fstat(fd) for fd in (0, 1)]
-        if not all(stat.S_ISFIFO(s.st_mode) or stat.S_ISSOCK(s.st_mode) for s in modes):
-            return False
-        # O_NONBLOCK belongs to the open file description: if stderr shares stdout's pipe, making
-        # stdout non-blocking would make stderr (our logs) non-blocking too.
-        err = os.fstat(2)
-        if (err.st_dev, err.st_ino) == (modes[1].st_dev, modes[1].st_ino):
-            return False
-    except (AttributeError, OSError, ValueError):
-        return False
-    return True
-
-
-class _LineSplitter:
-    """Bytes in, complete text lines out, exactly as iterating a UTF-8 ``TextIOWrapper`` yields them."""
-
-    def __init__(self) -> None:
-        self._decoder = io.IncrementalNewlineDecoder(codecs.getincrementaldecoder("utf-8")("replace"), True)
-        self._pending: list[str] = []
-
-    def feed(self, data: bytes, *, final: bool = False) -> list[str]:
-        text = self._decoder.decode(data, final=final)
-        lines: list[str] = []
-        start = 0
-        while (end := text.find("\n", start)) != -1:
-            piece = text[start : end + 1]
-            if self._pending:
-                self._pending.append(piece)
-                piece = "".join(self._pending)
-                self._pending.clear()
-            lines.append(piece)
-            start = end + 1
-        if start < len(text):
-            self._pending.append(text[start:])
-        if final and self._pending:
-            lines.append("".join(self._pending))
-            self._pending.clear()
-        return lines
-
-
-def _set_nonblocking(fd: int) -> Callable[[], None]:
-    was_blocking = os.get_blocking(fd)
-    os.set_blocking(fd, False)
-
-    def restore() -> None:
-        if was_blocking:
-            try:
-                os.set_blocking(fd, True)
-            except OSError:  # pragma: no cover - the descriptor went away
-                pass
-
-    return restore
-
-
-async def _write_all(fd: int, data: memoryview) -> None:
-    while data:
-        try:
-            written = os.write(fd, data)
-        except BlockingIOError:
-            await anyio.wait_writable(fd)
-            continue
-        data = data[written:]
-
-
-def _frame(message: types.JSONRPCMessage) -> bytes:
+def _frame(message: types.JSONRPCError) -> bytes:
+    # As the SDK writes its own frames.
     return (message.model_dump_json(by_alias=True, exclude_unset=True) + "\n").encode("utf-8")
 
 
-class _Unanswered:
-    """Ids of requests read whose response hasn't been written: at EOF they get a short grace."""
+class _WholeLines(io.BufferedIOBase):
+    """``sys.stdout.buffer`` while serving: the wire, written whole lines at a time by one writer.
 
-    def __init__(self) -> None:
-        self._ids: set[Any] = set()
-        self._all_answered = anyio.Event()
-
-    def read(self, message: types.JSONRPCMessage) -> None:
-        if getattr(message, "method", None) is not None and getattr(message, "id", None) is not None:
-            self._ids.add(message.id)  # type: ignore[union-attr]
-
-    def written(self, message: types.JSONRPCMessage) -> None:
-        if self._ids and getattr(message, "method", None) is None:
-            self._ids.discard(getattr(message, "id", None))
-            if not self._ids:
-                self._all_answered.set()
-
-    async def settle(self, timeout: float) -> None:
-        if self._ids:
-            self._all_answered = anyio.Event()
-            with anyio.move_on_after(timeout):
-                await self._all_answered.wait()
-
-
-class _PipeReadStream(_ReadStream):
-    """The session's read stream, pulled from the stdin pipe by the task that receives.
-
-    No reader task and no memory stream in between: a message is read, split and parsed when the
-    session asks for the next one, which saves a task switch per message (the SDK already relays
-    each one through a task of its own). Meant for one receiving task, as the session has.
+    Bytes up to the last newline of a write go out at once; a tail without a newline waits for
+    the rest of its line in memory, never on the wire. So whoever holds the lock finds the wire
+    between two frames, and :meth:`write_line` can put an answer there.
     """
 
-    def __init__(self, fd: int, unanswered: _Unanswered) -> None:
+    def __init__(self, fd: int) -> None:
+        super().__init__()
         self._fd = fd
-        self._unanswered = unanswered
-        self._splitter = _LineSplitter()
-        self._lines: deque[str] = deque()
-        self._eof = False
-        self._closed = False
+        self._lock = threading.Lock()
+        self._tail = bytearray()
 
-    async def receive(self) -> SessionMessage | Exception:
-        waited = False
-        while not self._lines:
-            if self._closed:
-                raise anyio.ClosedResourceError
-            if self._eof:
-                await self._unanswered.settle(EOF_GRACE_SECONDS)
-                raise anyio.EndOfStream
-            # Wait first: the pipe is almost always empty when the next message is asked for, and a
-            # read that finds it so would be a wasted system call.
-            await anyio.wait_readable(self._fd)
-            waited = True
-            self._fill()
-        if not waited:
-            # A line left from an earlier read (the client wrote several at once): still one
-            # checkpoint per message, as a memory stream's receive has.
-            await anyio.lowlevel.checkpoint()
-        return self._parse(self._lines.popleft())
+    def writable(self) -> bool:
+        return True
 
-    def _fill(self) -> None:
-        try:
-            data = os.read(self._fd, _READ_SIZE)
-        except BlockingIOError:  # readable, then drained by someone else: wait again
-            return
-        if data:
-            self._lines.extend(self._splitter.feed(data))
-        else:
-            self._eof = True
-            self._lines.extend(self._splitter.feed(b"", final=True))
+    def write(self, data: Buffer, /) -> int:
+        view = memoryview(data).cast("B")
+        with self._lock:
+            if not self._tail and view.nbytes and view[-1] == 0x0A:  # ends with a newline
+                self._write_all(view)  # the usual case: the SDK writes one whole frame per call
+                return len(view)
+            self._tail += view
+            end = self._tail.rfind(b"\n")
+            if end >= 0:
+                whole = bytes(self._tail[: end + 1])
+                del self._tail[: end + 1]
+                self._write_all(whole)
+        return len(view)
 
-    def _parse(self, line: str) -> SessionMessage | Exception:
-        try:
-            message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-        except Exception as exc:
-            # The session answers the client with an error, as the SDK transport's does.
-            return exc
-        self._unanswered.read(message)
-        return SessionMessage(message)
+    def write_line(self, line: bytes) -> None:
+        """Write one whole line between frames (from the reading thread)."""
+        with self._lock:
+            self._write_all(line)
 
-    async def aclose(self) -> None:
-        # No checkpoint, as a memory stream's: the session closes its streams in cleanup code, where
-        # a cancellation raised here would skip the rest of that cleanup.
-        self._closed = True
+    def _write_all(self, data: Buffer) -> None:
+        view = memoryview(data).cast("B")
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
 
 
-class _PipeWriteStream:
-    """The session's write stream: the sender writes its message to the stdout pipe itself.
+class _ScreenedInput(io.BufferedIOBase):
+    """``sys.stdin.buffer`` while serving: the wire's JSON-RPC lines; any other line is answered.
 
-    A message the pipe takes whole (the usual case: the pipe holds 64 KiB and the host reads as
-    it comes) costs one ``write`` and no task switch. Otherwise its remainder is queued, behind any
-    message already queued, for :meth:`flush_queue`, which writes each one whole and in order; the
-    sender waits for that. A message once queued is written whole even if its sender is cancelled,
-    so a frame is never cut short.
+    Read by the SDK's text wrapper (``read1``) in its reader thread, one caller at a time. Each
+    line is checked when the SDK asks for bytes past the previous one, so an answer goes out in
+    the order the lines came.
     """
 
-    def __init__(self, fd: int, unanswered: _Unanswered) -> None:
-        self._fd = fd
-        self._unanswered = unanswered
-        self._queue: deque[tuple[memoryview, types.JSONRPCMessage, anyio.Event]] = deque()
-        self._queued = anyio.Event()
-        self._closed = False
-        self._error: OSError | None = None
+    def __init__(self, wire: TextIO, answer: Callable[[bytes], None]) -> None:
+        super().__init__()
+        self._wire = wire
+        self._answer = answer
+        self._line = b""
+        self._pos = 0
 
-    async def send(self, item: SessionMessage) -> None:
-        if self._closed:
-            raise anyio.ClosedResourceError
-        await anyio.lowlevel.checkpoint_if_cancelled()
-        self._raise_if_broken()
-        message = item.message
-        data = _frame(message)
-        written = 0
-        if not self._queue:  # nothing ahead of this message: try the pipe directly
+    def readable(self) -> bool:
+        return True
+
+    def read1(self, size: int = -1, /) -> bytes:
+        while self._pos >= len(self._line):
+            line = self._wire.readline()
+            if not line:
+                return b""  # EOF: the SDK's reader ends, and the session with it
+            self._line, self._pos = self._screen(line), 0
+        end = len(self._line) if size is None or size < 0 else self._pos + size
+        chunk = self._line[self._pos : end]
+        self._pos += len(chunk)
+        return chunk
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if size is not None and size >= 0:
+            return self.read1(size)
+        parts = []
+        while chunk := self.read1(-1):
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def readinto(self, buffer: Buffer, /) -> int:
+        view = memoryview(buffer).cast("B")
+        chunk = self.read1(len(view))
+        view[: len(chunk)] = chunk
+        return len(chunk)
+
+    def _screen(self, line: str) -> bytes:
+        """The line's bytes for the SDK, or ``b""`` when it is not handed on."""
+        verdict = screen_line(line)
+        if verdict.reply is not None:
+            log.debug("answered an unreadable stdio line with JSON-RPC error %d", verdict.reply.error.code)
             try:
-                written = os.write(self._fd, data)
-            except BlockingIOError:
-                pass
-            except OSError as exc:
-                self._break(exc)
-                self._raise_if_broken()
-            if written == len(data):
-                self._unanswered.written(message)
-                return
-        done = anyio.Event()
-        self._queue.append((memoryview(data)[written:], message, done))
-        self._queued.set()
-        await done.wait()
-        self._raise_if_broken()
-
-    async def flush_queue(self) -> None:
-        """Write queued messages until the stream is closed; a write error ends the transport."""
-        while True:
-            while not self._queue:
-                if self._error is not None:
-                    raise self._error
-                if self._closed:
-                    return
-                self._queued = anyio.Event()
-                await self._queued.wait()
-            view, message, done = self._queue[0]
-            try:
-                await _write_all(self._fd, view)
-            except OSError as exc:
-                self._break(exc)
-                raise
-            self._queue.popleft()
-            self._unanswered.written(message)
-            done.set()
-
-    def _break(self, exc: OSError) -> None:
-        """The pipe failed (the host is gone): release every waiting sender and end the flusher."""
-        self._error = exc
-        while self._queue:
-            self._queue.popleft()[2].set()
-        self._queued.set()
-
-    def _raise_if_broken(self) -> None:
-        if self._error is not None:
-            raise anyio.BrokenResourceError from self._error
-
-    def close(self) -> None:
-        """No more messages: the flusher ends once what is queued is written."""
-        self._closed = True
-        self._queued.set()
-
-    async def aclose(self) -> None:
-        self.close()
-
-    async def __aenter__(self) -> _PipeWriteStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+                self._answer(_frame(verdict.reply))
+            except OSError:  # the host is gone: EOF on stdin follows
+                log.debug("could not answer an unreadable stdio line", exc_info=True)
+        return line.encode("utf-8") if verdict.forward else b""
 
 
-# fds this process's transport has claimed; a second concurrent claim would tear frames.
+class _StdinStandIn(io.TextIOBase):
+    """``sys.stdin`` while serving: EOF for anyone else; ``.buffer`` is the wire, for the SDK."""
+
+    def __init__(self, wire: _ScreenedInput) -> None:
+        super().__init__()
+        self._wire_input = wire
+
+    @property
+    def buffer(self) -> BinaryIO:
+        return self._wire_input  # type: ignore[return-value]
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, _size: int | None = -1, /) -> str:
+        return ""
+
+    def readline(self, _size: int | None = -1, /) -> str:  # type: ignore[override]
+        return ""
+
+
+class _StdoutStandIn(io.TextIOBase):
+    """``sys.stdout`` while serving: text goes to stderr; ``.buffer`` is the wire, for the SDK."""
+
+    def __init__(self, wire: _WholeLines, stderr: TextIO) -> None:
+        super().__init__()
+        self._wire_output = wire
+        self._stderr = stderr
+
+    @property
+    def buffer(self) -> BinaryIO:
+        return self._wire_output  # type: ignore[return-value]
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._stderr.encoding
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str, /) -> int:
+        return self._stderr.write(text)
+
+    def flush(self) -> None:
+        self._stderr.flush()
+
+    def fileno(self) -> int:
+        return self._stderr.fileno()
+
+
+# fds this process has claimed; a second concurrent claim would tear frames.
 _claimed: set[int] = set()
+_claimed_lock = threading.Lock()
 
 
 def _claim_fd(fd: int, open_diversion: Callable[[], int]) -> tuple[int, Callable[[], None]]:
     """Serve the wire from a private duplicate of ``fd`` and point ``fd`` itself elsewhere.
 
-    Handlers, libraries and children that read fd 0 then see EOF, and stray prints to fd 1 go to
-    stderr, instead of stealing or corrupting protocol frames. Best-effort, as the SDK's claim:
-    when a descriptor cannot be duplicated or diverted, the wire is served from ``fd`` in place.
-    Returns the descriptor to serve and the function that puts ``fd`` back.
+    Best-effort, as the SDK's claim: when the descriptor cannot be duplicated or diverted (or on
+    Windows, where the Win32 standard handles would need repointing too), the wire is served from
+    ``fd`` in place. Returns the descriptor to serve and the function that puts ``fd`` back.
+    Raises RuntimeError when ``fd`` is already claimed in this process.
     """
-    if fd in _claimed:
-        raise RuntimeError(f"another stdio_server() in this process has already claimed fd {fd}")
-    _claimed.add(fd)
+    with _claimed_lock:
+        if fd in _claimed:
+            raise RuntimeError(f"another stdio server in this process has already claimed fd {fd}")
+        _claimed.add(fd)
 
     def release() -> None:
-        _claimed.discard(fd)
+        with _claimed_lock:
+            _claimed.discard(fd)
 
+    if sys.platform == "win32":
+        return fd, release
     try:
-        # Above the standard range (so it never lands on 0-2) and close-on-exec (children never see it).
+        # Above the standard range (never 0-2) and close-on-exec (children never see it).
         private = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
     except OSError:
         return fd, release
     try:
         diversion = open_diversion()
     except OSError:
-        os.close(private)
-        return fd, release
+        return private, release
     try:
         os.dup2(diversion, fd)
     except OSError:
-        os.close(private)
-        return fd, release
+        return private, release
     finally:
         os.close(diversion)
 
@@ -451,7 +332,7 @@ def _claim_fd(fd: int, open_diversion: Callable[[], int]) -> tuple[int, Callable
             os.dup2(private, fd)
         except OSError:  # pragma: no cover - fd stays diverted; the claim is kept so none reuse it
             return
-        os.close(private)
+        # ``private`` stays open: a worker thread may still be blocked on it (see the docstring).
         release()
 
     return private, restore
@@ -468,29 +349,25 @@ def _open_stdout_diversion() -> int:
         return os.open(os.devnull, os.O_WRONLY)
 
 
-@asynccontextmanager
-async def _pipe_stdio_server() -> AsyncIterator[tuple[_PipeReadStream, _PipeWriteStream]]:
+@contextmanager
+def _serving_stdio() -> Iterator[None]:
+    """Claim fd 0/1 and put the stand-ins in ``sys.stdin``/``sys.stdout``; undo both on exit."""
+    saved_stdin, saved_stdout = sys.stdin, sys.stdout
     restores: list[Callable[[], None]] = []
     try:
         in_fd, restore_stdin = _claim_fd(0, _open_stdin_diversion)
         restores.append(restore_stdin)
         out_fd, restore_stdout = _claim_fd(1, _open_stdout_diversion)
         restores.append(restore_stdout)
-        # Anything still buffered in sys.stdout would otherwise land after our frames (or never);
-        # fd 1 now points at stderr, where a stray print belongs.
-        sys.stdout.flush()
-        restores.append(_set_nonblocking(in_fd))
-        restores.append(_set_nonblocking(out_fd))
-
-        unanswered = _Unanswered()
-        read_stream = _PipeReadStream(in_fd, unanswered)
-        write_stream = _PipeWriteStream(out_fd, unanswered)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(write_stream.flush_queue)
-            try:
-                yield read_stream, write_stream
-            finally:
-                write_stream.close()
+        if saved_stdout is not None:
+            saved_stdout.flush()  # anything printed before now goes where fd 1 points: stderr
+        # closefd=False: the wire's descriptor is never closed under a reader thread.
+        wire = open(in_fd, encoding="utf-8", errors="replace", buffering=_READ_BUFFER, closefd=False)
+        output = _WholeLines(out_fd)
+        sys.stdin = _StdinStandIn(_ScreenedInput(wire, output.write_line))
+        sys.stdout = _StdoutStandIn(output, sys.stderr)
+        yield
     finally:
+        sys.stdin, sys.stdout = saved_stdin, saved_stdout
         for restore in reversed(restores):
             restore()
