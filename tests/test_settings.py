@@ -71,6 +71,29 @@ BAD_VALUES: list[tuple[str, str, str]] = [
     ),
     ("RIVYA_LEASE_SECONDS", "-5", "a number of seconds, above 0 (e.g. 15); not '-5'"),
     ("RIVYA_LOG_FORMAT", "xml", "one of text, json; not 'xml'"),
+    ("RIVYA_OAUTH_ISSUER", "login.example.com", f"{URL} (e.g. https://login.example.com); not 'login.example.com'"),
+    (
+        "RIVYA_OAUTH_SCOPES",
+        'mcp "all"',
+        "scopes: printable ASCII words without quotes or backslashes, separated by spaces; not 'mcp \"all\"'",
+    ),
+    (
+        "RIVYA_OAUTH_AUDIENCE",
+        "two words",
+        "an OAuth audience: visible ASCII characters without spaces; not 'two words'",
+    ),
+    (
+        "RIVYA_OAUTH_CLIENT_ID",
+        "two words",
+        "an OAuth client id: visible ASCII characters without spaces; not 'two words'",
+    ),
+    (
+        "RIVYA_OAUTH_CLIENT_SECRET",
+        "two words",
+        f"an OAuth client secret: visible ASCII characters without spaces; {SECRET}",
+    ),
+    ("RIVYA_LOGIN", "sometimes", "true or false (or 1/0, yes/no, on/off); not 'sometimes'"),
+    ("RIVYA_SECRET_KEY", "two words", f"the secret key: visible ASCII characters without spaces; {SECRET}"),
 ]
 
 
@@ -142,6 +165,18 @@ GOOD_VALUES: list[tuple[str, str, str, object]] = [
     ("RIVYA_DATABASE_URL", "postgres://u@db/rivya", "database_url", Secret("postgres://u@db/rivya")),
     ("RIVYA_LEASE_SECONDS", "4", "lease_seconds", 4.0),
     ("RIVYA_LOG_FORMAT", "JSON", "log_format", "json"),
+    (
+        "RIVYA_OAUTH_ISSUER",
+        "https://login.example.com/realms/team/",
+        "oauth_issuer",
+        "https://login.example.com/realms/team/",
+    ),
+    ("RIVYA_OAUTH_SCOPES", "mcp:tools, mcp:tools profile", "oauth_scopes", ("mcp:tools", "profile")),
+    ("RIVYA_OAUTH_AUDIENCE", "api://rivya-mcp", "oauth_audience", "api://rivya-mcp"),
+    ("RIVYA_OAUTH_CLIENT_ID", "rivya-mcp", "oauth_client_id", "rivya-mcp"),
+    ("RIVYA_OAUTH_CLIENT_SECRET", "s3cr3t", "oauth_client_secret", Secret("s3cr3t")),
+    ("RIVYA_LOGIN", "1", "rivya_login", True),
+    ("RIVYA_SECRET_KEY", "k" * 40, "secret_key", Secret("k" * 40)),
 ]
 
 

@@ -153,8 +153,9 @@ def parse_choice(value: EnvValue, default: str, choices: Sequence[str]) -> str:
     raise SettingError(value, "one of " + ", ".join(choices))
 
 
-def parse_url(value: EnvValue, default: str | None, *, example: str) -> str | None:
-    """An http(s) URL with a host and no credentials, query or fragment; without a trailing slash."""
+def parse_url(value: EnvValue, default: str | None, *, example: str, exact: bool = False) -> str | None:
+    """An http(s) URL with a host and no credentials, query or fragment; without a trailing slash,
+    unless ``exact`` (an OAuth issuer is compared character for character, slash and all)."""
     if value.given is None:
         return default
     accepts = f"an http:// or https:// URL with a host and no user:password@, query or fragment (e.g. {example})"
@@ -172,7 +173,7 @@ def parse_url(value: EnvValue, default: str | None, *, example: str) -> str | No
         or any(c.isspace() for c in value.given)
     ):
         raise SettingError(value, accepts)
-    return value.given.rstrip("/")
+    return value.given if exact else value.given.rstrip("/")
 
 
 def parse_database_url(value: EnvValue) -> Secret | None:
@@ -226,10 +227,22 @@ def parse_folders(value: EnvValue) -> tuple[Path, ...]:
 
 
 def parse_words(value: EnvValue) -> tuple[str, ...]:
-    """Words such as OAuth scopes, separated by spaces or commas (each once, in order)."""
+    """OAuth scopes: words of RFC 6749's scope characters, separated by spaces or commas (each once)."""
     if value.given is None:
         return ()
-    return tuple(dict.fromkeys(word for word in value.given.replace(",", " ").split() if word))
+    words = [word for word in value.given.replace(",", " ").split() if word]
+    if any(not all("!" <= c <= "~" and c not in '"\\' for c in word) for word in words):
+        raise SettingError(value, "scopes: printable ASCII words without quotes or backslashes, separated by spaces")
+    return tuple(dict.fromkeys(words))
+
+
+def parse_word(value: EnvValue, *, what: str) -> str | None:
+    """An identifier such as an OAuth client id or audience: visible ASCII characters, no spaces."""
+    if value.given is None:
+        return None
+    if not all("!" <= c <= "~" for c in value.given):
+        raise SettingError(value, f"{what}: visible ASCII characters without spaces")
+    return value.given
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -369,10 +382,12 @@ class Settings:
             database_url=parse_database_url(env.get("RIVYA_DATABASE_URL")),
             lease_seconds=parse_number(env.get("RIVYA_LEASE_SECONDS"), base.lease_seconds, above_minimum=True),
             log_format=parse_choice(env.get("RIVYA_LOG_FORMAT"), base.log_format, LOG_FORMATS),
-            oauth_issuer=parse_url(env.get("RIVYA_OAUTH_ISSUER"), None, example="https://login.example.com"),
+            oauth_issuer=parse_url(
+                env.get("RIVYA_OAUTH_ISSUER"), None, example="https://login.example.com", exact=True
+            ),
             oauth_scopes=parse_words(env.get("RIVYA_OAUTH_SCOPES")),
-            oauth_audience=(env.get("RIVYA_OAUTH_AUDIENCE").given or "").strip() or None,
-            oauth_client_id=(env.get("RIVYA_OAUTH_CLIENT_ID").given or "").strip() or None,
+            oauth_audience=parse_word(env.get("RIVYA_OAUTH_AUDIENCE"), what="an OAuth audience"),
+            oauth_client_id=parse_word(env.get("RIVYA_OAUTH_CLIENT_ID"), what="an OAuth client id"),
             oauth_client_secret=parse_secret(env.get("RIVYA_OAUTH_CLIENT_SECRET"), what="an OAuth client secret"),
             rivya_login=parse_flag(env.get("RIVYA_LOGIN"), base.rivya_login),
             secret_key=parse_secret(env.get("RIVYA_SECRET_KEY"), what="the secret key"),
