@@ -18,7 +18,6 @@ import anyio
 import mcp_types
 from anyio.abc import Process
 from anyio.streams.text import TextReceiveStream
-from mcp.client._transport import TransportStreams
 from mcp.shared.message import SessionMessage
 
 from rivya_mcp.journal import JournalEntry, TaskJournal
@@ -65,8 +64,8 @@ async def spawn_server(settings: Settings, errlog: IO[Any]) -> AsyncIterator[Pro
 
 
 @asynccontextmanager
-async def process_transport(process: Process) -> AsyncIterator[TransportStreams]:
-    """The MCP streams over a running process's stdin/stdout."""
+async def process_transport(process: Process) -> AsyncIterator[tuple[Any, Any]]:
+    """The MCP streams (read, write: what an mcp.Client takes) over a running process's stdin/stdout."""
     incoming_writer, incoming = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     outgoing, outgoing_reader = anyio.create_memory_object_stream[SessionMessage](0)
     assert process.stdout is not None and process.stdin is not None
