@@ -201,3 +201,26 @@ def test_the_white_box_list_is_still_needed() -> None:
             p for imp in _imports(path) if imp.module.startswith("rivya_mcp") for p in _private_modules_reached(imp)
         ]
         assert reached, f"{name} is listed as white-box but imports only public faces"
+
+
+BLOCK_PSYCOPG = """
+import sys
+class NoPostgresExtra:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("psycopg", "psycopg_pool", "psycopg_binary"):
+            raise ImportError("the postgres extra is not installed")
+sys.meta_path.insert(0, NoPostgresExtra())
+import rivya_mcp.cli, rivya_mcp.journal, rivya_mcp.tasks, rivya_mcp.server, rivya_mcp.transport
+from rivya_mcp.cli import main
+sys.exit(main(["serve", "--help"]))
+"""
+
+
+def test_the_server_imports_without_the_postgres_extra() -> None:
+    """psycopg is the `postgres` extra: `uvx rivya-mcp` and the Claude Desktop bundle have none."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", BLOCK_PSYCOPG], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "--transport" in done.stdout

@@ -19,10 +19,10 @@ from mcp.types import CallToolResult, TextContent
 
 from rivya_mcp.client import ModelInfo
 from rivya_mcp.manifest import load_manifests
-from rivya_mcp.sandbox import RunningSandbox
+from rivya_mcp.sandbox import RunningSandbox, account_id
 from rivya_mcp.server import build_server
 from rivya_mcp.tasks import HARD_PROMPT_CAP, Limits, effective_limits
-from tests.server.conftest import settings_for
+from tests.server.conftest import TEST_KEY, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -79,9 +79,15 @@ async def _clear_faults(sandbox: RunningSandbox) -> None:
         await control.delete("/_sandbox/faults")
 
 
-def _tasks_and_charges(sandbox: RunningSandbox) -> tuple[int, int]:
+def _tasks_and_charges(sandbox: RunningSandbox, key: str = TEST_KEY) -> tuple[int, int]:
+    """This account's tasks and ledger entries (the module's sandbox is shared: another test's task
+    may settle, and book its final charge, in the middle of this one)."""
+    account = account_id(key)
     snapshot = sandbox.state.snapshot()
-    return len(snapshot["tasks"]), len(snapshot["ledger"])
+    return (
+        sum(t["account"] == account for t in snapshot["tasks"]),
+        sum(e["account"] == account for e in snapshot["ledger"]),
+    )
 
 
 async def test_a_prompt_over_the_catalogs_limit_is_refused_before_any_credit(
@@ -117,10 +123,11 @@ async def test_a_prompt_over_the_catalogs_limit_is_refused_before_any_credit(
 async def test_without_any_stated_limit_a_megabyte_prompt_is_still_refused(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
-    async with Client(build_server(settings_for(sandbox, tmp_path))) as client:
-        before = _tasks_and_charges(sandbox)
+    key = "rvya_sk_test_a_megabyte_prompt"  # an account of its own: nothing else moves its ledger
+    async with Client(build_server(settings_for(sandbox, tmp_path, key=key))) as client:
+        before = _tasks_and_charges(sandbox, key)
         refused = await client.call_tool("generate_image", {"prompt": "a" * 1_000_000, "wait_seconds": 0})
-        after = _tasks_and_charges(sandbox)
+        after = _tasks_and_charges(sandbox, key)
         at_cap = await client.call_tool("generate_image", {"prompt": "b" * HARD_PROMPT_CAP, "wait_seconds": 0})
     assert refused.is_error and f"at most {HARD_PROMPT_CAP}" in _text(refused)
     assert after == before

@@ -25,11 +25,16 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, cast
 
 import anyio
 
 from rivya_mcp.journal import AsyncJournal
-from rivya_mcp.journal.postgres import NOTIFY_CHANNEL, PostgresStore
+
+if TYPE_CHECKING:
+    # Imported only for types: psycopg is the `postgres` extra, and a server without it (uvx
+    # rivya-mcp, the Claude Desktop bundle) imports this module all the same.
+    from rivya_mcp.journal.postgres import PostgresStore
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +49,9 @@ class Coordinator:
     def __init__(self, journal: AsyncJournal, *, lease_seconds: float) -> None:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
-        store = journal.sync.store
-        if not isinstance(store, PostgresStore):
+        if journal.sync.store.dialect != "postgres":
             raise TypeError("replicas coordinate through a PostgreSQL journal")
+        store = cast("PostgresStore", journal.sync.store)
         # Every database call goes through the journal's one boundary (a worker thread).
         self._journal = journal
         self.store = store
@@ -131,6 +136,8 @@ class Coordinator:
         """Wake local waiters on every NOTIFY; runs for the life of the server (reconnects)."""
         import psycopg
 
+        from rivya_mcp.journal.postgres import NOTIFY_CHANNEL
+
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(self.store.url, autocommit=True)
@@ -184,4 +191,4 @@ class Coordinator:
 
 def coordinator_for(journal: AsyncJournal, *, lease_seconds: float) -> Coordinator | None:
     """A coordinator when the journal is in PostgreSQL; None for the embedded (SQLite) journal."""
-    return Coordinator(journal, lease_seconds=lease_seconds) if isinstance(journal.sync.store, PostgresStore) else None
+    return Coordinator(journal, lease_seconds=lease_seconds) if journal.sync.store.dialect == "postgres" else None

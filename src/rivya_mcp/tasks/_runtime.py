@@ -121,6 +121,9 @@ class Runtime:
         self._recovery_state = "idle"  # idle → running → done (back to idle when cut short)
         # Set when the session running the pass ends before it: the other sessions' hosts wake.
         self._recovery_released: anyio.Event | None = None
+        # Blocks that must end before the pass polls anything (``recovery_after``), and what wakes it.
+        self._recovery_holds = 0
+        self._recovery_gate: anyio.Event | None = None
         self._sweeper: Sweeper | None = None
         # Set when the journal is in PostgreSQL (settings.database_url): leases, wake-ups, images.
         self.coordinator: Coordinator | None = None
@@ -380,8 +383,33 @@ class Runtime:
             if self._sessions == 0:
                 await self.aclose()
 
+    def hold_recovery(self) -> Callable[[], None]:
+        """Keep the recovery pass from polling until the returned release is called (once is enough).
+
+        News that costs no request (the webhook events missed while the server was down) is
+        applied first; the pass then polls only what is left.
+        """
+        self._recovery_holds += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            self._recovery_holds -= 1
+            if self._recovery_holds == 0 and self._recovery_gate is not None:
+                gate, self._recovery_gate = self._recovery_gate, None
+                gate.set()
+
+        return release
+
     async def _host_recovery(self, recovery: Recovery, started_at: datetime) -> None:
         """In one session's background: run the pass if no session does, else stand by to take it over."""
+        while self._recovery_holds:
+            if self._recovery_gate is None:
+                self._recovery_gate = anyio.Event()
+            await self._recovery_gate.wait()
         while self._recovery_state != "done":
             if self._recovery_state == "idle":
                 self._recovery_state = "running"

@@ -263,7 +263,12 @@ class WebhookReceiver:
         return applied
 
     async def start(self, *, public_url: str) -> None:
-        """Register (or find) the endpoint, then fill gaps; never fatal: polling covers everything."""
+        """Register (or find) the endpoint, then fill gaps; never fatal: polling covers everything.
+
+        The recovery pass waits until this is over (``Runtime.hold_recovery``; the HTTP app takes the
+        hold before it starts serving): a task a missed event finished costs no status request.
+        """
+        release = self.runtime.hold_recovery()
         settings = self.runtime.settings
         try:
             async with self.runtime.session():
@@ -276,3 +281,5 @@ class WebhookReceiver:
                 log.info("webhooks: receiving at %s (%d missed event(s) applied)", record.url, applied)
         except (RivyaError, OSError) as exc:
             log.warning("webhooks: not registered (%s); tasks finish by polling", exc)
+        finally:
+            release()

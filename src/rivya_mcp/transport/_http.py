@@ -6,7 +6,6 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any, Literal
 
 import anyio
@@ -152,10 +151,23 @@ def _start_with_app(app: Starlette, receiver: WebhookReceiver, public_url: str) 
 
     @asynccontextmanager
     async def lifespan(started: Starlette) -> AsyncIterator[Any]:
-        async with inner(started) as state, anyio.create_task_group() as group:
-            group.start_soon(partial(receiver.start, public_url=public_url))
-            yield state
-            group.cancel_scope.cancel()
+        # Held before the MCP lifespan's session can start the recovery pass: missed webhook
+        # events are applied before it polls anything (``WebhookReceiver.start`` releases it).
+        release = receiver.runtime.hold_recovery()
+
+        async def start() -> None:
+            try:
+                await receiver.start(public_url=public_url)
+            finally:
+                release()
+
+        try:
+            async with inner(started) as state, anyio.create_task_group() as group:
+                group.start_soon(start)
+                yield state
+                group.cancel_scope.cancel()
+        finally:
+            release()  # once is enough; again changes nothing
 
     app.router.lifespan_context = lifespan
 
