@@ -66,6 +66,20 @@ def _secret(value: str | None) -> Secret | None:
     return Secret(text) if text else None
 
 
+def _credits(value: str | None, name: str) -> float | None:
+    """A number of credits (0 or more), or None when the variable is unset or empty."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        credits = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of credits, not {text!r}") from None
+    if not credits >= 0 or credits == float("inf"):
+        raise ValueError(f"{name} must be a number of credits of 0 or more, not {text!r}")
+    return credits
+
+
 def _paths(value: str | None) -> tuple[Path, ...]:
     if not value:
         return ()
@@ -124,6 +138,10 @@ class Settings:
     rivya_login: bool = False
     # Key material for what identity stores encrypted (people's Rivya keys): RIVYA_SECRET_KEY.
     secret_key: Secret | None = None
+    # Credits each person may spend per UTC day (over stdio: the server); None: no limit.
+    budget_credits_per_day: float | None = None
+    # A create costing more than this asks the person to confirm first; None: never asks.
+    confirm_above_credits: float | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -161,6 +179,8 @@ class Settings:
             oauth_client_secret=_secret(env.get("RIVYA_OAUTH_CLIENT_SECRET")),
             rivya_login=_flag(env.get("RIVYA_LOGIN"), False),
             secret_key=_secret(env.get("RIVYA_SECRET_KEY")),
+            budget_credits_per_day=_credits(env.get("RIVYA_BUDGET_CREDITS_PER_DAY"), "RIVYA_BUDGET_CREDITS_PER_DAY"),
+            confirm_above_credits=_credits(env.get("RIVYA_CONFIRM_ABOVE_CREDITS"), "RIVYA_CONFIRM_ABOVE_CREDITS"),
         )
 
     def with_changes(self, **changes: object) -> Settings:
