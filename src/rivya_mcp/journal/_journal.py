@@ -808,7 +808,8 @@ class TaskJournal:
                 args_,
             )
         usage = [UsageRow(str(r[0]), r[1], int(r[2] or 0), float(r[3] or 0)) for r in rows]
-        return sorted(usage, key=lambda u: (u.day, u.person or ""), reverse=True)
+        # Newest day first; within a day the server's own person, then people by id.
+        return sorted(sorted(usage, key=lambda u: u.person or ""), key=lambda u: u.day, reverse=True)
 
     def may_serve_image(self, name: str) -> bool:
         """Whether this scope may read the saved image called ``name`` (a bare file name).
