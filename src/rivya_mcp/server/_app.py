@@ -133,7 +133,10 @@ def descriptions(manifest: Manifest) -> dict[str, str]:
             "Check a generation task by id and, if it is still running, wait for it (with progress). When it "
             "succeeded, returns the image like generate_image (saving it if needed). Free."
         ),
-        "get_credits": f"Show the Rivya credit balance. Free. Each image costs {manifest.base_credits} credits.",
+        "get_credits": (
+            f"Show the Rivya credit balance and the credits spent today (with the daily budget left, if the server "
+            f"sets one). Free. Each image costs {manifest.base_credits} credits."
+        ),
         "list_tasks": "List recent tasks created by this server (id, status, prompt, saved file), newest first. Free.",
     }
 
