@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rivya_mcp._usage import SERVER_LABEL, format_usage
 from rivya_mcp.cli import main
 from rivya_mcp.journal import TaskJournal, UsageRow, open_journal
+from rivya_mcp.usage import SERVER_LABEL, format_usage
 
 UPSTREAM = "https://rivya.ai"
 OPERATOR = "rvya_sk_usage_operator_key_0123456789"

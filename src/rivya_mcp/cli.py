@@ -396,7 +396,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _usage(args: argparse.Namespace) -> int:
-    from rivya_mcp._usage import UsageError, usage_report
+    from rivya_mcp.usage import UsageError, usage_report
 
     settings = Settings.from_env()
     configure_logging(settings.with_changes(log_level="ERROR"))  # the table is the output

@@ -329,3 +329,39 @@ def test_two_replicas_on_postgresql_agree_whose_task_is_whose(
             finally:
                 for requester in (on_a, ada_on_b, bob_on_b):
                     requester.close()
+
+
+async def _over_sse(url: str, token: str, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    from mcp import Client
+    from mcp.client.sse import sse_client
+
+    results = []
+    async with Client(sse_client(f"{url}/sse", headers={"Authorization": f"Bearer {token}"})) as client:
+        for name, arguments in calls:
+            results.append(await client.call_tool(name, arguments))
+    return results
+
+
+def test_the_legacy_sse_transport_keeps_people_apart(
+    sandbox: RunningSandbox, tmp_path: Path, authserver: AuthServer
+) -> None:
+    import anyio
+
+    key = f"rvya_sk_people_{uuid.uuid4().hex}"
+    build = lambda url: build_http_app(  # noqa: E731
+        issuer_settings(sandbox, tmp_path, authserver, url, operator_key=key), transport="sse"
+    )
+    with serve_late(build) as server:
+        url = server.base_url
+        resource = f"{url}/mcp"
+        ada, bob = authserver.token(resource, client="svc"), authserver.token(resource, client="svc-b")
+        [made] = anyio.run(_over_sse, url, ada, [("generate_image", {"prompt": SECRET_PROMPT, "wait_seconds": 0})])
+        assert not made.is_error and made.structured_content is not None
+        task_id = made.structured_content["task_id"]
+        listing, lookup = anyio.run(
+            _over_sse, url, bob, [("list_tasks", {}), ("get_task", {"task_id": task_id, "wait_seconds": 0})]
+        )
+        [mine] = anyio.run(_over_sse, url, ada, [("list_tasks", {})])
+    assert listing.structured_content is not None and listing.structured_content["count"] == 0
+    assert lookup.is_error and "Error (not_found)" in lookup.content[0].text  # type: ignore[union-attr]
+    assert mine.structured_content is not None and task_id in str(mine.structured_content)
