@@ -941,17 +941,18 @@ class TaskJournal:
         """``where`` narrowed to this journal's upstream and account (unchanged when unscoped)."""
         if self.owner is None:
             return where, args
-        # COALESCE: NULL is the server's one person, and no person id is empty.
-        return (
-            f"({where}) AND upstream = ? AND account = ? AND COALESCE(person, '') = ?",
-            (*args, *self.owner, self.person or ""),
-        )
+        where, args = self._person_only(where, args)
+        return f"({where}) AND upstream = ? AND account = ?", (*args, *self.owner)
 
     def _person_only(self, where: str, args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
-        """``where`` narrowed to this scope's person (handles and files record no account)."""
+        """``where`` narrowed to this scope's person (handles and files record no account). NULL is
+        the server's one person; spelled ``person = ?`` / ``person IS NULL`` so the (person,
+        created_at) index serves the budget's sum."""
         if self.owner is None:
             return where, args
-        return f"({where}) AND COALESCE(person, '') = ?", (*args, self.person or "")
+        if self.person is None:
+            return f"({where}) AND person IS NULL", args
+        return f"({where}) AND person = ?", (*args, self.person)
 
     def _owns(self, entry: JournalEntry) -> bool:
         return self.owner is None or ((entry.upstream, entry.account) == self.owner and entry.person == self.person)
