@@ -14,7 +14,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from rivya_mcp.client import APIStatusError, Generation
+from rivya_mcp.client import APIStatusError, AsyncRivyaClient, Generation
 from rivya_mcp.journal import JournalEntry
 from rivya_mcp.manifest import PROMPT_KEY, Manifest, Mode, to_wire_params
 from rivya_mcp.server import _results as results
@@ -166,7 +166,7 @@ class ToolBodies:
         followed = await self.service.follow(generation, wait=wait, on_status=reporter, prompt=prompt)
         return await self.result_of(followed, reused=reused)
 
-    async def _spending(self, tool: str, control: dict[str, Any], ctx: Context, client: Any) -> float:
+    async def _spending(self, tool: str, control: dict[str, Any], ctx: Context, client: AsyncRivyaClient) -> float:
         """The credits this create costs, after the caller's daily budget and (above the server's
         threshold) the user's confirmation allow them; raises ``BudgetExceeded`` or
         ``SpendingNotConfirmed`` otherwise, before anything is uploaded or sent."""
