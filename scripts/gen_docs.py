@@ -49,7 +49,7 @@ TOOL_SUMMARIES: dict[str, str] = {
     "edit_image": "Edits one reference image (local path, URL, data URI, uploaded file id or earlier task id).",
     "upload_reference": "Uploads a reference image (path, URL or data URI) once, for several edits; returns a file id.",
     "get_task": "Status of a task; finishes, saves and returns an image that outlived its tool call.",
-    "get_credits": "The account's current credit balance.",
+    "get_credits": "The account's credit balance, and what you spent today (with the daily budget left).",
     "list_tasks": "Recent tasks this server created (from the local journal), newest first.",
 }
 
@@ -184,6 +184,18 @@ ENV_DOCS: dict[str, EnvDoc] = {
         "(32+ random characters; the same on every replica; keep it, or everyone signs in again).",
         field="secret_key",
         secret=True,
+    ),
+    "RIVYA_BUDGET_CREDITS_PER_DAY": EnvDoc(
+        "Credits each person may spend per UTC day (over stdio or with the shared token: the whole server); a "
+        "create that would pass it is refused before anything is sent. `rivya-mcp usage` shows the spend.",
+        field="budget_credits_per_day",
+        default="no limit",
+    ),
+    "RIVYA_CONFIRM_ABOVE_CREDITS": EnvDoc(
+        "A create costing more than this many credits asks the user first (elicitation where the client "
+        "supports it; otherwise the call says to repeat it with `confirm_credits`).",
+        field="confirm_above_credits",
+        default="never asks",
     ),
 }
 

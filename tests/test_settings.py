@@ -94,6 +94,8 @@ BAD_VALUES: list[tuple[str, str, str]] = [
     ),
     ("RIVYA_LOGIN", "sometimes", "true or false (or 1/0, yes/no, on/off); not 'sometimes'"),
     ("RIVYA_SECRET_KEY", "two words", f"the secret key: visible ASCII characters without spaces; {SECRET}"),
+    ("RIVYA_BUDGET_CREDITS_PER_DAY", "lots", "a number of credits, 0 or more (e.g. 0); not 'lots'"),
+    ("RIVYA_CONFIRM_ABOVE_CREDITS", "-8", "a number of credits, 0 or more (e.g. 0); not '-8'"),
 ]
 
 
@@ -177,6 +179,9 @@ GOOD_VALUES: list[tuple[str, str, str, object]] = [
     ("RIVYA_OAUTH_CLIENT_SECRET", "s3cr3t", "oauth_client_secret", Secret("s3cr3t")),
     ("RIVYA_LOGIN", "1", "rivya_login", True),
     ("RIVYA_SECRET_KEY", "k" * 40, "secret_key", Secret("k" * 40)),
+    ("RIVYA_BUDGET_CREDITS_PER_DAY", "80", "budget_credits_per_day", 80.0),
+    ("RIVYA_BUDGET_CREDITS_PER_DAY", "", "budget_credits_per_day", None),
+    ("RIVYA_CONFIRM_ABOVE_CREDITS", "16.5", "confirm_above_credits", 16.5),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The `rivya-mcp` command: serve (stdio, SSE, Streamable HTTP), sandbox, doctor, demo.
+"""The `rivya-mcp` command: serve (stdio, SSE, Streamable HTTP), sandbox, doctor, demo, usage.
 
 Heavy modules (the MCP server, the sandbox, Pillow) are imported inside the subcommand that needs
 them, so that a host spawning the stdio server pays only for what it uses.
@@ -213,6 +213,9 @@ def _build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--webhook-wait", type=float, default=None, help="seconds to wait for the test delivery")
 
     sub.add_parser("demo", help="generate, edit and finish a task end to end through a real MCP client")
+
+    usage = sub.add_parser("usage", help="credits spent per person and UTC day, from the journal (for the operator)")
+    usage.add_argument("--days", type=int, default=7, help="UTC days to show, today included (default 7)")
     return parser
 
 
@@ -413,6 +416,18 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     return report.exit_code
 
 
+def _usage(args: argparse.Namespace, settings: Settings) -> int:
+    from rivya_mcp.usage import UsageError, usage_report
+
+    configure_logging(settings.with_changes(log_level="ERROR"))  # the table is the output
+    try:
+        print(usage_report(settings, days=args.days), end="")
+    except UsageError as exc:
+        print(f"rivya-mcp usage: {exc}", file=sys.stderr)
+        return exc.code
+    return 0
+
+
 def _demo(_args: argparse.Namespace, _settings: Settings) -> int:
     # The demo's server reads the same environment: a bad value is refused here, before it starts.
     from rivya_mcp._demo import run_demo
@@ -450,6 +465,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _webhooks(args, settings)
     if args.command == "doctor":
         return _doctor(args, settings)
+    if args.command == "usage":
+        return _usage(args, settings)
     return _demo(args, settings)
 
 

@@ -122,6 +122,13 @@ def parse_number(
     return number
 
 
+def parse_credits(value: EnvValue) -> float | None:
+    """A number of credits, 0 or more; None when unset (no limit)."""
+    if value.given is None:
+        return None
+    return parse_number(value, 0.0, unit="credits")
+
+
 def parse_count(value: EnvValue, default: int) -> int:
     """A whole number, 0 or more."""
     if value.given is None:
@@ -356,6 +363,10 @@ class Settings:
     rivya_login: bool = False
     # Key material for what identity stores encrypted (people's Rivya keys): RIVYA_SECRET_KEY.
     secret_key: Secret | None = None
+    # Credits each person may spend per UTC day (over stdio: the server); None: no limit.
+    budget_credits_per_day: float | None = None
+    # A create costing more than this asks the person to confirm first; None: never asks.
+    confirm_above_credits: float | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -391,6 +402,8 @@ class Settings:
             oauth_client_secret=parse_secret(env.get("RIVYA_OAUTH_CLIENT_SECRET"), what="an OAuth client secret"),
             rivya_login=parse_flag(env.get("RIVYA_LOGIN"), base.rivya_login),
             secret_key=parse_secret(env.get("RIVYA_SECRET_KEY"), what="the secret key"),
+            budget_credits_per_day=parse_credits(env.get("RIVYA_BUDGET_CREDITS_PER_DAY")),
+            confirm_above_credits=parse_credits(env.get("RIVYA_CONFIRM_ABOVE_CREDITS")),
         )
 
     def with_changes(self, **changes: object) -> Settings:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx2
 import pytest
 
-from rivya_mcp.identity import IDENTITY_MIGRATION, IdentityStore, JournalIdentityStore, MemoryIdentityStore
+from rivya_mcp.identity import IdentityStore, JournalIdentityStore, MemoryIdentityStore
 from rivya_mcp.journal import MIGRATIONS
 from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from tests._journals import store_for
 from tests.identity._login import DocumentHost, document_host
+from tests.identity._node import NodeScript
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +43,7 @@ def documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocumentHost
 async def sqlite_identity_store(tmp_path: Path) -> AsyncIterator[IdentityStore]:
     """rivya-login's store on a SQLite journal (the migration appended, as it will ship)."""
     store = store_for(str(tmp_path / "journal.sqlite3"))
-    store.migrate((*MIGRATIONS, IDENTITY_MIGRATION))
+    store.migrate(MIGRATIONS)  # rivya-login's tables are a step of the journal's
     try:
         yield JournalIdentityStore(store, ensure_schema=False)
     finally:
@@ -50,3 +53,35 @@ async def sqlite_identity_store(tmp_path: Path) -> AsyncIterator[IdentityStore]:
 @pytest.fixture
 def memory_identity_store() -> IdentityStore:
     return MemoryIdentityStore()
+
+
+@dataclass
+class AuthServer:
+    script: NodeScript
+    issuer: str
+    kid: str
+    secrets: dict[str, str]
+
+    def token(self, resource: str, *, scope: str | None = "images", client: str = "svc") -> str:
+        data = {"grant_type": "client_credentials", "resource": resource}
+        if scope is not None:
+            data["scope"] = scope
+        response = httpx2.post(f"{self.issuer}/token", data=data, auth=(client, self.secrets[client]), timeout=10)
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
+
+    def revoke(self, token: str, *, client: str) -> None:
+        response = httpx2.post(
+            f"{self.issuer}/token/revocation", data={"token": token}, auth=(client, self.secrets[client]), timeout=10
+        )
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture(scope="module")
+def authserver() -> Iterator[AuthServer]:
+    script = NodeScript("authserver.mjs")
+    try:
+        ready = script.ready
+        yield AuthServer(script, ready["issuer"], ready["kid"], ready["secrets"])
+    finally:
+        script.close()

@@ -28,7 +28,7 @@ from mcp.client.streamable_http import streamable_http_client
 from rivya_mcp.identity import Identity, IssuerOptions, IssuerTokenVerifier, build_identity
 from rivya_mcp.settings import Secret, Settings
 from tests.identity._apps import serve_late, whoami_app
-from tests.identity._node import NodeScript
+from tests.identity.conftest import AuthServer
 
 pytestmark = pytest.mark.anyio
 
@@ -39,38 +39,6 @@ INITIALIZE = {
     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
 }
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-
-
-@dataclass
-class AuthServer:
-    script: NodeScript
-    issuer: str
-    kid: str
-    secrets: dict[str, str]
-
-    def token(self, resource: str, *, scope: str | None = "images", client: str = "svc") -> str:
-        data = {"grant_type": "client_credentials", "resource": resource}
-        if scope is not None:
-            data["scope"] = scope
-        response = httpx2.post(f"{self.issuer}/token", data=data, auth=(client, self.secrets[client]), timeout=10)
-        assert response.status_code == 200, response.text
-        return str(response.json()["access_token"])
-
-    def revoke(self, token: str, *, client: str) -> None:
-        response = httpx2.post(
-            f"{self.issuer}/token/revocation", data={"token": token}, auth=(client, self.secrets[client]), timeout=10
-        )
-        assert response.status_code == 200, response.text
-
-
-@pytest.fixture(scope="module")
-def authserver() -> Iterator[AuthServer]:
-    script = NodeScript("authserver.mjs")
-    try:
-        ready = script.ready
-        yield AuthServer(script, ready["issuer"], ready["kid"], ready["secrets"])
-    finally:
-        script.close()
 
 
 class Clock:

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx2
 import pytest
 
-from rivya_mcp.identity import IDENTITY_MIGRATION, JournalIdentityStore
+from rivya_mcp.identity import JournalIdentityStore
 from rivya_mcp.journal import MIGRATIONS
 from rivya_mcp.sandbox import RunningSandbox
 from tests._journals import store_for
@@ -81,7 +81,7 @@ class HandClient:
 async def journal_file(tmp_path: Path) -> AsyncIterator[tuple[Path, JournalIdentityStore]]:
     path = tmp_path / "journal.sqlite3"
     store = store_for(str(path))
-    store.migrate((*MIGRATIONS, IDENTITY_MIGRATION))
+    store.migrate(MIGRATIONS)  # rivya-login's tables are a step of the journal's
     try:
         yield path, JournalIdentityStore(store, ensure_schema=False)
     finally:

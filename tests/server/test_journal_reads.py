@@ -88,4 +88,4 @@ def test_missing_tasks_are_not_remembered_and_the_cache_stays_bounded(journal: T
     for n in range(1, READ_CACHE_ENTRIES + 10):
         entry = journal.get(f"task_{n}")
         assert entry is not None and entry.task_id == f"task_{n}"
-    assert len(journal._cache) <= READ_CACHE_ENTRIES
+    assert len(journal._reads.entries) <= READ_CACHE_ENTRIES

@@ -110,7 +110,8 @@ async def test_insufficient_credits_is_an_actionable_error(tmp_path: Path, profi
             credits = _data(await client.call_tool("get_credits", {}))
         assert poor.state.snapshot()["tasks"] == []
     assert result.is_error and "insufficient_credits" in _text(result) and "get_credits" in _text(result)
-    assert credits == {"current_credits": 3}
+    # The refused create spent nothing, and counts nothing against a budget.
+    assert credits["current_credits"] == 3 and credits["spent_today"] == 0
 
 
 async def test_edit_by_task_id_reuploads_the_result(sandbox: RunningSandbox, tmp_path: Path) -> None:

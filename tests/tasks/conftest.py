@@ -46,12 +46,14 @@ def serve(settings: Settings) -> ThreadedServer:
 class Requester:
     """A bare 2026-07-28 requester: full per-request ``_meta`` and the routing headers the spec asks for."""
 
-    def __init__(self, url: str, *, tasks: bool = True, apps: bool = False) -> None:
+    def __init__(self, url: str, *, tasks: bool = True, apps: bool = False, token: str | None = None) -> None:
         self.url = url
         self.tasks = tasks
         self.apps = apps  # also declare MCP Apps (a host that renders the viewer)
         self._id = 0
-        self._http = httpx2.Client(timeout=60.0)
+        # An access token (HTTP identity): every request carries it, as a signed-in host's would.
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx2.Client(timeout=60.0, headers=auth)
 
     def close(self) -> None:
         self._http.close()

@@ -78,6 +78,13 @@ class Identity:
             return None
         return await self.login.rivya_key(person)
 
+    async def rivya_key_of(self, person_id: str) -> Secret | None:
+        """``rivya_key`` by a person's id, for work no request carries (the recovery, the replicas'
+        sweep, webhooks): None for a person who spends the operator's key. Raises like ``rivya_key``."""
+        if self.login is None:
+            return None
+        return await self.login.rivya_key_of(person_id)
+
 
 def build_identity(
     settings: Settings,

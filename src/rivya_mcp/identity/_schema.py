@@ -1,97 +1,18 @@
-"""rivya-login's tables in the journal's database: one migration, in the SQL both stores accept.
+"""rivya-login's tables in the journal's database: the journal's schema step, and running it alone.
 
-Proposed as the next step of ``rivya_mcp.journal.MIGRATIONS`` (the integrator appends
-``IDENTITY_MIGRATION``). Every statement is ``IF NOT EXISTS``, so the same step is also safe to run
-on its own (``ensure_identity_schema``): a database where the tables were created before the step
-joined the journal's list migrates through it without a change.
-
-Secrets are never stored usable: codes, tokens and consent requests by their SHA-256 hex, Rivya keys
-and client secrets sealed with AES-GCM (``_crypto``). Times are whole epoch seconds (BIGINT on both
-engines), so expiry is a plain comparison; scopes are space-separated (OAuth's own spelling).
+The tables' shape is a step of ``rivya_mcp.journal.MIGRATIONS`` (``journal.IDENTITY_STEP``), so any
+journal opened on the database has them. ``IDENTITY_MIGRATION`` names that step here, and
+``ensure_identity_schema`` runs it alone (every statement is ``IF NOT EXISTS``) for a store that
+was not opened as a journal, as some tests do.
 """
 
 from __future__ import annotations
 
-from rivya_mcp.journal import Migration, Store
+from rivya_mcp.journal import IDENTITY_STEP, IDENTITY_TABLES, Store
 
 __all__ = ["IDENTITY_MIGRATION", "IDENTITY_TABLES", "ensure_identity_schema"]
 
-IDENTITY_TABLES = (
-    "identity_clients",
-    "identity_consents",
-    "identity_codes",
-    "identity_tokens",
-    "identity_people",
-    "identity_meta",
-)
-
-IDENTITY_MIGRATION = Migration(
-    common=(
-        # Registered (DCR) clients, and client metadata documents (CIMD) as last fetched.
-        """
-        CREATE TABLE IF NOT EXISTS identity_clients (
-            client_id    TEXT PRIMARY KEY,
-            metadata     TEXT NOT NULL,
-            secret_box   TEXT,
-            source       TEXT NOT NULL,
-            created_at   BIGINT NOT NULL,
-            fresh_until  BIGINT
-        )
-        """,
-        # Authorization requests waiting on the consent page (minutes).
-        """
-        CREATE TABLE IF NOT EXISTS identity_consents (
-            request_hash TEXT PRIMARY KEY,
-            client_id    TEXT NOT NULL,
-            params       TEXT NOT NULL,
-            csrf_hash    TEXT,
-            attempts     INTEGER NOT NULL DEFAULT 0,
-            expires_at   BIGINT NOT NULL
-        )
-        """,
-        """
-        CREATE TABLE IF NOT EXISTS identity_codes (
-            code_hash    TEXT PRIMARY KEY,
-            client_id    TEXT NOT NULL,
-            person_id    TEXT NOT NULL,
-            family       TEXT NOT NULL,
-            params       TEXT NOT NULL,
-            expires_at   BIGINT NOT NULL,
-            used         INTEGER NOT NULL DEFAULT 0
-        )
-        """,
-        # Access and refresh tokens. A rotated refresh token stays until it expires: presenting it
-        # again is a replay, and revokes its whole family.
-        """
-        CREATE TABLE IF NOT EXISTS identity_tokens (
-            token_hash   TEXT PRIMARY KEY,
-            kind         TEXT NOT NULL,
-            family       TEXT NOT NULL,
-            client_id    TEXT NOT NULL,
-            person_id    TEXT NOT NULL,
-            scopes       TEXT NOT NULL,
-            resource     TEXT NOT NULL,
-            expires_at   BIGINT NOT NULL,
-            state        TEXT NOT NULL DEFAULT 'active'
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS identity_tokens_family ON identity_tokens (family)",
-        "CREATE INDEX IF NOT EXISTS identity_tokens_expiry ON identity_tokens (expires_at)",
-        # One row per person: their Rivya key, sealed.
-        """
-        CREATE TABLE IF NOT EXISTS identity_people (
-            person_id    TEXT PRIMARY KEY,
-            display_name TEXT NOT NULL,
-            key_box      TEXT NOT NULL,
-            created_at   BIGINT NOT NULL,
-            updated_at   BIGINT NOT NULL
-        )
-        """,
-        # The sealed check value that tells, at start-up, whether RIVYA_SECRET_KEY is the one the
-        # stored keys were sealed with.
-        "CREATE TABLE IF NOT EXISTS identity_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    ),
-)
+IDENTITY_MIGRATION = IDENTITY_STEP
 
 
 def ensure_identity_schema(store: Store) -> None:

@@ -35,8 +35,10 @@ MAX_JOURNAL_THREADS = 4
 class AsyncJournal:
     """A ``TaskJournal`` for code on the event loop: ``await journal.run(work)``."""
 
-    def __init__(self, journal: TaskJournal) -> None:
+    def __init__(self, journal: TaskJournal, *, _root: AsyncJournal | None = None) -> None:
         self.sync = journal
+        # Scoped views of one journal share its limiter: the thread bound is the journal's, not the view's.
+        self._root = _root
         # Made on first use: a limiter belongs to the event loop that first awaits it.
         self._limiter: anyio.CapacityLimiter | None = None
 
@@ -45,15 +47,24 @@ class AsyncJournal:
         """The owner (upstream, account) the journal is scoped to (no I/O)."""
         return self.sync.owner
 
+    @property
+    def person(self) -> str | None:
+        return self.sync.person
+
+    def view(self, journal: TaskJournal) -> AsyncJournal:
+        """``journal`` (a scoped view of this one, ``TaskJournal.scoped``) behind the same boundary."""
+        return AsyncJournal(journal, _root=self._root or self)
+
     async def run(self, work: Callable[[TaskJournal], T]) -> T:
         """``work(journal)`` in a worker thread.
 
         A cancelled caller still waits for the thread: a write that left is finished and known
         (an attached task id is never half-recorded because the call around it was cancelled).
         """
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(MAX_JOURNAL_THREADS)
-        return await anyio.to_thread.run_sync(work, self.sync, limiter=self._limiter)
+        holder = self._root or self
+        if holder._limiter is None:
+            holder._limiter = anyio.CapacityLimiter(MAX_JOURNAL_THREADS)
+        return await anyio.to_thread.run_sync(work, self.sync, limiter=holder._limiter)
 
     def close(self) -> None:
         self.sync.close()

@@ -29,6 +29,14 @@ Tasks extension's handles (``mcp_tasks``, schema version 7) are owned the same w
 account's server on the same journal does not know them. The owner is ``Owner`` (``_account``);
 the scoping is policy, so it is written here once and holds on both stores.
 
+Over HTTP with identity (docs/identity.md) a row also records the ``person`` it belongs to, and a
+journal scoped to a person sees only that person's rows, handles and files: one shared key
+(``--oauth-issuer``) is many people, each with a history of their own; with ``--rivya-login`` each
+person's own key is their account as well. ``NULL`` is the server's one person (stdio, the shared
+token), whose scope sees no person's rows. ``scoped`` makes such a view of an open journal. A row
+also keeps the ``cost`` its create was recorded with, so a daily budget counts a create from the
+moment it is recorded (``record_intent(budget=…)``), before the API has answered.
+
 Prompts, params and result URLs are stored as given (result URLs may be pre-signed), so the SQLite
 file is created 0600 on POSIX.
 """
@@ -46,12 +54,14 @@ from pathlib import Path
 from typing import Any
 
 from rivya_mcp.journal._account import NO_ACCOUNT, Owner, account_fingerprint, normalise_upstream
+from rivya_mcp.journal._identity_schema import IDENTITY_STEP
 from rivya_mcp.journal._postgres_schema import SHARED_TABLES
 from rivya_mcp.journal._sqlite import BUSY_TIMEOUT_SECONDS as BUSY_TIMEOUT_SECONDS
 from rivya_mcp.journal._sqlite import SqliteStore
 from rivya_mcp.journal._statuses import (
     INTENT_END_STATUSES,
     REJECTED,
+    SPENT_SQL,
     TERMINAL_STATUSES,
     UNFINISHED_SQL,
     UNSUBMITTED,
@@ -72,6 +82,41 @@ MAX_LIST_LIMIT = 1000
 
 class IdempotencyKeyReused(ValueError):
     """The idempotency key was already used for a different request."""
+
+
+class BudgetExceeded(Exception):
+    """A create would take its person past the daily budget: refused before it is recorded or sent.
+
+    ``spent`` is what this person's rows count today (UTC), ``cost`` what the refused create would
+    have added, ``resets_at`` the next UTC midnight.
+    """
+
+    def __init__(self, *, limit: float, spent: float, cost: float, resets_at: datetime) -> None:
+        self.limit, self.spent, self.cost, self.resets_at = limit, spent, cost, resets_at
+        super().__init__(
+            f"this create costs {_credits(cost)} credits and {_credits(self.left)} of the daily budget of "
+            f"{_credits(limit)} are left; it resets at {_iso(resets_at)}"
+        )
+
+    @property
+    def left(self) -> float:
+        return max(0.0, self.limit - self.spent)
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """Spend of one person on one UTC day (``rivya-mcp usage``). ``person`` None: the server's own."""
+
+    day: str
+    person: str | None
+    tasks: int  # creates that became tasks
+    credits: float
+
+
+def day_start(moment: datetime) -> datetime:
+    """The UTC midnight that starts ``moment``'s day: budgets are per UTC day."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -100,6 +145,10 @@ class JournalEntry:
     # recorded before schema version 2 (no known account: never re-sent, only listed).
     upstream: str | None = None
     account: str | None = None
+    # The person the row belongs to (an identity's stable id); None: the server's one person.
+    person: str | None = None
+    # Credits the create was recorded with (what a budget counts until the API answers).
+    cost: float | None = None
 
     @property
     def has_owner(self) -> bool:
@@ -141,6 +190,8 @@ class JournalEntry:
 
 
 _Entries = list[JournalEntry]  # `list` is shadowed by TaskJournal.list inside the class
+_Owners = list[tuple[str | None, str | None, str | None, int]]
+_Usage = list[UsageRow]
 
 FINGERPRINT_SECRET = "account_fingerprint_secret"
 
@@ -269,13 +320,27 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX mcp_tasks_owner ON mcp_tasks (upstream, account)",
         ),
     ),
+    # v8: one history per person (identity over HTTP): the person a task, handle and uploaded file
+    # belong to (NULL: the server's one person, as every earlier row), and the credits a create was
+    # recorded with, which a daily budget counts until the API's answer names the reserved credits.
+    Migration(
+        common=(
+            "ALTER TABLE tasks ADD COLUMN person TEXT",
+            "ALTER TABLE tasks ADD COLUMN cost NUMERIC",
+            "CREATE INDEX tasks_person_day ON tasks (person, created_at)",
+            "ALTER TABLE mcp_tasks ADD COLUMN person TEXT",
+            "ALTER TABLE files ADD COLUMN person TEXT",
+        ),
+    ),
+    # v9: rivya-login's sign-ins (``_identity_schema``), in the same database as the tasks.
+    IDENTITY_STEP,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = (
     "idempotency_key, task_id, model, mode, prompt, params, reference, status, reserved_credits, "
     "final_credits, result_urls, saved_paths, error_code, error_message, created_at, submitted_at, "
-    "updated_at, remote_created_at, upstream, account"
+    "updated_at, remote_created_at, upstream, account, person, cost"
 )
 
 
@@ -287,6 +352,15 @@ READ_CACHE_ENTRIES = 256
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class _ReadCache:
+    """Entries read, by task id, valid while the store's change token stays ``version``; shared by
+    a journal and its scoped views (entries are kept unscoped, and each view filters its own)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, JournalEntry] = {}
+        self.version: object = None
 
 
 class TaskJournal:
@@ -310,33 +384,59 @@ class TaskJournal:
         store: Store | None = None,
         upstream: str | None = None,
         api_key: Secret | str | None = None,
+        person: str | None = None,
+        _parent: TaskJournal | None = None,
     ) -> None:
-        if (path is None) == (store is None):
+        if _parent is not None:
+            store = _parent.store
+        elif (path is None) == (store is None):
             raise ValueError("give a path (SQLite) or a store, not both")
         if api_key is not None and upstream is None:
             raise ValueError("an api_key scopes the journal only together with its upstream")
+        if person is not None and upstream is None:
+            raise ValueError("a person scopes the journal only together with an upstream")
         self.store: Store = store if store is not None else SqliteStore(Path(path))  # type: ignore[arg-type]
-        self.path = Path(path).expanduser() if path is not None else None
-        self._now = now
-        self._lock = threading.RLock()
-        # task id → entry, valid while change_token stays _cache_version (see READ_CACHE_ENTRIES).
-        self._cache: dict[str, JournalEntry] = {}
-        self._cache_version: object = None
-        self.store.migrate(MIGRATIONS)
+        # A scoped view shares its parent's store, lock and read cache, and closes none of them.
+        self._owns_store = _parent is None
+        self.path: Path | None = (
+            _parent.path if _parent is not None else (Path(path).expanduser() if path is not None else None)
+        )
+        self._now: Callable[[], datetime] = _parent._now if _parent is not None else now
+        self._lock: threading.RLock = _parent._lock if _parent is not None else threading.RLock()
+        # task id → entry (see READ_CACHE_ENTRIES).
+        self._reads: _ReadCache = _parent._reads if _parent is not None else _ReadCache()
+        self._secret: bytes | None = _parent._secret if _parent is not None else None
+        if _parent is None:
+            self.store.migrate(MIGRATIONS)
         # Whose rows this journal reads and writes, or None: every row (see ``Owner``).
         self.owner: Owner | None = None
+        # The person of this journal's rows (with an owner): None is the server's one person.
+        self.person: str | None = person
         if upstream is not None:
-            key = api_key.reveal() if isinstance(api_key, Secret) else api_key
             try:
-                account = account_fingerprint(self._fingerprint_secret(), key) if key else NO_ACCOUNT
+                account = self.account_of(api_key)
             except BaseException:
-                self.store.close()
+                if self._owns_store:
+                    self.store.close()
                 raise
             self.owner = Owner(normalise_upstream(upstream), account)
+
+    def scoped(self, *, upstream: str, api_key: Secret | str | None, person: str | None) -> TaskJournal:
+        """A view of this journal acting only on the rows of ``upstream``, ``api_key``'s account and
+        ``person`` (see the module docstring); it shares this journal's store, lock and read cache,
+        and closing it closes nothing."""
+        return TaskJournal(upstream=upstream, api_key=api_key, person=person, _parent=self)
+
+    def account_of(self, api_key: Secret | str | None) -> str:
+        """The keyed fingerprint this journal records for rows sent with ``api_key`` (``NO_ACCOUNT``: none)."""
+        key = api_key.reveal() if isinstance(api_key, Secret) else api_key
+        return account_fingerprint(self._fingerprint_secret(), key) if key else NO_ACCOUNT
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
+        if not self._owns_store:
+            return
         with self._lock:
             self.store.close()
 
@@ -368,12 +468,19 @@ class TaskJournal:
         prompt: str | None,
         params: Mapping[str, Any],
         reference: str | None = None,
+        cost: float | None = None,
+        budget: float | None = None,
     ) -> JournalEntry:
         """Record a create request before it is sent. Re-recording the same request is a no-op.
 
         Except for an intent that ended without a task (rejected, unconfirmed, abandoned): being
         recorded again means it is about to be re-sent, so it is ``unsubmitted`` again until the
         answer arrives (a crash during that re-send then leaves it for recovery, as a first send would).
+
+        ``cost`` is what the create will be charged (credits); with ``budget`` (credits per UTC day)
+        a new or revived intent is refused with ``BudgetExceeded`` when this scope's spend today
+        plus ``cost`` would pass it. The check and the insert are one write transaction, which every
+        process and replica takes in turn: of two creates racing for the last credits, one passes.
 
         Raises ``IdempotencyKeyReused`` when the key is already recorded for a different request.
         """
@@ -403,6 +510,7 @@ class TaskJournal:
                         "use a new key to create a new task"
                     )
                 if existing.task_id is None and existing.status in INTENT_END_STATUSES:
+                    self._check_budget(tx, cost, budget, besides=idempotency_key)
                     tx.execute(
                         "UPDATE tasks SET status = ?, error_code = NULL, error_message = NULL, updated_at = ? "
                         "WHERE idempotency_key = ?",
@@ -410,10 +518,11 @@ class TaskJournal:
                     )
                     return self._must(tx, "idempotency_key = ?", (idempotency_key,))
                 return existing
+            self._check_budget(tx, cost, budget)
             upstream, account = self.owner or (None, None)
             tx.execute(
-                "INSERT INTO tasks (idempotency_key, model, mode, prompt, params, reference, status, "
-                "created_at, updated_at, upstream, account) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO tasks (idempotency_key, model, mode, prompt, params, reference, status, created_at, "
+                "updated_at, upstream, account, person, cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     idempotency_key,
                     model,
@@ -426,9 +535,24 @@ class TaskJournal:
                     now,
                     upstream,
                     account,
+                    self.person if self.owner is not None else None,
+                    cost,
                 ),
             )
             return self._must(tx, "idempotency_key = ?", (idempotency_key,))
+
+    def _check_budget(self, tx: Transaction, cost: float | None, budget: float | None, *, besides: str = "") -> None:
+        if budget is None or not cost:
+            return
+        start = day_start(self._now())
+        spent = self._spent(tx, start, besides=besides)
+        if spent + cost > budget:
+            raise BudgetExceeded(limit=budget, spent=spent, cost=cost, resets_at=start + timedelta(days=1))
+
+    def _spent(self, tx: Transaction, since: datetime, *, besides: str) -> float:
+        where, args = self._mine("created_at >= ? AND idempotency_key <> ?", (_iso(since), besides))
+        row = tx.one(f"SELECT COALESCE(SUM({SPENT_SQL}), 0) FROM tasks WHERE {where}", args)
+        return float(row[0]) if row else 0.0
 
     def attach_task(
         self,
@@ -524,7 +648,7 @@ class TaskJournal:
         """
         with self._lock:
             current = self._cached(task_id)
-        if current is None:
+        if current is None or not self._owns(current):
             raise KeyError(f"no journal entry with task_id {task_id!r}")
         if (
             (status is None or _next_status(current.status, status) == current.status)
@@ -604,7 +728,8 @@ class TaskJournal:
     def get(self, task_id: str) -> JournalEntry | None:
         """The entry of ``task_id``; a snapshot, shared with later reads until something changes."""
         with self._lock:
-            return self._cached(task_id)
+            entry = self._cached(task_id)
+        return entry if entry is not None and self._owns(entry) else None
 
     def find_by_idempotency_key(self, key: str) -> JournalEntry | None:
         with self.store.read() as tx:
@@ -613,14 +738,17 @@ class TaskJournal:
     def list(self, *, status: str | None = None, limit: int = 20) -> _Entries:
         """Most recent first, optionally only one status.
 
-        A scoped journal lists its own rows and those of no known account (recorded before schema
-        version 2): the user should still see them, though nothing acts on them any more.
+        A scoped journal lists its own rows and, for the server's one person, those of no known
+        account (recorded before schema version 2): the user should still see them, though nothing
+        acts on them any more. A person sees their own rows only.
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
         where, args = ("status = ?", (status,)) if status is not None else ("TRUE", ())
         if self.owner is not None:
-            where, args = f"({where}) AND ((upstream = ? AND account = ?) OR account IS NULL)", (*args, *self.owner)
+            mine, mine_args = self._mine("TRUE", ())
+            unowned = " OR account IS NULL" if self.person is None else ""
+            where, args = f"({where}) AND (({mine}){unowned})", (*args, *mine_args)
         order = self.store.insertion_order
         return self._many(
             f"{where} ORDER BY created_at DESC, {order} DESC LIMIT ?", (*args, min(limit, MAX_LIST_LIMIT))
@@ -648,10 +776,76 @@ class TaskJournal:
         with self._lock, self.store.read() as tx:
             row = tx.one(
                 f"SELECT COUNT(*) FROM tasks WHERE (({UNSUBMITTED_SQL}) OR ({UNFINISHED_SQL})) "
-                "AND NOT COALESCE(upstream = ? AND account = ?, FALSE)",
-                self.owner,
+                "AND NOT COALESCE(upstream = ? AND account = ? AND COALESCE(person, '') = ?, FALSE)",
+                (*self.owner, self.person or ""),
             )
         return int(row[0]) if row else 0
+
+    # -- whose rows (every owner: for the recovery, webhooks and the operator) ---------------
+
+    def pending_owners(self) -> _Owners:
+        """(upstream, account, person, rows) of every owner with unanswered creates or unfinished
+        tasks, whatever this journal's scope: the recovery resumes each with its own key."""
+        with self._lock, self.store.read() as tx:
+            rows = tx.all(
+                f"SELECT upstream, account, person, COUNT(*) FROM tasks WHERE ({UNSUBMITTED_SQL}) "
+                f"OR ({UNFINISHED_SQL}) GROUP BY upstream, account, person"
+            )
+        return [(row[0], row[1], row[2], int(row[3])) for row in rows]
+
+    def row_of(self, task_id: str) -> JournalEntry | None:
+        """``task_id``'s row whoever owns it: for the server's own bookkeeping (whose key finishes
+        it, which waiter to wake), never to show a caller (``get`` is theirs)."""
+        with self._lock:
+            return self._cached(task_id)
+
+    def spent_today(self) -> tuple[float, datetime]:
+        """Credits this scope's rows count today (``credits_spent``), and when the day ends (UTC)."""
+        start = day_start(self._now())
+        with self._lock, self.store.read() as tx:
+            return self._spent(tx, start, besides=""), start + timedelta(days=1)
+
+    def check_budget(self, cost: float, budget: float) -> None:
+        """Raise ``BudgetExceeded`` if a create of ``cost`` would pass ``budget`` now (a read: the
+        early answer before uploads; ``record_intent`` decides for good)."""
+        with self._lock, self.store.read() as tx:
+            self._check_budget(tx, cost, budget)
+
+    def usage(self, *, since: datetime) -> _Usage:
+        """Spend per UTC day and person since ``since``, newest day first (this scope's upstream, or all)."""
+        where, args = "created_at >= ?", (_iso(since),)
+        args_: tuple[Any, ...] = args
+        if self.owner is not None:
+            where, args_ = f"{where} AND upstream = ?", (*args, self.owner[0])
+        day = "substr(created_at, 1, 10)"
+        with self._lock, self.store.read() as tx:
+            rows = tx.all(
+                f"SELECT {day}, person, SUM(CASE WHEN task_id IS NULL THEN 0 ELSE 1 END), "
+                f"COALESCE(SUM({SPENT_SQL}), 0) FROM tasks WHERE {where} GROUP BY {day}, person",
+                args_,
+            )
+        usage = [UsageRow(str(r[0]), r[1], int(r[2] or 0), float(r[3] or 0)) for r in rows]
+        # Newest day first; within a day the server's own person, then people by id.
+        return sorted(sorted(usage, key=lambda u: u.person or ""), key=lambda u: u.day, reverse=True)
+
+    def may_serve_image(self, name: str) -> bool:
+        """Whether this scope may read the saved image called ``name`` (a bare file name).
+
+        A person: only an image one of their own tasks saved. The server's one person: its own,
+        and any not recorded as some person's (older images, or saved before the journal knew).
+        An unscoped journal (inspection): any.
+        """
+        if self.owner is None:
+            return True
+        # saved_paths is a JSON list of paths: the name ends a JSON string. LIKE narrows, Python decides.
+        pattern = "%" + name.replace("!", "!!").replace("%", "!%").replace("_", "!_") + '"%'
+        like = "saved_paths LIKE ? ESCAPE '!'"
+        where, args = self._mine(like, (pattern,))
+        if any(_names(entry, name) for entry in self._many(where, args)):
+            return True
+        if self.person is not None:
+            return False
+        return not any(_names(entry, name) for entry in self._many(f"{like} AND person IS NOT NULL", (pattern,)))
 
     # -- MCP task handles (the Tasks extension) --------------------------------------------
 
@@ -661,18 +855,19 @@ class TaskJournal:
         """Record a handle, owned by this journal's owner (like the task it follows)."""
         stamp = _iso(created_at)
         upstream, account = self.owner or (None, None)
+        person = self.person if self.owner is not None else None
         with self._write() as tx:
             tx.execute(
                 "INSERT INTO mcp_tasks (mcp_task_id, task_id, tool, status, ttl_ms, created_at, updated_at, "
-                "upstream, account) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (mcp_task_id, task_id, tool, status, ttl_ms, stamp, stamp, upstream, account),
+                "upstream, account, person) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (mcp_task_id, task_id, tool, status, ttl_ms, stamp, stamp, upstream, account, person),
             )
         record = self.get_mcp_task(mcp_task_id)
         assert record is not None
         return record
 
     def get_mcp_task(self, mcp_task_id: str) -> McpTaskRecord | None:
-        """The handle, if it is this journal's owner's: another owner's is unknown here (None)."""
+        """The handle, if it is this journal's owner's and person's: anyone else's is unknown here (None)."""
         where, args = self._mine("mcp_task_id = ?", (mcp_task_id,))
         with self._lock, self.store.read() as tx:
             row = tx.one(f"SELECT {_MCP_COLUMNS} FROM mcp_tasks WHERE {where}", args)
@@ -722,11 +917,12 @@ class TaskJournal:
         self, file_id: str, *, kind: str | None, name: str | None, mime_type: str | None, size: float | None
     ) -> None:
         """Remember a file ``POST /api/v1/files`` returned (recording it again is harmless)."""
+        person = self.person if self.owner is not None else None
         with self._write() as tx:
             tx.execute(
-                "INSERT INTO files (file_id, kind, name, mime_type, size, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (file_id) DO NOTHING",
-                (file_id, kind, name, mime_type, size, self._stamp()),
+                "INSERT INTO files (file_id, kind, name, mime_type, size, created_at, person) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (file_id) DO NOTHING",
+                (file_id, kind, name, mime_type, size, self._stamp(), person),
             )
 
     def owned_meta(self, name: str) -> str | None:
@@ -749,9 +945,12 @@ class TaskJournal:
         return f"{name}:{upstream}:{account}"
 
     def has_file(self, file_id: str) -> bool:
-        """Whether ``file_id`` is a file this journal saw uploaded."""
+        """Whether ``file_id`` is a file this journal saw uploaded (for a person: uploaded by them)."""
+        where, args = ("file_id = ?", (file_id,))
+        if self.person is not None:
+            where, args = self._person_only(where, args)
         with self._lock, self.store.read() as tx:
-            return tx.one("SELECT 1 FROM files WHERE file_id = ?", (file_id,)) is not None
+            return tx.one(f"SELECT 1 FROM files WHERE {where}", args) is not None
 
     # -- internals -------------------------------------------------------------------------
 
@@ -763,19 +962,33 @@ class TaskJournal:
         """
         if self.owner is None:
             return where, args
+        where, args = self._person_only(where, args)
         return f"({where}) AND upstream = ? AND account = ?", (*args, *self.owner)
 
+    def _person_only(self, where: str, args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+        """``where`` narrowed to this scope's person (handles and files record no account). NULL is
+        the server's one person; spelled ``person = ?`` / ``person IS NULL`` so the (person,
+        created_at) index serves the budget's sum."""
+        if self.owner is None:
+            return where, args
+        if self.person is None:
+            return f"({where}) AND person IS NULL", args
+        return f"({where}) AND person = ?", (*args, self.person)
+
     def _owns(self, entry: JournalEntry) -> bool:
-        return self.owner is None or (entry.upstream, entry.account) == self.owner
+        return self.owner is None or ((entry.upstream, entry.account) == self.owner and entry.person == self.person)
 
     def _fingerprint_secret(self) -> bytes:
+        if self._secret is not None:
+            return self._secret
         with self._lock, self.store.read() as tx:
             row = tx.one("SELECT value FROM meta WHERE name = ?", (FINGERPRINT_SECRET,))
         if row is None:
             raise JournalError(
                 f"the task journal at {self.store.location} has no account secret; move it aside and restart"
             )
-        return bytes.fromhex(str(row[0]))
+        self._secret = bytes.fromhex(str(row[0]))  # written once, by the migration: never changes
+        return self._secret
 
     @contextmanager
     def _write(self) -> Iterator[Transaction]:
@@ -785,22 +998,24 @@ class TaskJournal:
                     yield tx
             finally:
                 # The store's change token does not move for this journal's own commits.
-                self._cache.clear()
+                self._reads.entries.clear()
 
     def _cached(self, task_id: str) -> JournalEntry | None:
-        """``get`` from memory when nobody has committed since the entry was read. Hold the lock."""
+        """The row of ``task_id`` whoever owns it (callers check ``_owns``), from memory when nobody
+        has committed since it was read. Hold the lock."""
+        reads = self._reads
         version = self.store.change_token()
-        if version != self._cache_version:
-            self._cache.clear()
-            self._cache_version = version
-        entry = self._cache.get(task_id)
+        if version != reads.version:
+            reads.entries.clear()
+            reads.version = version
+        entry = reads.entries.get(task_id)
         if entry is None:
             with self.store.read() as tx:
-                entry = self._one(tx, *self._mine("task_id = ?", (task_id,)))
+                entry = self._one(tx, "task_id = ?", (task_id,))
             if entry is not None:
-                if len(self._cache) >= READ_CACHE_ENTRIES:
-                    self._cache.clear()
-                self._cache[task_id] = entry
+                if len(reads.entries) >= READ_CACHE_ENTRIES:
+                    reads.entries.clear()
+                reads.entries[task_id] = entry
         return entry
 
     def _stamp(self) -> str:
@@ -878,7 +1093,7 @@ def _mcp_record(row: tuple[Any, ...]) -> McpTaskRecord:
 def _entry(row: tuple[Any, ...]) -> JournalEntry:
     (key, task_id, model, mode, prompt, params, reference, status, reserved, final) = row[:10]
     (urls, saved, error_code, error_message, created, submitted, updated, remote_created) = row[10:18]
-    (upstream, account) = row[18:]
+    (upstream, account, person, cost) = row[18:]
     return JournalEntry(
         idempotency_key=key,
         task_id=task_id,
@@ -900,6 +1115,8 @@ def _entry(row: tuple[Any, ...]) -> JournalEntry:
         remote_created_at=remote_created,
         upstream=upstream,
         account=account,
+        person=person,
+        cost=_number(cost),
     )
 
 
@@ -915,6 +1132,14 @@ def _next_status(current: str, new: str) -> str:
         logger.debug("ignoring status %r after terminal %r", new, current)
         return current
     return new
+
+
+def _names(entry: JournalEntry, name: str) -> bool:
+    return any(Path(saved).name == name for saved in entry.saved_paths)
+
+
+def _credits(value: float) -> str:
+    return f"{value:g}"
 
 
 def _iso(moment: datetime) -> str:

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 from typing import Final
 
-from rivya_mcp.client import SUCCEEDED
+from rivya_mcp.client import FAILED, SUCCEEDED
 from rivya_mcp.client import TERMINAL_STATUSES as TASK_TERMINAL_STATUSES
 
 __all__ = [
     "ABANDONED",
     "INTENT_END_STATUSES",
     "REJECTED",
+    "SPENT_SQL",
     "TERMINAL_STATUSES",
     "UNCONFIRMED",
     "UNFINISHED_SQL",
     "UNSUBMITTED",
     "UNSUBMITTED_SQL",
+    "credits_spent",
     "is_terminal",
     "needs_finishing",
 ]
@@ -66,3 +68,26 @@ UNFINISHED_SQL: Final = (
 )
 # Intents whose create was never answered.
 UNSUBMITTED_SQL: Final = f"task_id IS NULL AND status = '{UNSUBMITTED}'"
+
+
+def credits_spent(*, status: str, final: float | None, reserved: float | None, cost: float | None) -> float:
+    """What a row counts against a budget: a refusal or an abandoned intent nothing; a failed task
+    what it was finally charged (0: rivya-api.md §3.3 shows ``final_credits: 0``, refunds inferred);
+    a settled one its ``final_credits``; a running one its ``reserved_credits``; an intent whose
+    answer is not in yet (or unclear: it may have been charged) the cost it was recorded with."""
+    if status in (REJECTED, ABANDONED):
+        return 0.0
+    if status == FAILED:
+        return float(final or 0)
+    if final is not None:
+        return float(final)
+    return float(reserved if reserved is not None else cost or 0)
+
+
+# ``credits_spent`` over the ``tasks`` table: summed for a budget and for the usage table.
+SPENT_SQL: Final = (
+    f"CASE WHEN status IN ('{REJECTED}', '{ABANDONED}') THEN 0 "
+    f"WHEN status = '{FAILED}' THEN COALESCE(final_credits, 0) "
+    "WHEN final_credits IS NOT NULL THEN final_credits "
+    "ELSE COALESCE(reserved_credits, cost, 0) END"
+)

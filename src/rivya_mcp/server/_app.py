@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from mcp.server import MCPServer
+from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
@@ -39,11 +40,13 @@ from rivya_mcp.server._tasks_ext import TasksExtension
 from rivya_mcp.server._tools import ToolBodies
 from rivya_mcp.server._viewer import viewer_extension, viewer_meta, with_viewer
 from rivya_mcp.settings import Settings
-from rivya_mcp.tasks import Recovery, Runtime, TaskService
+from rivya_mcp.tasks import Caller, Recovery, Runtime, TaskService
 
 log = logging.getLogger(__name__)
 
 Body = Callable[[dict[str, Any], Context, CallState], Awaitable[CallToolResult]]
+# Who sent the request being handled (the transport knows: an identity's person, or the server's).
+CallerSource = Callable[[], Awaitable[Caller]]
 
 SERVER_NAME = "rivya"
 
@@ -97,6 +100,17 @@ def _guard(name: str, body: Body) -> Callable[..., Awaitable[CallToolResult]]:
     return run
 
 
+def acting_for_caller(runtime: Runtime, caller: CallerSource) -> ServerMiddleware[Any]:
+    """Middleware: every request (a tool call, a resource read, ``tasks/*``, a listen) is handled
+    for the caller who sent it: their rows, their handles, their images, their key."""
+
+    async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        async with runtime.acting_for(await caller()):
+            return await call_next(ctx)
+
+    return middleware
+
+
 def descriptions(manifest: Manifest) -> dict[str, str]:
     cost = f"Costs {manifest.base_credits} credits per image"
     return {
@@ -119,7 +133,10 @@ def descriptions(manifest: Manifest) -> dict[str, str]:
             "Check a generation task by id and, if it is still running, wait for it (with progress). When it "
             "succeeded, returns the image like generate_image (saving it if needed). Free."
         ),
-        "get_credits": f"Show the Rivya credit balance. Free. Each image costs {manifest.base_credits} credits.",
+        "get_credits": (
+            f"Show the Rivya credit balance and the credits spent today (with the daily budget left, if the server "
+            f"sets one). Free. Each image costs {manifest.base_credits} credits."
+        ),
         "list_tasks": "List recent tasks created by this server (id, status, prompt, saved file), newest first. Free.",
     }
 
@@ -138,8 +155,12 @@ def build_tool_bodies(
     manifest = get_manifest(settings.model)
     runtime = Runtime(settings, client=client, journal=journal, local_paths=local_paths)
     schemas: dict[str, JsonObject] = {
-        "generate_image": generation_tool_schema(manifest, "generate", default_wait=settings.wait_seconds),
-        "edit_image": generation_tool_schema(manifest, "edit", default_wait=settings.wait_seconds),
+        "generate_image": generation_tool_schema(
+            manifest, "generate", default_wait=settings.wait_seconds, confirm_above=settings.confirm_above_credits
+        ),
+        "edit_image": generation_tool_schema(
+            manifest, "edit", default_wait=settings.wait_seconds, confirm_above=settings.confirm_above_credits
+        ),
         "upload_reference": upload_reference_schema(),
         "get_task": get_task_schema(default_wait=settings.wait_seconds),
         "get_credits": get_credits_schema(),
@@ -155,13 +176,15 @@ def build_server(
     journal: TaskJournal | None = None,
     local_paths: bool = True,
     bodies: ToolBodies | None = None,
+    caller: CallerSource | None = None,
 ) -> MCPServer[Runtime]:
     """The MCP server for ``settings``. Nothing is opened or created until a session starts.
 
     ``local_paths=False`` (HTTP transports) refuses local-file references unless
     ``settings.read_dirs`` names the directories they may come from. ``bodies``: tool bodies
     built already (the HTTP app shares them with its webhook route); the other arguments are
-    then unused.
+    then unused. ``caller`` says who sent each request (HTTP identity); without it every request
+    is the server's one person.
     """
     if bodies is None:
         bodies = build_tool_bodies(settings, client=client, journal=journal, local_paths=local_paths)
@@ -238,7 +261,8 @@ def build_server(
         tools=tools,
         lifespan=lifespan,
         extensions=[tasks, viewer_extension()],
-        middleware=[tasks.listen_gate],
+        # Outermost the caller: a listen, too, is handled for the person who opened it.
+        middleware=[*([acting_for_caller(runtime, caller)] if caller is not None else []), tasks.listen_gate],
         log_level=_sdk_log_level(settings.log_level),
     )
     register_resources(server, bodies)

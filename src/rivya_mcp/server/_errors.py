@@ -34,10 +34,10 @@ from rivya_mcp.client import (
     shown,
     shown_token,
 )
-from rivya_mcp.journal import IdempotencyKeyReused
+from rivya_mcp.journal import BudgetExceeded, IdempotencyKeyReused
 from rivya_mcp.manifest import ArgumentError
 from rivya_mcp.references import ReferenceError as ReferenceLoadError
-from rivya_mcp.tasks import MISSING_KEY_HELP, DataFolderUnusable, OutputFolderUnusable
+from rivya_mcp.tasks import MISSING_KEY_HELP, DataFolderUnusable, OutputFolderUnusable, current_caller
 
 NOTHING_CHARGED = "Nothing was sent to Rivya, so no credits were spent."
 # A failure's message and next step, at most (an upstream error message can be any length).
@@ -76,6 +76,14 @@ class ToolInputError(Exception):
         super().__init__(message)
         self.message = message
         self.next_step = next_step
+
+
+class SpendingNotConfirmed(Exception):
+    """A create above the server's confirmation threshold that the user did not (yet) confirm."""
+
+    def __init__(self, tool: str, cost: float, threshold: float, *, declined: bool) -> None:
+        super().__init__(f"{tool} costs {cost:g} credits: not confirmed")
+        self.tool, self.cost, self.threshold, self.declined = tool, cost, threshold, declined
 
 
 # Task-level error codes (a failed generation) → (what happened, retryable, next step).
@@ -128,6 +136,33 @@ def failure_for_exception(exc: BaseException) -> ToolFailure | None:
             f"{exc} {NOTHING_CHARGED}",
             False,
             "Use a new idempotency_key for a new request, or repeat the original arguments exactly.",
+        )
+    if isinstance(exc, BudgetExceeded):
+        whose = "your" if current_caller().confined else "this server's"
+        resets = exc.resets_at.strftime("%Y-%m-%d %H:%M UTC")
+        return ToolFailure(
+            "budget_exceeded",
+            f"This call costs {exc.cost:g} credits, and {whose} daily budget of {exc.limit:g} credits has "
+            f"{exc.left:g} left ({exc.spent:g} spent today). The budget resets at {resets} (midnight UTC). "
+            f"{NOTHING_CHARGED}",
+            False,
+            f"Wait until {resets}, or ask the server's operator to raise RIVYA_BUDGET_CREDITS_PER_DAY.",
+        )
+    if isinstance(exc, SpendingNotConfirmed):
+        if exc.declined:
+            return ToolFailure(
+                "not_confirmed",
+                f"The user did not agree to spend {exc.cost:g} credits on {exc.tool}. {NOTHING_CHARGED}",
+                False,
+                "Ask the user what they want before trying again.",
+            )
+        return ToolFailure(
+            "confirmation_required",
+            f"{exc.tool} costs {exc.cost:g} credits, and this server asks the user to confirm any call costing "
+            f"more than {exc.threshold:g}. {NOTHING_CHARGED}",
+            False,
+            f"Ask the user whether to spend {exc.cost:g} credits; if they agree, call {exc.tool} again with the "
+            f"same arguments and confirm_credits: {exc.cost:g}.",
         )
     if isinstance(exc, ReferenceLoadError):
         return ToolFailure(

@@ -17,7 +17,7 @@ from rivya_mcp.client import SUCCEEDED, AsyncRivyaClient, InvalidRequestError, N
 from rivya_mcp.manifest import Manifest, UploadPolicy
 from rivya_mcp.references import LoadedReference, could_be_id, load_reference, verify_reference
 from rivya_mcp.server._errors import ToolInputError
-from rivya_mcp.tasks import Ledger, LiveCatalog, TaskService
+from rivya_mcp.tasks import Ledger, LiveCatalog, TaskService, current_caller
 
 
 class References:
@@ -143,6 +143,9 @@ class References:
         """
         if not await ledger.knows_file(source) and await ledger.get(source) is not None:
             return await self._task(source, client, ledger)
+        if current_caller().confined and not await ledger.knows_file(source):
+            # A person's ids are the ones recorded as theirs: nobody else's file is asked of the API.
+            return None
         try:
             return dict((await client.get_file(source)).as_reference_item())
         except (NotFoundError, InvalidRequestError):

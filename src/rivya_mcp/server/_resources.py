@@ -3,6 +3,8 @@
 Images are served from the output directory only, by bare file name: no separators, no
 traversal, no symlink escapes (``resolve_served_file``). Replicas sharing a database also serve
 the images any of them saved, from its ``images`` table (looked up by the same checked name).
+And only to whom they belong: a person reads the images their own tasks saved, never another's
+(``TaskJournal.may_serve_image``); to anyone else the name does not exist.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from rivya_mcp.server._results import IMAGE_URI_PREFIX, TASKS_URI
 from rivya_mcp.server._tools import ToolBodies
-from rivya_mcp.tasks import MIME_BY_EXTENSION, SAFE_NAME, Runtime, resolve_served_file
+from rivya_mcp.tasks import MIME_BY_EXTENSION, SAFE_NAME, Runtime, current_caller, resolve_served_file
 
 RECENT_TASKS_IN_RESOURCE = 50
 
@@ -25,6 +27,8 @@ RECENT_TASKS_IN_RESOURCE = 50
 def _image_reader(output_dir: Path, extension: str, runtime: Runtime) -> Callable[[str], Awaitable[bytes]]:
     async def read_image(name: str) -> bytes:
         filename = f"{name}.{extension}"
+        if not await _may_read(runtime, filename):
+            raise ResourceNotFoundError(f"No saved image named {filename!r} in the output directory.")
         path = resolve_served_file(output_dir, filename)
         if path is not None:
             return await anyio.Path(path).read_bytes()
@@ -35,6 +39,15 @@ def _image_reader(output_dir: Path, extension: str, runtime: Runtime) -> Callabl
         raise ResourceNotFoundError(f"No saved image named {filename!r} in the output directory.")
 
     return read_image
+
+
+async def _may_read(runtime: Runtime, filename: str) -> bool:
+    try:
+        ledger = await runtime.ledger()
+    except Exception:
+        # No journal to tell whose it is: the server's one person still reads its folder, a person nothing.
+        return not current_caller().confined
+    return await ledger.may_serve_image(filename)
 
 
 def register_resources(server: MCPServer[Any], bodies: ToolBodies) -> None:

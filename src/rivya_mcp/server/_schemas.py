@@ -40,7 +40,8 @@ TASK_STATUSES = (QUEUED, PROCESSING, SUCCEEDED, FAILED, UNSUBMITTED, REJECTED, U
 WAIT_SECONDS = "wait_seconds"
 IDEMPOTENCY_KEY = "idempotency_key"
 REFERENCE = "reference"
-CONTROL_KEYS = frozenset({WAIT_SECONDS, IDEMPOTENCY_KEY, REFERENCE})
+CONFIRM_CREDITS = "confirm_credits"
+CONTROL_KEYS = frozenset({WAIT_SECONDS, IDEMPOTENCY_KEY, REFERENCE, CONFIRM_CREDITS})
 
 
 def wait_property(default: float) -> JsonObject:
@@ -86,8 +87,22 @@ def _plain_number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
-def generation_tool_schema(manifest: Manifest, mode: Mode, *, default_wait: float) -> JsonObject:
-    """``input_schema(manifest, mode)`` plus the tool's control arguments, flat."""
+def confirm_credits_property(threshold: float) -> JsonObject:
+    return {
+        "type": "number",
+        "minimum": 0,
+        "description": (
+            f"Only for a call costing more than {threshold:g} credits, which this server asks the user to "
+            "confirm: the credits the user agreed to spend (the amount the confirmation request named)."
+        ),
+    }
+
+
+def generation_tool_schema(
+    manifest: Manifest, mode: Mode, *, default_wait: float, confirm_above: float | None = None
+) -> JsonObject:
+    """``input_schema(manifest, mode)`` plus the tool's control arguments, flat (``confirm_credits``
+    only on a server that asks for confirmation above ``confirm_above`` credits)."""
     base = copy.deepcopy(input_schema(manifest, mode))
     properties: JsonObject = {}
     for key, prop in base["properties"].items():
@@ -96,6 +111,8 @@ def generation_tool_schema(manifest: Manifest, mode: Mode, *, default_wait: floa
             properties[REFERENCE] = reference_property()
     properties[WAIT_SECONDS] = wait_property(default_wait)
     properties[IDEMPOTENCY_KEY] = idempotency_property()
+    if confirm_above is not None:
+        properties[CONFIRM_CREDITS] = confirm_credits_property(confirm_above)
     required = list(base["required"])
     if mode == "edit":
         required.append(REFERENCE)
@@ -214,6 +231,11 @@ class UploadOutput(_Out):
 
 class CreditsOutput(_Out):
     current_credits: Credits
+    # What the caller (over stdio: the server) spent today, UTC; with a daily budget, what is left.
+    spent_today: Credits | None = None
+    budget_per_day: Credits | None = None
+    budget_left: Credits | None = None
+    budget_resets_at: str | None = None
 
 
 class TaskSummary(_Out):

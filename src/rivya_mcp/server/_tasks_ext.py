@@ -27,6 +27,9 @@ and the journal keeps their handles for the next ``tasks/get`` to resume.
   then every change this process makes (status message, completion, cancel) as a full
   ``DetailedTask``, and the stream ends gracefully once every watched task is terminal. Changes
   made by another process on a shared journal are not pushed; ``tasks/get`` shows them.
+- A handle is its creator's: it is recorded with the person of the call (``tasks.current_caller``),
+  ``tasks/get``, ``tasks/update``, ``tasks/cancel``, a listen and ``get_task`` by handle find it only
+  for that person (anyone else: unknown or expired), and its follow-up acts for them (their key).
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ from rivya_mcp.server._progress import describe
 from rivya_mcp.server._schemas import MAX_WAIT_SECONDS
 from rivya_mcp.server._tools import HAND_OVER, ToolBodies
 from rivya_mcp.server._viewer import for_viewer
-from rivya_mcp.tasks import StatusUpdate
+from rivya_mcp.tasks import Caller, StatusUpdate, current_caller
 
 log = logging.getLogger(__name__)
 # The follow-up never calls get_task again sooner than this after the last call returned.
@@ -415,10 +418,21 @@ class TasksExtension(Extension):
         scope = anyio.CancelScope()
         self._followers[handle] = scope
         log.debug("tasks: following %s for handle %s…", record.task_id, handle[:8])
-        self._hosts[-1].start_soon(self._follow, record, scope, apps, name=f"rivya-task-{handle[:8]}")
+        # The follow-up outlives the request: it takes the caller with it (their key, their rows).
+        caller = current_caller()
+        self._hosts[-1].start_soon(self._follow, record, scope, apps, caller, name=f"rivya-task-{handle[:8]}")
 
-    async def _follow(self, record: McpTaskRecord, scope: anyio.CancelScope, apps: bool) -> None:
+    async def _follow(self, record: McpTaskRecord, scope: anyio.CancelScope, apps: bool, caller: Caller) -> None:
         handle = record.mcp_task_id
+        try:
+            async with self._runtime.acting_for(caller):
+                await self._follow_as_caller(record, scope, apps)
+        finally:
+            if self._followers.get(handle) is scope:
+                del self._followers[handle]
+            log.debug("tasks: the follow-up of handle %s… ended", handle[:8])
+
+    async def _follow_as_caller(self, record: McpTaskRecord, scope: anyio.CancelScope, apps: bool) -> None:
         try:
             with scope:
                 try:
@@ -428,13 +442,9 @@ class TasksExtension(Extension):
                     log.exception("tasks: the follow-up of %s stopped", record.task_id)
                     journal = await self._journal()
                     if journal is not None:
-                        await self._fail(journal, handle, record.task_id, exc)
+                        await self._fail(journal, record.mcp_task_id, record.task_id, exc)
         except Exception:
             log.exception("tasks: could not record that the follow-up of %s stopped", record.task_id)
-        finally:
-            if self._followers.get(handle) is scope:
-                del self._followers[handle]
-            log.debug("tasks: the follow-up of handle %s… ended", handle[:8])
 
     async def _follow_to_the_end(self, record: McpTaskRecord, apps: bool) -> None:
         """What a blocking call does after the create, until the handle is completed (or expires).

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+from mcp import MCPError
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
+from pydantic import BaseModel, Field
 
-from rivya_mcp.client import APIStatusError, Generation, shown, shown_token
+from rivya_mcp.client import APIStatusError, AsyncRivyaClient, Generation, shown, shown_token
 from rivya_mcp.journal import JournalEntry
 from rivya_mcp.manifest import PROMPT_KEY, Manifest, Mode, to_wire_params
 from rivya_mcp.server import _results as results
 from rivya_mcp.server._call_failures import CallState
-from rivya_mcp.server._errors import ToolInputError
+from rivya_mcp.server._errors import SpendingNotConfirmed, ToolInputError
 from rivya_mcp.server._progress import ProgressReporter
 from rivya_mcp.server._references import References
 from rivya_mcp.server._safety import safety_refusal_hint
 from rivya_mcp.server._schemas import (
+    CONFIRM_CREDITS,
     IDEMPOTENCY_KEY,
     MAX_WAIT_SECONDS,
     REFERENCE,
@@ -33,7 +37,16 @@ from rivya_mcp.server._schemas import (
     UploadOutput,
 )
 from rivya_mcp.server._validation import check, check_generation
-from rivya_mcp.tasks import Followed, Intent, Limits, LiveCatalog, StatusUpdate, TaskService, saved_file
+from rivya_mcp.tasks import (
+    Followed,
+    Intent,
+    Limits,
+    LiveCatalog,
+    StatusUpdate,
+    TaskService,
+    current_caller,
+    saved_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +129,7 @@ class ToolBodies:
             generation = await self.service.latest(earlier.task_id)
             state.task_id, state.created = generation.id, True
             return await self._created(generation, wait, reporter, prompt=prompt, reused=True)
+        cost = await self._spending(tool, control, ctx, client)  # before any upload: budget, confirmation
         if earlier is not None:
             # Recorded but never answered, or refused (e.g. before a top-up): re-send the exact body
             # under the same key, so that a create that did arrive is returned rather than repeated.
@@ -130,7 +144,7 @@ class ToolBodies:
             state.idempotency_key = key
 
         try:
-            generation = await self.service.create(intent, on_sent=sent)
+            generation = await self.service.create(dataclasses.replace(intent, cost=cost), on_sent=sent)
         except APIStatusError as exc:
             hint = safety_refusal_hint(mode, intent.params, exc.code, exc.message)
             if hint is not None:
@@ -151,6 +165,20 @@ class ToolBodies:
             return await self.result_of(Followed(generation, 0.0), reused=reused)
         followed = await self.service.follow(generation, wait=wait, on_status=reporter, prompt=prompt)
         return await self.result_of(followed, reused=reused)
+
+    async def _spending(self, tool: str, control: dict[str, Any], ctx: Context, client: AsyncRivyaClient) -> float:
+        """The credits this create costs, after the caller's daily budget and (above the server's
+        threshold) the user's confirmation allow them; raises ``BudgetExceeded`` or
+        ``SpendingNotConfirmed`` otherwise, before anything is uploaded or sent."""
+        budget, threshold = self.settings.budget_credits_per_day, self.settings.confirm_above_credits
+        if budget is None and threshold is None:
+            return float(self.catalog.current.base_credits)  # recorded with the intent; no request for it
+        cost = float((await self.catalog.limits(client)).base_credits)
+        if budget is not None:
+            await (await self.runtime.ledger()).check_budget(cost, budget)
+        if threshold is not None and cost > threshold:
+            await confirm_spending(ctx, tool=tool, cost=cost, threshold=threshold, given=control.get(CONFIRM_CREDITS))
+        return cost
 
     def _check_prompt(self, prompt: str, tool: str, limits: Limits) -> None:
         limit = limits.max_prompt_length
@@ -213,6 +241,19 @@ class ToolBodies:
             f"per image (about {credits.current_credits // cost if cost else 0} more images)."
         )
         output = CreditsOutput(current_credits=credits.current_credits)
+        today = await (await self.runtime.ledger()).spent_today()
+        if today is not None:
+            spent, resets = today
+            whose = "You" if current_caller().confined else "This server"
+            text += f"\n{whose} spent {_amount(spent)} credits today (UTC)."
+            output.spent_today = _amount(spent)
+            budget = self.settings.budget_credits_per_day
+            if budget is not None:
+                left = max(0.0, budget - spent)
+                reset = resets.strftime("%Y-%m-%d %H:%M UTC")
+                text += f" Daily budget: {_amount(budget)} credits, {_amount(left)} left until {reset}."
+                output.budget_per_day, output.budget_left = _amount(budget), _amount(left)
+                output.budget_resets_at = resets.isoformat().replace("+00:00", "Z")
         return results.ok([results.text(text)], output, structured_output=self.structured)
 
     async def task_list(self, *, status: str | None, limit: int) -> TaskListOutput:
@@ -262,3 +303,47 @@ class ToolBodies:
 
 def _int(value: float | None) -> int | None:
     return None if value is None else int(value)
+
+
+def _amount(credits: float) -> int | float:
+    """Credits as a person writes them: 16, not 16.0."""
+    return int(credits) if float(credits).is_integer() else credits
+
+
+class ConfirmSpending(BaseModel):
+    """What the confirmation form asks (an elicitation's schema: primitives only)."""
+
+    confirm: bool = Field(description="Spend the credits and run it")
+
+
+def _can_ask(ctx: Context) -> bool:
+    """The client takes form elicitations (a client declaring ``elicitation: {}`` means form)."""
+    capabilities = ctx.client_capabilities
+    asking = capabilities.elicitation if capabilities else None
+    return asking is not None and (asking.form is not None or asking.url is None)
+
+
+async def confirm_spending(ctx: Context, *, tool: str, cost: float, threshold: float, given: Any) -> None:
+    """Go on only when the user agreed to spend ``cost`` credits: asked through elicitation where the
+    client supports it, else told (``SpendingNotConfirmed``) how to confirm with ``confirm_credits``.
+
+    A ``confirm_credits`` of at least the cost is the confirmation itself: the agent passes it after
+    the user agreed.
+    """
+    if isinstance(given, int | float) and not isinstance(given, bool) and given >= cost:
+        return
+    if _can_ask(ctx):
+        message = (
+            f"{tool} will spend {_amount(cost)} credits (this server asks before any call costing more than "
+            f"{_amount(threshold)}). Spend them?"
+        )
+        try:
+            answer = await ctx.elicit(message, ConfirmSpending)
+        except MCPError as exc:
+            # No way to ask on this connection (e.g. the 2026-07-28 wire allows no server request).
+            log.debug("could not ask for confirmation (%s); answering how to confirm instead", exc)
+        else:
+            if answer.action == "accept" and answer.data.confirm:
+                return
+            raise SpendingNotConfirmed(tool, cost, threshold, declined=True)
+    raise SpendingNotConfirmed(tool, cost, threshold, declined=False)

@@ -4,10 +4,12 @@
 poll pace, replicas' coordination); ``TaskService`` creates, follows and saves tasks on it for
 every caller: tool calls, the recovery pass, webhook deliveries, the Tasks extension. The rest
 is what those need: the recovery pass, webhook completion, the live catalog, where images go.
+Whom a task is for is a plain ``Caller`` the transport passes in (``Runtime.acting_for``).
 """
 
 from __future__ import annotations
 
+from rivya_mcp.tasks._caller import SERVER, Caller, Keyring, UnknownTask, current_caller
 from rivya_mcp.tasks._catalog import HARD_PROMPT_CAP, Limits, LiveCatalog, effective_limits
 from rivya_mcp.tasks._disk import DataFolderUnusable, OutputFolderUnusable, describe_os_error, describe_storage_error
 from rivya_mcp.tasks._downloads import origin_of, result_route, whole_image_type
@@ -77,16 +79,19 @@ __all__ = [
     "PROGRESS_TICK_SECONDS",
     "SAFE_NAME",
     "SAVE_LOCK_GRACE_SECONDS",
+    "SERVER",
     "TIMESTAMP_TOLERANCE_SECONDS",
     "URLLESS_LOOKS",
     "WEBHOOK_FALLBACK_POLL_FACTOR",
     "WEBHOOK_PATH",
+    "Caller",
     "Coordinator",
     "DataFolderUnusable",
     "Delivery",
     "EndpointRecord",
     "Followed",
     "Intent",
+    "Keyring",
     "Ledger",
     "Limits",
     "LiveCatalog",
@@ -100,8 +105,10 @@ __all__ = [
     "Spool",
     "StatusUpdate",
     "TaskService",
+    "UnknownTask",
     "WebhookReceiver",
     "WebhookVerificationError",
+    "current_caller",
     "describe_os_error",
     "describe_storage_error",
     "effective_limits",

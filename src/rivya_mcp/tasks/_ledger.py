@@ -3,7 +3,9 @@
 The journal is what makes a paid task impossible to lose (the intent is on disk before the create
 request leaves, the task id right after) and what lets an idempotency key find its earlier task.
 A journal fault is logged and the call goes on: the image the user paid for matters more than the
-record of it. The one journal error that must reach the agent is a reused idempotency key.
+record of it. The journal errors that must reach the agent are a reused idempotency key and a
+budget the create would pass; with a budget set, an intent that can't be recorded (and so
+counted) is not sent either.
 
 Every method awaits the journal through ``AsyncJournal`` (a worker thread): nothing here blocks
 the event loop, whatever lock the journal waits on.
@@ -18,7 +20,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rivya_mcp.client import Generation, RivyaFile
-from rivya_mcp.journal import REJECTED, AsyncJournal, IdempotencyKeyReused, JournalEntry, McpTaskRecord, TaskJournal
+from rivya_mcp.journal import (
+    REJECTED,
+    AsyncJournal,
+    BudgetExceeded,
+    IdempotencyKeyReused,
+    JournalEntry,
+    McpTaskRecord,
+    TaskJournal,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,8 +88,12 @@ class Ledger:
         prompt: str,
         params: Mapping[str, Any],
         reference: str | None,
+        cost: float | None = None,
+        budget: float | None = None,
     ) -> None:
         if self._journal is None:
+            if budget is not None:
+                raise LookupError("the task journal is unavailable, so the daily budget can't be kept")
             return
         try:
             await self._journal.run(
@@ -90,12 +104,16 @@ class Ledger:
                     prompt=prompt,
                     params=params,
                     reference=reference,
+                    cost=cost,
+                    budget=budget,
                 )
             )
-        except IdempotencyKeyReused:
+        except (IdempotencyKeyReused, BudgetExceeded):
             raise
         except Exception:
             log.exception("journal: could not record the intent")
+            if budget is not None:
+                raise  # an unrecorded create would not count against the budget: not sent either
 
     async def created(self, idempotency_key: str, generation: Generation) -> None:
         await self._safely(
@@ -161,6 +179,18 @@ class Ledger:
 
     async def get(self, task_id: str) -> JournalEntry | None:
         return await self._safely(lambda j: j.get(task_id), None, f"could not read task {task_id}")
+
+    async def spent_today(self) -> tuple[float, datetime] | None:
+        """Credits the caller spent today and when the UTC day ends; None without a journal."""
+        return None if self._journal is None else await self._journal.run(lambda j: j.spent_today())
+
+    async def check_budget(self, cost: float, budget: float) -> None:
+        """``BudgetExceeded`` now, before uploads; the create's own record decides for good."""
+        if self._journal is not None:
+            await self._journal.run(lambda j: j.check_budget(cost, budget))
+
+    async def may_serve_image(self, name: str) -> bool:
+        return await self._safely(lambda j: j.may_serve_image(name), False, f"could not check image {name}")
 
     async def file_uploaded(self, file: RivyaFile) -> None:
         """Remember an uploaded file, so its id is recognised later whatever its shape."""

@@ -16,9 +16,12 @@ pass, in the background, takes every entry recorded *before* this start:
   Intents older than ``INTENT_MAX_AGE`` are not re-sent (marked ``abandoned``): by then the agent
   has moved on, and the API may no longer remember the key, so a re-send could charge again.
 
-Only entries of the current upstream (base URL) and account (API key) are taken: the journal is
-scoped to them (``TaskJournal``), so a sandbox create is never re-sent to the real API, nor one
-account's under another key. Those of another are counted in the log and left for their own.
+Only entries of the current upstream (base URL) are taken, each with the key it was sent with:
+the operator's entries (and, behind a team's identity provider, its people's) with the operator's
+key, and a rivya-login person's with that person's own key, read from their sign-in
+(``Runtime.pending_callers``; every step runs inside ``Runtime.acting_for`` that person). So a
+sandbox create is never re-sent to the real API, nor anyone's create under another key. Entries
+nobody here can act for are counted in the log and left for their own.
 
 Intents the agent was told about are never re-sent from here: ``rejected`` (the API refused),
 and ``unconfirmed`` (the create failed after retries without a clear answer; the error told the
@@ -45,6 +48,7 @@ import anyio
 
 from rivya_mcp.client import SUCCEEDED, ResultExpiredError, printable
 from rivya_mcp.journal import ABANDONED, UNSUBMITTED, JournalEntry
+from rivya_mcp.tasks._caller import Caller
 from rivya_mcp.tasks._disk import DataFolderUnusable
 from rivya_mcp.tasks._service import Intent, TaskService
 
@@ -80,17 +84,14 @@ class Recovery:
         self._now = now
 
     async def __call__(self, started_at: datetime) -> None:
-        if not self.runtime.can_call_api:
+        if not self.runtime.can_call_api and not self.runtime.acts_for_people:
             log.debug("recovery: skipped (no API key)")
             return
         try:
-            ledger = await self.runtime.ledger()
+            callers, elsewhere = await self.runtime.pending_callers()
         except DataFolderUnusable as exc:
             log.error("recovery: not run: %s", exc)  # the message says what to do; no traceback
             return
-        intents = [e for e in await ledger.unsubmitted() if e.created_at < started_at]
-        tasks = [e for e in await ledger.unfinished() if e.created_at < started_at]
-        elsewhere = await ledger.pending_elsewhere()
         if elsewhere:
             # Re-sending them here would charge whoever is configured now (the real API for a
             # sandbox create, another account for another key's): they wait for their own.
@@ -99,6 +100,20 @@ class Recovery:
                 "API key (or before rivya-mcp recorded either) are left alone",
                 elsewhere,
             )
+        if not callers:
+            log.info("recovery: nothing to resume for this base URL and API key")
+        for caller in callers:
+            async with self.runtime.acting_for(caller):
+                await self._resume(started_at)
+
+    async def _resume(self, started_at: datetime) -> None:
+        """The pass for the current caller (``Runtime.acting_for``): their rows, their key."""
+        if not self.runtime.can_call_api:
+            log.debug("recovery: skipped (no API key)")
+            return
+        ledger = await self.runtime.ledger()
+        intents = [e for e in await ledger.unsubmitted() if e.created_at < started_at]
+        tasks = [e for e in await ledger.unfinished() if e.created_at < started_at]
         if not intents and not tasks:
             log.info("recovery: nothing to resume for this base URL and API key")
             return
@@ -120,7 +135,7 @@ class Recovery:
         coordinator = self.runtime.coordinator
         if coordinator is None:
             return
-        if not self.runtime.can_call_api:
+        if not self.runtime.can_call_api and not self.runtime.acts_for_people:
             log.debug("sweep: off (no API key)")
             return
         period = coordinator.lease_seconds
@@ -139,12 +154,29 @@ class Recovery:
                 await anyio.sleep(period)
 
     async def _orphans(self, grace: float) -> list[tuple[JournalEntry, Callable[[JournalEntry], Awaitable[None]]]]:
-        ledger = await self.runtime.ledger()
         quiet_since = self._now() - timedelta(seconds=grace)
         found: list[tuple[JournalEntry, Callable[[JournalEntry], Awaitable[None]]]] = []
-        found += [(e, self._adopt_intent) for e in await ledger.unsubmitted() if e.updated_at < quiet_since]
-        found += [(e, self._finish) for e in await ledger.unfinished() if e.updated_at < quiet_since]
+        callers, _ = await self.runtime.pending_callers()
+        for caller in callers:
+            async with self.runtime.acting_for(caller):
+                if not self.runtime.can_call_api:
+                    continue
+                ledger = await self.runtime.ledger()
+                adopt, finish = self._as(caller, self._adopt_intent), self._as(caller, self._finish)
+                found += [(e, adopt) for e in await ledger.unsubmitted() if e.updated_at < quiet_since]
+                found += [(e, finish) for e in await ledger.unfinished() if e.updated_at < quiet_since]
         return found
+
+    def _as(
+        self, caller: Caller, step: Callable[[JournalEntry], Awaitable[None]]
+    ) -> Callable[[JournalEntry], Awaitable[None]]:
+        """``step`` done for ``caller``: their key, their rows."""
+
+        async def run(entry: JournalEntry) -> None:
+            async with self.runtime.acting_for(caller):
+                await step(entry)
+
+        return run
 
     async def _adopt(
         self,

@@ -94,15 +94,22 @@ class Coordinator:
             # A NOTIFY wakes us at once; the expiry covers a holder that died without one.
             with anyio.move_on_after(min(remaining, left + 0.05)):
                 await woken.wait()
+        error: Exception | None = None
         try:
             async with anyio.create_task_group() as renewals:
                 renewals.start_soon(self._renew, name)
                 try:
                     yield True
+                except Exception as exc:
+                    # Raised below, outside the task group, so the holder's caller sees it unwrapped
+                    # (a refused create is a refusal, not an ExceptionGroup).
+                    error = exc
                 finally:
                     renewals.cancel_scope.cancel()
         finally:
             await self.release(name)
+        if error is not None:
+            raise error
 
     async def _renew(self, name: str) -> None:
         while True:

@@ -6,6 +6,10 @@ on first use, and every read and write after that too, so no journal lock ever s
 It also owns the two things that span sessions: the per-task locks that keep a tool call and the
 background recovery from polling or saving one task at the same time, and the recovery pass that
 the first session starts (see ``_recovery``).
+
+Whose work it is comes from ``acting_for(caller)`` (``_caller``): inside it, ``client()`` spends
+the caller's key and ``ledger()`` sees the caller's rows alone; the locks, the pace and the
+replicas' coordination stay one per server, since a task is one task whoever follows it.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from rivya_mcp.client import FAILED, SUCCEEDED, AsyncRivyaClient, Generation, MissingAPIKeyError
-from rivya_mcp.journal import AsyncJournal, JournalEntry, JournalError, TaskJournal
+from rivya_mcp.journal import AsyncJournal, JournalEntry, JournalError, Store, TaskJournal, normalise_upstream
 from rivya_mcp.journal import open_journal as open_journal_at
-from rivya_mcp.settings import Settings
+from rivya_mcp.settings import Secret, Settings
+from rivya_mcp.tasks._caller import _ACTING, SERVER, Caller, Keyring, UnknownTask, _Acting, current_caller
 from rivya_mcp.tasks._disk import DataFolderUnusable
 from rivya_mcp.tasks._ledger import Ledger, saved_file
 from rivya_mcp.tasks._pace import PollPacer, from_journal
@@ -113,7 +118,8 @@ class Runtime:
         self._task_locks: dict[str, anyio.Lock] = {}
         # When each task may next be polled, shared with other processes through the journal. With
         # webhook completion on, a delivery normally finishes a task: polling is the slow fallback.
-        slower = WEBHOOK_FALLBACK_POLL_FACTOR if settings.public_url else 1.0
+        # With rivya-login, people's tasks are theirs at Rivya and their deliveries never come here.
+        slower = WEBHOOK_FALLBACK_POLL_FACTOR if settings.public_url and not settings.rivya_login else 1.0
         self.pacer = PollPacer(scale=settings.poll_scale * slower)
         # Waits a webhook delivery may cut short: task id → (the wait's cancel scope, what was pushed).
         self._followers: dict[str, _Follower] = {}
@@ -128,15 +134,100 @@ class Runtime:
         # Set when the journal is in PostgreSQL (settings.database_url): leases, wake-ups, images.
         self.coordinator: Coordinator | None = None
         self.started_at: datetime | None = None
+        # People's own keys for work no request carries (set by the transport with rivya-login).
+        self._keyring: Keyring | None = None
 
     def set_recovery(self, recovery: Recovery | None, *, sweeper: Sweeper | None = None) -> None:
         self._recovery = recovery
         self._sweeper = sweeper
 
+    def set_keyring(self, keyring: Keyring | None) -> None:
+        """How to find a person's own key when no request carries it (``_caller.Keyring``)."""
+        self._keyring = keyring
+
+    @property
+    def acts_for_people(self) -> bool:
+        """People with their own keys may have work here (the recovery looks for it without a server key)."""
+        return self._keyring is not None
+
     @property
     def can_call_api(self) -> bool:
-        """A client was given or a key is configured (no request is made to find out)."""
+        """The current caller has a key to spend: their own, a client given, or the operator's
+        (no request is made to find out)."""
+        if current_caller().api_key is not None:
+            return True
         return self._client is not None or self.settings.api_key is not None
+
+    @asynccontextmanager
+    async def acting_for(self, caller: Caller) -> AsyncIterator[Caller]:
+        """Make ``caller`` current for the block: their key, their rows (see ``_caller``).
+
+        The block's own API client (for a caller with their own key) is closed when it ends: a
+        background follow-up started inside it enters a block of its own.
+        """
+        acting = _Acting(caller)
+        token = _ACTING.set(acting)
+        try:
+            yield caller
+        finally:
+            _ACTING.reset(token)
+            if acting.client is not None:
+                with anyio.CancelScope(shield=True):
+                    await acting.client.aclose()
+
+    async def recall(self, upstream: str | None, account: str | None, person: str | None) -> Caller | None:
+        """The caller who may finish rows of (upstream, account, person) here, with the key they
+        were sent with, or None: never with another key (the recovery, the sweep, webhooks).
+
+        The operator's rows and their people's (``--oauth-issuer``) take the operator's key; a
+        person's own rows (``--rivya-login``) take that person's key from the keyring, checked
+        against the row's account fingerprint.
+        """
+        root = await self._root_journal()
+        if root.owner is None:
+            return SERVER  # an unscoped journal (tests, inspection): every row is the server's
+        if upstream is None or account is None or upstream != normalise_upstream(self.settings.base_url):
+            return None
+        if account == root.owner[1] and account:
+            return Caller(person=person)
+        if person is None or self._keyring is None:
+            return None
+        own = await self._keyring(person)
+        if own is None or await root.run(lambda journal: journal.account_of(own)) != account:
+            return None
+        return Caller(person=person, api_key=own)
+
+    async def pending_callers(self) -> tuple[list[Caller], int]:
+        """Every owner with unanswered creates or unfinished tasks whom this server can act for, and
+        how many such rows it must leave alone (another upstream, another key, a key it can't read)."""
+        root = await self._root_journal()
+        if root.owner is None:
+            return [SERVER], 0
+        callers: list[Caller] = []
+        left = 0
+        for upstream, account, person, rows in await root.run(lambda journal: journal.pending_owners()):
+            try:
+                caller = await self.recall(upstream, account, person)
+            except Exception as exc:
+                log.warning("recovery: the key of a person with unfinished work can't be read (%s)", type(exc).__name__)
+                caller = None
+            if caller is None:
+                left += rows
+            elif caller not in callers:
+                callers.append(caller)
+        return callers, left
+
+    async def caller_of(self, task_id: str) -> Caller | None:
+        """Whom the task ``task_id`` belongs to, as a caller this server can act for (None: not ours)."""
+        root = await self._root_journal()
+        entry = await root.run(lambda journal: journal.row_of(task_id))
+        if entry is None:
+            return None
+        try:
+            return await self.recall(entry.upstream, entry.account, entry.person)
+        except Exception as exc:
+            log.warning("the key of the person of task %s can't be read (%s)", task_id, type(exc).__name__)
+            return None
 
     @asynccontextmanager
     async def following(self, task_id: str, *, timeout: float = math.inf) -> AsyncIterator[bool]:
@@ -190,6 +281,8 @@ class Runtime:
     async def _paced(self, task_id: str) -> tuple[Ledger, JournalEntry | None, bool]:
         ledger = await self.ledger()
         entry = await ledger.get(task_id)
+        if entry is None and current_caller().confined:
+            raise UnknownTask(task_id)  # someone else's, or nobody's: never asked of the API for them
         # A finished task the journal has a result for is read, not polled: no pace to keep.
         settled = entry is not None and (
             entry.status == FAILED or (entry.status == SUCCEEDED and bool(entry.result_urls))
@@ -281,19 +374,28 @@ class Runtime:
             await self.coordinator.share_image(path.name, task_id, mime_type, data)
 
     def client(self) -> AsyncRivyaClient:
+        """The API client of the current caller: their own key's, or the operator's."""
+        acting = _ACTING.get()
+        if acting is not None and acting.caller.api_key is not None:
+            if acting.client is None:
+                acting.client = self._new_client(acting.caller.api_key)
+            return acting.client
         if self._client is None:
             if self.settings.api_key is None:
                 # Refused before any request: the message says how to fix it.
                 raise MissingAPIKeyError(MISSING_KEY_HELP)
-            self._client = AsyncRivyaClient(
-                api_key=self.settings.api_key,
-                base_url=self.settings.base_url,
-                timeout=self.settings.request_timeout,
-                max_retries=self.settings.max_retries,
-                poll_scale=self.settings.poll_scale,
-            )
+            self._client = self._new_client(self.settings.api_key)
             self._owns_client = True
         return self._client
+
+    def _new_client(self, api_key: Secret) -> AsyncRivyaClient:
+        return AsyncRivyaClient(
+            api_key=api_key,
+            base_url=self.settings.base_url,
+            timeout=self.settings.request_timeout,
+            max_retries=self.settings.max_retries,
+            poll_scale=self.settings.poll_scale,
+        )
 
     async def ledger(self) -> Ledger:
         """The journal's wrapper; raises ``DataFolderUnusable`` (or, with a shared database,
@@ -304,7 +406,25 @@ class Runtime:
         The CLI checks the folder before serving (``open_journal``), a replica its database when
         its session starts; this covers one that broke since. Opening runs in a worker thread
         (it may wait on a lock or a database), once.
+
+        The journal is the current caller's view (``acting_for``): their rows alone.
         """
+        root = await self._root_journal()
+        acting = _ACTING.get()
+        if acting is None or (acting.caller.person is None and acting.caller.api_key is None):
+            return Ledger(root)
+        if acting.journal is None or acting.journal_root is not root:
+            caller = acting.caller
+            key = caller.api_key or self.settings.api_key
+            # In a worker thread: the view's account fingerprint may read the journal's secret.
+            view = await root.run(
+                lambda journal: journal.scoped(upstream=self.settings.base_url, api_key=key, person=caller.person)
+            )
+            acting.journal, acting.journal_root = root.view(view), root
+        return Ledger(acting.journal)
+
+    async def _root_journal(self) -> AsyncJournal:
+        """The journal as opened (scoped to the operator's upstream and key), opened on first use."""
         if self._journal is None:
             if self._opening is None:
                 self._opening = anyio.Lock()
@@ -319,13 +439,18 @@ class Runtime:
             self.coordinator = coordinator_for(self._journal, lease_seconds=self.settings.lease_seconds)
             if self.coordinator is not None:
                 self.coordinator.on_task_changed = self._changed_elsewhere
-        return Ledger(self._journal)
+        return self._journal
+
+    def store(self) -> Store | None:
+        """The journal's store while it is open, else None (where identity keeps its sign-ins)."""
+        return None if self._journal is None else self._journal.sync.store
 
     async def _changed_elsewhere(self, task_id: str) -> None:
         """Another replica recorded a webhook's news about ``task_id``: a waiter here takes it from the journal."""
         if task_id not in self._followers or self._journal is None:
             return
-        entry = await self._journal.run(lambda journal: journal.get(task_id))
+        # Whoever's task it is: the waiter here is the one following it.
+        entry = await self._journal.run(lambda journal: journal.row_of(task_id))
         if entry is not None and entry.is_terminal:
             self.push(from_journal(entry))
 

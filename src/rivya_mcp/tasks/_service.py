@@ -119,6 +119,8 @@ class Intent:
     prompt: str
     params: Mapping[str, Any]
     reference: str | None
+    # Credits the create will be charged (count × credits per image): what a daily budget counts.
+    cost: float | None = None
 
 
 def is_refusal(exc: APIStatusError) -> bool:
@@ -196,7 +198,8 @@ class TaskService:
         re-send under the same key can find it: the intent ends ``unclear`` (``unconfirmed`` for a
         tool call, whose agent is told the key), or, with ``unclear=None``, stays ``unsubmitted``
         for the next recovery pass. ``on_sent`` runs once the intent is recorded, before the
-        request leaves.
+        request leaves. A create that would pass the caller's daily budget raises
+        ``BudgetExceeded`` before it is recorded or sent.
         """
         ledger = await self.runtime.ledger()
         key = intent.idempotency_key
@@ -207,6 +210,8 @@ class TaskService:
             prompt=intent.prompt,
             params=intent.params,
             reference=intent.reference,
+            cost=intent.cost,
+            budget=self.settings.budget_credits_per_day,
         )
         if on_sent is not None:
             on_sent()

@@ -223,10 +223,18 @@ class WebhookReceiver:
             await self.complete(generation)
 
     async def complete(self, generation: Generation) -> None:
+        # The task's own person (and key): the news lands in their row, their image is saved for them.
+        caller = await self.runtime.caller_of(generation.id)
+        if caller is None:
+            log.debug("webhooks: task %s is not one of ours; ignored", generation.id)
+            return
+        async with self.runtime.acting_for(caller):
+            await self._complete(generation)
+
+    async def _complete(self, generation: Generation) -> None:
         ledger = await self.runtime.ledger()
         entry = await ledger.get(generation.id)
         if entry is None:
-            log.debug("webhooks: task %s is not one of ours; ignored", generation.id)
             return
         if entry.is_terminal and (entry.status != SUCCEEDED or saved_file(entry) is not None):
             # Finished already: a late or out-of-order event (failed after succeeded) changes nothing.
@@ -255,7 +263,9 @@ class WebhookReceiver:
         for event in reversed(await client.list_webhook_events()):
             event_id = event.get("id")
             generation = event_generation(event)
-            if not isinstance(event_id, str) or generation is None or await ledger.get(generation.id) is None:
+            if not isinstance(event_id, str) or generation is None:
+                continue
+            if await self.runtime.caller_of(generation.id) is None:
                 continue
             if await ledger.first_sight_of_event(event_id):
                 await self.complete(generation)

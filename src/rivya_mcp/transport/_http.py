@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -18,12 +17,13 @@ from starlette.responses import JSONResponse, Response
 
 from rivya_mcp.client import AsyncRivyaClient
 from rivya_mcp.identity import Identity, JournalIdentityStore, build_identity, identity_mode, mount_identity
-from rivya_mcp.journal import Store, TaskJournal
+from rivya_mcp.journal import TaskJournal
 from rivya_mcp.server import build_server, build_tool_bodies, runtime_of
 from rivya_mcp.settings import Settings
-from rivya_mcp.tasks import WEBHOOK_PATH, SecretStore, WebhookReceiver, open_journal, public_host
+from rivya_mcp.tasks import WEBHOOK_PATH, Runtime, SecretStore, WebhookReceiver, public_host
 from rivya_mcp.transport._health import HealthMiddleware
 from rivya_mcp.transport._hosts import HostOriginMiddleware, HostPolicy, parse_allowed_host
+from rivya_mcp.transport._people import caller_source, keyring
 from rivya_mcp.transport._security import BearerTokenMiddleware, check_bind
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,10 @@ def build_http_app(
     policy = HostPolicy(host, tuple(allowed), token_required=bool(token) or identified)
     bodies = build_tool_bodies(settings, client=client, journal=journal, local_paths=False)
     if identity is None and identified:
-        identity = _identity(settings)
-    server = build_server(settings, bodies=bodies)
+        identity = _identity(settings, bodies.runtime)
+    # Each request acts for its person (their rows, their key); background work finds their key here.
+    bodies.runtime.set_keyring(keyring(identity))
+    server = build_server(settings, bodies=bodies, caller=caller_source(identity))
     receiver: WebhookReceiver | None = None
     if settings.public_url:
         receiver = WebhookReceiver(bodies.service, SecretStore(bodies.runtime.journal))
@@ -94,6 +96,8 @@ def build_http_app(
         app.user_middleware.insert(0, Middleware(BearerTokenMiddleware, token=token, exempt_paths=exempt))
     if identity is not None:
         mount_identity(app, identity, open_paths=exempt)
+        if identity.login is not None:
+            _journal_for_the_app(app, bodies.runtime)
     # Before the token: a request for a foreign Host or from a foreign page is refused first.
     app.user_middleware.insert(0, Middleware(HostOriginMiddleware, policy=policy))
     # Outermost: a load balancer's probes carry no token and reach a replica by its address (a Host
@@ -118,31 +122,33 @@ def webhook_route(receiver: WebhookReceiver) -> Callable[[Request], Awaitable[Re
     return deliver
 
 
-def _identity(settings: Settings) -> Identity | None:
-    """The identity of the settings; rivya-login keeps its sign-ins in the journal's database.
-
-    Interim wiring: a journal handle of its own (the runtime closes its journal between sessions,
-    and a sign-in is checked on every request), opened on first use and closed with the app; the
-    store creates its tables itself, idempotently, so that ``IDENTITY_MIGRATION`` appended to the
-    journal's migrations later finds them in place.
-    """
+def _identity(settings: Settings, runtime: Runtime) -> Identity | None:
+    """The identity of the settings; rivya-login keeps its sign-ins in the runtime's journal (its
+    tables are a step of the journal's schema), which the app holds open for its whole life
+    (``_journal_for_the_app``): a sign-in is checked on every request, session or not."""
     if not settings.rivya_login:
         return build_identity(settings)
-    opened: list[TaskJournal] = []
-    lock = threading.Lock()
+    return build_identity(settings, store=JournalIdentityStore(runtime.store, ensure_schema=False))
 
-    def store() -> Store:
-        with lock:
-            if not opened:
-                opened.append(open_journal(settings))
-            return opened[0].store
 
-    def close() -> None:
-        with lock:
-            while opened:
-                opened.pop().close()
+def _journal_for_the_app(app: Starlette, runtime: Runtime) -> None:
+    """The app's lifespan holds a session of the runtime, with its journal open, from before the
+    identity starts until after it stops: one journal handle, shared by the tasks and the sign-ins.
 
-    return build_identity(settings, store=JournalIdentityStore(store, on_close=close))
+    Without it the runtime would close its journal when the last MCP session ends (legacy SSE: each
+    connection is one), while tokens are checked on every request. An unusable journal fails the
+    start, loudly: rivya-login can keep no sign-in without it.
+    """
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(started: Starlette) -> AsyncIterator[Any]:
+        async with runtime.session():
+            await runtime.ledger()
+            async with inner(started) as state:
+                yield state
+
+    app.router.lifespan_context = lifespan
 
 
 def _start_with_app(app: Starlette, receiver: WebhookReceiver, public_url: str) -> None:

@@ -16,7 +16,7 @@ console.log = (...args) => console.error(...args);
 console.info = console.log;
 
 const SCOPES = 'images other';
-const secrets = { svc: 'svc-secret', 'svc-opaque': 'svc-opaque-secret', rs: 'rs-secret' };
+const secrets = { svc: 'svc-secret', 'svc-b': 'svc-b-secret', 'svc-opaque': 'svc-opaque-secret', rs: 'rs-secret' };
 
 function newKey() {
   const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -504,7 +504,11 @@ class RivyaLoginProvider(OAuthAuthorizationServerProvider[LoginCode, LoginRefres
 
     async def rivya_key(self, person: Person) -> Secret | None:
         """The person's own Rivya key, decrypted for one call; None if they never signed in here."""
-        record = await self.store.get_person(person.id)
+        return await self.rivya_key_of(person.id)
+
+    async def rivya_key_of(self, person_id: str) -> Secret | None:
+        """``rivya_key`` by the person's id, for work no request carries (the recovery, webhooks)."""
+        record = await self.store.get_person(person_id)
         if record is None:
             return None
-        return Secret(self._box.open(record.key_box, context=_person_context(person.id)))
+        return Secret(self._box.open(record.key_box, context=_person_context(person_id)))
