@@ -85,6 +85,9 @@ class Settings:
     wait_seconds: float = 45.0
     # Some hosts drop image blocks when structuredContent is present; this switches it off.
     structured_output: bool = True
+    # Saved images carry IPTC provenance (docs/provenance.md); the prompt goes in only when set,
+    # since anyone with a copy of the file can read it.
+    provenance_prompt: bool = False
     request_timeout: float = 30.0
     max_retries: int = 4
     # Multiplies every poll delay; only the test suite and benchmarks change it.
@@ -142,6 +145,7 @@ class Settings:
             data_dir=Path(env["RIVYA_DATA_DIR"]).expanduser().resolve() if env.get("RIVYA_DATA_DIR") else base.data_dir,
             wait_seconds=float(env.get("RIVYA_WAIT_SECONDS") or base.wait_seconds),
             structured_output=_flag(env.get("RIVYA_STRUCTURED_OUTPUT"), base.structured_output),
+            provenance_prompt=_flag(env.get("RIVYA_PROVENANCE_PROMPT"), base.provenance_prompt),
             request_timeout=float(env.get("RIVYA_TIMEOUT") or base.request_timeout),
             max_retries=int(env.get("RIVYA_MAX_RETRIES") or base.max_retries),
             poll_scale=float(env.get("RIVYA_POLL_SCALE") or base.poll_scale),

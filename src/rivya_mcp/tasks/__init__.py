@@ -3,13 +3,16 @@
 ``Runtime`` holds what a server's tasks share (the API client, the journal, per-task locks, the
 poll pace, replicas' coordination); ``TaskService`` creates, follows and saves tasks on it for
 every caller: tool calls, the recovery pass, webhook deliveries, the Tasks extension. The rest
-is what those need: the recovery pass, webhook completion, the live catalog, where images go.
+is what those need: the recovery pass, webhook completion, the live catalog, what a call costs,
+what is done to an image before it is saved (a region edit's composite, provenance), where images go.
 """
 
 from __future__ import annotations
 
 from rivya_mcp.tasks._catalog import HARD_PROMPT_CAP, Limits, LiveCatalog, effective_limits
+from rivya_mcp.tasks._cost import MAX_COUNT, CallCost, call_cost
 from rivya_mcp.tasks._disk import DataFolderUnusable, OutputFolderUnusable, describe_os_error, describe_storage_error
+from rivya_mcp.tasks._finishing import Finished, finish, finish_bytes, provenance_time
 from rivya_mcp.tasks._ledger import Ledger, saved_file
 from rivya_mcp.tasks._pace import PollPacer, from_journal, is_settled, is_undocumented
 from rivya_mcp.tasks._recovery import INTENT_MAX_AGE, MAX_FOLLOW_SECONDS, Recovery
@@ -44,6 +47,7 @@ from rivya_mcp.tasks._storage import (
     mime_for,
     resolve_served_file,
     save_atomically,
+    sidecar_name,
     slugify,
 )
 from rivya_mcp.tasks._webhook_signature import TIMESTAMP_TOLERANCE_SECONDS, WebhookVerificationError, verify
@@ -68,6 +72,7 @@ __all__ = [
     "IMAGE_TYPES",
     "INTENT_MAX_AGE",
     "JOURNAL_FILENAME",
+    "MAX_COUNT",
     "MAX_DELIVERY_BYTES",
     "MAX_FOLLOW_SECONDS",
     "MAX_RESULT_BYTES",
@@ -80,10 +85,12 @@ __all__ = [
     "URLLESS_LOOKS",
     "WEBHOOK_FALLBACK_POLL_FACTOR",
     "WEBHOOK_PATH",
+    "CallCost",
     "Coordinator",
     "DataFolderUnusable",
     "Delivery",
     "EndpointRecord",
+    "Finished",
     "Followed",
     "Intent",
     "Ledger",
@@ -101,11 +108,14 @@ __all__ = [
     "TaskService",
     "WebhookReceiver",
     "WebhookVerificationError",
+    "call_cost",
     "describe_os_error",
     "describe_storage_error",
     "effective_limits",
     "ensure_endpoint",
     "event_generation",
+    "finish",
+    "finish_bytes",
     "from_journal",
     "image_filename",
     "is_refusal",
@@ -113,12 +123,14 @@ __all__ = [
     "is_undocumented",
     "mime_for",
     "open_journal",
+    "provenance_time",
     "public_host",
     "resolve_served_file",
     "rotate_secret",
     "same_request",
     "save_atomically",
     "saved_file",
+    "sidecar_name",
     "slugify",
     "verify",
     "webhook_url",
