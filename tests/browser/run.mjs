@@ -410,6 +410,40 @@ if (which === "tests") {
       return { file };
     });
   }
+  const tall = await openPage({ width: 640, height: 1700 });
+  const loaded = () => [...document.querySelectorAll("#grid .tile img, #gallery .tile img")].length > 0
+    && [...document.querySelectorAll("#grid .tile img, #gallery .tile img")].every((i) => i.complete && i.naturalWidth > 0);
+  const shoot = async (page, file) => {
+    const frame = await frameOf(page);
+    await frame.evaluate(() => document.activeElement && document.activeElement.blur());
+    await page.screenshot({ path: join(out, file), type: "jpeg", quality: 80, clip: await iframeBox(page) });
+    return { file };
+  };
+  await scenario("grid", async () => {
+    await tall.evaluate(() => window.openTool("generate_image",
+      { prompt: "A paper lantern festival over a river at dusk", aspectRatio: "4:3", count: 4, wait_seconds: 30 },
+      { theme: "light", width: 600 }));
+    await waitFor(await frameOf(tall), loaded);
+    return shoot(tall, "viewer-grid.jpg");
+  });
+  await scenario("mask", async () => {
+    // Image 2 picked from the grid, a stroke painted across its middle: what Edit will change.
+    const frame = await frameOf(tall);
+    await frame.evaluate(() => document.querySelectorAll("#grid .tile")[1].click());
+    await waitFor(frame, fullImageShown, "");
+    await frame.evaluate(() => document.getElementById("paint").click());
+    await waitFor(frame, () => document.activeElement && document.activeElement.id === "mask");
+    for (let i = 0; i < 5; i++) await tall.keyboard.press("Shift+ArrowRight");
+    for (let i = 0; i < 2; i++) await tall.keyboard.press("Shift+ArrowDown");
+    await frame.evaluate(() => { document.getElementById("editPrompt").value = "turn the lanterns into stars"; });
+    return shoot(tall, "viewer-mask.jpg");
+  });
+  await scenario("gallery", async () => {
+    await tall.evaluate(() => window.openTool("list_tasks", { status: "succeeded", limit: 12 }, { theme: "dark", width: 600 }));
+    await waitFor(await frameOf(tall), loaded);
+    return shoot(tall, "viewer-gallery.jpg");
+  });
+  await tall.close();
   await p.close();
 }
 
