@@ -101,6 +101,11 @@ ENV_DOCS: dict[str, EnvDoc] = {
         "images when structured content is present.",
         field="structured_output",
     ),
+    "RIVYA_PROVENANCE_PROMPT": EnvDoc(
+        "Also write the prompt into the IPTC provenance every saved image carries (docs/provenance.md). "
+        "Off by default: anyone with a copy of the file could read it.",
+        field="provenance_prompt",
+    ),
     "RIVYA_TIMEOUT": EnvDoc("Timeout of each HTTP request to the Rivya API, in seconds.", field="request_timeout"),
     "RIVYA_MAX_RETRIES": EnvDoc(
         "Retries after connection errors, timeouts, 408, 429 and 5xx (backoff with jitter; a retried "

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Regenerate the README's screenshots of the MCP Apps viewer, light and dark theme.
+"""Regenerate the README's screenshots of the MCP Apps viewer: one image light and dark, the grid of
+a call that made four, mask painting, and the gallery of earlier images.
 
 They come from the same test host the browser tests drive (tests/browser: the real ext-apps
 AppBridge in system Chromium, our server over Streamable HTTP, the sandbox behind it), so what the
@@ -21,7 +22,7 @@ sys.path.insert(0, str(ROOT))  # tests/browser/_driver.py holds the harness the 
 
 from tests.browser._driver import ensure_tools, run_host, viewer_stack  # noqa: E402
 
-THEMES = ("light", "dark")
+SHOTS = ("light", "dark", "grid", "mask", "gallery")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,10 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         with viewer_stack(workdir) as (url, _settings):
             report = run_host(node, url, workdir / "shots", "screenshots")
         args.out.mkdir(parents=True, exist_ok=True)
-        for theme in THEMES:
-            found = report["scenarios"][theme]
+        for shot in SHOTS:
+            found = report["scenarios"][shot]
             if not found["ok"]:
-                sys.stderr.write(f"{theme}: {found['error']}\n")
+                sys.stderr.write(f"{shot}: {found['error']}\n")
                 return 1
             target = args.out / found["file"]
             shutil.copyfile(workdir / "shots" / found["file"], target)

@@ -96,6 +96,7 @@ BAD_VALUES: list[tuple[str, str, str]] = [
     ("RIVYA_SECRET_KEY", "two words", f"the secret key: visible ASCII characters without spaces; {SECRET}"),
     ("RIVYA_BUDGET_CREDITS_PER_DAY", "lots", "a number of credits, 0 or more (e.g. 0); not 'lots'"),
     ("RIVYA_CONFIRM_ABOVE_CREDITS", "-8", "a number of credits, 0 or more (e.g. 0); not '-8'"),
+    ("RIVYA_PROVENANCE_PROMPT", "maybe", "true or false (or 1/0, yes/no, on/off); not 'maybe'"),
 ]
 
 
@@ -182,6 +183,7 @@ GOOD_VALUES: list[tuple[str, str, str, object]] = [
     ("RIVYA_BUDGET_CREDITS_PER_DAY", "80", "budget_credits_per_day", 80.0),
     ("RIVYA_BUDGET_CREDITS_PER_DAY", "", "budget_credits_per_day", None),
     ("RIVYA_CONFIRM_ABOVE_CREDITS", "16.5", "confirm_above_credits", 16.5),
+    ("RIVYA_PROVENANCE_PROMPT", "1", "provenance_prompt", True),
 ]
 
 

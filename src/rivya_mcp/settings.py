@@ -324,6 +324,9 @@ class Settings:
     wait_seconds: float = 45.0
     # Some hosts drop image blocks when structuredContent is present; this switches it off.
     structured_output: bool = True
+    # Saved images carry IPTC provenance (docs/provenance.md); the prompt goes in only when set,
+    # since anyone with a copy of the file can read it.
+    provenance_prompt: bool = False
     request_timeout: float = 30.0
     max_retries: int = 4
     # Multiplies every poll delay; only the test suite and benchmarks change it.
@@ -404,6 +407,7 @@ class Settings:
             secret_key=parse_secret(env.get("RIVYA_SECRET_KEY"), what="the secret key"),
             budget_credits_per_day=parse_credits(env.get("RIVYA_BUDGET_CREDITS_PER_DAY")),
             confirm_above_credits=parse_credits(env.get("RIVYA_CONFIRM_ABOVE_CREDITS")),
+            provenance_prompt=parse_flag(env.get("RIVYA_PROVENANCE_PROMPT"), base.provenance_prompt),
         )
 
     def with_changes(self, **changes: object) -> Settings:

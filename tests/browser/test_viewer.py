@@ -133,16 +133,180 @@ def test_an_edit_from_the_viewer_by_keyboard_shows_a_second_image(run: dict[str,
     assert told and second_task in told[-1]["content"][0]["text"]
 
 
+def test_the_edit_text_stays_visible_while_the_edit_runs(run: dict[str, Any]) -> None:
+    """Issue 23.18: while the edit runs, its text is still in the box and the line says what was asked."""
+    found = scenario(run, "edit")
+    running = found["running"]
+    assert running["editValue"] == "make it night with a full moon"
+    assert "make it night with a full moon" in (running["state"] or "")
+    assert any(b["id"] == "editGo" and b["disabled"] for b in running["buttons"])  # not sent twice
+    # Once its image is on screen (with the edit as its prompt), the box is empty for the next one.
+    assert found["seen"]["editValue"] == "" and found["seen"]["prompt"] == "make it night with a full moon"
+
+
+def test_html_in_a_prompt_is_shown_as_text_and_never_run(run: dict[str, Any]) -> None:
+    found = scenario(run, "html")
+    seen = found["seen"]
+    assert seen["prompt"] == found["prompt"]  # every character as typed ...
+    assert seen["promptElements"] == 0  # ... and no element made of it
+    assert not seen["injected"]  # no <b id=inj>, no onerror handler ran
+    assert found["prompt"] in seen["alt"]
+    gallery = scenario(run, "gallery")
+    captions = [tile["caption"] for tile in gallery["first"]["gallery"]]
+    assert found["prompt"] in captions  # the gallery shows it as text too
+    assert not gallery["first"]["injected"]
+
+
+def _cost(credits: int) -> str:
+    return f"{credits} credits"
+
+
+def test_count_4_shows_a_grid_of_thumbnails_to_pick_from(run: dict[str, Any]) -> None:
+    found = scenario(run, "grid")
+    result = found["opened"]["result"]
+    structured = result["structuredContent"]
+    assert structured["count"] == 4 and structured["call_credits"] == 32
+    assert [c["number"] for c in structured["candidates"]] == [1, 2, 3, 4]
+    assert all(c["saved_path"] and c["status"] == "succeeded" for c in structured["candidates"])
+    # One contact sheet, under the preview cap, and a link per image.
+    images = [c for c in result["content"] if c["type"] == "image"]
+    links = [c for c in result["content"] if c["type"] == "resource_link"]
+    assert len(images) == 1 and len(images[0]["data"]) < 300_000 and len(links) == 4
+    seen = found["seen"]
+    assert seen["view"] == "gridView"
+    assert [tile["badge"] for tile in seen["grid"]] == ["1", "2", "3", "4"]
+    for tile in seen["grid"]:
+        image = tile["image"]
+        # A thumbnail read through the host (a data: URL), small: never the full image.
+        assert image["data"] and image["complete"] and 0 < max(image["naturalWidth"], image["naturalHeight"]) <= 256
+    assert "32 credits" in seen["gridNote"]
+    assert any(b["text"] == f"Run again (4 images) · {_cost(32)}" for b in seen["buttons"])
+    # Picked with the keyboard: image 3, full size, with what can be done with it.
+    picked = found["picked"]
+    assert picked["view"] == "single" and picked["source"] == "full"
+    assert picked["facts"]["Task"] == found["gridTasks"][2]
+    assert picked["back"] == "← Back to all 4 images"
+    texts = [b["text"] for b in picked["buttons"]]
+    assert f"Edit · {cost_label()}" in texts and "Copy path" in texts
+    assert f"4 variations of this · {_cost(32)}" in texts
+    saved = Image.open(picked["facts"]["Saved at"]).convert("RGB")
+    assert (picked["naturalWidth"], picked["naturalHeight"]) == saved.size
+
+
+def _changed_box(before: Image.Image, after: Image.Image) -> tuple[int, int, int, int] | None:
+    return ImageChops.difference(before, after).convert("L").point(lambda v: 255 if v else 0).getbbox()
+
+
+def test_a_mask_painted_with_the_keyboard_edits_only_that_part(run: dict[str, Any]) -> None:
+    found = scenario(run, "mask")
+    # Nothing painted (after Clear): the view says so and sends nothing.
+    assert "Paint the part to change first" in found["refused"]["note"]
+    assert found["sentBefore"] == found["sentAtStart"]
+    assert found["painting"]["painting"]
+    [sent] = found["sent"][found["sentAtStart"] :]
+    assert sent["arguments"]["mask"]["dataUri"] == "data:image/png;base64,"
+    assert sent["arguments"]["reference"] == found["reference"]["facts"]["Task"]
+    assert "aspectRatio" not in sent["arguments"]  # the reference's own shape is kept
+    seen = found["seen"]
+    assert seen["facts"]["Edit of"] == found["reference"]["facts"]["Task"]
+    assert seen["prompt"] == "turn the lanterns green"
+    before = Image.open(found["reference"]["facts"]["Saved at"]).convert("RGB")
+    after = Image.open(seen["facts"]["Saved at"]).convert("RGB")
+    assert after.size == before.size  # the reference's own size (a PNG, so exact below)
+    box = _changed_box(before, after)
+    assert box is not None  # the painted part changed ...
+    width, height = before.size
+    # ... and nothing else: the brush went right from the middle, so the left half is the
+    # reference's to the pixel, and every changed pixel is near the stroke's row.
+    assert box[0] >= width * 0.5 and box[1] >= height * 0.35 and box[3] <= height * 0.65, box
+
+
+def test_variations_of_a_picked_image_state_their_cost_and_give_a_new_grid(run: dict[str, Any]) -> None:
+    found = scenario(run, "variations")
+    button = next(b for b in found["before"]["buttons"] if b["id"] == "variationsGo")
+    assert button["text"] == f"4 variations of this · {_cost(32)}" and "32 credits" in (button["label"] or "")
+    assert found["sent"]["arguments"]["count"] == 4
+    assert found["sent"]["arguments"]["reference"] == found["before"]["facts"]["Task"]
+    assert found["seen"]["view"] == "gridView" and len(found["seen"]["grid"]) == 4
+
+
+def test_the_grid_and_mask_painting_at_320_px_in_the_dark(run: dict[str, Any]) -> None:
+    found = scenario(run, "grid-narrow-dark")
+    grid = scenario(run, "grid")
+    candidates = found["opened"]["result"]["structuredContent"]["candidates"]
+    # The same call again (same idempotency_key): the same four tasks, none created or paid again.
+    assert [c["task_id"] for c in candidates] == grid["gridTasks"] and all(c["reused"] for c in candidates)
+    for seen in (found["seen"], found["painting"]):
+        assert seen["theme"] == "dark" and seen["clientWidth"] == 320 and seen["scrollWidth"] <= 320
+        assert seen["inside"]
+    assert len(found["seen"]["grid"]) == 4 and found["painting"]["painting"]
+    assert found["iframe"]["width"] == 320
+
+
+def test_the_gallery_pages_filters_and_opens_earlier_images_by_keyboard(run: dict[str, Any]) -> None:
+    found = scenario(run, "gallery")
+    first = found["first"]
+    assert first["view"] == "galleryView" and first["theme"] == "dark"
+    assert first["clientWidth"] == 320 and first["scrollWidth"] <= 320 and first["inside"]
+    assert len(first["gallery"]) == 12 and first["galleryNote"].startswith("Images 1-12, newest first")
+    assert all(
+        t["image"]["data"] and max(t["image"]["naturalWidth"], t["image"]["naturalHeight"]) <= 256
+        for t in first["gallery"]
+    )
+    assert found["second"]["galleryNote"].startswith("Images 13-")
+    filtered = found["filtered"]
+    assert [t["caption"] for t in filtered["gallery"]] == ["A lighthouse on a cliff at dusk, viewer test"]
+    opened = found["openedOne"]
+    assert opened["view"] == "single" and opened["source"] == "full"
+    assert opened["facts"]["Task"] == scenario(run, "generate")["opened"]["result"]["structuredContent"]["task_id"]
+    assert opened["back"] == "← Back to your recent images"
+    assert found["back"]["view"] == "galleryView" and found["back"]["filter"] == "lighthouse"
+    pages = [c["arguments"] for c in found["sent"]]
+    assert {"status": "succeeded", "limit": 12, "offset": 12} in pages
+    assert {"status": "succeeded", "limit": 12, "offset": 0, "query": "lighthouse"} in pages
+
+
+RUNNING_LINE = re.compile(
+    r"(Queued|Processing) · (\d+) s since it was created · 8 credits reserved, charged when it finishes"
+)
+
+
 def test_a_running_task_shows_its_state_then_the_image(run: dict[str, Any]) -> None:
     found = scenario(run, "running")
     returned = found["opened"]["result"]["structuredContent"]
     assert returned["done"] is False  # the tool call itself returned before the image existed
     during = found["during"]
-    assert re.fullmatch(r"(Queued|Processing|Checking) · \d+ s", during["state"] or ""), during["state"]
+    assert RUNNING_LINE.fullmatch(during["state"] or ""), during["state"]
     assert during["source"] is None
     after = found["after"]
     assert after["facts"]["Task"] == returned["task_id"] and after["facts"]["Status"] == "succeeded"
     assert after["source"] == "full" and after["state"] is None
+    assert after["facts"]["Credits"] == "8 credits charged"
+
+
+def test_while_a_task_runs_the_view_shows_reserved_credits_its_real_state_and_its_age(run: dict[str, Any]) -> None:
+    """Issue 23.17: not "0 credits charged" while 8 are reserved; the status the task really has,
+    not the first one seen; an age that keeps counting across the view's follow-up calls."""
+    found = scenario(run, "running")
+    samples = found["samples"]
+    assert len(samples) >= 8, samples
+    lines = [RUNNING_LINE.fullmatch(sample["state"] or "") for sample in samples]
+    assert all(lines), [sample["state"] for sample in samples]
+    for sample, line in zip(samples, lines, strict=True):
+        assert line is not None
+        assert sample["facts"]["Credits"] == "8 credits reserved, charged when it finishes"
+        assert sample["facts"]["Status"] == line.group(1).lower()  # the facts agree with the line
+    words = [line.group(1) for line in lines if line is not None]
+    assert "Processing" in words  # the view saw the task move on from its first state ...
+    assert words == sorted(words, key=["Queued", "Processing"].index)  # ... and never back
+    ages = [int(line.group(2)) for line in lines if line is not None]
+    assert ages == sorted(ages)
+    span = (samples[-1]["at"] - samples[0]["at"]) / 1000
+    # The task's own age, counting on across several follow-up get_task calls (not restarting).
+    assert ages[-1] - ages[0] >= span - 1.5, (ages, span)
+    assert ages[-1] >= 2
+    assert len(found["followUps"]) >= 2
+    assert all(call["arguments"]["wait_seconds"] <= 5 for call in found["followUps"])
 
 
 def test_a_failed_task_shows_its_message_and_next_step(run: dict[str, Any]) -> None:

@@ -8,12 +8,14 @@ without downloading it again: the sandbox counts the downloads.
 
 from __future__ import annotations
 
+import io
 import stat
 from pathlib import Path
 
 import pytest
 from mcp import Client
 from mcp.types import ImageContent
+from PIL import Image
 
 from rivya_mcp.sandbox import RunningSandbox
 from rivya_mcp.tasks import Spool
@@ -71,7 +73,11 @@ async def test_an_unwritable_output_folder_is_reported_and_saved_later_without_a
             blocker.unlink()  # the user fixes the folder
             fixed = data_of(await client.call_tool("get_task", {"task_id": task_id, "wait_seconds": 0}))
     saved = Path(fixed["saved_path"])
-    assert saved.parent == out and saved.read_bytes() == image
+    assert saved.parent == out
+    # The kept download, as saved: the same image data with its provenance packet added in front.
+    with Image.open(saved) as on_disk, Image.open(io.BytesIO(image)) as kept_copy:
+        assert on_disk.tobytes() == kept_copy.tobytes() and task_id.encode() in on_disk.info["xmp"]
+    assert saved.read_bytes().endswith(image[image.index(b"\xff\xda") :])  # the scan data, untouched
     assert _downloads(account.sandbox) == 1
     assert not spooled.exists()
     account.assert_one_charge_per_task(1)

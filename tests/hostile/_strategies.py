@@ -1,9 +1,9 @@
 """Hypothesis strategies built from a tool's live (flat) input schema, and mutations outside it.
 
 Our schemas are flat objects whose properties are strings (maybe with enum, minLength,
-maxLength, pattern), integers, numbers (with minimum/maximum) and booleans, so a small builder
-covers them; hypothesis-jsonschema is deliberately not used (it would also hide which mutation
-a failure came from).
+maxLength, pattern), integers, numbers (with minimum/maximum), booleans and one level of objects
+of those (edit_image's region), so a small builder covers them; hypothesis-jsonschema is
+deliberately not used (it would also hide which mutation a failure came from).
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ def valid_value(prop: JsonObject, *, extra_strings: st.SearchStrategy[str] | Non
     kind = prop.get("type")
     if "enum" in prop:
         return st.sampled_from(list(prop["enum"]))
+    if kind == "object":
+        # A nested object of scalars (edit_image's region): its required keys and some of the others.
+        return valid_arguments(prop, fixed={}, extra_strings={})
     if kind == "boolean":
         return st.booleans()
     if kind in ("integer", "number"):

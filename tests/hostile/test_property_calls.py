@@ -134,9 +134,12 @@ def test_hostile_calls_are_answered_and_never_reach_the_api_invalid(live: Live) 
             assert after == before, f"{case.why}: a refused call left a task, charge or upload"
             return
         if case.tool in ("generate_image", "edit_image"):
-            assert answer.structured_content is not None
+            data = answer.structured_content
+            assert data is not None
             new_tasks = after[0] - before[0]
-            assert new_tasks == (0 if answer.structured_content["reused"] else 1)
+            # count > 1: one task per image the call did not find under its key (each its own task).
+            made = [c for c in data["candidates"] if c["task_id"]] if data.get("candidates") else [data]
+            assert new_tasks == sum(1 for c in made if not c["reused"])
 
     one_call()
     _assert_nothing_invalid_went_upstream(live)

@@ -244,3 +244,36 @@ async def test_without_structured_output_the_view_still_gets_the_task(sandbox: R
     task = (made.meta or {})[META_KEY]["task"]
     assert task["status"] == "succeeded" and task["task_id"].startswith("task_")
     assert task["saved_path"] and Path(task["saved_path"]).is_file()
+
+
+async def test_an_apps_host_gets_the_grid_of_several_images_and_the_gallery(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    async with Client(build_server(settings), extensions=[APPS_HOST]) as client:
+        several = await client.call_tool("generate_image", {"prompt": "two kites", "count": 2})
+        listed = await client.call_tool("list_tasks", {"status": "succeeded", "limit": 5})
+    grid = (several.meta or {})[META_KEY]
+    assert grid["count"] == 2
+    assert [c["number"] for c in grid["candidates"]] == [1, 2]
+    assert all(c["thumbnail_uri"].startswith("rivya://thumbnails/") for c in grid["candidates"])
+    assert grid["prompt"] == "two kites" and grid["credits_per_image"] == MANIFEST.base_credits
+    gallery = (listed.meta or {})[META_KEY]
+    assert gallery == {
+        "view": "gallery",
+        "model_name": MANIFEST.display_name,
+        "credits_per_image": MANIFEST.base_credits,
+    }
+
+
+async def test_without_structured_output_the_grid_and_the_gallery_still_reach_the_view(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path, structured_output=False)
+    async with Client(build_server(settings), extensions=[APPS_HOST]) as client:
+        several = await client.call_tool("generate_image", {"prompt": "two kites", "count": 2})
+        listed = await client.call_tool("list_tasks", {"status": "succeeded", "limit": 5})
+    assert several.structured_content is None and listed.structured_content is None
+    assert len((several.meta or {})[META_KEY]["candidates"]) == 2
+    listing = (listed.meta or {})[META_KEY]["listing"]
+    assert listing["count"] == 2 and all(t["thumbnail_uri"] for t in listing["tasks"])

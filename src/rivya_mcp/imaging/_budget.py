@@ -15,7 +15,7 @@ from functools import cached_property
 
 from PIL import Image
 
-from ._decode import open_image
+from ._decode import open_image, upright_size
 
 # Hard ceiling on the base64 text of a preview; the target below keeps well under it.
 MAX_PREVIEW_ENCODED_BYTES = 300_000
@@ -106,19 +106,31 @@ def encode_within(
         side = max(MIN_LONGEST_SIDE, int(side * 0.75))
 
 
-def render_preview(data: bytes, *, budget: int = TARGET_PREVIEW_ENCODED_BYTES) -> Preview:
-    """Scale the image down (longest side ≤ 768 px) and encode it under ``budget`` base64 bytes.
+def render_preview(
+    data: bytes,
+    *,
+    budget: int = TARGET_PREVIEW_ENCODED_BYTES,
+    longest_side: int = PREVIEW_LONGEST_SIDE,
+    opaque: bool = False,
+) -> Preview:
+    """Scale the image down (longest side ≤ ``longest_side``, 768 px by default; a gallery's
+    thumbnails ask for less) and encode it under ``budget`` base64 bytes: a JPEG, or a PNG when the
+    image has transparency, unless ``opaque`` asks for a JPEG always (the alpha is dropped).
 
     Upright by its EXIF orientation. Blocking (run it in a worker thread); no cache (the server's
     ``make_preview`` keeps one).
     """
-    with open_image(data, what="image") as source:
-        transparent = has_transparency(source)
+    # A thumbnail decodes a JPEG at a reduced scale (several times faster); the size it reports is
+    # still the image's own, from its header.
+    small = longest_side < PREVIEW_LONGEST_SIDE
+    size = upright_size(data, what="image") if small else None
+    with open_image(data, what="image", draft=(longest_side, longest_side) if small else None) as source:
+        transparent = not opaque and has_transparency(source)
 
         def draw(side: int) -> Image.Image:
             # BICUBIC: a ≤2× reduction looks the same as with LANCZOS at two thirds of the cost.
             return source.resize(fit_size(source.size, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
 
         return encode_within(
-            draw, budget=budget, longest_side=PREVIEW_LONGEST_SIDE, transparent=transparent, source_size=source.size
+            draw, budget=budget, longest_side=longest_side, transparent=transparent, source_size=size or source.size
         )

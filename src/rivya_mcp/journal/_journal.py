@@ -43,12 +43,13 @@ file is created 0600 on POSIX.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -334,6 +335,33 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     # v9: rivya-login's sign-ins (``_identity_schema``), in the same database as the tasks.
     IDENTITY_STEP,
+    # v10: region edits. The model redraws the whole image; the server keeps its output inside a mask
+    # only, so whoever saves the result (the call, get_task, the recovery after a restart, a webhook,
+    # another replica) needs the reference's bytes and the mask: both are kept from before the create
+    # is sent. ``composition_sources`` holds each (reference, mask) pair once, by its digest, however
+    # many candidates (``count``) share it.
+    Migration(
+        common=(
+            """
+            CREATE TABLE compositions (
+                idempotency_key TEXT PRIMARY KEY,
+                source_digest   TEXT NOT NULL,
+                feather_px      INTEGER NOT NULL,
+                output_format   TEXT NOT NULL,
+                created_at      TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX compositions_source ON compositions (source_digest)",
+        ),
+        sqlite=(
+            "CREATE TABLE composition_sources (digest TEXT PRIMARY KEY, reference BLOB NOT NULL, "
+            "mask BLOB NOT NULL, created_at TEXT NOT NULL)",
+        ),
+        postgres=(
+            "CREATE TABLE composition_sources (digest TEXT PRIMARY KEY, reference BYTEA NOT NULL, "
+            "mask BYTEA NOT NULL, created_at TEXT NOT NULL)",
+        ),
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -735,8 +763,11 @@ class TaskJournal:
         with self.store.read() as tx:
             return self._one(tx, *self._mine("idempotency_key = ?", (key,)))
 
-    def list(self, *, status: str | None = None, limit: int = 20) -> _Entries:
-        """Most recent first, optionally only one status.
+    def list(
+        self, *, status: str | None = None, limit: int = 20, offset: int = 0, query: str | None = None
+    ) -> _Entries:
+        """Most recent first, optionally only one status, or only prompts containing ``query``
+        (case-insensitive, as plain text); ``offset`` skips that many (pages of a gallery).
 
         A scoped journal lists its own rows and, for the server's one person, those of no known
         account (recorded before schema version 2): the user should still see them, though nothing
@@ -744,14 +775,26 @@ class TaskJournal:
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        where, args = ("status = ?", (status,)) if status is not None else ("TRUE", ())
+        if offset < 0:
+            raise ValueError("offset must not be negative")
+        clauses: list[str] = []
+        args: tuple[Any, ...] = ()
+        if status is not None:
+            clauses.append("status = ?")
+            args = (*args, status)
+        if query:
+            # LOWER on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
+            clauses.append("LOWER(prompt) LIKE ? ESCAPE '\\'")
+            args = (*args, f"%{_like_escaped(query.lower())}%")
+        where = " AND ".join(clauses) or "TRUE"
         if self.owner is not None:
             mine, mine_args = self._mine("TRUE", ())
             unowned = " OR account IS NULL" if self.person is None else ""
             where, args = f"({where}) AND (({mine}){unowned})", (*args, *mine_args)
         order = self.store.insertion_order
         return self._many(
-            f"{where} ORDER BY created_at DESC, {order} DESC LIMIT ?", (*args, min(limit, MAX_LIST_LIMIT))
+            f"{where} ORDER BY created_at DESC, {order} DESC LIMIT ? OFFSET ?",
+            (*args, min(limit, MAX_LIST_LIMIT), offset),
         )
 
     def unsubmitted(self) -> _Entries:
@@ -846,6 +889,53 @@ class TaskJournal:
         if self.person is not None:
             return False
         return not any(_names(entry, name) for entry in self._many(f"{like} AND person IS NOT NULL", (pattern,)))
+
+    # -- region edits (schema v10) --------------------------------------------------------
+
+    def record_composition(
+        self, idempotency_key: str, *, reference: bytes, mask: bytes, feather_px: int, output_format: str
+    ) -> None:
+        """Keep what a region edit's result is composited with, before its create is sent.
+
+        ``mask`` is the mask as an image (a greyscale PNG of the reference's size). Recording the
+        same key again changes nothing (a re-sent request); the bytes are stored once per pair.
+        """
+        digest = hashlib.sha256(len(reference).to_bytes(8, "big") + reference + mask).hexdigest()
+        now = self._stamp()
+        with self._write() as tx:
+            tx.execute(
+                "INSERT INTO composition_sources (digest, reference, mask, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (digest) DO NOTHING",
+                (digest, reference, mask, now),
+            )
+            tx.execute(
+                "INSERT INTO compositions (idempotency_key, source_digest, feather_px, output_format, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+                (idempotency_key, digest, feather_px, output_format, now),
+            )
+
+    def composition(self, idempotency_key: str) -> Composition | None:
+        """The region edit recorded for ``idempotency_key`` (this journal's own rows only), or None."""
+        where, args = self._mine("idempotency_key = ?", (idempotency_key,))
+        with self._lock, self.store.read() as tx:
+            row = tx.one(
+                "SELECT s.reference, s.mask, c.feather_px, c.output_format FROM compositions c "
+                "JOIN composition_sources s ON s.digest = c.source_digest WHERE c.idempotency_key = ? "
+                f"AND c.idempotency_key IN (SELECT idempotency_key FROM tasks WHERE {where})",
+                (idempotency_key, *args),
+            )
+        if row is None:
+            return None
+        return Composition(bytes(row[0]), bytes(row[1]), int(row[2]), str(row[3]))
+
+    def forget_composition(self, idempotency_key: str) -> None:
+        """Drop a region edit whose create was refused (nothing will ever be composited for it)."""
+        with self._write() as tx:
+            tx.execute("DELETE FROM compositions WHERE idempotency_key = ?", (idempotency_key,))
+            tx.execute(
+                "DELETE FROM composition_sources WHERE NOT EXISTS "
+                "(SELECT 1 FROM compositions c WHERE c.source_digest = composition_sources.digest)"
+            )
 
     # -- MCP task handles (the Tasks extension) --------------------------------------------
 
@@ -1057,6 +1147,17 @@ def open_journal(
 
 
 @dataclass(frozen=True)
+class Composition:
+    """A region edit as kept for its save: the reference's bytes, the mask (a greyscale PNG of the
+    reference's size), the feather and the output format of the composite."""
+
+    reference: bytes = field(repr=False)
+    mask: bytes = field(repr=False)
+    feather_px: int
+    output_format: str
+
+
+@dataclass(frozen=True)
 class McpTaskRecord:
     """One MCP Tasks extension handle (``mcp_tasks``). Times are UTC."""
 
@@ -1150,6 +1251,11 @@ def _iso(moment: datetime) -> str:
 
 def _canonical(params: Mapping[str, Any]) -> str:
     return json.dumps(dict(params), sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` as a literal inside a LIKE pattern (with ``ESCAPE '\\'``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _shorten_reference(reference: str | None) -> str | None:

@@ -65,6 +65,8 @@ class Task:
     settled: bool = False
     result_token: str | None = None
     image: bytes | None = field(default=None, repr=False)
+    # ``[sandbox:result=NAME]``: the result is the image put under NAME (its own bytes and type).
+    fixed_result: str | None = None
 
     def status_at(self, now: float) -> Status:
         if now >= self.finished_at:
@@ -136,6 +138,8 @@ class SandboxState:
         self._rate: dict[str, deque[float]] = {}
         self._faults: list[FaultRule] = []
         self._delivery_faults: list[DeliveryFault] = []
+        # Images put with PUT /_sandbox/results/{name}: name → (bytes, MIME type).
+        self._fixed_results: dict[str, Media] = {}
         self._rng = random.Random(self._config.seed)
         # Task timings draw from their own seeded RNG, so fault rules firing do not shift them.
         self._timing_rng = random.Random(f"{self._config.seed}:timings")
@@ -322,6 +326,7 @@ class SandboxState:
                 references=list(request.references),
                 idempotency_key=idempotency_key,
                 client_request_id=request.client_request_id,
+                fixed_result=magic.result,
             )
             self._tasks[task.id] = task
             self._book(account, task.id, -cost, "reserve", now)
@@ -549,8 +554,17 @@ class SandboxState:
             if link.source == "file":
                 stored = self._files[link.id]
                 return Media(stored.data, stored.mime_type)
+        with self._lock:
+            fixed = self._fixed_results.get(self._tasks[link.id].fixed_result or "")
+        if fixed is not None:
+            return fixed
         data, fmt = self.task_image(link.id)
         return Media(data, "image/png" if fmt == "PNG" else "image/jpeg")
+
+    def put_result(self, name: str, data: bytes, mime_type: str) -> None:
+        """Make ``[sandbox:result=name]`` tasks return exactly ``data`` (``PUT /_sandbox/results/{name}``)."""
+        with self._lock:
+            self._fixed_results[name] = Media(data, mime_type)
 
     def task_image(self, task_id: str) -> tuple[bytes, ImageFormat]:
         """Render (once) and return a task's result image. The lock is not held while rendering."""

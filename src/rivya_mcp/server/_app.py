@@ -40,7 +40,7 @@ from rivya_mcp.server._tasks_ext import TasksExtension
 from rivya_mcp.server._tools import ToolBodies
 from rivya_mcp.server._viewer import viewer_extension, viewer_meta, with_viewer
 from rivya_mcp.settings import Settings
-from rivya_mcp.tasks import Caller, Recovery, Runtime, TaskService
+from rivya_mcp.tasks import MAX_COUNT, Caller, Recovery, Runtime, TaskService
 
 log = logging.getLogger(__name__)
 
@@ -112,18 +112,26 @@ def acting_for_caller(runtime: Runtime, caller: CallerSource) -> ServerMiddlewar
 
 
 def descriptions(manifest: Manifest) -> dict[str, str]:
-    cost = f"Costs {manifest.base_credits} credits per image"
+    per = manifest.base_credits
+    cost = (
+        f"Costs {per} credits per image: count (1-{MAX_COUNT}, default 1) images side by side cost count × {per} "
+        f"credits (up to {per * MAX_COUNT})"
+    )
     return {
         "generate_image": (
-            f"Create an image from a text prompt with {manifest.display_name}. {cost} (charged once per call; "
-            "reuse idempotency_key when retrying). Waits up to wait_seconds, sending progress, then returns "
-            "the saved file path, a small preview and a resource link; if still running it returns the task id "
-            "to finish with get_task. To change an existing image use edit_image instead."
+            f"Create an image from a text prompt with {manifest.display_name}. {cost}, charged once per image "
+            "(reuse idempotency_key when retrying). Waits up to wait_seconds, sending progress, then returns "
+            "the saved file path, a small preview and a resource link (with count > 1: one contact sheet numbered "
+            "1..N and a link per image, to pick from); if still running it returns the task id to finish with "
+            "get_task. To change an existing image use edit_image instead."
         ),
         "edit_image": (
             f"Change an existing image following a prompt (e.g. 'make it night', 'add a hat') with "
             f"{manifest.display_name}. {cost}. reference may be a local path, URL, data URI, a file id from "
-            "upload_reference, or an earlier task id to edit its result. Waits and returns like generate_image."
+            "upload_reference, or an earlier task id to edit its result. To change only part of it, give mask "
+            "(white = may change) or region ({x, y, width, height} in the reference's pixels): the model still "
+            "sees and may redraw the whole image, but only the masked part of its output is kept, composited "
+            "onto the reference at the reference's own size. Waits and returns like generate_image."
         ),
         "upload_reference": (
             "Upload a reference image (local path, URL or data URI; JPEG/PNG/WebP ≤ 10 MB) and get a file id "
@@ -135,9 +143,13 @@ def descriptions(manifest: Manifest) -> dict[str, str]:
         ),
         "get_credits": (
             f"Show the Rivya credit balance and the credits spent today (with the daily budget left, if the server "
-            f"sets one). Free. Each image costs {manifest.base_credits} credits."
+            f"sets one). Free. Each image costs {per} credits."
         ),
-        "list_tasks": "List recent tasks created by this server (id, status, prompt, saved file), newest first. Free.",
+        "list_tasks": (
+            "List recent tasks created by this server (id, status, prompt, saved file), newest first, in pages "
+            "(offset), optionally only those whose prompt contains a text (query); with previews, a small preview "
+            "of each saved image: a gallery of earlier images to edit again. Free."
+        ),
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from rivya_mcp.client import NotFoundError, ResultExpiredError
 from rivya_mcp.server._errors import ToolFailure, failure_for_exception
@@ -29,6 +30,10 @@ class CallState:
     # The Idempotency-Key of a create whose outcome is not known yet: a failure names it, so the
     # agent can repeat the call without paying twice.
     idempotency_key: str | None = None
+    # A call that made several images (count > 1): each as structured content, for the viewer's grid.
+    candidates: list[dict[str, Any]] | None = None
+    # list_tasks: the listing as structured content would carry it (the viewer's gallery reads it).
+    listing: dict[str, Any] | None = None
 
 
 def call_failure(exc: BaseException, state: CallState) -> tuple[ToolFailure, bool]:

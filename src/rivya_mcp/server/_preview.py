@@ -12,13 +12,16 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 
 from rivya_mcp.imaging import (
     MAX_PREVIEW_ENCODED_BYTES,
     PREVIEW_LONGEST_SIDE,
     TARGET_PREVIEW_ENCODED_BYTES,
+    ContactSheet,
     Preview,
     base64_text,
+    make_contact_sheet,
     render_preview,
 )
 
@@ -34,6 +37,7 @@ __all__ = [
     "cached_file_preview",
     "file_key",
     "make_preview",
+    "make_sheet",
     "now_ns",
     "remember_file_preview",
     "trusted",
@@ -50,20 +54,41 @@ _cache: OrderedDict[bytes, Preview] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def make_preview(data: bytes, *, budget: int = TARGET_PREVIEW_ENCODED_BYTES) -> Preview:
-    """Scale the image down (longest side ≤ 768 px) and encode it under ``budget`` base64 bytes.
+def make_sheet(images: Sequence[bytes], *, numbers: Sequence[int]) -> ContactSheet:
+    """One contact sheet of several results (labelled ``numbers``), under the preview's budget.
+
+    Blocking (run it in a worker thread); it takes one of the decode slots, as a preview does.
+    """
+    with _DECODE_SLOTS:
+        return make_contact_sheet(images, numbers=numbers)
+
+
+def make_preview(
+    data: bytes,
+    *,
+    budget: int = TARGET_PREVIEW_ENCODED_BYTES,
+    longest_side: int = PREVIEW_LONGEST_SIDE,
+    opaque: bool = False,
+) -> Preview:
+    """Scale the image down (longest side ≤ ``longest_side``, 768 px by default) and encode it under
+    ``budget`` base64 bytes.
 
     Tries lower JPEG qualities, then smaller sizes, until the encoded text fits. Blocking (run it
     in a worker thread). Recent previews are remembered by the digest of ``data``.
     """
-    key = hashlib.blake2b(data, digest_size=16).digest() + budget.to_bytes(8, "big")
+    key = (
+        hashlib.blake2b(data, digest_size=16).digest()
+        + budget.to_bytes(8, "big")
+        + longest_side.to_bytes(4, "big")
+        + bytes([opaque])
+    )
     with _cache_lock:
         cached = _cache.get(key)
         if cached is not None:
             _cache.move_to_end(key)
             return cached
     with _DECODE_SLOTS:
-        preview = render_preview(data, budget=budget)
+        preview = render_preview(data, budget=budget, longest_side=longest_side, opaque=opaque)
     with _cache_lock:
         _cache[key] = preview
         while len(_cache) > PREVIEW_CACHE_ENTRIES:

@@ -133,6 +133,64 @@ class References:
         await ready()
         return dict((await self.upload(client, loaded, ledger)).as_reference_item())
 
+    async def image_of(
+        self, source: str, client: AsyncRivyaClient, ledger: Ledger, *, what: str = "reference"
+    ) -> tuple[bytes, LoadedReference | None]:
+        """The image's bytes, before anything is uploaded or paid (a region edit composites with them).
+
+        A path, URL or data URI is loaded and checked (every byte, as for an upload); it comes back
+        with its ``LoadedReference`` to upload later, so the bytes composited with are the bytes
+        sent. An uploaded file id is downloaded from its Rivya URL; an earlier task's image is read
+        from where it was saved (saving it first if need be).
+        """
+        source = source.strip()
+        if could_be_id(source):
+            data = await self._bytes_by_id(source, client, ledger)
+            if data is None:
+                raise ToolInputError(
+                    f"The {what} {source!r} is neither a file id nor a task id known to Rivya for this API key, "
+                    "and as a local path it is not absolute.",
+                    "Pass an absolute path (or one starting with ~/), an http(s) URL, a data URI, the id "
+                    "upload_reference returned, or the id of an earlier task.",
+                )
+            return data, None
+        loaded = await self.load(source)
+        if loaded.stream is not None:
+            stream = loaded.stream
+            with stream:
+                # The checked stream verifies each piece as it is read, and the whole at its end.
+                data = await anyio.to_thread.run_sync(lambda: stream.read() + stream.read())
+            loaded = dataclasses.replace(loaded, data=data, stream=None, verified=True)
+        else:
+            await verify_reference(loaded)
+            loaded = dataclasses.replace(loaded, verified=True)
+        return loaded.data, loaded
+
+    async def _bytes_by_id(self, source: str, client: AsyncRivyaClient, ledger: Ledger) -> bytes | None:
+        """The bytes behind a file id or task id (see ``_by_id``), or None when it is neither."""
+        if not await ledger.knows_file(source) and await ledger.get(source) is not None:
+            return await self._task_bytes(source)
+        try:
+            file = await client.get_file(source)
+        except (NotFoundError, InvalidRequestError):
+            file = None
+        if file is not None:
+            return await client.download(file.url, max_bytes=(await self.upload_policy()).max_bytes)
+        try:
+            return await self._task_bytes(source)
+        except (NotFoundError, InvalidRequestError):
+            return None
+
+    async def _task_bytes(self, source: str) -> bytes:
+        generation = await self.service.latest(source)
+        if generation.status != SUCCEEDED:
+            raise ToolInputError(
+                f"Task {source} is {generation.status}; only a finished (succeeded) task's image can be used.",
+                f'Call get_task with task_id="{source}" until it succeeds, then call again.',
+            )
+        image = await self.service.save(generation)
+        return image.data if image.data is not None else await anyio.Path(image.path).read_bytes()
+
     async def _by_id(self, source: str, client: AsyncRivyaClient, ledger: Ledger) -> dict[str, Any] | None:
         """The reference item for a file id or task id, or None when ``source`` is neither.
 

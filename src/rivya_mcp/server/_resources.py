@@ -1,4 +1,4 @@
-"""Resources: the saved full-resolution images and the task list.
+"""Resources: the saved full-resolution images, their thumbnails and the task list.
 
 Images are served from the output directory only, by bare file name: no separators, no
 traversal, no symlink escapes (``resolve_served_file``). Replicas sharing a database also serve
@@ -19,6 +19,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from rivya_mcp.server._results import IMAGE_URI_PREFIX, TASKS_URI
 from rivya_mcp.server._tools import ToolBodies
+from rivya_mcp.server.studio import register_thumbnails
 from rivya_mcp.tasks import MIME_BY_EXTENSION, SAFE_NAME, Runtime, current_caller, resolve_served_file
 
 RECENT_TASKS_IN_RESOURCE = 50
@@ -63,6 +64,9 @@ def register_resources(server: MCPServer[Any], bodies: ToolBodies) -> None:
             description="A full-resolution image this server saved (linked from generate/edit results).",
             mime_type=mime,
         )(_image_reader(output_dir, extension, bodies.runtime))
+
+    # Small versions of the same images, for galleries and grids (never the full image).
+    register_thumbnails(server, output_dir, bodies.runtime)
 
     async def read_tasks() -> str:
         return (await bodies.task_list(status=None, limit=RECENT_TASKS_IN_RESOURCE)).model_dump_json(indent=2)

@@ -29,6 +29,8 @@ from rivya_mcp.server._schemas import TaskErrorOut, TaskOutput
 from rivya_mcp.tasks import Followed, SavedImage, is_undocumented
 
 IMAGE_URI_PREFIX = "rivya://images/"
+# A saved image's small version (``studio``'s resource template), by the same file name.
+THUMBNAIL_URI_PREFIX = "rivya://thumbnails/"
 TASKS_URI = "rivya://tasks"
 
 
@@ -219,6 +221,7 @@ async def _delivered(
     preview, output.mime_type = await file_preview(image.path, image.data)
     output.saved_path = str(image.path)
     output.resource_uri = image_uri(image.path)
+    output.thumbnail_uri = THUMBNAIL_URI_PREFIX + image.path.name
     output.width, output.height = preview.source_width, preview.source_height
     output.next_step = f'To change this image, call edit_image with reference="{generation.id}".'
     return image_result(

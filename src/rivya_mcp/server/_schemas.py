@@ -41,7 +41,16 @@ WAIT_SECONDS = "wait_seconds"
 IDEMPOTENCY_KEY = "idempotency_key"
 REFERENCE = "reference"
 CONFIRM_CREDITS = "confirm_credits"
-CONTROL_KEYS = frozenset({WAIT_SECONDS, IDEMPOTENCY_KEY, REFERENCE, CONFIRM_CREDITS})
+# Server controls beside the model's parameters (never sent to Rivya as such): variations, and a
+# region edit's mask or rectangle.
+COUNT = "count"
+MASK = "mask"
+REGION = "region"
+CONTROL_KEYS = frozenset({WAIT_SECONDS, IDEMPOTENCY_KEY, REFERENCE, COUNT, MASK, REGION, CONFIRM_CREDITS})
+# The number of images a call may make side by side (``tasks.MAX_COUNT``).
+MAX_COUNT = 4
+# The most results a gallery page (list_tasks with previews) carries small previews for.
+MAX_PREVIEWS_PER_PAGE = 24
 
 
 def wait_property(default: float) -> JsonObject:
@@ -83,6 +92,56 @@ def reference_property() -> JsonObject:
     }
 
 
+def count_property(credits_per_image: int | float) -> JsonObject:
+    per = _plain_number(float(credits_per_image))
+    return {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_COUNT,
+        "default": 1,
+        "description": (
+            f"How many images to make side by side (variations to pick from), 1 to {MAX_COUNT}. Each is its own "
+            f"task and costs {per} credits: count × {per} credits in all (e.g. {MAX_COUNT} images cost "
+            f"{_plain_number(float(credits_per_image) * MAX_COUNT)}). The result holds one contact sheet numbered "
+            "1..N and a link to each full image; if some fail, the others are still returned."
+        ),
+    }
+
+
+def mask_property() -> JsonObject:
+    return {
+        "type": "string",
+        "minLength": 1,
+        "description": (
+            "Edit only part of the reference: a mask image as a local path, http(s) URL, data URI, "
+            "upload_reference file id or earlier task id (any size; it is stretched to the reference). White "
+            "may change, black is kept, grey blends. The model still sees and may redraw the whole image; the "
+            "server keeps its output only inside the mask (feathered a few pixels at the edge) and the "
+            "reference's own pixels everywhere else, at the reference's size. Give mask or region, not both."
+        ),
+    }
+
+
+def region_property() -> JsonObject:
+    return {
+        "type": "object",
+        "properties": {
+            "x": {"type": "integer", "minimum": 0, "description": "Left edge, in the reference's pixels."},
+            "y": {"type": "integer", "minimum": 0, "description": "Top edge, in the reference's pixels."},
+            "width": {"type": "integer", "minimum": 1},
+            "height": {"type": "integer", "minimum": 1},
+        },
+        "required": ["x", "y", "width", "height"],
+        "additionalProperties": False,
+        "description": (
+            "Edit only a rectangle of the reference, in its own pixels (origin top-left): the same as a mask "
+            "that is white there. The model still sees and may redraw the whole image; only this part of its "
+            "output is kept, at the reference's size. Without aspectRatio, the one closest to the reference's "
+            "is asked for."
+        ),
+    }
+
+
 def _plain_number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
@@ -109,6 +168,9 @@ def generation_tool_schema(
         properties[key] = prop
         if key == PROMPT_KEY and mode == "edit":
             properties[REFERENCE] = reference_property()
+            properties[MASK] = mask_property()
+            properties[REGION] = region_property()
+    properties[COUNT] = count_property(manifest.base_credits)
     properties[WAIT_SECONDS] = wait_property(default_wait)
     properties[IDEMPOTENCY_KEY] = idempotency_property()
     if confirm_above is not None:
@@ -174,6 +236,25 @@ def list_tasks_schema() -> JsonObject:
                 "default": 20,
                 "description": "How many tasks to return, most recent first.",
             },
+            "offset": {
+                "type": "integer",
+                "minimum": 0,
+                "default": 0,
+                "description": "Skip this many (the next page starts at the next_offset a listing returns).",
+            },
+            "query": {
+                "type": "string",
+                "maxLength": 200,
+                "description": "Only tasks whose prompt contains this text (case-insensitive).",
+            },
+            "previews": {
+                "type": "boolean",
+                "default": False,
+                "description": (
+                    "Add a small preview of each saved image (a few KB each, at most "
+                    f"{MAX_PREVIEWS_PER_PAGE} per page) and a link to it: a gallery of earlier images."
+                ),
+            },
         },
         "additionalProperties": False,
     }
@@ -193,6 +274,26 @@ class TaskErrorOut(_Out):
 Credits = Annotated[int | float, WithJsonSchema({"type": "number"})]
 
 
+class CandidateOut(_Out):
+    """One image of a call that made several (``count``), numbered as on the contact sheet."""
+
+    number: int
+    task_id: str | None = None
+    status: str
+    done: bool
+    saved_path: str | None = None
+    resource_uri: str | None = None
+    thumbnail_uri: str | None = Field(default=None, description="rivya://thumbnails/… small version")
+    mime_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    reserved_credits: Credits | None = None
+    final_credits: Credits | None = None
+    reused: bool = False
+    next_step: str | None = None
+    error: TaskErrorOut | None = None
+
+
 class TaskOutput(_Out):
     """What generate_image, edit_image and get_task return as structured content."""
 
@@ -204,6 +305,7 @@ class TaskOutput(_Out):
     final_credits: Credits | None = None
     saved_path: str | None = Field(default=None, description="Absolute path of the full-resolution image")
     resource_uri: str | None = Field(default=None, description="rivya://images/… resource of the full image")
+    thumbnail_uri: str | None = Field(default=None, description="rivya://thumbnails/… small version of it")
     source_url: str | None = Field(default=None, description="Rivya's result URL (expires)")
     mime_type: str | None = None
     width: int | None = None
@@ -211,6 +313,13 @@ class TaskOutput(_Out):
     reused: bool = Field(default=False, description="True when an idempotency_key matched an earlier task")
     next_step: str | None = None
     error: TaskErrorOut | None = None
+    # A call with count > 1: the fields above are its first image's (the first saved one, else the
+    # first created); every image is in ``candidates``, numbered as on the contact sheet.
+    count: int | None = Field(default=None, description="How many images the call made (count > 1 only)")
+    call_credits: Credits | None = Field(
+        default=None, description="What the whole call reserved: count × the credits per image"
+    )
+    candidates: list[CandidateOut] | None = None
 
 
 class FileOut(_Out):
@@ -249,6 +358,8 @@ class TaskSummary(_Out):
     reserved_credits: int | None = None
     final_credits: int | None = None
     saved_path: str | None = None
+    resource_uri: str | None = None
+    thumbnail_uri: str | None = None
     idempotency_key: str | None = None
     error_code: str | None = None
 
@@ -256,6 +367,9 @@ class TaskSummary(_Out):
 class TaskListOutput(_Out):
     tasks: list[TaskSummary]
     count: int
+    offset: int = 0
+    next_offset: int | None = Field(default=None, description="Where the next page starts; null on the last page")
+    query: str | None = None
 
 
 ToolName = Literal["generate_image", "edit_image", "upload_reference", "get_task", "get_credits", "list_tasks"]

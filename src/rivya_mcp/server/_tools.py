@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 from mcp import MCPError
 from mcp.server.mcpserver import Context
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, ContentBlock
 from pydantic import BaseModel, Field
 
 from rivya_mcp.client import APIStatusError, AsyncRivyaClient, Generation, shown, shown_token
@@ -25,7 +26,9 @@ from rivya_mcp.server._references import References
 from rivya_mcp.server._safety import safety_refusal_hint
 from rivya_mcp.server._schemas import (
     CONFIRM_CREDITS,
+    COUNT,
     IDEMPOTENCY_KEY,
+    MAX_PREVIEWS_PER_PAGE,
     MAX_WAIT_SECONDS,
     REFERENCE,
     WAIT_SECONDS,
@@ -37,14 +40,30 @@ from rivya_mcp.server._schemas import (
     UploadOutput,
 )
 from rivya_mcp.server._validation import check, check_generation
+from rivya_mcp.server.studio import (
+    Candidate,
+    RegionEdit,
+    any_created,
+    candidate_keys,
+    first_error,
+    gallery_blocks,
+    prepare_region_edit,
+    run_candidates,
+    thumbnail_uri,
+    variations_result,
+    wants_region,
+)
 from rivya_mcp.tasks import (
     Followed,
     Intent,
+    Ledger,
     Limits,
     LiveCatalog,
     StatusUpdate,
     TaskService,
+    call_cost,
     current_caller,
+    is_refusal,
     saved_file,
 )
 
@@ -99,6 +118,7 @@ class ToolBodies:
         self, mode: Mode, tool: str, arguments: dict[str, Any], ctx: Context, state: CallState
     ) -> CallToolResult:
         args, control = check_generation(self.manifest, mode, self.schemas[tool], arguments)
+        count = int(control.get(COUNT, 1))
         wait = self._wait(control)
         client = self.runtime.client()
         prompt = str(args[PROMPT_KEY])
@@ -113,48 +133,111 @@ class ToolBodies:
         given_key: str | None = control.get(IDEMPOTENCY_KEY)
         # Always send a key, recorded before the request leaves: after a crash or a dropped
         # answer, re-sending with the same key returns the original task instead of a new charge.
-        key = given_key or f"rivya-mcp-{uuid.uuid4().hex}"
+        # Variations get one key each, derived from this one (``candidate_keys``).
+        call_key = given_key or f"rivya-mcp-{uuid.uuid4().hex}"
         reference = str(control[REFERENCE]).strip() if mode == "edit" else None
-        intent = Intent(
-            idempotency_key=key,
-            mode=mode,
-            model=self.settings.model,
-            prompt=prompt,
-            params=to_wire_params(self.manifest, mode, args),
-            reference=reference,
-        )
-        earlier = await self.service.earlier(intent) if given_key else None
-        if earlier is not None and earlier.task_id:
-            # The agent re-sent a call it already made (e.g. after a host timeout): same task, no charge.
-            generation = await self.service.latest(earlier.task_id)
-            state.task_id, state.created = generation.id, True
-            return await self._created(generation, wait, reporter, prompt=prompt, reused=True)
-        cost = await self._spending(tool, control, ctx, client)  # before any upload: budget, confirmation
-        if earlier is not None:
-            # Recorded but never answered, or refused (e.g. before a top-up): re-send the exact body
-            # under the same key, so that a create that did arrive is returned rather than repeated.
-            intent = Intent(key, mode, self.settings.model, prompt, dict(earlier.params), reference)
-        elif reference is not None:
-            item = await self.references.item(reference, client, ledger, ready=live_prompt_check)
-            params = to_wire_params(self.manifest, mode, args, references=[item])
-            intent = Intent(key, mode, self.settings.model, prompt, params, reference)
+        region: RegionEdit | None = None
+        if reference is not None and wants_region(control):
+            # The reference and the mask are read and checked (and the aspect ratio chosen from the
+            # reference when none was given) before anything is uploaded or paid.
+            region = await prepare_region_edit(
+                self.manifest, self.references, reference, control, args, client, ledger, ready=live_prompt_check
+            )
+        model = self.settings.model
+        params = to_wire_params(self.manifest, mode, args)
+        candidates = [
+            Candidate(number, Intent(key, mode, model, prompt, params, reference))
+            for number, key in enumerate(candidate_keys(call_key, count), start=1)
+        ]
+        earlier: dict[int, JournalEntry] = {}
+        for candidate in candidates:
+            found = await self.service.earlier(candidate.intent) if given_key else None
+            if found is not None and found.task_id:
+                # The agent re-sent a call it already made (e.g. after a host timeout): same task, no charge.
+                candidate.earlier_task = found.task_id
+            elif found is not None:
+                earlier[candidate.number] = found
+        # What the creates still to send cost, known before anything is uploaded or sent: the figure
+        # the budget and the confirmation threshold check (``tasks.call_cost``).
+        to_send = sum(candidate.earlier_task is None for candidate in candidates)
+        per_image = await self._spending(tool, control, ctx, client, to_send) if to_send else 0.0
+        cost = call_cost(self.catalog.current, count)
+        item: dict[str, Any] | None = None
+        for candidate in candidates:
+            key = candidate.intent.idempotency_key
+            if candidate.earlier_task is not None:
+                continue
+            if candidate.number in earlier:
+                # Recorded but never answered, or refused (e.g. before a top-up): re-send the exact body
+                # under the same key, so that a create that did arrive is returned rather than repeated.
+                recorded = dict(earlier[candidate.number].params)
+                candidate.intent = Intent(key, mode, model, prompt, recorded, reference, cost=per_image)
+            elif reference is not None:
+                if item is None:  # one upload, shared by every candidate
+                    item = await self._reference_item(reference, region, client, ledger, live_prompt_check)
+                with_reference = to_wire_params(self.manifest, mode, args, references=[item])
+                candidate.intent = Intent(key, mode, model, prompt, with_reference, reference, cost=per_image)
+            else:
+                candidate.intent = dataclasses.replace(candidate.intent, cost=per_image)
         await live_prompt_check()
 
         def sent() -> None:
-            state.idempotency_key = key
+            state.idempotency_key = call_key
 
-        try:
-            generation = await self.service.create(dataclasses.replace(intent, cost=cost), on_sent=sent)
-        except APIStatusError as exc:
-            hint = safety_refusal_hint(mode, intent.params, exc.code, exc.message)
-            if hint is not None:
-                raise ToolInputError(
-                    f"Error validation_failed from Rivya: {exc.message} {hint}",
-                    "Call edit_image again with a lower safetyTolerance (0 or 1), or leave it out.",
-                ) from exc
-            raise
-        state.task_id, state.created = generation.id, True
-        return await self._created(generation, wait, reporter, prompt=prompt, reused=False)
+        async def send(intent: Intent) -> Generation:
+            if region is not None:
+                # Kept before the create leaves: whoever saves the result (after a restart too) composites it.
+                await region.record(ledger, intent.idempotency_key)
+            try:
+                return await self.service.create(intent, on_sent=sent)
+            except APIStatusError as exc:
+                if region is not None and is_refusal(exc):
+                    await ledger.forget_composition(intent.idempotency_key)
+                hint = safety_refusal_hint(mode, intent.params, exc.code, exc.message)
+                if hint is not None:
+                    raise ToolInputError(
+                        f"Error validation_failed from Rivya: {exc.message} {hint}",
+                        "Call edit_image again with a lower safetyTolerance (0 or 1), or leave it out.",
+                    ) from exc
+                raise
+
+        if count == 1:
+            [only] = candidates
+            if only.earlier_task is not None:
+                generation = await self.service.latest(only.earlier_task)
+                state.task_id, state.created = generation.id, True
+                return await self._created(generation, wait, reporter, prompt=prompt, reused=True)
+            generation = await send(only.intent)
+            state.task_id, state.created = generation.id, True
+            return await self._created(generation, wait, reporter, prompt=prompt, reused=False)
+        # Variations: side by side, each its own task; a blocking call even for a client of the Tasks
+        # extension (one protocol handle follows one task), which then gets this result as it is.
+        await run_candidates(self.service, candidates, send=send, wait=wait, prompt=prompt, reporter=reporter)
+        if not any_created(candidates):
+            error = first_error(candidates)
+            assert error is not None
+            raise error
+        first = next(c for c in candidates if c.generation is not None)
+        assert first.generation is not None
+        state.task_id, state.created = first.generation.id, True
+        result, outs = await variations_result(candidates, cost, structured_output=self.structured)
+        state.candidates = [out.model_dump(mode="json") for out in outs]
+        return result
+
+    async def _reference_item(
+        self,
+        reference: str,
+        region: RegionEdit | None,
+        client: AsyncRivyaClient,
+        ledger: Ledger,
+        ready: Callable[[], Awaitable[None]],
+    ) -> dict[str, Any]:
+        """The reference as a ``referenceMediaItems`` entry; a region edit's loaded bytes are uploaded
+        as they were checked and will be composited with."""
+        if region is not None and region.loaded is not None:
+            await ready()
+            return dict((await self.references.upload(client, region.loaded, ledger)).as_reference_item())
+        return await self.references.item(reference, client, ledger, ready=ready)
 
     async def _created(
         self, generation: Generation, wait: float, reporter: ProgressReporter, *, prompt: str, reused: bool
@@ -166,19 +249,23 @@ class ToolBodies:
         followed = await self.service.follow(generation, wait=wait, on_status=reporter, prompt=prompt)
         return await self.result_of(followed, reused=reused)
 
-    async def _spending(self, tool: str, control: dict[str, Any], ctx: Context, client: AsyncRivyaClient) -> float:
-        """The credits this create costs, after the caller's daily budget and (above the server's
-        threshold) the user's confirmation allow them; raises ``BudgetExceeded`` or
-        ``SpendingNotConfirmed`` otherwise, before anything is uploaded or sent."""
+    async def _spending(
+        self, tool: str, control: dict[str, Any], ctx: Context, client: AsyncRivyaClient, creates: int
+    ) -> float:
+        """The credits each of this call's ``creates`` costs, after the caller's daily budget and
+        (above the server's threshold) the user's confirmation allow the call's total; raises
+        ``BudgetExceeded`` or ``SpendingNotConfirmed`` otherwise, before anything is uploaded or sent.
+        (The journal checks the budget again, per create, in the write that records it.)"""
         budget, threshold = self.settings.budget_credits_per_day, self.settings.confirm_above_credits
         if budget is None and threshold is None:
             return float(self.catalog.current.base_credits)  # recorded with the intent; no request for it
-        cost = float((await self.catalog.limits(client)).base_credits)
+        cost = call_cost(await self.catalog.limits(client), creates)
+        total = float(cost.total)
         if budget is not None:
-            await (await self.runtime.ledger()).check_budget(cost, budget)
-        if threshold is not None and cost > threshold:
-            await confirm_spending(ctx, tool=tool, cost=cost, threshold=threshold, given=control.get(CONFIRM_CREDITS))
-        return cost
+            await (await self.runtime.ledger()).check_budget(total, budget)
+        if threshold is not None and total > threshold:
+            await confirm_spending(ctx, tool=tool, cost=total, threshold=threshold, given=control.get(CONFIRM_CREDITS))
+        return float(cost.per_image)
 
     def _check_prompt(self, prompt: str, tool: str, limits: Limits) -> None:
         limit = limits.max_prompt_length
@@ -260,36 +347,48 @@ class ToolBodies:
         return self._task_list(await (await self.runtime.ledger()).recent(status=status, limit=limit))
 
     def _task_list(self, entries: list[JournalEntry]) -> TaskListOutput:
-        tasks = [
-            TaskSummary(
-                task_id=e.task_id,
-                status=results.shown_status(e.status),
-                model=e.model,
-                prompt=e.prompt,
-                mode=e.mode,
-                created_at=e.created_at.isoformat(),
-                updated_at=e.updated_at.isoformat(),
-                reserved_credits=_int(e.reserved_credits),
-                final_credits=_int(e.final_credits),
-                saved_path=str(path) if (path := saved_file(e)) else (e.saved_paths[-1] if e.saved_paths else None),
-                idempotency_key=e.idempotency_key,
-                error_code=shown_token(e.error_code, what="error code") if e.error_code else None,
+        tasks = []
+        for e in entries:
+            path = saved_file(e)
+            tasks.append(
+                TaskSummary(
+                    task_id=e.task_id,
+                    status=results.shown_status(e.status),
+                    model=e.model,
+                    prompt=e.prompt,
+                    mode=e.mode,
+                    created_at=e.created_at.isoformat(),
+                    updated_at=e.updated_at.isoformat(),
+                    reserved_credits=_int(e.reserved_credits),
+                    final_credits=_int(e.final_credits),
+                    saved_path=str(path) if path else (e.saved_paths[-1] if e.saved_paths else None),
+                    resource_uri=results.image_uri(path) if path else None,
+                    thumbnail_uri=thumbnail_uri(path) if path else None,
+                    idempotency_key=e.idempotency_key,
+                    error_code=shown_token(e.error_code, what="error code") if e.error_code else None,
+                )
             )
-            for e in entries
-        ]
         return TaskListOutput(tasks=tasks, count=len(tasks))
 
-    async def list_tasks(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
+    async def list_tasks(self, arguments: dict[str, Any], _ctx: Context, state: CallState) -> CallToolResult:
         args = check(self.schemas["list_tasks"], arguments)
         ledger = await self.runtime.ledger()
-        entries = await ledger.recent(status=args.get("status"), limit=int(args.get("limit", 20)))
-        listing = self._task_list(entries)
+        limit, offset = int(args.get("limit", 20)), int(args.get("offset", 0))
+        query = str(args.get("query") or "").strip() or None
+        status = args.get("status")
+        # One more than asked: whether there is a next page, without counting every row.
+        entries = await ledger.recent(status=status, limit=limit + 1, offset=offset, query=query)
+        listing = self._task_list(entries[:limit])
+        listing.offset, listing.query = offset, query
+        listing.next_offset = offset + limit if len(entries) > limit else None
         # Rows from before the journal recorded whose task each is: listed, never acted on.
         unowned = {e.idempotency_key for e in entries if not e.has_owner} if ledger.scoped else set()
+        matching = (f" with status {status}" if status else "") + (f" whose prompt contains {query!r}" if query else "")
         if not listing.tasks:
-            text = "No tasks recorded yet" + (f" with status {args['status']}." if args.get("status") else ".")
+            text = ("No tasks recorded yet" if not offset else "No more tasks") + f"{matching}."
         else:
-            lines = [f"{listing.count} most recent task(s):"]
+            first = offset + 1
+            lines = [f"Tasks {first}-{offset + listing.count}{matching}, most recent first:"]
             for t in listing.tasks:
                 where = f" → {t.saved_path}" if t.saved_path else ""
                 lines.append(
@@ -297,8 +396,19 @@ class ToolBodies:
                     f"{t.created_at or ''} {(t.prompt or '')[:60]!r}{where}"
                     + (UNOWNED_NOTE if t.idempotency_key in unowned else "")
                 )
+            if listing.next_offset is not None:
+                lines.append(f"More: call list_tasks with offset={listing.next_offset} for the next page.")
             text = "\n".join(lines)
-        return results.ok([results.text(text)], listing, structured_output=self.structured)
+        content: list[ContentBlock] = [results.text(text)]
+        if args.get("previews"):
+            gallery = [
+                (f"{shown(t.task_id or '', limit=200)}: {(t.prompt or '')[:60]}", Path(t.saved_path))
+                for t in listing.tasks
+                if t.resource_uri and t.saved_path
+            ][:MAX_PREVIEWS_PER_PAGE]
+            content += await gallery_blocks(gallery)
+        state.listing = listing.model_dump(mode="json")
+        return results.ok(content, listing, structured_output=self.structured)
 
 
 def _int(value: float | None) -> int | None:

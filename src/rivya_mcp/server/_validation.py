@@ -46,11 +46,16 @@ def schema_problems(schema: JsonObject, arguments: Mapping[str, Any]) -> list[st
     return [_describe(e) for e in sorted(_validator(schema).iter_errors(dict(arguments)), key=str)]
 
 
-_JSON_TYPES: dict[str, tuple[type, ...]] = {"integer": (int,), "number": (int, float), "boolean": (bool,)}
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+}
 
 
 def coerce_scalars(schema: JsonObject, arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn ``"2"``/``"true"`` into 2/true where the schema wants a number or boolean.
+    """Turn ``"2"``/``"true"``/``'{"x": 1}'`` into 2/true/an object where the schema wants one.
 
     Some hosts send every argument as a string; a strict refusal there would only make the agent
     retry. Anything that does not parse to the wanted type is left for validation to report.

@@ -33,8 +33,10 @@ from rivya_mcp.server._call_failures import CallState
 from rivya_mcp.server._tools import ToolBodies
 
 VIEWER_URI = "ui://rivya/viewer"
-# Tools whose results the viewer shows (the ones returning a task).
-VIEWER_TOOLS = ("generate_image", "edit_image", "get_task")
+# Tools whose results the viewer shows: the ones returning a task (one image, or the grid of a
+# call that made several), and list_tasks (the gallery of earlier images).
+VIEWER_TOOLS = ("generate_image", "edit_image", "get_task", "list_tasks")
+GALLERY_TOOL = "list_tasks"
 # Our own key in a result's _meta (the spec reserves io.modelcontextprotocol/ and friends).
 META_KEY = "rivya.ai/viewer"
 _MODE_OF_TOOL: dict[str, Mode] = {"generate_image": "generate", "edit_image": "edit"}
@@ -221,9 +223,26 @@ def with_viewer(tool: str, body: Body, bodies: ToolBodies, *, clock: Clock = _ut
         result = await body(arguments, ctx, state)
         if not client_supports_apps(ctx):
             return result  # exactly what a host without the extension always got
-        return await for_viewer(result, tool, arguments, state.task_id, bodies, clock=clock)
+        if tool == GALLERY_TOOL:
+            return _augmented(result, gallery_data(bodies.manifest, result, state.listing))
+        return await for_viewer(
+            result, tool, arguments, state.task_id, bodies, clock=clock, candidates=state.candidates
+        )
 
     return run
+
+
+def gallery_data(manifest: Manifest, result: CallToolResult, listing: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``_meta`` block of a list_tasks result: the view shows it as a gallery."""
+    data: dict[str, Any] = {
+        "view": "gallery",
+        "model_name": manifest.display_name,
+        "credits_per_image": manifest.base_credits,
+    }
+    if result.structured_content is None and listing is not None:
+        # Structured output is switched off in the settings: the listing still reaches the view.
+        data["listing"] = listing
+    return data
 
 
 async def for_viewer(
@@ -234,17 +253,22 @@ async def for_viewer(
     bodies: ToolBodies,
     *,
     clock: Clock = _utc_now,
+    candidates: list[dict[str, Any]] | None = None,
 ) -> CallToolResult:
     """``result`` of ``tool`` with the view's data, for a client that renders MCP Apps.
 
     Blocking calls (``with_viewer``) and the Tasks extension's follow-ups both come through here,
     so a task followed through ``tasks/get`` carries the same ``_meta`` as a blocking call.
+    ``candidates``: every image of a call that made several (the view shows a grid to pick from).
     """
     entry = await (await bodies.runtime.ledger()).get(task_id) if task_id else None
     data = viewer_data(bodies.manifest, CallFacts(tool, arguments), entry, now=clock())
     if result.structured_content is None and entry is not None:
         # Structured output is switched off in the settings: the view still needs the task's state.
         data["task"] = _task_from_entry(entry)
+    if candidates:
+        data["candidates"] = candidates
+        data["count"] = len(candidates)
     return _augmented(result, data)
 
 

@@ -3,7 +3,8 @@
 ``Runtime`` holds what a server's tasks share (the API client, the journal, per-task locks, the
 poll pace, replicas' coordination); ``TaskService`` creates, follows and saves tasks on it for
 every caller: tool calls, the recovery pass, webhook deliveries, the Tasks extension. The rest
-is what those need: the recovery pass, webhook completion, the live catalog, where images go.
+is what those need: the recovery pass, webhook completion, the live catalog, what a call costs,
+what is done to an image before it is saved (a region edit's composite, provenance), where images go.
 Whom a task is for is a plain ``Caller`` the transport passes in (``Runtime.acting_for``).
 """
 
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 from rivya_mcp.tasks._caller import SERVER, Caller, Keyring, UnknownTask, current_caller
 from rivya_mcp.tasks._catalog import HARD_PROMPT_CAP, Limits, LiveCatalog, effective_limits
+from rivya_mcp.tasks._cost import MAX_COUNT, CallCost, call_cost
 from rivya_mcp.tasks._disk import DataFolderUnusable, OutputFolderUnusable, describe_os_error, describe_storage_error
 from rivya_mcp.tasks._downloads import origin_of, result_route, whole_image_type
+from rivya_mcp.tasks._finishing import Finished, finish, finish_bytes, provenance_time
 from rivya_mcp.tasks._ledger import Ledger, saved_file
 from rivya_mcp.tasks._pace import PollPacer, from_journal, is_settled, is_undocumented
 from rivya_mcp.tasks._recovery import INTENT_MAX_AGE, MAX_FOLLOW_SECONDS, Recovery
@@ -47,6 +50,7 @@ from rivya_mcp.tasks._storage import (
     mime_for,
     resolve_served_file,
     save_atomically,
+    sidecar_name,
     slugify,
 )
 from rivya_mcp.tasks._webhook_signature import TIMESTAMP_TOLERANCE_SECONDS, WebhookVerificationError, verify
@@ -71,6 +75,7 @@ __all__ = [
     "IMAGE_TYPES",
     "INTENT_MAX_AGE",
     "JOURNAL_FILENAME",
+    "MAX_COUNT",
     "MAX_DELIVERY_BYTES",
     "MAX_FOLLOW_SECONDS",
     "MAX_RESULT_BYTES",
@@ -84,11 +89,13 @@ __all__ = [
     "URLLESS_LOOKS",
     "WEBHOOK_FALLBACK_POLL_FACTOR",
     "WEBHOOK_PATH",
+    "CallCost",
     "Caller",
     "Coordinator",
     "DataFolderUnusable",
     "Delivery",
     "EndpointRecord",
+    "Finished",
     "Followed",
     "Intent",
     "Keyring",
@@ -108,12 +115,15 @@ __all__ = [
     "UnknownTask",
     "WebhookReceiver",
     "WebhookVerificationError",
+    "call_cost",
     "current_caller",
     "describe_os_error",
     "describe_storage_error",
     "effective_limits",
     "ensure_endpoint",
     "event_generation",
+    "finish",
+    "finish_bytes",
     "from_journal",
     "image_filename",
     "is_refusal",
@@ -122,6 +132,7 @@ __all__ = [
     "mime_for",
     "open_journal",
     "origin_of",
+    "provenance_time",
     "public_host",
     "resolve_served_file",
     "result_route",
@@ -129,6 +140,7 @@ __all__ = [
     "same_request",
     "save_atomically",
     "saved_file",
+    "sidecar_name",
     "slugify",
     "verify",
     "webhook_url",

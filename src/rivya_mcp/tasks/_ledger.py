@@ -24,6 +24,7 @@ from rivya_mcp.journal import (
     REJECTED,
     AsyncJournal,
     BudgetExceeded,
+    Composition,
     IdempotencyKeyReused,
     JournalEntry,
     McpTaskRecord,
@@ -208,10 +209,35 @@ class Ledger:
             lambda j: j.find_by_idempotency_key(idempotency_key), None, "idempotency lookup failed"
         )
 
-    async def recent(self, *, status: str | None, limit: int) -> list[JournalEntry]:
+    async def recent(
+        self, *, status: str | None, limit: int, offset: int = 0, query: str | None = None
+    ) -> list[JournalEntry]:
         if self._journal is None:
             return []
-        return await self._journal.run(lambda j: list(j.list(status=status, limit=limit)))
+        return await self._journal.run(lambda j: list(j.list(status=status, limit=limit, offset=offset, query=query)))
+
+    # -- region edits: what their result is composited with --------------------------------------
+
+    async def record_composition(
+        self, idempotency_key: str, *, reference: bytes, mask: bytes, feather_px: int, output_format: str
+    ) -> None:
+        """Raises what the journal raises: a region edit must not be sent unless this is kept."""
+        await self.run(
+            lambda j: j.record_composition(
+                idempotency_key, reference=reference, mask=mask, feather_px=feather_px, output_format=output_format
+            )
+        )
+
+    async def composition(self, idempotency_key: str) -> Composition | None:
+        """Raises what the journal raises: saving a region edit without its mask would break its promise."""
+        if self._journal is None:
+            return None
+        return await self._journal.run(lambda j: j.composition(idempotency_key))
+
+    async def forget_composition(self, idempotency_key: str) -> None:
+        await self._safely(
+            lambda j: j.forget_composition(idempotency_key), None, "could not drop a refused region edit"
+        )
 
     async def unsubmitted(self) -> list[JournalEntry]:
         """Creates whose answer never arrived (the server stopped mid-request), oldest first."""

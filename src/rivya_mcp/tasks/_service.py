@@ -10,7 +10,8 @@ once and every caller gets the same outcome for the same task:
   time is up, tells ``on_status`` what happens meanwhile, takes a webhook's news early, and saves
   a succeeded task's image;
 - ``save`` puts a succeeded task's image on disk once: the saved copy, another replica's, the
-  spooled bytes of a failed save, or a download (each under the task's lock).
+  spooled bytes of a failed save, or a download (each under the task's lock), finished first
+  (``_finishing``: a region edit's composite, provenance).
 
 Nothing here knows MCP: what the agent sees is made from :class:`Followed` by ``server``.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +41,7 @@ from rivya_mcp.manifest import REFERENCE_ITEMS_KEY
 from rivya_mcp.settings import Settings
 from rivya_mcp.tasks._disk import OutputFolderUnusable
 from rivya_mcp.tasks._downloads import result_route, whole_image_type
+from rivya_mcp.tasks._finishing import finish
 from rivya_mcp.tasks._ledger import Ledger, saved_file
 from rivya_mcp.tasks._pace import from_journal, is_settled
 from rivya_mcp.tasks._runtime import Runtime
@@ -119,7 +122,7 @@ class Intent:
     prompt: str
     params: Mapping[str, Any]
     reference: str | None
-    # Credits the create will be charged (count × credits per image): what a daily budget counts.
+    # Credits this create will be charged (one image): what a daily budget counts.
     cost: float | None = None
 
 
@@ -377,12 +380,19 @@ class TaskService:
             data = await runtime.client().download(url, max_bytes=MAX_RESULT_BYTES, route=route)
             # Saved only once whole: a body cut short is not the image (the next save downloads again).
             mime = await whole_image_type(generation.id, data)
+        # What is done to the image before it is saved (a region edit's composite, provenance):
+        # one step, the same for every caller (``_finishing``). The spool keeps the download itself.
+        finished = await finish(ledger, self.settings, generation, entry, data)
         # The journal's prompt first: a call that only knows the task id (get_task after a restart,
         # an edit by task id) would otherwise name the file "…_image.jpg".
-        name = image_filename(generation.id, (entry.prompt if entry else None) or prompt, IMAGE_TYPES[mime])
+        name = image_filename(
+            generation.id, (entry.prompt if entry else None) or prompt, IMAGE_TYPES[finished.mime_type]
+        )
         folder = Path(self.settings.output_dir)
         try:
-            path = await anyio.to_thread.run_sync(save_atomically, folder, name, data)
+            path = await anyio.to_thread.run_sync(
+                partial(save_atomically, folder, name, finished.data, sidecar=finished.sidecar)
+            )
         except OSError as exc:
             # Read-only, full, not permitted: say so (not "internal error"), and keep the paid bytes.
             if from_spool:
@@ -395,15 +405,15 @@ class TaskService:
                 exc,
                 task_id=generation.id,
                 kept_at=str(kept_at) if kept_at else None,
-                data=data,
+                data=finished.data,
             ) from exc
         # Shared before the journal says "saved", so a replica that reads the journal finds the bytes.
-        await runtime.share_image(path, generation.id, mime, data)
+        await runtime.share_image(path, generation.id, finished.mime_type, finished.data)
         await ledger.updated(generation, saved_path=path)
         if kept is not None:  # saved now (or unreadable): the kept copy has done its job
             await anyio.to_thread.run_sync(spool.discard, generation.id)
         log.info("task %s saved to %s", generation.id, path)
-        return SavedImage(path, data, False)
+        return SavedImage(path, finished.data, False)
 
 
 async def _whole_or_none(task_id: str, data: bytes | None) -> str | None:

@@ -44,25 +44,21 @@ def _candidates(filename: str) -> list[str]:
     return [filename] + [f"{stem}-{n}{dot}{ext}" for n in range(2, MAX_NAME_ATTEMPTS + 1)]
 
 
-def save_atomically(directory: Path, filename: str, data: bytes) -> Path:
-    """Write ``data`` under ``directory`` without ever overwriting an existing file.
+def sidecar_name(filename: str) -> str:
+    """The XMP sidecar's name beside an image (``a.png`` → ``a.xmp``; ``imaging.sidecar_path``)."""
+    return f"{filename.rpartition('.')[0] or filename}.xmp"
 
-    The final name is reserved with O_EXCL (so two concurrent saves cannot pick the same one),
-    the bytes go to a temp file in the same directory, and os.replace swaps it in: a reader sees
-    either nothing complete or the whole image, never a torn file.
-    """
-    directory = directory.expanduser().resolve()
-    directory.mkdir(parents=True, exist_ok=True)
-    for candidate in _candidates(filename):
-        target = directory / candidate
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        break
-    else:
-        raise FileExistsError(f"no free file name for {filename} in {directory}")
+
+def _reserve(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _write_over(directory: Path, target: Path, data: bytes) -> None:
     handle, temp_name = tempfile.mkstemp(dir=directory, prefix=".partial-", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
@@ -73,7 +69,40 @@ def save_atomically(directory: Path, filename: str, data: bytes) -> Path:
         os.replace(temp_name, target)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def save_atomically(directory: Path, filename: str, data: bytes, *, sidecar: str | None = None) -> Path:
+    """Write ``data`` under ``directory`` without ever overwriting an existing file.
+
+    The final name is reserved with O_EXCL (so two concurrent saves cannot pick the same one),
+    the bytes go to a temp file in the same directory, and os.replace swaps it in: a reader sees
+    either nothing complete or the whole image, never a torn file. With ``sidecar`` (an XMP text)
+    the name is one whose ``.xmp`` sidecar is free too (both are reserved), so an image never gets
+    another image's sidecar; the sidecar is written after the image.
+    """
+    directory = directory.expanduser().resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    for candidate in _candidates(filename):
+        target = directory / candidate
+        if not _reserve(target):
+            continue
+        beside = directory / sidecar_name(candidate)
+        # A name whose sidecar is taken would look like the owner of another image's XMP.
+        if (sidecar is None and beside.exists()) or (sidecar is not None and not _reserve(beside)):
+            target.unlink(missing_ok=True)
+            continue
+        break
+    else:
+        raise FileExistsError(f"no free file name for {filename} in {directory}")
+    try:
+        _write_over(directory, target, data)
+        if sidecar is not None:
+            _write_over(directory, beside, sidecar.encode("utf-8"))
+    except BaseException:
         target.unlink(missing_ok=True)
+        if sidecar is not None:
+            beside.unlink(missing_ok=True)
         raise
     return target
 

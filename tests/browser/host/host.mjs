@@ -36,7 +36,7 @@ function withCsp(html, policy) {
   return /<head[^>]*>/i.test(html) ? html.replace(/<head[^>]*>/i, (m) => m + tag) : tag + html;
 }
 
-const state = { client: null, tools: [], bridge: null, iframe: null, theme: "light", log: [], openedLinks: [], modelContext: [] };
+const state = { client: null, tools: [], bridge: null, iframe: null, theme: "light", log: [], openedLinks: [], modelContext: [], calls: [] };
 window.hostLog = state.log;
 const trace = (step) => console.debug("host: " + step);
 window.hostState = state;
@@ -120,6 +120,14 @@ window.openTool = async function openTool(name, args, { theme = "light", width =
   // Listen before the document loads: the view sends ui/initialize as soon as its script runs.
   slot.append(iframe);
   await bridge.connect(new PostMessageTransport(iframe.contentWindow, iframe.contentWindow));
+  // Every tools/call the view makes, as the host saw it (before it goes to the server).
+  const forward = bridge.oncalltool;
+  bridge.oncalltool = async (params, extra) => {
+    const shown = { ...(params.arguments || {}) };
+    if (typeof shown.mask === "string") shown.mask = { dataUri: shown.mask.slice(0, 22), length: shown.mask.length };
+    state.calls.push({ name: params.name, arguments: shown, at: Date.now() });
+    return forward(params, extra);
+  };
   trace("bridge connected");
   iframe.srcdoc = withCsp(content.text, cspFor(ui.csp));
   await delivered;

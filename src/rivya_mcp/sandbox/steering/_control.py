@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -13,8 +14,11 @@ from starlette.routing import Route
 from rivya_mcp.sandbox._config import config_problems
 from rivya_mcp.sandbox._errors import validation_failed
 from rivya_mcp.sandbox._routes import base_url, ok, state_of
+from rivya_mcp.sandbox._upload import sniff_mime
 from rivya_mcp.sandbox.steering._clock import iso
 from rivya_mcp.sandbox.steering._faults import parse_rules
+
+RESULT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 async def _json(request: Request, *, optional: bool = False) -> Any:
@@ -85,6 +89,30 @@ async def clock(request: Request) -> Response:
     return ok({"now": iso(state.now()), "timestamp": state.now()})
 
 
+# A fixed result is a test fixture, not an upload: the same cap as the API's own uploads.
+MAX_FIXED_RESULT_BYTES = 10 * 1024 * 1024
+
+
+async def put_result(request: Request) -> Response:
+    """``PUT /_sandbox/results/{name}`` with an image as the body: ``[sandbox:result=name]`` tasks
+    return exactly these bytes (say, a file signed with C2PA, which the sandbox cannot make)."""
+    name = request.path_params["name"]
+    data = await request.body()
+    mime = sniff_mime(data[:16])
+    problems = []
+    if not RESULT_NAME.fullmatch(name):
+        problems.append("name: 1-64 letters, digits, '-' or '_'")
+    if mime is None or not mime.startswith("image/"):
+        problems.append("body: must be a JPEG, PNG or WebP image")
+    if len(data) > MAX_FIXED_RESULT_BYTES:
+        problems.append(f"body: at most {MAX_FIXED_RESULT_BYTES} bytes")
+    if problems:
+        raise validation_failed(problems)
+    assert mime is not None
+    state_of(request).put_result(name, data, mime)
+    return ok({"name": name, "mime_type": mime, "size": len(data)})
+
+
 async def health(_request: Request) -> Response:
     return ok({"ok": True})
 
@@ -97,4 +125,5 @@ def control_routes() -> list[Route]:
         Route("/_sandbox/reset", reset, methods=["POST"]),
         Route("/_sandbox/config", config, methods=["GET", "POST"]),
         Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
+        Route("/_sandbox/results/{name}", put_result, methods=["PUT"]),
     ]
