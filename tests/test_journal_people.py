@@ -280,4 +280,4 @@ def test_a_version_6_journal_migrates_with_no_person_and_the_sign_in_tables(loca
             assert tx.all("SELECT * FROM identity_people") == []
     finally:
         store.close()
-    assert MIGRATIONS[-1] is IDENTITY_STEP
+    assert any(step is IDENTITY_STEP for step in MIGRATIONS)  # rivya-login's tables are one of the steps

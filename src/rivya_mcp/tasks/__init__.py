@@ -13,9 +13,6 @@ from __future__ import annotations
 from rivya_mcp.tasks._caller import SERVER, Caller, Keyring, UnknownTask, current_caller
 from rivya_mcp.tasks._catalog import HARD_PROMPT_CAP, Limits, LiveCatalog, effective_limits
 from rivya_mcp.tasks._cost import MAX_COUNT, CallCost, call_cost
-from rivya_mcp.tasks._disk import DataFolderUnusable, OutputFolderUnusable, describe_os_error, describe_storage_error
-from rivya_mcp.tasks._downloads import origin_of, result_route, whole_image_type
-from rivya_mcp.tasks._finishing import Finished, finish, finish_bytes, provenance_time
 from rivya_mcp.tasks._ledger import Ledger, saved_file
 from rivya_mcp.tasks._pace import PollPacer, from_journal, is_settled, is_undocumented
 from rivya_mcp.tasks._recovery import INTENT_MAX_AGE, MAX_FOLLOW_SECONDS, Recovery
@@ -41,18 +38,6 @@ from rivya_mcp.tasks._service import (
     is_refusal,
     same_request,
 )
-from rivya_mcp.tasks._spool import Spool
-from rivya_mcp.tasks._storage import (
-    IMAGE_TYPES,
-    MIME_BY_EXTENSION,
-    SAFE_NAME,
-    image_filename,
-    mime_for,
-    resolve_served_file,
-    save_atomically,
-    sidecar_name,
-    slugify,
-)
 from rivya_mcp.tasks._webhook_signature import TIMESTAMP_TOLERANCE_SECONDS, WebhookVerificationError, verify
 from rivya_mcp.tasks._webhooks import (
     EVENT_TYPES,
@@ -67,6 +52,26 @@ from rivya_mcp.tasks._webhooks import (
     public_host,
     rotate_secret,
     webhook_url,
+)
+from rivya_mcp.tasks.images._disk import (
+    DataFolderUnusable,
+    OutputFolderUnusable,
+    describe_os_error,
+    describe_storage_error,
+)
+from rivya_mcp.tasks.images._downloads import origin_of, result_route, whole_image_type
+from rivya_mcp.tasks.images._finishing import Finished, finish, finish_bytes, provenance_time
+from rivya_mcp.tasks.images._spool import Spool
+from rivya_mcp.tasks.images._storage import (
+    IMAGE_TYPES,
+    MIME_BY_EXTENSION,
+    SAFE_NAME,
+    image_filename,
+    mime_for,
+    resolve_served_file,
+    save_atomically,
+    sidecar_name,
+    slugify,
 )
 
 __all__ = [

@@ -49,8 +49,8 @@ import anyio
 from rivya_mcp.client import SUCCEEDED, ResultExpiredError, printable
 from rivya_mcp.journal import ABANDONED, UNSUBMITTED, JournalEntry
 from rivya_mcp.tasks._caller import Caller
-from rivya_mcp.tasks._disk import DataFolderUnusable
 from rivya_mcp.tasks._service import Intent, TaskService
+from rivya_mcp.tasks.images._disk import DataFolderUnusable
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ from rivya_mcp.journal import AsyncJournal, JournalEntry, JournalError, Store, T
 from rivya_mcp.journal import open_journal as open_journal_at
 from rivya_mcp.settings import Secret, Settings
 from rivya_mcp.tasks._caller import _ACTING, SERVER, Caller, Keyring, UnknownTask, _Acting, current_caller
-from rivya_mcp.tasks._disk import DataFolderUnusable
 from rivya_mcp.tasks._ledger import Ledger, saved_file
 from rivya_mcp.tasks._pace import PollPacer, from_journal
-from rivya_mcp.tasks._storage import resolve_served_file, save_atomically
+from rivya_mcp.tasks.images._disk import DataFolderUnusable
+from rivya_mcp.tasks.images._storage import resolve_served_file, save_atomically
 
 if TYPE_CHECKING:
     from rivya_mcp.tasks._replicas import Coordinator

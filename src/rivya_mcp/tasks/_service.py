@@ -39,14 +39,14 @@ from rivya_mcp.client import (
 from rivya_mcp.journal import MAX_REFERENCE_CHARS, UNCONFIRMED, IdempotencyKeyReused, JournalEntry
 from rivya_mcp.manifest import REFERENCE_ITEMS_KEY
 from rivya_mcp.settings import Settings
-from rivya_mcp.tasks._disk import OutputFolderUnusable
-from rivya_mcp.tasks._downloads import result_route, whole_image_type
-from rivya_mcp.tasks._finishing import finish
 from rivya_mcp.tasks._ledger import Ledger, saved_file
 from rivya_mcp.tasks._pace import from_journal, is_settled
 from rivya_mcp.tasks._runtime import Runtime
-from rivya_mcp.tasks._spool import Spool
-from rivya_mcp.tasks._storage import IMAGE_TYPES, image_filename, save_atomically
+from rivya_mcp.tasks.images._disk import OutputFolderUnusable
+from rivya_mcp.tasks.images._downloads import result_route, whole_image_type
+from rivya_mcp.tasks.images._finishing import finish
+from rivya_mcp.tasks.images._spool import Spool
+from rivya_mcp.tasks.images._storage import IMAGE_TYPES, image_filename, save_atomically
 
 log = logging.getLogger(__name__)
 
