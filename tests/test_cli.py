@@ -144,3 +144,18 @@ def test_rivya_mcp_with_serves_flag_is_the_stdio_server(tmp_path: Path) -> None:
     env = _clean_env(tmp_path)
     saved = anyio.run(lambda: check_stdio_server(sys.executable, ["-m", "rivya_mcp", "--sandbox"], env, generate=True))
     assert saved is not None and saved.parent == tmp_path / "out" / "sandbox"
+
+
+def test_serve_help_explains_the_transport_and_names_every_environment_variable(tmp_path: Path) -> None:
+    """Issue 23 item 16: ``--transport`` had no text and no variable was named anywhere in the help."""
+    from rivya_mcp.sandbox import PROFILE_ENV, WEBHOOK_SIGNING_ENV
+    from tests._scripts import load_script
+
+    done = _run(["serve", "--help"], _clean_env(tmp_path), timeout=30)
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())  # argparse wraps option help at the terminal's width
+    assert "--transport {stdio,sse,http} how clients reach the server: stdio" in text
+    read = {*load_script("gen_docs").settings_env_vars(), PROFILE_ENV, WEBHOOK_SIGNING_ENV}
+    read.add("RIVYA_SANDBOX_WEBHOOKS_ALLOW_LOOPBACK")  # read by cli._start_embedded_sandbox
+    named = {word.strip(",") for word in text.split() if word.startswith("RIVYA_")}
+    assert read <= named, f"serve --help does not name {sorted(read - named)}"

@@ -86,6 +86,41 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+# Named in `serve --help`: every variable the server reads (tests/test_cli.py checks the list against
+# what Settings.from_env and the embedded sandbox read). Descriptions: README.md, Configuration.
+SERVE_ENVIRONMENT = (
+    ("key and API", ("RIVYA_API_KEY", "RIVYA_BASE_URL", "RIVYA_MODEL", "RIVYA_TIMEOUT", "RIVYA_MAX_RETRIES")),
+    ("folders", ("RIVYA_OUTPUT_DIR", "RIVYA_DATA_DIR", "RIVYA_READ_DIRS", "RIVYA_DATABASE_URL")),
+    ("calls", ("RIVYA_WAIT_SECONDS", "RIVYA_STRUCTURED_OUTPUT", "RIVYA_ALLOW_PRIVATE_URLS", "RIVYA_POLL_SCALE")),
+    (
+        "HTTP",
+        ("RIVYA_MCP_AUTH_TOKEN", "RIVYA_ALLOWED_HOSTS", "RIVYA_PUBLIC_URL", "RIVYA_LEASE_SECONDS"),
+    ),
+    (
+        "identity",
+        (
+            "RIVYA_OAUTH_ISSUER",
+            "RIVYA_OAUTH_SCOPES",
+            "RIVYA_OAUTH_AUDIENCE",
+            "RIVYA_OAUTH_CLIENT_ID",
+            "RIVYA_OAUTH_CLIENT_SECRET",
+            "RIVYA_LOGIN",
+            "RIVYA_SECRET_KEY",
+        ),
+    ),
+    ("logs", ("RIVYA_LOG_LEVEL", "RIVYA_LOG_FORMAT")),
+    (
+        "--sandbox",
+        ("RIVYA_SANDBOX_PROFILE", "RIVYA_SANDBOX_WEBHOOK_SIGNING", "RIVYA_SANDBOX_WEBHOOKS_ALLOW_LOOPBACK"),
+    ),
+)
+SERVE_EPILOG = (
+    "environment (set it in the host's config, not your shell; see README.md, Configuration):\n"
+    + "\n".join(f"  {topic + ':':<13} {', '.join(names)}" for topic, names in SERVE_ENVIRONMENT)
+    + "\n\nWithout RIVYA_API_KEY the server starts and lists its tools; add --sandbox to try it offline."
+)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rivya-mcp",
@@ -96,8 +131,21 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rivya-mcp {__version__}")
     sub = parser.add_subparsers(dest="command")
 
-    serve = sub.add_parser("serve", help="run the MCP server (default: stdio)")
-    serve.add_argument("--transport", choices=["stdio", "sse", "http"], default="stdio")
+    serve = sub.add_parser(
+        "serve",
+        help="run the MCP server (default: stdio)",
+        description="Run the MCP server. Hosts (Claude Desktop, Cursor, VS Code, ...) start it over stdio "
+        "themselves; --transport http serves Streamable HTTP at /mcp for remote clients.",
+        epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument(
+        "--transport",
+        choices=["stdio", "sse", "http"],
+        default="stdio",
+        help="how clients reach the server: stdio (default; what a host spawns), http (Streamable HTTP at /mcp) "
+        "or sse (the legacy HTTP+SSE transport at /sse)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
     serve.add_argument(

@@ -125,7 +125,7 @@ class References:
                 return item
             raise ToolInputError(
                 f"The reference {source!r} is neither a file id nor a task id known to Rivya for this API key, "
-                "and as a local path it is not absolute. No credits were spent.",
+                "and as a local path it is not absolute.",
                 "Pass an absolute path (or one starting with ~/), an http(s) URL, a data URI, the id "
                 "upload_reference returned, or the id of an earlier task.",
             )
