@@ -113,8 +113,9 @@ ENV_DOCS: dict[str, EnvDoc] = {
         field="allow_private_urls",
     ),
     "RIVYA_READ_DIRS": EnvDoc(
-        "Over the HTTP transports, local reference paths are read only under these folders (separated by "
-        "the OS path separator).",
+        "Over the HTTP transports, local reference paths are read only under these folders (absolute, or "
+        "starting with `~/`, separated by the OS path separator; a relative entry stops the server with an "
+        "error rather than being read against whatever folder it was started in).",
         field="read_dirs",
     ),
     "RIVYA_MCP_AUTH_TOKEN": EnvDoc(

@@ -159,3 +159,12 @@ def test_serve_help_explains_the_transport_and_names_every_environment_variable(
     read.add("RIVYA_SANDBOX_WEBHOOKS_ALLOW_LOOPBACK")  # read by cli._start_embedded_sandbox
     named = {word.strip(",") for word in text.split() if word.startswith("RIVYA_")}
     assert read <= named, f"serve --help does not name {sorted(read - named)}"
+
+
+@pytest.mark.parametrize("command", [["serve", "--transport", "http", "--port", "0"], ["doctor"]])
+def test_a_relative_read_dir_stops_the_command_with_a_clear_error(tmp_path: Path, command: list[str]) -> None:
+    """Issue 23 item 11: a relative RIVYA_READ_DIRS entry was resolved against the working directory."""
+    done = _run(command, _clean_env(tmp_path) | {"RIVYA_READ_DIRS": "images"}, timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert "RIVYA_READ_DIRS entry 'images' is not an absolute path" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""

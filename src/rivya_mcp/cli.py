@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
 from rivya_mcp import __version__
-from rivya_mcp.settings import Secret, Settings
+from rivya_mcp.settings import Secret, SettingError, Settings
 
 if TYPE_CHECKING:
     from rivya_mcp.sandbox import RunningSandbox
@@ -287,6 +287,15 @@ def _limit_malloc_arenas() -> None:
         pass
 
 
+def _settings_from_env(command: str) -> Settings | None:
+    """The settings, or None after saying on stderr which variable is wrong and how (exit 2)."""
+    try:
+        return Settings.from_env()
+    except SettingError as exc:
+        print(f"rivya-mcp {command}: {exc}", file=sys.stderr)
+        return None
+
+
 def _serve(args: argparse.Namespace) -> int:
     import anyio
 
@@ -294,7 +303,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     from rivya_mcp.transport import serve
 
-    settings = Settings.from_env()
+    settings = _settings_from_env("serve")
+    if settings is None:
+        return 2
     if args.auth_token:
         settings = settings.with_changes(auth_token=Secret(args.auth_token))
     if args.allowed_host:
@@ -363,7 +374,10 @@ def _sandbox(args: argparse.Namespace) -> int:
 
     from rivya_mcp.sandbox import SandboxConfig, profile_from_env, serve_sandbox, webhook_signing_from_env
 
-    configure_logging(Settings.from_env())
+    settings = _settings_from_env("sandbox")
+    if settings is None:
+        return 2
+    configure_logging(settings)
     try:
         profile = args.profile or profile_from_env(os.environ)
         signing = args.webhook_signing or webhook_signing_from_env(os.environ)
@@ -390,7 +404,9 @@ def _webhooks(args: argparse.Namespace) -> int:
     from rivya_mcp.journal import AsyncJournal, JournalError
     from rivya_mcp.tasks import SecretStore, open_journal, rotate_secret, webhook_url
 
-    settings = Settings.from_env()
+    settings = _settings_from_env("webhooks")
+    if settings is None:
+        return 2
     configure_logging(settings)
     public_url = (args.public_url or settings.public_url or "").strip().rstrip("/")
     if not public_url or settings.api_key is None:
@@ -431,7 +447,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
     from rivya_mcp.doctor import WEBHOOK_WAIT_SECONDS, render, run_doctor
 
-    settings = Settings.from_env()
+    settings = _settings_from_env("doctor")
+    if settings is None:
+        return 2
     configure_logging(settings.with_changes(log_level="ERROR"))  # the table is the output
     public_url = (args.public_url or settings.public_url or "").strip().rstrip("/") or None
     wait = args.webhook_wait if args.webhook_wait is not None else WEBHOOK_WAIT_SECONDS

@@ -66,10 +66,32 @@ def _secret(value: str | None) -> Secret | None:
     return Secret(text) if text else None
 
 
-def _paths(value: str | None) -> tuple[Path, ...]:
-    if not value:
-        return ()
-    return tuple(Path(p).expanduser().resolve() for p in value.split(os.pathsep) if p.strip())
+class SettingError(ValueError):
+    """An environment variable holds a value the server will not guess the meaning of."""
+
+
+def read_dirs_setting(value: str | None, *, name: str = "RIVYA_READ_DIRS") -> tuple[Path, ...]:
+    """The folders of ``RIVYA_READ_DIRS`` (separated by ``os.pathsep``), each absolute or ``~/…``.
+
+    A relative entry is refused, not resolved against the working directory: the server's working
+    directory is whatever its host started it in, so ``images`` would name a different folder from
+    one host to the next (issue 23 item 11). Entries are taken as written, white space included
+    (it may be part of a folder's name); empty entries are skipped.
+    """
+    folders = []
+    for entry in (value or "").split(os.pathsep):
+        if not entry.strip():
+            continue
+        path = Path(entry).expanduser()
+        if not path.is_absolute():
+            hint = " (it begins with white space, which is kept as part of the name)" if entry[:1].isspace() else ""
+            raise SettingError(
+                f"{name} entry {entry!r} is not an absolute path{hint}: the server would read it relative to "
+                "whatever folder its host starts it in. Give the full path of each folder (or one starting "
+                f"with ~/), separated by {os.pathsep!r}."
+            )
+        folders.append(path.resolve())
+    return tuple(folders)
 
 
 @dataclass(frozen=True)
@@ -146,7 +168,7 @@ class Settings:
             max_retries=int(env.get("RIVYA_MAX_RETRIES") or base.max_retries),
             poll_scale=float(env.get("RIVYA_POLL_SCALE") or base.poll_scale),
             allow_private_urls=_flag(env.get("RIVYA_ALLOW_PRIVATE_URLS"), False),
-            read_dirs=_paths(env.get("RIVYA_READ_DIRS")),
+            read_dirs=read_dirs_setting(env.get("RIVYA_READ_DIRS")),
             auth_token=Secret(token) if token else None,
             allowed_hosts=tuple(h.strip() for h in env.get("RIVYA_ALLOWED_HOSTS", "").split(",") if h.strip()),
             log_level=(env.get("RIVYA_LOG_LEVEL") or base.log_level).upper(),

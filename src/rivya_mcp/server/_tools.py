@@ -101,7 +101,7 @@ class ToolBodies:
         # Always send a key, recorded before the request leaves: after a crash or a dropped
         # answer, re-sending with the same key returns the original task instead of a new charge.
         key = given_key or f"rivya-mcp-{uuid.uuid4().hex}"
-        reference = str(control[REFERENCE]).strip() if mode == "edit" else None
+        reference = str(control[REFERENCE]) if mode == "edit" else None  # a path keeps its white space
         intent = Intent(
             idempotency_key=key,
             mode=mode,
@@ -165,7 +165,7 @@ class ToolBodies:
     async def upload_reference(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
         args = check(self.schemas["upload_reference"], arguments)
         client = self.runtime.client()
-        loaded = await self.references.load(str(args["source"]).strip())
+        loaded = await self.references.load(str(args["source"]))  # a path keeps its white space
         uploaded = await self.references.upload(client, loaded, await self.runtime.ledger())
         item = dict(uploaded.as_reference_item())
         output = UploadOutput(
