@@ -11,7 +11,7 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
@@ -31,19 +31,26 @@ QUIET_LOGGERS = ("httpx2", "httpcore2")
 
 
 class _RedactSecrets(logging.Filter):
-    """Defence in depth: no log record may carry the API key or the auth token, whoever logs it."""
+    """Defence in depth: no log record may carry the API key or the auth token, whoever logs it.
 
-    def __init__(self, secrets_to_hide: Sequence[str]) -> None:
+    ``scrub`` also blanks the API key's other spellings (``client.KeyEchoes``: base64, hex, its
+    first characters), which the client already takes out of every answer before logging it.
+    """
+
+    def __init__(self, secrets_to_hide: Sequence[str], scrub: Callable[[str], str] | None = None) -> None:
         super().__init__()
         self._secrets = [s for s in secrets_to_hide if s]
+        self._scrub = scrub
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
+        if not self._secrets and self._scrub is None:
             return True
         message = record.getMessage()
         redacted = message
         for secret in self._secrets:
             redacted = redacted.replace(secret, "**********")
+        if self._scrub is not None:
+            redacted = self._scrub(redacted)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
@@ -76,7 +83,12 @@ def configure_logging(settings: Settings) -> None:
         password = urlsplit(settings.database_url.reveal()).password
         if password:
             hidden.append(password)
-    handler.addFilter(_RedactSecrets(hidden))
+    echoes = None
+    if settings.api_key is not None:
+        from rivya_mcp.client import KeyEchoes
+
+        echoes = KeyEchoes(settings.api_key.reveal()).scrub_text
+    handler.addFilter(_RedactSecrets(hidden, echoes))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
