@@ -88,7 +88,8 @@ ENV_DOCS: dict[str, EnvDoc] = {
     ),
     "RIVYA_DATA_DIR": EnvDoc(
         "Folder for the task journal (SQLite), so no paid task is lost across restarts. With a key, the "
-        "server refuses to start if it cannot write there. `--sandbox` and `demo` use its `sandbox` subfolder.",
+        "server refuses to start if it cannot write there. `--sandbox` and `demo` use its `sandbox` subfolder, "
+        "where the embedded sandbox also keeps its own tasks and files, so they survive a restart.",
         default="your per-user data folder / rivya-mcp",
     ),
     "RIVYA_WAIT_SECONDS": EnvDoc(

@@ -168,3 +168,18 @@ def test_a_relative_read_dir_stops_the_command_with_a_clear_error(tmp_path: Path
     assert done.returncode == 2, done.stderr
     assert "RIVYA_READ_DIRS entry 'images' is not an absolute path" in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_sandbox_with_a_shared_database_warns_at_start_and_keeps_no_state(tmp_path: Path) -> None:
+    """Issue 23 item 15: replicas each with ``--sandbox`` on one database each had a sandbox of their
+    own, so a task made through one was "no record" on the others; nothing said so."""
+    # Port 9 (discard): the database is never reached; the warning comes first, then the refusal.
+    shared = _clean_env(tmp_path) | {"RIVYA_DATABASE_URL": "postgresql://rivya@127.0.0.1:9/rivya"}
+    done = _run(["serve", "--sandbox"], shared, timeout=60)
+    assert "--sandbox with RIVYA_DATABASE_URL: this replica gets a sandbox of its own" in done.stderr
+    assert "rivya-mcp sandbox --port 8765" in done.stderr and "RIVYA_BASE_URL" in done.stderr
+    assert not (tmp_path / "data" / "sandbox" / "embedded").exists()  # one fixed account would mix replicas
+    alone = _run(["serve", "--sandbox"], _clean_env(tmp_path), timeout=60)
+    assert alone.returncode == 0, alone.stderr
+    assert "RIVYA_DATABASE_URL" not in alone.stderr
+    assert (tmp_path / "data" / "sandbox" / "embedded" / "lock").is_file()  # alone, it keeps its state

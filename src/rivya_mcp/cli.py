@@ -252,7 +252,35 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _start_embedded_sandbox() -> tuple[RunningSandbox, Secret]:
+SANDBOX_SUBFOLDER = "sandbox"
+# Where the embedded sandbox keeps its own state, inside its data folder (sandbox._persist).
+SANDBOX_STATE_SUBFOLDER = "embedded"
+# The embedded sandbox's one account, the same at every start, so that the journal's rows and the
+# sandbox's own records of them still match after a restart. Any rvya_sk_ key is an account in the
+# sandbox; this one opens nothing anywhere else (it is in the source, and Rivya never issued it).
+EMBEDDED_SANDBOX_KEY = "rvya_sk_" + "e1b3d6c0a7f24958"
+
+
+# Replicas on one database, each with its own embedded sandbox: a task one replica created is
+# unknown to the others' sandboxes (issue 23 item 15). Said at start; docs/hosting.md shows the fix.
+SHARED_DATABASE_SANDBOX_WARNING = (
+    "--sandbox with RIVYA_DATABASE_URL: this replica gets a sandbox of its own, which knows nothing of "
+    "the tasks other replicas create in theirs, so get_task and tasks/get for those fail here. To try "
+    "replicas without a key, run one sandbox for all of them (rivya-mcp sandbox --port 8765) and start "
+    "each replica without --sandbox, with RIVYA_BASE_URL=http://<its host>:8765 and any RIVYA_API_KEY of "
+    "the form rvya_sk_... (docs/hosting.md, Trying replicas without a key)."
+)
+
+
+def _start_embedded_sandbox(data_dir: Path, *, keep_state: bool = True) -> tuple[RunningSandbox, Secret]:
+    """The sandbox ``serve --sandbox`` and ``demo`` run in-process, and the key to use it with.
+
+    It keeps its tasks and files in ``<data dir>/sandbox/embedded`` across restarts, under one
+    fixed account; if another server's embedded sandbox holds that folder right now, or
+    ``keep_state`` is off (replicas on a shared database, where one fixed account would make every
+    replica's tasks look like its own), it keeps nothing and gets a key of its own, so no two
+    sandboxes ever see (or recover) each other's tasks.
+    """
     from rivya_mcp.sandbox import SandboxConfig, profile_from_env, start_sandbox, webhook_signing_from_env
 
     # The embedded sandbox delivers webhooks to a server on loopback only when asked to.
@@ -262,25 +290,29 @@ def _start_embedded_sandbox() -> tuple[RunningSandbox, Secret]:
         webhooks_allow_loopback=loopback_hooks,
         webhook_signing=webhook_signing_from_env(os.environ),
     )
-    sandbox = start_sandbox(config)
-    # Any rvya_sk_ key is an account in the sandbox; a fresh one per run keeps runs apart.
+    state_dir = Path(data_dir) / SANDBOX_SUBFOLDER / SANDBOX_STATE_SUBFOLDER if keep_state else None
+    sandbox = start_sandbox(config, state_dir=state_dir)
+    if sandbox.keeps_state:
+        return sandbox, Secret(EMBEDDED_SANDBOX_KEY)
     return sandbox, Secret("rvya_sk_sandbox_" + secrets.token_hex(12))
 
 
-SANDBOX_SUBFOLDER = "sandbox"
-
-
-def sandbox_settings(settings: Settings, *, base_url: str, api_key: Secret) -> Settings:
+def sandbox_settings(settings: Settings, *, sandbox: RunningSandbox, api_key: Secret) -> Settings:
     """Point at the embedded sandbox, with its journal and images apart from real use.
 
-    Its journal in ``<data dir>/sandbox``: the sandbox's state dies with the process, and a real
-    journal should hold only real tasks. Its images (placeholders rendered locally) in ``<output
-    dir>/sandbox``, so they are never mistaken for paid ones in the user's pictures.
+    Its journal in ``<data dir>/sandbox``: a real journal should hold only real tasks. Its images
+    (placeholders rendered locally) in ``<output dir>/sandbox``, so they are never mistaken for paid
+    ones in the user's pictures. The journal files its tasks under one fixed upstream name
+    (``tasks.EMBEDDED_SANDBOX_UPSTREAM``), not its address: the port changes from one start to the
+    next, and the tasks must not vanish with it (issue 23 item 13).
     """
+    from rivya_mcp.tasks import EMBEDDED_SANDBOX_UPSTREAM
+
     return settings.with_changes(
-        base_url=base_url,
+        base_url=sandbox.base_url,
         api_key=api_key,
         sandbox=True,
+        upstream_name=EMBEDDED_SANDBOX_UPSTREAM if sandbox.keeps_state else None,
         data_dir=Path(settings.data_dir) / SANDBOX_SUBFOLDER,
         output_dir=Path(settings.output_dir) / SANDBOX_SUBFOLDER,
     )
@@ -335,8 +367,11 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     sandbox = None
     if args.sandbox:
-        sandbox, key = _start_embedded_sandbox()
-        settings = sandbox_settings(settings, base_url=sandbox.base_url, api_key=key)
+        shared = settings.database_url is not None
+        if shared:
+            log.warning(SHARED_DATABASE_SANDBOX_WARNING)
+        sandbox, key = _start_embedded_sandbox(settings.data_dir, keep_state=not shared)
+        settings = sandbox_settings(settings, sandbox=sandbox, api_key=key)
         log.info("sandbox running at %s; no credits are spent", sandbox.base_url)
     if settings.api_key is not None and not _journal_usable(settings, log):
         if sandbox is not None:

@@ -122,6 +122,9 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     log_level: str = "INFO"
     sandbox: bool = False
+    # The name the journal files this server's tasks under, when not ``base_url``: the embedded
+    # sandbox's address changes with every start, so it is filed under a fixed name (cli.py).
+    upstream_name: str | None = None
     # The server's public base URL (HTTP transports): webhook deliveries finish tasks when set.
     public_url: str | None = None
     # postgresql://… : the journal, the saved images and the task leases live in this database,
