@@ -294,7 +294,9 @@ def _start_embedded_sandbox(data_dir: Path, *, keep_state: bool = True) -> tuple
     sandbox = start_sandbox(config, state_dir=state_dir)
     if sandbox.keeps_state:
         return sandbox, Secret(EMBEDDED_SANDBOX_KEY)
-    return sandbox, Secret("rvya_sk_sandbox_" + secrets.token_hex(12))
+    # No fixed part after rvya_sk_: the client blanks the key's first characters wherever an answer
+    # repeats them (client.KeyEchoes), and a word there ("sandbox_") would be blanked everywhere.
+    return sandbox, Secret("rvya_sk_" + secrets.token_hex(16))
 
 
 def sandbox_settings(settings: Settings, *, sandbox: RunningSandbox, api_key: Secret) -> Settings:

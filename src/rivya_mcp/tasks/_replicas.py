@@ -25,11 +25,14 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 
-from rivya_mcp.journal import AsyncJournal
-from rivya_mcp.journal.postgres import NOTIFY_CHANNEL, PostgresStore
+from rivya_mcp.journal import AsyncJournal, JournalError
+
+if TYPE_CHECKING:
+    from rivya_mcp.journal.postgres import PostgresStore
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +48,12 @@ class Coordinator:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
         store = journal.sync.store
-        if not isinstance(store, PostgresStore):
+        postgres = _postgres_store()
+        if postgres is None or not isinstance(store, postgres):
             raise TypeError("replicas coordinate through a PostgreSQL journal")
         # Every database call goes through the journal's one boundary (a worker thread).
         self._journal = journal
-        self.store = store
+        self.store: PostgresStore = store
         self.lease_seconds = lease_seconds
         # Unique per process: a restarted replica is a new holder, never mistaken for the dead one.
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -131,6 +135,8 @@ class Coordinator:
         """Wake local waiters on every NOTIFY; runs for the life of the server (reconnects)."""
         import psycopg
 
+        from rivya_mcp.journal.postgres import NOTIFY_CHANNEL
+
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(self.store.url, autocommit=True)
@@ -182,6 +188,23 @@ class Coordinator:
         return await self._journal.run(lambda _: self.store.get_image(name))
 
 
+def _postgres_store() -> type[PostgresStore] | None:
+    """The PostgreSQL store's class, or None without the ``postgres`` extra (then no journal is one).
+
+    Imported here, not with this module: ``rivya_mcp.journal.postgres`` refuses to import without
+    psycopg, and the server must start without the extra (``uvx rivya-mcp``; only a database URL
+    needs it, and says so).
+    """
+    try:
+        from rivya_mcp.journal.postgres import PostgresStore
+    except JournalError:
+        return None
+    return PostgresStore
+
+
 def coordinator_for(journal: AsyncJournal, *, lease_seconds: float) -> Coordinator | None:
     """A coordinator when the journal is in PostgreSQL; None for the embedded (SQLite) journal."""
-    return Coordinator(journal, lease_seconds=lease_seconds) if isinstance(journal.sync.store, PostgresStore) else None
+    postgres = _postgres_store()
+    if postgres is None or not isinstance(journal.sync.store, postgres):
+        return None
+    return Coordinator(journal, lease_seconds=lease_seconds)
