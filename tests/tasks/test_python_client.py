@@ -68,7 +68,7 @@ async def test_only_advertising_the_extension_fails_after_the_charge_as_the_docs
 ) -> None:
     before = _charges(sandbox)
     async with Client(streamable_http_client(f"{server.base_url}/mcp"), extensions=[advertise(EXTENSION)]) as naive:
-        with pytest.raises(ValidationError, match="CallToolResult.content\n  Field required"):
+        with pytest.raises(ValidationError, match=r"CallToolResult\.content\n  Field required"):
             await naive.call_tool("generate_image", {"prompt": "A red kite"})
     assert _charges(sandbox) == before + 1  # the task exists and was charged
     # Not lost: a plain client finds it with list_tasks and fetches it with get_task.
