@@ -88,7 +88,8 @@ ENV_DOCS: dict[str, EnvDoc] = {
     ),
     "RIVYA_DATA_DIR": EnvDoc(
         "Folder for the task journal (SQLite), so no paid task is lost across restarts. With a key, the "
-        "server refuses to start if it cannot write there. `--sandbox` and `demo` use its `sandbox` subfolder.",
+        "server refuses to start if it cannot write there. `--sandbox` and `demo` use its `sandbox` subfolder, "
+        "where the embedded sandbox also keeps its own tasks and files, so they survive a restart.",
         default="your per-user data folder / rivya-mcp",
     ),
     "RIVYA_WAIT_SECONDS": EnvDoc(
@@ -118,8 +119,9 @@ ENV_DOCS: dict[str, EnvDoc] = {
         field="allow_private_urls",
     ),
     "RIVYA_READ_DIRS": EnvDoc(
-        "Over the HTTP transports, local reference paths are read only under these folders (separated by "
-        "the OS path separator).",
+        "Over the HTTP transports, local reference paths are read only under these folders (absolute, or "
+        "starting with `~/`, separated by the OS path separator; a relative entry stops the server with an "
+        "error rather than being read against whatever folder it was started in).",
         field="read_dirs",
     ),
     "RIVYA_MCP_AUTH_TOKEN": EnvDoc(

@@ -11,6 +11,8 @@ The hooks live here (imported by tests/conftest.py) so a pytester meta-test can 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +75,31 @@ def leaks_in_tree(root: Path) -> list[str]:
             continue
         for key in dict.fromkeys(_BYTES_KEY.findall(data)):
             found.append(f"{path}: {redact(key.decode())}")
+    return found
+
+
+def decoded_key_parts(text: str, key: str) -> list[str]:
+    """Every run in ``text`` that decodes (base64, URL-safe base64 or hex) to 8+ characters of the key."""
+    found = []
+    probe = key.removeprefix("rvya_sk_")[:8].encode()
+    for run in re.findall(r"[A-Za-z0-9+/_=-]{8,}", text):
+        bare = run.rstrip("=")
+        candidates = []
+        for start in range(4):  # a run cut out of a longer encoding starts anywhere
+            chunk = bare[start:]
+            chunk = chunk[: len(chunk) - len(chunk) % 4]
+            for altchars in (b"+/", b"-_"):
+                try:
+                    candidates.append(base64.b64decode(chunk, altchars=altchars, validate=True))
+                except binascii.Error:
+                    pass
+        for start in range(4):  # after a 0x, say
+            try:
+                candidates.append(bytes.fromhex(bare[start : len(bare) - (len(bare) - start) % 2]))
+            except ValueError:
+                pass
+        if any(probe in candidate for candidate in candidates):
+            found.append(run)
     return found
 
 

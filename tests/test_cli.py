@@ -144,3 +144,42 @@ def test_rivya_mcp_with_serves_flag_is_the_stdio_server(tmp_path: Path) -> None:
     env = _clean_env(tmp_path)
     saved = anyio.run(lambda: check_stdio_server(sys.executable, ["-m", "rivya_mcp", "--sandbox"], env, generate=True))
     assert saved is not None and saved.parent == tmp_path / "out" / "sandbox"
+
+
+def test_serve_help_explains_the_transport_and_names_every_environment_variable(tmp_path: Path) -> None:
+    """Issue 23 item 16: ``--transport`` had no text and no variable was named anywhere in the help."""
+    from rivya_mcp.sandbox import PROFILE_ENV, WEBHOOK_SIGNING_ENV
+    from tests._scripts import load_script
+
+    done = _run(["serve", "--help"], _clean_env(tmp_path), timeout=30)
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())  # argparse wraps option help at the terminal's width
+    assert "--transport {stdio,sse,http} how clients reach the server: stdio" in text
+    read = {*load_script("gen_docs").settings_env_vars(), PROFILE_ENV, WEBHOOK_SIGNING_ENV}
+    read.add("RIVYA_SANDBOX_WEBHOOKS_ALLOW_LOOPBACK")  # read by cli._start_embedded_sandbox
+    named = {word.strip(",") for word in text.split() if word.startswith("RIVYA_")}
+    assert read <= named, f"serve --help does not name {sorted(read - named)}"
+
+
+@pytest.mark.parametrize("command", [["serve", "--transport", "http", "--port", "0"], ["doctor"]])
+def test_a_relative_read_dir_stops_the_command_with_a_clear_error(tmp_path: Path, command: list[str]) -> None:
+    """Issue 23 item 11: a relative RIVYA_READ_DIRS entry was resolved against the working directory."""
+    done = _run(command, _clean_env(tmp_path) | {"RIVYA_READ_DIRS": "images"}, timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert "RIVYA_READ_DIRS entry 'images' is not an absolute path" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_sandbox_with_a_shared_database_warns_at_start_and_keeps_no_state(tmp_path: Path) -> None:
+    """Issue 23 item 15: replicas each with ``--sandbox`` on one database each had a sandbox of their
+    own, so a task made through one was "no record" on the others; nothing said so."""
+    # Port 9 (discard): the database is never reached; the warning comes first, then the refusal.
+    shared = _clean_env(tmp_path) | {"RIVYA_DATABASE_URL": "postgresql://rivya@127.0.0.1:9/rivya"}
+    done = _run(["serve", "--sandbox"], shared, timeout=60)
+    assert "--sandbox with RIVYA_DATABASE_URL: this replica gets a sandbox of its own" in done.stderr
+    assert "rivya-mcp sandbox --port 8765" in done.stderr and "RIVYA_BASE_URL" in done.stderr
+    assert not (tmp_path / "data" / "sandbox" / "embedded").exists()  # one fixed account would mix replicas
+    alone = _run(["serve", "--sandbox"], _clean_env(tmp_path), timeout=60)
+    assert alone.returncode == 0, alone.stderr
+    assert "RIVYA_DATABASE_URL" not in alone.stderr
+    assert (tmp_path / "data" / "sandbox" / "embedded" / "lock").is_file()  # alone, it keeps its state

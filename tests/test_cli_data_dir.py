@@ -89,3 +89,48 @@ async def test_without_a_key_the_server_starts_lists_tools_and_list_tasks_says_w
     assert text.startswith("Error (data_folder_unusable): ")
     assert f"The data folder {data_dir} cannot hold the task journal: {reason}." in text
     assert "RIVYA_DATA_DIR" in text
+
+
+def _damage(journal: Path, how: str) -> None:
+    """A real journal (the server made it), then damaged as a crash, a disk or a careless hand would."""
+    if how == "truncated to 0 bytes":
+        journal.write_bytes(b"")
+    elif how == "a damaged page":
+        data = bytearray(journal.read_bytes())
+        data[4096:8192] = b"\xa5" * 4096  # page 2: the first b-tree page after the schema
+        journal.write_bytes(bytes(data))
+    else:
+        journal.write_bytes(b"not a database, whatever it once was\n" * 200)
+
+
+@pytest.mark.parametrize(
+    ("how", "sandbox"),
+    [
+        ("truncated to 0 bytes", False),
+        ("a damaged page", False),
+        ("overwritten", False),
+        ("truncated to 0 bytes", True),
+    ],
+)
+def test_a_damaged_journal_stops_the_server_with_the_file_and_the_way_out(
+    tmp_path: Path, how: str, sandbox: bool
+) -> None:
+    """Issue 23 item 7: an empty journal started afresh and a damaged one was used, silently."""
+    data_dir = tmp_path / "data"
+    flags = ["--sandbox"] if sandbox else []
+    assert _serve(_env(tmp_path, data_dir), *flags).returncode == 0  # a brand-new journal is created
+    journal = (data_dir / "sandbox" if sandbox else data_dir) / "journal.sqlite3"
+    assert journal.stat().st_size > 0
+    _damage(journal, how)
+    damaged = journal.read_bytes()
+    done = _serve(_env(tmp_path, data_dir), *flags)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert f"The task journal {journal} is damaged" in done.stderr
+    assert f"mv '{journal}' '{journal}.damaged'" in done.stderr and "start the server again" in done.stderr
+    assert "Traceback" not in done.stderr and KEY not in done.stderr
+    assert journal.read_bytes() == damaged  # refused, not repaired or replaced behind the user's back
+    # The documented way out: moved aside, the server starts on a new journal.
+    journal.rename(journal.with_name("journal.sqlite3.damaged"))
+    assert _serve(_env(tmp_path, data_dir), *flags).returncode == 0
+    assert journal.stat().st_size > 0

@@ -25,6 +25,7 @@ import rivya_mcp.journal
 from rivya_mcp.journal import (
     SCHEMA_VERSION,
     IdempotencyKeyReused,
+    JournalDamaged,
     JournalEntry,
     JournalError,
     TaskJournal,
@@ -305,8 +306,7 @@ def test_files_are_owner_only(db_path: Path) -> None:
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 def test_existing_loose_permissions_are_tightened(db_path: Path) -> None:
-    db_path.parent.mkdir(parents=True)
-    db_path.touch(mode=0o644)
+    TaskJournal(db_path).close()  # a journal an older release (or a user's chmod) left readable to all
     db_path.chmod(0o644)
     TaskJournal(db_path).close()
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
@@ -348,8 +348,98 @@ def test_a_journal_at_any_earlier_schema_migrates_and_keeps_its_rows(location: s
 def test_garbage_file_is_a_clear_error(db_path: Path) -> None:
     db_path.parent.mkdir(parents=True)
     db_path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(JournalError, match="move it aside"):
+    with pytest.raises(JournalDamaged, match="Move the file aside") as caught:
         TaskJournal(db_path)
+    assert str(db_path) in str(caught.value) and "file is not a database" in str(caught.value)
+
+
+def _journal_with_rows(path: Path, rows: int = 300) -> None:
+    with TaskJournal(path) as journal:
+        for n in range(rows):
+            journal.record_intent(
+                idempotency_key=f"k{n}", model="m", mode="generate", prompt="a fox " * 40, params=PARAMS
+            )
+
+
+def test_an_empty_journal_file_is_refused_not_started_afresh(db_path: Path) -> None:
+    """Issue 23 item 7: a journal truncated to 0 bytes became a new, empty journal: history, webhook
+    secret and account-fingerprint secret gone, and nothing said."""
+    _journal_with_rows(db_path)
+    db_path.write_bytes(b"")
+    with pytest.raises(JournalDamaged) as caught:
+        TaskJournal(db_path, upstream="https://rivya.ai", api_key="rvya_sk_journal_test")
+    message = str(caught.value)
+    assert f"The task journal {db_path} is damaged: the file is empty (0 bytes)." in message
+    assert "Move the file aside" in message and f"mv '{db_path}'" in message
+    assert db_path.stat().st_size == 0  # left as found: nothing was written into it
+    # The documented way out works: moved aside, a new journal is made at the same place.
+    db_path.rename(db_path.with_name("journal.sqlite3.damaged"))
+    with TaskJournal(db_path) as journal:
+        assert journal.unsubmitted() == []
+
+
+def test_a_journal_failing_sqlites_check_is_refused(db_path: Path) -> None:
+    """Issue 23 item 7: a damaged page that the queries at start never touch ran as if nothing happened."""
+    _journal_with_rows(db_path)
+    data = bytearray(db_path.read_bytes())
+    data[5 * 4096 : 6 * 4096] = b"\xa5" * 4096  # page 6: a b-tree page of the tasks table or an index
+    db_path.write_bytes(bytes(data))
+    with sqlite3.connect(db_path) as raw:  # the damage is real, and SQLite's own check says so
+        assert raw.execute("PRAGMA quick_check").fetchall() != [("ok",)]
+    with pytest.raises(JournalDamaged, match="SQLite's integrity check failed") as caught:
+        TaskJournal(db_path)
+    assert str(db_path) in str(caught.value) and "Move the file aside" in str(caught.value)
+
+
+def test_a_write_ahead_log_without_its_journal_is_refused(db_path: Path) -> None:
+    """SQLite would replay an earlier journal's log into a new file at the same path."""
+    _journal_with_rows(db_path, rows=3)
+    raw = sqlite3.connect(db_path, isolation_level=None)
+    raw.execute("PRAGMA wal_autocheckpoint = 0")
+    raw.execute("DELETE FROM tasks")
+    wal = db_path.with_name(db_path.name + "-wal")
+    kept = wal.read_bytes()  # a log with committed frames, as a crash leaves it
+    raw.close()
+    assert kept
+    db_path.unlink()
+    wal.write_bytes(kept)
+    with pytest.raises(JournalDamaged, match="the write-ahead log of an earlier one"):
+        TaskJournal(db_path)
+    assert not db_path.exists()
+    wal.rename(wal.with_name("journal.sqlite3-wal.old"))  # moved aside: a new journal starts
+    TaskJournal(db_path).close()
+
+
+def test_a_new_journal_never_appears_empty_even_to_racing_openers(tmp_path: Path) -> None:
+    """A new journal is created whole (header first, then linked into place): many openers racing
+    to create it all get the one journal, and none finds an empty file to refuse."""
+    path = tmp_path / "data" / "journal.sqlite3"
+    path.parent.mkdir()
+    opened: list[TaskJournal] = []
+    failures: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            opened.append(TaskJournal(path))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    try:
+        assert failures == [] and len(opened) == 8
+        opened[0].record_intent(idempotency_key="one", model="m", mode="generate", prompt="p", params=PARAMS)
+        assert all(journal.find_by_idempotency_key("one") is not None for journal in opened)
+    finally:
+        for journal in opened:
+            journal.close()
+    assert sorted(p.name for p in path.parent.iterdir() if not p.name.startswith("journal.sqlite3")) == []
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_reopen_without_close_sees_everything(location: str) -> None:

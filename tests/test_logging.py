@@ -82,3 +82,18 @@ def test_tracebacks_keep_their_lines(capsys: pytest.CaptureFixture[str]) -> None
         logging.getLogger("rivya_mcp.test").exception("it broke")
     err = capsys.readouterr().err
     assert "it broke" in err and "Traceback (most recent call last):" in err and len(err.splitlines()) > 2
+
+
+def test_other_spellings_of_the_key_are_redacted_whoever_logs_them(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 23 item 8: the filter knew the key only verbatim (a library logging an upstream's
+    base64, hex or truncated echo of it got through)."""
+    import base64
+
+    configure_logging(Settings(api_key=Secret(FAKE_KEY), log_level="DEBUG"))
+    logging.getLogger("some.library").warning(
+        "upstream said %s / %s / req_%s", base64.b64encode(FAKE_KEY.encode()).decode(), FAKE_KEY.encode().hex(),
+        FAKE_KEY[:14],
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert "upstream said" in err and err.count("[redacted]") == 3, err
+    assert FAKE_KEY.encode().hex()[16:] not in err and FAKE_KEY[:14] not in err

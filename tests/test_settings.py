@@ -24,6 +24,7 @@ HOST_LIST = (
 URL = "an http:// or https:// URL with a host and no user:password@, query or fragment"
 SECRET = "the value set is not (and is not shown: it is a secret)"
 SECONDS = "a number of seconds, 0 or more"
+READ_DIRS = f"absolute folder paths (or ~/…) separated by {os.pathsep!r}"
 MODELS = "flux-kontext-max, flux-kontext-pro"
 
 # (variable, value, the message it gets). Every variable Settings.from_env reads has at least one
@@ -56,7 +57,8 @@ BAD_VALUES: list[tuple[str, str, str]] = [
     ("RIVYA_MAX_RETRIES", "2.5", "a whole number, 0 or more (e.g. 4); not '2.5'"),
     ("RIVYA_POLL_SCALE", "0", "a number of times, above 0 (e.g. 1); not '0'"),
     ("RIVYA_ALLOW_PRIVATE_URLS", "sometimes", "true or false (or 1/0, yes/no, on/off); not 'sometimes'"),
-    ("RIVYA_READ_DIRS", f"/srv{os.pathsep}/tmp\0x", f"folder paths separated by {os.pathsep!r} (embedded null byte)"),
+    ("RIVYA_READ_DIRS", f"/srv{os.pathsep}/tmp\0x", f"{READ_DIRS} (embedded null byte)"),
+    ("RIVYA_READ_DIRS", "images", f"{READ_DIRS}; not 'images'"),
     ("RIVYA_MCP_AUTH_TOKEN", "two words", f"a bearer token: visible ASCII characters without spaces; {SECRET}"),
     ("RIVYA_ALLOWED_HOSTS", "https://mcp.example.com", f"{HOST_LIST}; not 'https://mcp.example.com'"),
     ("RIVYA_ALLOWED_HOSTS", "ok.example.com, bad host", f"{HOST_LIST}; not 'ok.example.com, bad host'"),
@@ -155,7 +157,7 @@ GOOD_VALUES: list[tuple[str, str, str, object]] = [
     ("RIVYA_POLL_SCALE", "0.1", "poll_scale", 0.1),
     ("RIVYA_ALLOW_PRIVATE_URLS", "Yes", "allow_private_urls", True),
     ("RIVYA_ALLOW_PRIVATE_URLS", "1", "allow_private_urls", True),
-    ("RIVYA_READ_DIRS", f"/srv/a{os.pathsep}{os.pathsep} /srv/b", "read_dirs", (Path("/srv/a"), Path("/srv/b"))),
+    ("RIVYA_READ_DIRS", f"/srv/a{os.pathsep}{os.pathsep}/srv/b", "read_dirs", (Path("/srv/a"), Path("/srv/b"))),
     ("RIVYA_MCP_AUTH_TOKEN", "tok-EN_1.2~3+4/5=", "auth_token", Secret("tok-EN_1.2~3+4/5=")),
     (
         "RIVYA_ALLOWED_HOSTS",
@@ -194,3 +196,42 @@ def test_a_good_value_is_read(name: str, value: str, field: str, expected: objec
 
 def test_every_variable_read_has_a_good_value_in_the_table() -> None:
     assert {name for name, _, _, _ in GOOD_VALUES} == set(ENV_VARS)
+
+
+READ_DIRS_SEP = os.pathsep
+
+
+@pytest.mark.parametrize(
+    ("value", "folders"),
+    [
+        ("", ()),
+        (f"{READ_DIRS_SEP}{READ_DIRS_SEP}", ()),
+        ("/srv/images", (Path("/srv/images"),)),
+        (f"/srv/images{READ_DIRS_SEP}/srv/more", (Path("/srv/images"), Path("/srv/more"))),
+        (f"/srv/images{READ_DIRS_SEP}", (Path("/srv/images"),)),
+        ("/srv/trailing space ", (Path("/srv/trailing space "),)),  # a name may end with a space
+    ],
+)
+def test_read_dirs_are_absolute_folders_as_written(value: str, folders: tuple[Path, ...]) -> None:
+    assert Settings.from_env({"RIVYA_READ_DIRS": value}).read_dirs == tuple(f.resolve() for f in folders)
+
+
+def test_read_dirs_expand_the_home_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert Settings.from_env({"RIVYA_READ_DIRS": "~/pictures"}).read_dirs == ((tmp_path / "pictures").resolve(),)
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("images", "not 'images'"),
+        (f"/srv/images{READ_DIRS_SEP}./refs", "not '/srv/images"),
+        ("../elsewhere", "not '../elsewhere'"),
+        (" /srv/images", "begins with white space"),
+    ],
+)
+def test_a_relative_read_dir_is_refused_not_resolved_against_the_working_directory(value: str, said: str) -> None:
+    """Issue 23 item 11: ``images`` became ``<cwd>/images``, whatever folder the host started in."""
+    with pytest.raises(SettingError) as caught:
+        Settings.from_env({"RIVYA_READ_DIRS": value})
+    assert said in str(caught.value) and str(caught.value).startswith("RIVYA_READ_DIRS must be absolute folder paths")

@@ -11,7 +11,7 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
@@ -31,19 +31,26 @@ QUIET_LOGGERS = ("httpx2", "httpcore2")
 
 
 class _RedactSecrets(logging.Filter):
-    """Defence in depth: no log record may carry the API key or the auth token, whoever logs it."""
+    """Defence in depth: no log record may carry the API key or the auth token, whoever logs it.
 
-    def __init__(self, secrets_to_hide: Sequence[str]) -> None:
+    ``scrub`` also blanks the API key's other spellings (``client.KeyEchoes``: base64, hex, its
+    first characters), which the client already takes out of every answer before logging it.
+    """
+
+    def __init__(self, secrets_to_hide: Sequence[str], scrub: Callable[[str], str] | None = None) -> None:
         super().__init__()
         self._secrets = [s for s in secrets_to_hide if s]
+        self._scrub = scrub
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
+        if not self._secrets and self._scrub is None:
             return True
         message = record.getMessage()
         redacted = message
         for secret in self._secrets:
             redacted = redacted.replace(secret, "**********")
+        if self._scrub is not None:
+            redacted = self._scrub(redacted)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
@@ -99,7 +106,12 @@ def configure_logging(settings: Settings) -> None:
         password = urlsplit(settings.database_url.reveal()).password
         if password:
             hidden.append(password)
-    handler.addFilter(_RedactSecrets(hidden))
+    echoes = None
+    if settings.api_key is not None:
+        from rivya_mcp.client import KeyEchoes
+
+        echoes = KeyEchoes(settings.api_key.reveal()).scrub_text
+    handler.addFilter(_RedactSecrets(hidden, echoes))
     handler.addFilter(_OneLine())
     root = logging.getLogger()
     for existing in list(root.handlers):
@@ -108,6 +120,41 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level if settings.log_level in logging.getLevelNamesMapping() else "INFO")
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+# Named in `serve --help`: every variable the server reads (tests/test_cli.py checks the list against
+# what Settings.from_env and the embedded sandbox read). Descriptions: README.md, Configuration.
+SERVE_ENVIRONMENT = (
+    ("key and API", ("RIVYA_API_KEY", "RIVYA_BASE_URL", "RIVYA_MODEL", "RIVYA_TIMEOUT", "RIVYA_MAX_RETRIES")),
+    ("folders", ("RIVYA_OUTPUT_DIR", "RIVYA_DATA_DIR", "RIVYA_READ_DIRS", "RIVYA_DATABASE_URL")),
+    ("calls", ("RIVYA_WAIT_SECONDS", "RIVYA_STRUCTURED_OUTPUT", "RIVYA_ALLOW_PRIVATE_URLS", "RIVYA_POLL_SCALE")),
+    (
+        "HTTP",
+        ("RIVYA_MCP_AUTH_TOKEN", "RIVYA_ALLOWED_HOSTS", "RIVYA_PUBLIC_URL", "RIVYA_LEASE_SECONDS"),
+    ),
+    (
+        "identity",
+        (
+            "RIVYA_OAUTH_ISSUER",
+            "RIVYA_OAUTH_SCOPES",
+            "RIVYA_OAUTH_AUDIENCE",
+            "RIVYA_OAUTH_CLIENT_ID",
+            "RIVYA_OAUTH_CLIENT_SECRET",
+            "RIVYA_LOGIN",
+            "RIVYA_SECRET_KEY",
+        ),
+    ),
+    ("logs", ("RIVYA_LOG_LEVEL", "RIVYA_LOG_FORMAT")),
+    (
+        "--sandbox",
+        ("RIVYA_SANDBOX_PROFILE", "RIVYA_SANDBOX_WEBHOOK_SIGNING", "RIVYA_SANDBOX_WEBHOOKS_ALLOW_LOOPBACK"),
+    ),
+)
+SERVE_EPILOG = (
+    "environment (set it in the host's config, not your shell; see README.md, Configuration):\n"
+    + "\n".join(f"  {topic + ':':<13} {', '.join(names)}" for topic, names in SERVE_ENVIRONMENT)
+    + "\n\nWithout RIVYA_API_KEY the server starts and lists its tools; add --sandbox to try it offline."
+)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -120,8 +167,21 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rivya-mcp {__version__}")
     sub = parser.add_subparsers(dest="command")
 
-    serve = sub.add_parser("serve", help="run the MCP server (default: stdio)")
-    serve.add_argument("--transport", choices=["stdio", "sse", "http"], default="stdio")
+    serve = sub.add_parser(
+        "serve",
+        help="run the MCP server (default: stdio)",
+        description="Run the MCP server. Hosts (Claude Desktop, Cursor, VS Code, ...) start it over stdio "
+        "themselves; --transport http serves Streamable HTTP at /mcp for remote clients.",
+        epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument(
+        "--transport",
+        choices=["stdio", "sse", "http"],
+        default="stdio",
+        help="how clients reach the server: stdio (default; what a host spawns), http (Streamable HTTP at /mcp) "
+        "or sse (the legacy HTTP+SSE transport at /sse)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
     serve.add_argument(
@@ -219,7 +279,35 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _start_embedded_sandbox() -> tuple[RunningSandbox, Secret]:
+SANDBOX_SUBFOLDER = "sandbox"
+# Where the embedded sandbox keeps its own state, inside its data folder (sandbox._persist).
+SANDBOX_STATE_SUBFOLDER = "embedded"
+# The embedded sandbox's one account, the same at every start, so that the journal's rows and the
+# sandbox's own records of them still match after a restart. Any rvya_sk_ key is an account in the
+# sandbox; this one opens nothing anywhere else (it is in the source, and Rivya never issued it).
+EMBEDDED_SANDBOX_KEY = "rvya_sk_" + "e1b3d6c0a7f24958"
+
+
+# Replicas on one database, each with its own embedded sandbox: a task one replica created is
+# unknown to the others' sandboxes (issue 23 item 15). Said at start; docs/hosting.md shows the fix.
+SHARED_DATABASE_SANDBOX_WARNING = (
+    "--sandbox with RIVYA_DATABASE_URL: this replica gets a sandbox of its own, which knows nothing of "
+    "the tasks other replicas create in theirs, so get_task and tasks/get for those fail here. To try "
+    "replicas without a key, run one sandbox for all of them (rivya-mcp sandbox --port 8765) and start "
+    "each replica without --sandbox, with RIVYA_BASE_URL=http://<its host>:8765 and any RIVYA_API_KEY of "
+    "the form rvya_sk_... (docs/hosting.md, Trying replicas without a key)."
+)
+
+
+def _start_embedded_sandbox(data_dir: Path, *, keep_state: bool = True) -> tuple[RunningSandbox, Secret]:
+    """The sandbox ``serve --sandbox`` and ``demo`` run in-process, and the key to use it with.
+
+    It keeps its tasks and files in ``<data dir>/sandbox/embedded`` across restarts, under one
+    fixed account; if another server's embedded sandbox holds that folder right now, or
+    ``keep_state`` is off (replicas on a shared database, where one fixed account would make every
+    replica's tasks look like its own), it keeps nothing and gets a key of its own, so no two
+    sandboxes ever see (or recover) each other's tasks.
+    """
     from rivya_mcp.sandbox import SandboxConfig, profile_from_env, start_sandbox, webhook_signing_from_env
 
     # The embedded sandbox delivers webhooks to a server on loopback only when asked to.
@@ -229,25 +317,31 @@ def _start_embedded_sandbox() -> tuple[RunningSandbox, Secret]:
         webhooks_allow_loopback=loopback_hooks,
         webhook_signing=webhook_signing_from_env(os.environ),
     )
-    sandbox = start_sandbox(config)
-    # Any rvya_sk_ key is an account in the sandbox; a fresh one per run keeps runs apart.
-    return sandbox, Secret("rvya_sk_sandbox_" + secrets.token_hex(12))
+    state_dir = Path(data_dir) / SANDBOX_SUBFOLDER / SANDBOX_STATE_SUBFOLDER if keep_state else None
+    sandbox = start_sandbox(config, state_dir=state_dir)
+    if sandbox.keeps_state:
+        return sandbox, Secret(EMBEDDED_SANDBOX_KEY)
+    # No fixed part after rvya_sk_: the client blanks the key's first characters wherever an answer
+    # repeats them (client.KeyEchoes), and a word there ("sandbox_") would be blanked everywhere.
+    return sandbox, Secret("rvya_sk_" + secrets.token_hex(16))
 
 
-SANDBOX_SUBFOLDER = "sandbox"
-
-
-def sandbox_settings(settings: Settings, *, base_url: str, api_key: Secret) -> Settings:
+def sandbox_settings(settings: Settings, *, sandbox: RunningSandbox, api_key: Secret) -> Settings:
     """Point at the embedded sandbox, with its journal and images apart from real use.
 
-    Its journal in ``<data dir>/sandbox``: the sandbox's state dies with the process, and a real
-    journal should hold only real tasks. Its images (placeholders rendered locally) in ``<output
-    dir>/sandbox``, so they are never mistaken for paid ones in the user's pictures.
+    Its journal in ``<data dir>/sandbox``: a real journal should hold only real tasks. Its images
+    (placeholders rendered locally) in ``<output dir>/sandbox``, so they are never mistaken for paid
+    ones in the user's pictures. The journal files its tasks under one fixed upstream name
+    (``tasks.EMBEDDED_SANDBOX_UPSTREAM``), not its address: the port changes from one start to the
+    next, and the tasks must not vanish with it (issue 23 item 13).
     """
+    from rivya_mcp.tasks import EMBEDDED_SANDBOX_UPSTREAM
+
     return settings.with_changes(
-        base_url=base_url,
+        base_url=sandbox.base_url,
         api_key=api_key,
         sandbox=True,
+        upstream_name=EMBEDDED_SANDBOX_UPSTREAM if sandbox.keeps_state else None,
         data_dir=Path(settings.data_dir) / SANDBOX_SUBFOLDER,
         output_dir=Path(settings.output_dir) / SANDBOX_SUBFOLDER,
     )
@@ -290,8 +384,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     sandbox = None
     if args.sandbox:
-        sandbox, key = _start_embedded_sandbox()
-        settings = sandbox_settings(settings, base_url=sandbox.base_url, api_key=key)
+        shared = settings.database_url is not None
+        if shared:
+            log.warning(SHARED_DATABASE_SANDBOX_WARNING)
+        sandbox, key = _start_embedded_sandbox(settings.data_dir, keep_state=not shared)
+        settings = sandbox_settings(settings, sandbox=sandbox, api_key=key)
         log.info("sandbox running at %s; no credits are spent", sandbox.base_url)
     if settings.api_key is not None and not _journal_usable(settings, log):
         if sandbox is not None:

@@ -233,6 +233,28 @@ def parse_folders(value: EnvValue) -> tuple[Path, ...]:
     return tuple(_resolve(value, part.strip(), accepts) for part in value.given.split(os.pathsep) if part.strip())
 
 
+def parse_read_dirs(value: EnvValue) -> tuple[Path, ...]:
+    """``RIVYA_READ_DIRS``: absolute folder paths (or ``~/…``) separated by the OS path separator.
+
+    A relative entry is refused, not resolved against the working directory: that is whatever
+    folder the host starts the server in, so ``images`` would name another folder from one host to
+    the next. Entries are taken as written, white space included (it may be part of a folder's
+    name); empty ones are skipped.
+    """
+    if value.text is None:
+        return ()
+    accepts = f"absolute folder paths (or ~/…) separated by {os.pathsep!r}"
+    folders = []
+    for entry in value.text.split(os.pathsep):
+        if not entry.strip():
+            continue
+        if not Path(entry).expanduser().is_absolute():
+            hint = " (this one begins with white space, kept as part of the name)" if entry[:1].isspace() else ""
+            raise SettingError(value, f"{accepts}{hint}")
+        folders.append(_resolve(value, entry, accepts))
+    return tuple(folders)
+
+
 def parse_words(value: EnvValue) -> tuple[str, ...]:
     """OAuth scopes: words of RFC 6749's scope characters, separated by spaces or commas (each once)."""
     if value.given is None:
@@ -342,6 +364,9 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     log_level: str = "INFO"
     sandbox: bool = False
+    # The name the journal files this server's tasks under, when not ``base_url``: the embedded
+    # sandbox's address changes with every start, so it is filed under a fixed name (cli.py).
+    upstream_name: str | None = None
     # The server's public base URL (HTTP transports): webhook deliveries finish tasks when set.
     public_url: str | None = None
     # postgresql://… : the journal, the saved images and the task leases live in this database,
@@ -388,7 +413,7 @@ class Settings:
             max_retries=parse_count(env.get("RIVYA_MAX_RETRIES"), base.max_retries),
             poll_scale=parse_number(env.get("RIVYA_POLL_SCALE"), base.poll_scale, above_minimum=True, unit="times"),
             allow_private_urls=parse_flag(env.get("RIVYA_ALLOW_PRIVATE_URLS"), base.allow_private_urls),
-            read_dirs=parse_folders(env.get("RIVYA_READ_DIRS")),
+            read_dirs=parse_read_dirs(env.get("RIVYA_READ_DIRS")),
             auth_token=parse_secret(env.get("RIVYA_MCP_AUTH_TOKEN"), what="a bearer token"),
             allowed_hosts=parse_host_list(env.get("RIVYA_ALLOWED_HOSTS")),
             log_level=parse_choice(env.get("RIVYA_LOG_LEVEL"), base.log_level, LOG_LEVELS),

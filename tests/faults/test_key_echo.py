@@ -9,6 +9,7 @@ file the test wrote (the sqlite journal and its WAL, saved images) are scanned f
 
 from __future__ import annotations
 
+import base64
 import logging
 import sys
 from typing import Any
@@ -19,7 +20,7 @@ from mcp import Client
 from mcp.types import CallToolResult
 
 from rivya_mcp.server import build_server
-from tests._leaks import leaks_in_tree
+from tests._leaks import decoded_key_parts, leaks_in_tree
 from tests.faults._process import process_transport, server_env
 from tests.faults.conftest import Account, set_faults, text_of
 
@@ -148,3 +149,74 @@ async def test_over_stdio_the_echoed_key_reaches_neither_results_nor_stderr_nor_
     assert key not in stderr
     assert key not in _seen(results) and "[redacted]" in _seen(results)
     assert leaks_in_tree(account.workdir) == []
+
+
+# --- other spellings of the key (issue 23 item 8) ---------------------------------------------
+
+
+def _spelled_echoes(key: str) -> dict[str, Any]:
+    """An error envelope carrying the key base64- and hex-encoded, and its first characters as the
+    request id (body and ``x-request-id`` header), as an upstream's debug output might."""
+    encoded = base64.b64encode(f"Bearer {key}".encode()).decode()
+    return {
+        "code": f"bad_auth_{key.encode().hex()}",
+        "message": f"token {encoded} (urlsafe {base64.urlsafe_b64encode(key.encode()).decode().rstrip('=')}) refused",
+        "request_id": f"req_{key[:20]}",
+    }
+
+
+def _assert_no_spelling(key: str, seen: str) -> None:
+    assert key[:16] not in seen and key.removeprefix("rvya_sk_")[:8] not in seen, seen
+    assert decoded_key_parts(seen, key) == [], seen
+
+
+async def test_an_error_echoing_the_key_in_other_spellings_is_scrubbed_everywhere(
+    account: Account, caplog: pytest.LogCaptureFixture
+) -> None:
+    _debug_logs(caplog)
+    set_faults(account.sandbox, [{**CREATE, "status": 400, **_spelled_echoes(account.key)}])
+    async with Client(build_server(account.settings())) as client:
+        refused = await client.call_tool("generate_image", {"prompt": "A fox", "wait_seconds": 0})
+        listing = await client.call_tool("list_tasks", {})
+    assert refused.is_error and "Error (" in text_of(refused)
+    seen = _seen([refused, listing])
+    assert "[redacted]" in seen  # the echoes were there, and were blanked
+    _assert_no_spelling(account.key, seen)
+    _assert_no_spelling(account.key, "\n".join(record.getMessage() for record in caplog.records))
+    for path in account.workdir.rglob("*"):
+        if path.is_file():
+            _assert_no_spelling(account.key, path.read_bytes().decode("latin-1"))
+    assert account.tasks() == []
+
+
+@pytest.mark.slow
+async def test_over_stdio_other_spellings_of_the_key_reach_neither_results_nor_stderr(account: Account) -> None:
+    key = account.key
+    settings = account.settings(max_retries=1)
+    env = {**server_env(settings), "RIVYA_LOG_LEVEL": "DEBUG", "RIVYA_MAX_RETRIES": "1"}
+    stderr_path = account.workdir / "server-stderr.log"
+    with stderr_path.open("w") as errlog:
+        process = await anyio.open_process([sys.executable, "-m", "rivya_mcp", "serve"], env=env, stderr=errlog)
+        try:
+            async with Client(process_transport(process)) as client:
+                set_faults(account.sandbox, [{**CREATE, "status": 503, "phase": "after", **_spelled_echoes(key)}])
+                failed = await client.call_tool("generate_image", {"prompt": "A fox", "wait_seconds": 0})
+                listing = await client.call_tool("list_tasks", {})
+        finally:
+            with anyio.CancelScope(shield=True):
+                assert process.stdin is not None
+                await process.stdin.aclose()
+                with anyio.move_on_after(10):
+                    await process.wait()
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+    seen = _seen([failed, listing])
+    assert failed.is_error and "[redacted]" in seen
+    _assert_no_spelling(key, seen)
+    stderr = stderr_path.read_text()
+    assert "request" in stderr  # the DEBUG log did run (it names request ids)
+    _assert_no_spelling(key, stderr)
+    for path in (account.workdir / "data").rglob("*"):
+        if path.is_file():
+            _assert_no_spelling(key, path.read_bytes().decode("latin-1"))

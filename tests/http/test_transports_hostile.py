@@ -70,6 +70,8 @@ async def test_paths_on_the_servers_disk_are_refused_unless_read_dirs_name_them(
         for path in (allowed / "cat.png", outside / "cat.png", Path("/etc/passwd")):
             refused = await client.call_tool("upload_reference", {"source": str(path)})
             assert refused.is_error and "RIVYA_READ_DIRS" in _text(refused), _text(refused)
+            # Issue 23 item 16: the next step offered the very thing just refused ("as a local path").
+            assert "local path" not in _text(refused).lower(), _text(refused)
     assert len(sandbox.state.snapshot()["files"]) == files_before
 
     async with connect(serving(transport, read_dirs=(allowed,)), transport) as client:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -243,3 +245,86 @@ async def test_a_file_swapped_between_stat_and_open_is_refused(
     path.unlink()
     path.write_bytes(image_bytes("PNG", (64, 48)))
     assert (await load(path, policy, verify=verify)).width == 64
+
+
+class _DirectorySwapper:
+    """Swaps ``folder/sub`` between a real directory and a symlink out of the folders, in a loop.
+
+    The attack of issue 23 item 10: the path is checked while ``sub`` is a directory inside the
+    allowed folder, and opened after ``sub`` became a link to a folder outside it.
+    """
+
+    def __init__(self, sub: Path, outside: Path) -> None:
+        self._sub, self._parked, self._link = sub, sub.with_name("sub.parked"), sub.with_name("sub.link")
+        self._link.symlink_to(outside)
+        self._stop = threading.Event()
+        self.swaps = 0
+        self._thread = threading.Thread(target=self._run, name="swapper", daemon=True)
+
+    def _run(self) -> None:
+        # Two renames each way, so ``sub`` is missing only between them: it is a directory half of
+        # the time and a link out of the folders the other half.
+        while not self._stop.is_set():
+            os.rename(self._sub, self._parked)
+            os.rename(self._link, self._sub)
+            time.sleep(0.0002)
+            os.rename(self._sub, self._link)
+            os.rename(self._parked, self._sub)
+            time.sleep(0.0002)
+            self.swaps += 1
+
+    def __enter__(self) -> _DirectorySwapper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+@pytest.mark.parametrize("verify", [True, False], ids=["read-whole", "streamed"])
+async def test_a_directory_swapped_for_a_symlink_never_gets_past_read_dirs(
+    tmp_path: Path, policy: UploadPolicy, verify: bool
+) -> None:
+    """Issue 23 item 10: 6 of 300 tries read the outside file. Now none may, and the legitimate
+    file is still read when the swap leaves it alone."""
+    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
+    (allowed / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (allowed / "sub" / "cat.png").write_bytes(image_bytes("PNG", (64, 48)))
+    (outside / "cat.png").write_bytes(image_bytes("PNG", (32, 32)))  # the secret: told apart by its size
+    target = str(allowed / "sub" / "cat.png")
+    widths: list[int] = []
+    reasons: list[str] = []
+    with _DirectorySwapper(allowed / "sub", outside) as swapper:
+        for _ in range(TRIES):
+            try:
+                loaded = await load(target, policy, read_dirs=(allowed,), verify=verify)
+            except ReferenceError as exc:
+                reasons.append(exc.reason)
+            else:
+                widths.append(loaded.width)
+                if loaded.stream is not None:
+                    loaded.stream.close()
+    assert swapper.swaps > TRIES // 10  # the swap really raced the loads
+    assert 32 not in widths, f"read the file outside RIVYA_READ_DIRS in {widths.count(32)} of {TRIES} tries"
+    assert set(reasons) <= {"outside_read_dirs", "not_found", "changed", "unreadable"}, set(reasons)
+    # Undisturbed, the very same request is served.
+    assert (await load(target, policy, read_dirs=(allowed,), verify=verify)).width == 64
+
+
+TRIES = 300
+
+
+async def test_a_path_is_taken_exactly_as_given_white_space_included(tmp_path: Path, policy: UploadPolicy) -> None:
+    """Issue 23 item 11: ``…/cat.png `` was stripped and ``…/cat.png``, another file, was read."""
+    (tmp_path / "cat.png").write_bytes(image_bytes("PNG", (64, 48)))
+    error = await refused(f"{tmp_path / 'cat.png'} ", policy)
+    assert error.reason == "not_found"
+    assert "ends with white space" in error.message, error.message
+    # A file whose name does end with a space is the one read, not its namesake without it.
+    (tmp_path / "cat.png ").write_bytes(image_bytes("PNG", (32, 32)))
+    assert (await load(f"{tmp_path / 'cat.png'} ", policy)).width == 32
+    assert (await load(tmp_path / "cat.png", policy)).width == 64
+    leading = await refused(f" {tmp_path / 'cat.png'}", policy)
+    assert leading.reason == "relative_path" and "begins with white space" in leading.message, leading.message

@@ -179,6 +179,17 @@ def test_without_a_token_only_the_servers_own_origin_is_accepted(server: tuple[s
     assert _status(transport, running, origin="null") == 403
 
 
+def test_host_and_origin_names_are_case_insensitive_end_to_end(server: tuple[str, ThreadedServer]) -> None:
+    """Issue 23 item 16: ``Host: LOCALHOST`` passed our check and was refused (421) by the SDK's
+    exact-case check behind it. Host names are case-insensitive (RFC 9110 §4.2.3); the refusals stay."""
+    transport, running = server
+    port = running.port
+    assert _status(transport, running, host=f"LOCALHOST:{port}") == 200
+    assert _status(transport, running, host=f"LocalHost:{port}", origin=f"HTTP://LOCALHOST:{port}") == 200
+    assert _status(transport, running, host=f"EVIL.EXAMPLE:{port}") == 421
+    assert _status(transport, running, host=f"LOCALHOST:{port}", origin="http://EVIL.example") == 403
+
+
 def test_with_a_token_local_pages_on_other_ports_still_need_the_token(sandbox: RunningSandbox, tmp_path: Path) -> None:
     settings = settings_for(sandbox, tmp_path, auth_token=Secret(TOKEN))
     with ThreadedServer(build_http_app(settings, transport="http")) as running:

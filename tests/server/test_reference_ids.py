@@ -94,5 +94,24 @@ async def test_an_id_nobody_knows_is_refused_before_any_create(
     before = _tasks(variant)
     result = await _call(variant, tmp_path / "b", "edit_image", prompt="Anything", reference=reference)
     assert result.is_error
-    assert "neither a file id nor a task id" in _text(result) and "No credits were spent" in _text(result)
+    assert "neither a file id nor a task id" in _text(result)
+    assert _text(result).lower().count("no credits were spent") == 1  # said once (issue 23 item 16)
     assert _tasks(variant) == before
+
+
+async def test_a_reference_path_reaches_the_loader_with_its_white_space(
+    variant: RunningSandbox, tmp_path: Path
+) -> None:
+    """Issue 23 item 11: the tools stripped the path before the loader saw it, so ``…/r.png `` read
+    ``…/r.png``. Ids and URLs may still carry stray white space; a path is a name, kept as given."""
+    _png(tmp_path / "r.png")
+    refused = await _call(variant, tmp_path / "a", "upload_reference", source=f"{tmp_path / 'r.png'} ")
+    assert refused.is_error and "ends with white space" in _text(refused), _text(refused)
+    before = _tasks(variant)
+    edit = await _call(variant, tmp_path / "b", "edit_image", prompt="Add snow", reference=f"{tmp_path / 'r.png'}\t")
+    assert edit.is_error and "ends with white space" in _text(edit), _text(edit)
+    assert _tasks(variant) == before
+    uploaded = _data(await _call(variant, tmp_path / "c", "upload_reference", source=str(tmp_path / "r.png")))
+    file_id = uploaded["file"]["id"]
+    edited = _data(await _call(variant, tmp_path / "d", "edit_image", prompt="Add snow", reference=f" {file_id}\n"))
+    assert edited["status"] == "succeeded"

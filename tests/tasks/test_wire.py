@@ -90,6 +90,25 @@ def test_a_declared_generate_becomes_a_task_that_completes_with_the_blocking_res
     assert len(charges(sandbox)) == before + 1
 
 
+def test_a_finished_handle_says_its_outcome_and_the_first_poll_interval_is_the_first_look(
+    requester: Requester,
+) -> None:
+    """Issue 23 item 16: a completed handle kept the follow-up's last "looking now" as its
+    ``statusMessage``; and the create result's ``pollIntervalMs`` is Rivya's first look (2.5 s,
+    ``client.FIRST_POLL_DELAY``, times the test's poll scale), as docs/tasks.md says."""
+    from rivya_mcp.client import FIRST_POLL_DELAY
+
+    created = requester.tool("generate_image", {"prompt": "a lighthouse at dawn [sandbox:seconds=2]"})
+    assert created["pollIntervalMs"] == round(FIRST_POLL_DELAY * 1000 * 0.05)  # tasks_settings' poll_scale
+    done = settle(requester, created["taskId"])
+    rivya_id = done["result"]["structuredContent"]["task_id"]
+    assert done["status"] == "completed"
+    assert done["statusMessage"] == f"{rivya_id}: finished", done["statusMessage"]
+    failed = settle(requester, requester.tool("generate_image", {"prompt": "[sandbox:fail] a kite"})["taskId"])
+    assert failed["status"] == "completed" and failed["result"]["isError"] is True
+    assert failed["statusMessage"].endswith(": failed"), failed["statusMessage"]
+
+
 def test_an_undeclared_request_gets_todays_blocking_call(requester: Requester) -> None:
     result = requester.tool("generate_image", {"prompt": "a red kite"}, tasks=False)
     assert result.get("resultType", "complete") == "complete"

@@ -34,6 +34,7 @@ from ._constants import (
     POLL_GROWTH_FRACTION,
 )
 from ._contract import CLIENT_CONTRACT, ClientContract, ContractFinding, compare_openapi
+from ._echoes import KeyEchoes
 from ._exceptions import _BY_CODE as ERROR_CLASS_BY_CODE
 from ._exceptions import (
     APIConnectionError,
@@ -147,6 +148,7 @@ __all__ = [
     "InsufficientCreditsError",
     "InternalServerError",
     "InvalidRequestError",
+    "KeyEchoes",
     "MalformedResponseError",
     "MissingAPIKeyError",
     "ModelInfo",

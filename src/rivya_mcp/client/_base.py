@@ -25,6 +25,7 @@ from .. import __version__
 from ..settings import Secret
 from ._coalesced import CoalescedStream
 from ._constants import API_PREFIX, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, MAX_DOWNLOAD_REDIRECTS
+from ._echoes import KeyEchoes
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -114,6 +115,8 @@ class BaseClient:
         if poll_scale < 0:
             raise ValueError("poll_scale must be >= 0")
         self._api_key = _coerce_key(api_key)
+        # Every spelling of the key an answer might echo (verbatim, encoded, its first characters).
+        self._echoes = KeyEchoes(self._api_key.reveal()) if self._api_key is not None else None
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_retries = max_retries
@@ -147,10 +150,10 @@ class BaseClient:
 
         The one place the key is taken out of what the API sent: ``_interpret`` passes every
         string of an answer through here (body, ``x-request-id``, reason phrase) before anything
-        else sees it, so no error, model, log line, result or journal row can carry an echo.
+        else sees it, so no error, model, log line, result or journal row can carry an echo: the
+        key itself, its base64 or hex spelling, or its first characters (``_echoes``).
         """
-        secret = self._api_key.reveal() if self._api_key is not None else ""
-        return _scrubbed(value, secret) if secret else value
+        return self._echoes.scrub(value) if self._echoes is not None else value
 
     def _headers(self, *, idempotency_key: str | None) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": f"rivya-mcp/{__version__}"}
@@ -591,14 +594,3 @@ class BaseClient:
     @staticmethod
     def _too_large(shown: str, max_bytes: int) -> DownloadError:
         return DownloadError(f"{shown} is larger than the {max_bytes}-byte limit", retryable=False)
-
-
-def _scrubbed(value: Any, secret: str) -> Any:
-    """``value`` with ``secret`` replaced in every string, dict key included (parsed JSON nests)."""
-    if isinstance(value, str):
-        return value.replace(secret, _REDACTED)
-    if isinstance(value, dict):
-        return {_scrubbed(k, secret): _scrubbed(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrubbed(item, secret) for item in value]
-    return value

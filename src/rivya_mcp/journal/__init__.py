@@ -51,7 +51,15 @@ from rivya_mcp.journal._statuses import (
     is_terminal,
     needs_finishing,
 )
-from rivya_mcp.journal._store import Dialect, JournalError, Migration, Store, StoreIntegrityError, Transaction
+from rivya_mcp.journal._store import (
+    Dialect,
+    JournalDamaged,
+    JournalError,
+    Migration,
+    Store,
+    StoreIntegrityError,
+    Transaction,
+)
 
 __all__ = [
     "ABANDONED",
@@ -78,6 +86,7 @@ __all__ = [
     "Composition",
     "Dialect",
     "IdempotencyKeyReused",
+    "JournalDamaged",
     "JournalEntry",
     "JournalError",
     "McpTaskRecord",

@@ -15,6 +15,28 @@ class JournalError(RuntimeError):
     """The journal can't be used (unreadable, unreachable, or written by a newer rivya-mcp)."""
 
 
+class JournalDamaged(JournalError):
+    """The journal file exists but is damaged: empty, not a database, or failing SQLite's check.
+
+    Never used as it is: an empty file would start a new journal (history, webhook secret and the
+    account-fingerprint secret gone, nothing said), and a damaged one could lose a paid task or
+    re-send one. The message names the file and the way out (README, Troubleshooting).
+    """
+
+    def __init__(self, path: str, damage: str) -> None:
+        self.path = path
+        self.damage = damage
+        self.fix = f"move {path} aside (keep it) and start again"
+        super().__init__(
+            f"The task journal {path} is damaged: {damage}. rivya-mcp will not run on it: it records every "
+            "paid task there (and its webhook signing secret and account-fingerprint secret), and a damaged "
+            f"journal could lose a paid task or send one twice. Move the file aside (for example: mv '{path}' "
+            f"'{path}.damaged'), with its '-wal' and '-shm' files beside it if there are any, and start the "
+            "server again: it creates a new, empty journal. Keep the moved files: tasks recorded only there are "
+            "no longer followed or listed, and the sqlite3 tool's .recover command can read what is left."
+        )
+
+
 Dialect = Literal["sqlite", "postgres"]
 
 

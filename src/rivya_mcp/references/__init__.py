@@ -4,7 +4,9 @@ Sources: an absolute local path (``~`` expanded), an http(s) URL, a data URI. By
 their signature, sizes by reading no further than the limit, pixels against decompression bombs,
 and URLs by the address they really connect to.
 
-Decisions: symlinks are resolved and the *target* must lie under ``read_dirs``; relative paths
+Decisions: symlinks are resolved and the *target* must lie under ``read_dirs``, and the file is
+then opened folder by folder without following a link (a folder swapped for one after the check
+fails the open); a path is used exactly as given, white space included; relative paths
 are refused (the server's cwd means nothing to the agent); only http(s) URLs are fetched, each
 redirect hop re-checked, from public addresses only unless the host is trusted or the operator
 allows private URLs (cloud metadata addresses stay refused even then); the checked bytes are

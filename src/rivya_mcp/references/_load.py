@@ -113,7 +113,7 @@ async def load_reference(
                 "image as an http(s) URL or a data URI instead",
                 reason="paths_disabled",
             )
-        name = os.path.basename(os.path.expanduser(source.strip()))
+        name = os.path.basename(os.path.expanduser(source))
         path, data, streamed = await anyio.to_thread.run_sync(
             partial(_open_path, source, read_dirs=read_dirs, policy=policy, stream=not verify)
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import stat
@@ -23,6 +24,16 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NONBLOCK", 0)
     | getattr(os, "O_NOFOLLOW", 0)
 )
+# The folders on the way to the file: opened one by one, never through a symlink. O_PATH (Linux)
+# or O_SEARCH opens a folder the user may pass through but not list, as a plain open of the path would.
+_DIR_FLAGS = (
+    (getattr(os, "O_PATH", 0) or getattr(os, "O_SEARCH", 0) or os.O_RDONLY)
+    | getattr(os, "O_DIRECTORY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+)
+# Where ``openat`` is missing (Windows), the path is opened whole (see ``_open_resolved``).
+_WALK = os.open in os.supports_dir_fd and hasattr(os, "O_NOFOLLOW")
 _CHUNK = 1024 * 1024
 
 
@@ -38,7 +49,9 @@ def resolve_local_path(source: str, *, read_dirs: Sequence[Path]) -> Path:
     the path as written *before* the file system is asked anything about it, and again on the
     real path after symlinks.
     """
-    text = source.strip()
+    # Taken exactly as given: white space may be part of a name, and stripping it would look up
+    # another file (issue 23 item 11). Errors point it out instead (``_white_space_note``).
+    text = source
     if "\x00" in text:
         # The OS can't take such a path at all (Python raises ValueError, not OSError).
         raise ReferenceError(
@@ -54,7 +67,7 @@ def resolve_local_path(source: str, *, read_dirs: Sequence[Path]) -> Path:
     if not path.is_absolute():
         raise ReferenceError(
             f"reference path must be absolute or start with ~/ (got {text!r}); the server's working "
-            "directory is not yours, so relative paths are ambiguous",
+            f"directory is not yours, so relative paths are ambiguous{_white_space_note(text)}",
             reason="relative_path",
         )
     if roots and not _inside(Path(os.path.normpath(path)), roots):
@@ -64,6 +77,8 @@ def resolve_local_path(source: str, *, read_dirs: Sequence[Path]) -> Path:
     except FileNotFoundError:
         if roots and not _inside(_resolve_loosely(path), roots):
             raise _outside(roots) from None  # a dangling link out of the folders
+        if _white_space_note(text):
+            raise ReferenceError(f"no file at {text!r}{_white_space_note(text)}", reason="not_found") from None
         raise ReferenceError(f"no file at {path}; check the path", reason="not_found") from None
     except RuntimeError:  # a symlink loop, on Python 3.11/3.12
         raise ReferenceError(f"{path} is a symlink loop", reason="bad_path") from None
@@ -74,6 +89,16 @@ def resolve_local_path(source: str, *, read_dirs: Sequence[Path]) -> Path:
     if roots and not _inside(resolved, roots):
         raise _outside(roots)
     return resolved
+
+
+def _white_space_note(text: str) -> str:
+    """Point out white space at either end of a path, which is kept as part of the name."""
+    ends = [where for where, edge in (("begins", text[:1]), ("ends", text[-1:])) if edge.isspace()]
+    if not ends:
+        return ""
+    return (
+        f"; the path {' and '.join(ends)} with white space, which is taken as part of the name: remove it if it is not"
+    )
 
 
 def _roots(read_dirs: Sequence[Path]) -> tuple[Path, ...]:
@@ -117,10 +142,7 @@ def open_local_file(path: Path, *, max_bytes: int) -> tuple[int, os.stat_result]
     except OSError as exc:
         raise ReferenceError(f"can't read {path}: {exc.strerror or exc}", reason="unreadable") from None
     _check_regular(path, before, max_bytes)
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except OSError as exc:
-        raise ReferenceError(f"can't open {path}: {exc.strerror or exc}", reason="unreadable") from None
+    fd = _open_resolved(path)
     try:
         after = os.fstat(fd)
         if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
@@ -130,6 +152,35 @@ def open_local_file(path: Path, *, max_bytes: int) -> tuple[int, os.stat_result]
         os.close(fd)
         raise
     return fd, after
+
+
+def _open_resolved(path: Path) -> int:
+    """Open the resolved ``path`` so that what is opened is that very path: no symlink on the way.
+
+    ``resolve_local_path`` checked the real path against the read dirs, but a folder on it can be
+    swapped for a symlink before the open; a plain ``open`` would follow it out of the folders
+    (issue 23 item 10: 6 of 300 tries). So each folder is opened relative to the one before it
+    (``openat``) with O_NOFOLLOW, and so is the file: a link anywhere on the path fails the open
+    instead of being followed, and the descriptor is of the file the check saw a path to.
+    """
+    try:
+        if not _WALK:
+            return os.open(path, _OPEN_FLAGS)
+        folder = os.open(path.anchor, _DIR_FLAGS)
+        try:
+            for part in path.parts[1:-1]:
+                inner = os.open(part, _DIR_FLAGS, dir_fd=folder)
+                os.close(folder)
+                folder = inner
+            return os.open(path.name, _OPEN_FLAGS, dir_fd=folder)
+        finally:
+            os.close(folder)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
+            # The path checked a moment ago no longer leads to a file the same way: a folder or the
+            # file became a link, or went away. Where a link would have led is not said.
+            raise ReferenceError(f"{path} changed while it was being opened; try again", reason="changed") from None
+        raise ReferenceError(f"can't open {path}: {exc.strerror or exc}", reason="unreadable") from None
 
 
 def read_local_file(path: Path, *, max_bytes: int) -> bytes:

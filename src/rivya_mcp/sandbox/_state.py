@@ -125,6 +125,9 @@ class SandboxState:
         self._lock = threading.RLock()
         self._config = config if config is not None else SandboxConfig()
         self.clock = SandboxClock(clock)
+        # Moves with every change worth keeping (tasks, files, links, wallets, the ledger), so the
+        # embedded sandbox writes its state to disk only when there is something new (``_persist``).
+        self.revision = 0
         self._clear()
 
     def _clear(self) -> None:
@@ -187,6 +190,7 @@ class SandboxState:
             if balance is not None:
                 self._config = self._config.updated({"starting_balance": balance})
             self._clear()
+            self.revision += 1
         logger.info("sandbox reset (starting balance %s)", self.config.starting_balance)
 
     # -- accounts, credits, rate limits -----------------------------------------------------
@@ -197,6 +201,7 @@ class SandboxState:
         return self._balances[account]
 
     def _book(self, account: str, task_id: str, delta: int, reason: str, at: float) -> None:
+        self.revision += 1
         self._balances[account] = self._wallet(account) + delta
         self._ledger.append(
             {
@@ -218,6 +223,7 @@ class SandboxState:
         """Set one account's wallet (tests: e.g. run an account dry)."""
         with self._lock:
             self._balances[account] = credits
+            self.revision += 1
 
     def check_rate(self, account: str) -> None:
         """Count one request for ``account``; raise 429 ``rate_limited`` when over the window's limit."""
@@ -488,6 +494,7 @@ class SandboxState:
             now = self.now()
             file_id = self.profile.new_file_id()
             token = self._issue_link("file", file_id, account, now)
+            self.revision += 1
             self._files[file_id] = StoredFile(
                 id=file_id,
                 account=account,
@@ -631,6 +638,57 @@ class SandboxState:
                 return copy.copy(rule)
             return None
 
+    # -- what outlives a restart (the embedded sandbox: ``_persist``) -------------------------
+
+    def durable(self) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """What a restarted sandbox needs to answer for its tasks and files as before: JSON-ready
+        state, and each file's bytes by file id. Not kept: faults, rate windows, webhook endpoints
+        and deliveries, the clock's offset, rendered images (rendered again, the same, on demand)."""
+        with self._lock:
+            tasks = []
+            for task in self._tasks.values():
+                fields = {name: getattr(task, name) for name in _TASK_FIELDS}
+                fields["references"] = [{"source": r.source, "id": r.id} for r in task.references]
+                tasks.append(copy.deepcopy(fields))
+            files = [{name: getattr(f, name) for name in _FILE_FIELDS} for f in self._files.values()]
+            data = {
+                "balances": dict(self._balances),
+                "ledger": copy.deepcopy(self._ledger),
+                "tasks": tasks,
+                "files": files,
+                "links": {
+                    token: [link.source, link.id, link.account, link.issued_at] for token, link in self._links.items()
+                },
+                "idempotency": [[a, k, *record] for (a, k), record in self._idempotency.items()],
+            }
+            return data, {f.id: f.data for f in self._files.values()}
+
+    def restore(self, data: dict[str, Any], file_bytes: dict[str, bytes]) -> None:
+        """Take back what ``durable`` gave (raises KeyError/TypeError/ValueError on a bad record).
+
+        Sandbox decision: a wallet below the starting balance is topped up to it, so that trying the
+        server for weeks never runs the embedded sandbox dry (it spends no real credits anyway).
+        """
+        tasks = {}
+        for fields in data["tasks"]:
+            references = [ReferenceTarget(source=r["source"], id=str(r["id"])) for r in fields["references"]]
+            task = Task(**{**{name: fields[name] for name in _TASK_FIELDS}, "references": references})
+            tasks[task.id] = task
+        files = {}
+        for fields in data["files"]:
+            stored = StoredFile(**{name: fields[name] for name in _FILE_FIELDS}, data=file_bytes[fields["id"]])
+            files[stored.id] = stored
+        links = {
+            str(token): MediaLink(source=source, id=str(target), account=str(account), issued_at=float(at))
+            for token, (source, target, account, at) in data["links"].items()
+        }
+        idempotency = {(str(a), str(k)): (str(fp), str(t), float(at)) for a, k, fp, t, at in data["idempotency"]}
+        with self._lock:
+            starting = self._config.starting_balance
+            self._balances = {str(a): max(int(b), starting) for a, b in data["balances"].items()}
+            self._ledger = list(data["ledger"])
+            self._tasks, self._files, self._links, self._idempotency = tasks, files, links, idempotency
+
     # -- inspection -------------------------------------------------------------------------
 
     def snapshot(self, base_url: str = "http://sandbox.invalid") -> dict[str, Any]:
@@ -683,6 +741,11 @@ class SandboxState:
                 "webhook_deliveries": self.webhooks.attempts(),
                 "webhook_delivery_faults": [r.as_json() for r in self._delivery_faults],
             }
+
+
+# The fields of a task and a file that ``durable`` keeps (a task's rendered image is not one).
+_TASK_FIELDS = tuple(name for name in Task.__dataclass_fields__ if name not in ("image", "references"))
+_FILE_FIELDS = tuple(name for name in StoredFile.__dataclass_fields__ if name != "data")
 
 
 def _format(params: dict[str, Any]) -> ImageFormat:

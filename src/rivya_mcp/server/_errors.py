@@ -165,11 +165,13 @@ def failure_for_exception(exc: BaseException) -> ToolFailure | None:
             f"same arguments and confirm_credits: {exc.cost:g}.",
         )
     if isinstance(exc, ReferenceLoadError):
+        # A server that reads no local files must not send the agent back with another path.
+        path = "" if exc.reason == "paths_disabled" else "a local path, "
         return ToolFailure(
             "invalid_reference",
             f"The reference image cannot be used: {exc}. {NOTHING_CHARGED}",
             False,
-            "Pass a JPEG, PNG or WebP of at most 10 MB as a local path, an http(s) URL, a data URI, "
+            f"Pass a JPEG, PNG or WebP of at most 10 MB as {path}an http(s) URL, a data URI, "
             "a file id from upload_reference, or the id of an earlier task.",
         )
     if isinstance(exc, OutputFolderUnusable):

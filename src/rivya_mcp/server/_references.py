@@ -117,15 +117,16 @@ class References:
         self, source: str, client: AsyncRivyaClient, ledger: Ledger, *, ready: Callable[[], Awaitable[None]]
     ) -> dict[str, Any]:
         """The reference as a ``referenceMediaItems`` entry; ``ready`` is awaited before any request."""
-        source = source.strip()
         if could_be_id(source):
+            # An id has no white space of its own; a path keeps it (it may be part of a name).
+            ident = source.strip()
             await ready()
-            item = await self._by_id(source, client, ledger)
+            item = await self._by_id(ident, client, ledger)
             if item is not None:
                 return item
             raise ToolInputError(
-                f"The reference {source!r} is neither a file id nor a task id known to Rivya for this API key, "
-                "and as a local path it is not absolute. No credits were spent.",
+                f"The reference {ident!r} is neither a file id nor a task id known to Rivya for this API key, "
+                "and as a local path it is not absolute.",
                 "Pass an absolute path (or one starting with ~/), an http(s) URL, a data URI, the id "
                 "upload_reference returned, or the id of an earlier task.",
             )

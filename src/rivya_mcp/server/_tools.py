@@ -135,7 +135,7 @@ class ToolBodies:
         # answer, re-sending with the same key returns the original task instead of a new charge.
         # Variations get one key each, derived from this one (``candidate_keys``).
         call_key = given_key or f"rivya-mcp-{uuid.uuid4().hex}"
-        reference = str(control[REFERENCE]).strip() if mode == "edit" else None
+        reference = str(control[REFERENCE]) if mode == "edit" else None  # a path keeps its white space
         region: RegionEdit | None = None
         if reference is not None and wants_region(control):
             # The reference and the mask are read and checked (and the aspect ratio chosen from the
@@ -280,7 +280,7 @@ class ToolBodies:
     async def upload_reference(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
         args = check(self.schemas["upload_reference"], arguments)
         client = self.runtime.client()
-        loaded = await self.references.load(str(args["source"]).strip())
+        loaded = await self.references.load(str(args["source"]))  # a path keeps its white space
         uploaded = await self.references.upload(client, loaded, await self.runtime.ledger())
         item = dict(uploaded.as_reference_item())
         output = UploadOutput(

@@ -18,6 +18,7 @@ from rivya_mcp.tasks._pace import PollPacer, from_journal, is_settled, is_undocu
 from rivya_mcp.tasks._recovery import INTENT_MAX_AGE, MAX_FOLLOW_SECONDS, Recovery
 from rivya_mcp.tasks._replicas import Coordinator
 from rivya_mcp.tasks._runtime import (
+    EMBEDDED_SANDBOX_UPSTREAM,
     JOURNAL_FILENAME,
     MISSING_KEY_HELP,
     WEBHOOK_FALLBACK_POLL_FACTOR,
@@ -75,6 +76,7 @@ from rivya_mcp.tasks.images._storage import (
 )
 
 __all__ = [
+    "EMBEDDED_SANDBOX_UPSTREAM",
     "EVENT_TYPES",
     "HARD_PROMPT_CAP",
     "IMAGE_TYPES",

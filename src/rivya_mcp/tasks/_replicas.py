@@ -54,7 +54,7 @@ class Coordinator:
         store = cast("PostgresStore", journal.sync.store)
         # Every database call goes through the journal's one boundary (a worker thread).
         self._journal = journal
-        self.store = store
+        self.store: PostgresStore = store
         self.lease_seconds = lease_seconds
         # Unique per process: a restarted replica is a new holder, never mistaken for the dead one.
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -66,6 +66,11 @@ Recovery = Callable[[datetime], Awaitable[None]]
 Sweeper = Callable[[], Coroutine[Any, Any, None]]
 
 
+# The journal's name for the embedded sandbox (``serve --sandbox``, ``demo``), whatever port it
+# listens on this time: its tasks stay this server's across restarts (``Settings.upstream_name``).
+EMBEDDED_SANDBOX_UPSTREAM = "sandbox://embedded"
+
+
 def open_journal(settings: Settings) -> TaskJournal:
     """The journal in ``settings.data_dir``, scoped to the settings' upstream and key.
 
@@ -74,12 +79,13 @@ def open_journal(settings: Settings) -> TaskJournal:
     With ``settings.database_url`` it is the PostgreSQL journal every replica shares, scoped the
     same way; it raises ``JournalError`` (password-free) when the database can't be reached.
     """
+    upstream = settings.upstream_name or settings.base_url
     if settings.database_url is not None:
-        return open_journal_at(settings.database_url.reveal(), upstream=settings.base_url, api_key=settings.api_key)
+        return open_journal_at(settings.database_url.reveal(), upstream=upstream, api_key=settings.api_key)
     folder = Path(settings.data_dir).expanduser().resolve()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        return TaskJournal(folder / JOURNAL_FILENAME, upstream=settings.base_url, api_key=settings.api_key)
+        return TaskJournal(folder / JOURNAL_FILENAME, upstream=upstream, api_key=settings.api_key)
     except (OSError, JournalError) as exc:
         raise DataFolderUnusable(str(folder), exc) from exc
 

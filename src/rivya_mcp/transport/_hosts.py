@@ -165,7 +165,21 @@ class HostOriginMiddleware:
         if not self.policy.origin_allowed(origin, host, scheme):
             await _refuse(send, 403, b"Invalid Origin header.\n")
             return
-        await self.app(scope, receive, send)
+        await self.app(_lower_case_names(scope), receive, send)
+
+
+def _lower_case_names(scope: Scope) -> Scope:
+    """The request with its ``Host`` and ``Origin`` in lower case, for what runs behind this check.
+
+    Host names and schemes are case-insensitive (RFC 9110 §4.2.3, RFC 6454), and this policy
+    compares them so; the SDK's own check behind it compares strings exactly, so ``LOCALHOST`` got
+    past this one and was refused there. Only names already accepted reach this point.
+    """
+    headers = scope.get("headers", ())
+    if not any(name in (b"host", b"origin") and value != value.lower() for name, value in headers):
+        return scope
+    lowered = [(name, value.lower() if name in (b"host", b"origin") else value) for name, value in headers]
+    return {**scope, "headers": lowered}
 
 
 async def _refuse(send: Send, status: int, body: bytes) -> None:

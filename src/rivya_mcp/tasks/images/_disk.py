@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import sqlite3
 
+from rivya_mcp.journal import JournalDamaged
+
 __all__ = ["DataFolderUnusable", "OutputFolderUnusable", "describe_os_error", "describe_storage_error"]
 
 # errno → (what happened, what fixes it). Anything else falls back to the OS's own words.
@@ -50,6 +52,11 @@ class DataFolderUnusable(RuntimeError):
 
     def __init__(self, folder: str, cause: BaseException) -> None:
         self.folder = folder
+        if isinstance(cause, JournalDamaged):
+            # The folder is fine; the file in it is not: its own words name the file and the way out.
+            self.reason, self.fix = cause.damage, cause.fix
+            super().__init__(str(cause))
+            return
         self.reason, self.fix = describe_storage_error(cause.__cause__ or cause)
         super().__init__(
             f"The data folder {folder} cannot hold the task journal: {self.reason}. rivya-mcp records every "
