@@ -10,6 +10,8 @@ failed with a given error). ``request_id`` sets the answer's ``requestId`` and `
 is lost; an after-rule may also ``merge`` an object into a JSON answer (objects merge key by key,
 anything else, ``null`` included, replaces), which is how a test gets an answer the docs allow but
 the sandbox never gives on its own (a status they do not list, a succeeded task without ``urls``).
+``drip_ms`` sends whatever the answer is one byte at a time, that many milliseconds apart (a result
+download that trickles in, to hold a reader's deadline to account).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ _RULE_KEYS = frozenset(
         "request_id",
         "phase",
         "merge",
+        "drip_ms",
     }
 )
 
@@ -93,6 +96,7 @@ class FaultRule:
     request_id: str | None = None
     phase: Phase = "before"
     merge: dict[str, Any] | None = None
+    drip_ms: float | None = None
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -117,11 +121,12 @@ class FaultRule:
         if action is None and self.acts:
             action = f"status {self.status or 200}" + (" with a body" if self.body is not None else "")
         delay = f" after {self.delay_ms:g} ms" if self.delay_ms else ""
-        return f"{action or 'delay'}{delay} ({self.phase}, hit {self.hits})"
+        drip = f" dripping a byte every {self.drip_ms:g} ms" if self.drip_ms else ""
+        return f"{action or ('drip' if drip else 'delay')}{delay}{drip} ({self.phase}, hit {self.hits})"
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"path": self.path, "phase": self.phase, "hits": self.hits}
-        names = ("method", "times", "probability", "status", "code", "message", "retry_after", "delay_ms")
+        names = ("method", "times", "probability", "status", "code", "message", "retry_after", "delay_ms", "drip_ms")
         for name in (*names, "body", "request_id"):
             value = getattr(self, name)
             if value is not None:
@@ -173,6 +178,9 @@ def parse_rules(payload: Any) -> list[FaultRule]:
             value = raw.get(name)
             if value is not None and (not _number(value) or value < 0):
                 problems.append(f"{at}.{name}: must be a number >= 0")
+        drip_ms = raw.get("drip_ms")
+        if drip_ms is not None and (not _number(drip_ms) or drip_ms <= 0):
+            problems.append(f"{at}.drip_ms: must be a number > 0")
         for name in ("code", "message", "request_id"):
             if raw.get(name) is not None and not isinstance(raw.get(name), str):
                 problems.append(f"{at}.{name}: must be a string")
@@ -194,8 +202,8 @@ def parse_rules(payload: Any) -> list[FaultRule]:
         actions = int(answers and not malformed) + int(drop is True) + int(malformed is True) + int(merge is not None)
         if actions > 1:
             problems.append(f"{at}: choose one of status (with or without body), drop, malformed, merge")
-        if actions == 0 and raw.get("delay_ms") is None:
-            problems.append(f"{at}: needs an action: status, body, delay_ms, drop, malformed or merge")
+        if actions == 0 and raw.get("delay_ms") is None and drip_ms is None:
+            problems.append(f"{at}: needs an action: status, body, delay_ms, drip_ms, drop, malformed or merge")
         if len(problems) > before:
             continue
         rules.append(
@@ -215,6 +223,7 @@ def parse_rules(payload: Any) -> list[FaultRule]:
                 request_id=raw.get("request_id"),
                 phase=phase,
                 merge=merge,
+                drip_ms=drip_ms,
             )
         )
     if problems:
@@ -252,6 +261,8 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         self.logger.info("fault injected on %s %s: %s", scope["method"], scope["path"], rule.summary())
+        if rule.drip_ms:
+            send = _dripping(send, rule.drip_ms / 1000)
         if rule.phase == "before":
             if rule.delay_ms:
                 await anyio.sleep(rule.delay_ms / 1000)
@@ -276,6 +287,24 @@ class FaultMiddleware:
             captured = _merged(captured, rule.merge)
         for message in captured:
             await send(message)
+
+
+def _dripping(send: Send, gap: float) -> Send:
+    """``send`` with every response body split into single bytes, ``gap`` seconds apart."""
+
+    async def drip(message: Message) -> None:
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        body: bytes = message.get("body", b"")
+        more = message.get("more_body", False)
+        for index in range(len(body)):
+            await send({"type": "http.response.body", "body": body[index : index + 1], "more_body": True})
+            await anyio.sleep(gap)
+        if not more:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    return drip
 
 
 def _merge(target: Any, patch: dict[str, Any]) -> Any:
