@@ -6,7 +6,6 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any, Literal
 
 import anyio
@@ -22,7 +21,16 @@ from rivya_mcp.identity import Identity, JournalIdentityStore, build_identity, i
 from rivya_mcp.journal import Store, TaskJournal
 from rivya_mcp.server import build_server, build_tool_bodies, runtime_of
 from rivya_mcp.settings import Settings
-from rivya_mcp.tasks import WEBHOOK_PATH, SecretStore, WebhookReceiver, open_journal, public_host
+from rivya_mcp.tasks import (
+    MAX_DELIVERY_BYTES,
+    WEBHOOK_PATH,
+    Runtime,
+    SecretStore,
+    WebhookReceiver,
+    open_journal,
+    public_host,
+)
+from rivya_mcp.transport._body_limits import BodyLimit, BodyLimitMiddleware
 from rivya_mcp.transport._health import HealthMiddleware
 from rivya_mcp.transport._hosts import HostOriginMiddleware, HostPolicy, parse_allowed_host
 from rivya_mcp.transport._security import BearerTokenMiddleware, check_bind
@@ -36,6 +44,19 @@ MAX_REQUEST_BODY_BYTES = 16 * 1024 * 1024
 MCP_PATH = "/mcp"
 SSE_PATH = "/sse"
 MESSAGES_PATH = "/messages/"
+# Every path but the MCP transports' own needs no token (the webhook route, OAuth, health) or is
+# not served at all: a stranger's body there is small and must arrive whole within seconds.
+# (A generation event is a few KB; OAuth forms and registrations are a few hundred bytes.)
+OPEN_BODY_SECONDS = 10.0
+OPEN_ROUTE_BODY = BodyLimit(64 * 1024, OPEN_BODY_SECONDS)
+WEBHOOK_BODY = BodyLimit(MAX_DELIVERY_BYTES, OPEN_BODY_SECONDS)
+
+
+def open_route_limit(path: str) -> BodyLimit | None:
+    """The body limit of a path anyone may reach (None: an MCP transport path, behind the token)."""
+    if path in (MCP_PATH, SSE_PATH) or path.startswith(MESSAGES_PATH):
+        return None
+    return WEBHOOK_BODY if path == WEBHOOK_PATH else OPEN_ROUTE_BODY
 
 
 def build_http_app(
@@ -95,13 +116,14 @@ def build_http_app(
         app.user_middleware.insert(0, Middleware(BearerTokenMiddleware, token=token, exempt_paths=exempt))
     if identity is not None:
         mount_identity(app, identity, open_paths=exempt)
+    # Before the token and every reader: a body over its cap, or too slow, never reaches them.
+    app.user_middleware.insert(0, Middleware(BodyLimitMiddleware, limit_for=open_route_limit))
     # Before the token: a request for a foreign Host or from a foreign page is refused first.
     app.user_middleware.insert(0, Middleware(HostOriginMiddleware, policy=policy))
     # Outermost: a load balancer's probes carry no token and reach a replica by its address (a Host
     # no allow-list names); /healthz and /readyz answer only "ok" or "unavailable", nothing to steal.
     app.user_middleware.insert(0, Middleware(HealthMiddleware, runtime=runtime_of(server)))
-    if receiver is not None and settings.public_url:
-        _start_with_app(app, receiver, settings.public_url)
+    _run_with_app(app, runtime_of(server), receiver, settings.public_url)
     log.debug("built %s app for %s:%d", transport, host, port)
     return app
 
@@ -146,14 +168,24 @@ def _identity(settings: Settings) -> Identity | None:
     return build_identity(settings, store=JournalIdentityStore(store, on_close=close))
 
 
-def _start_with_app(app: Starlette, receiver: WebhookReceiver, public_url: str) -> None:
-    """Register the webhook endpoint in the background once the app serves (never delays start-up)."""
+def _run_with_app(app: Starlette, runtime: Runtime, receiver: WebhookReceiver | None, public_url: str | None) -> None:
+    """For the app's whole life: one runtime session (the recovery pass, replicas' listener and
+    sweep, and follow-ups that outlive a call run in it, whatever MCP sessions come and go), and
+    the webhook endpoint's registration in the background (never delaying start-up)."""
     inner = app.router.lifespan_context
+
+    async def start_webhooks(receiver: WebhookReceiver, public_url: str, gate: anyio.Event) -> None:
+        try:
+            await receiver.start(public_url=public_url)
+        finally:
+            gate.set()  # the recovery pass goes second: a delivery it missed may have finished a task
 
     @asynccontextmanager
     async def lifespan(started: Starlette) -> AsyncIterator[Any]:
-        async with inner(started) as state, anyio.create_task_group() as group:
-            group.start_soon(partial(receiver.start, public_url=public_url))
+        gate = runtime.gate_recovery() if receiver is not None and public_url else None
+        async with inner(started) as state, runtime.session(), anyio.create_task_group() as group:
+            if receiver is not None and public_url and gate is not None:
+                group.start_soon(start_webhooks, receiver, public_url, gate)
             yield state
             group.cancel_scope.cancel()
 
