@@ -211,9 +211,9 @@ class _PollTimes(AsyncRivyaClient):
         self.created[generation.id] = sent
         return generation
 
-    async def get_generation(self, task_id: str) -> Generation:
+    async def get_generation(self, task_id: str, **kwargs: Any) -> Generation:
         self.polls.setdefault(task_id, []).append(anyio.current_time())
-        return await super().get_generation(task_id)
+        return await super().get_generation(task_id, **kwargs)
 
 
 async def test_get_task_before_the_tasks_turn_answers_from_the_journal_then_polls_at_the_documented_pace(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
@@ -18,7 +19,7 @@ from rivya_mcp.server import _results as results
 from rivya_mcp.server._call_failures import CallState
 from rivya_mcp.server._errors import ToolInputError
 from rivya_mcp.server._progress import ProgressReporter
-from rivya_mcp.server._references import References
+from rivya_mcp.server._references import References, reference_item
 from rivya_mcp.server._safety import safety_refusal_hint
 from rivya_mcp.server._schemas import (
     IDEMPOTENCY_KEY,
@@ -33,7 +34,16 @@ from rivya_mcp.server._schemas import (
     UploadOutput,
 )
 from rivya_mcp.server._validation import check, check_generation
-from rivya_mcp.tasks import Followed, Intent, Limits, LiveCatalog, StatusUpdate, TaskService, saved_file
+from rivya_mcp.tasks import (
+    MIN_CALL_SECONDS,
+    Followed,
+    Intent,
+    Limits,
+    LiveCatalog,
+    StatusUpdate,
+    TaskService,
+    saved_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +78,12 @@ class ToolBodies:
         requested = control.get(WAIT_SECONDS, self.settings.wait_seconds)
         return max(0.0, min(float(requested), MAX_WAIT_SECONDS))
 
+    @staticmethod
+    def _deadline(started: float, wait: float) -> float:
+        """When every wait of a call started at ``started`` must end: ``wait`` seconds on, but
+        never sooner than ``MIN_CALL_SECONDS`` (the create, the upload, the download need that)."""
+        return started + max(wait, MIN_CALL_SECONDS)
+
     async def result_of(self, followed: Followed, *, reused: bool) -> CallToolResult:
         """What the agent gets for a followed task (blocking calls and Tasks handles alike)."""
         return await results.task_result(
@@ -85,15 +101,23 @@ class ToolBodies:
     async def _generate(
         self, mode: Mode, tool: str, arguments: dict[str, Any], ctx: Context, state: CallState
     ) -> CallToolResult:
+        started = anyio.current_time()
         args, control = check_generation(self.manifest, mode, self.schemas[tool], arguments)
         wait = self._wait(control)
+        # Every wait of this call (uploads, the create and its retries, status requests, the
+        # download) ends by then, whatever Retry-After asks; the task is then returned pending.
+        deadline = self._deadline(started, wait)
         client = self.runtime.client()
         prompt = str(args[PROMPT_KEY])
         self._check_prompt(prompt, tool, self.catalog.current)  # the limits known without a request
 
         async def live_prompt_check() -> None:
-            # Before anything leaves for the API: the live catalog's limit, read once per process.
-            self._check_prompt(prompt, tool, await self.catalog.limits(client))
+            # Before anything leaves for the API: the live catalog (read once per process) may list
+            # the model as not callable, and its prompt limit may be stricter.
+            self._check_prompt(prompt, tool, await self.catalog.require_callable(client))
+
+        def left_to_wait() -> float:
+            return max(0.0, started + wait - anyio.current_time())
 
         ledger = await self.runtime.ledger()
         reporter = ProgressReporter(ctx)
@@ -113,15 +137,17 @@ class ToolBodies:
         earlier = await self.service.earlier(intent) if given_key else None
         if earlier is not None and earlier.task_id:
             # The agent re-sent a call it already made (e.g. after a host timeout): same task, no charge.
-            generation = await self.service.latest(earlier.task_id)
+            generation = await self.service.latest(earlier.task_id, deadline=deadline)
             state.task_id, state.created = generation.id, True
-            return await self._created(generation, wait, reporter, prompt=prompt, reused=True)
+            return await self._created(
+                generation, left_to_wait(), reporter, prompt=prompt, reused=True, deadline=deadline
+            )
         if earlier is not None:
             # Recorded but never answered, or refused (e.g. before a top-up): re-send the exact body
             # under the same key, so that a create that did arrive is returned rather than repeated.
             intent = Intent(key, mode, self.settings.model, prompt, dict(earlier.params), reference)
         elif reference is not None:
-            item = await self.references.item(reference, client, ledger, ready=live_prompt_check)
+            item = await self.references.item(reference, client, ledger, ready=live_prompt_check, deadline=deadline)
             params = to_wire_params(self.manifest, mode, args, references=[item])
             intent = Intent(key, mode, self.settings.model, prompt, params, reference)
         await live_prompt_check()
@@ -130,7 +156,7 @@ class ToolBodies:
             state.idempotency_key = key
 
         try:
-            generation = await self.service.create(intent, on_sent=sent)
+            generation = await self.service.create(intent, on_sent=sent, deadline=deadline)
         except APIStatusError as exc:
             hint = safety_refusal_hint(mode, intent.params, exc.code, exc.message)
             if hint is not None:
@@ -140,16 +166,25 @@ class ToolBodies:
                 ) from exc
             raise
         state.task_id, state.created = generation.id, True
-        return await self._created(generation, wait, reporter, prompt=prompt, reused=False)
+        return await self._created(generation, left_to_wait(), reporter, prompt=prompt, reused=False, deadline=deadline)
 
     async def _created(
-        self, generation: Generation, wait: float, reporter: ProgressReporter, *, prompt: str, reused: bool
+        self,
+        generation: Generation,
+        wait: float,
+        reporter: ProgressReporter,
+        *,
+        prompt: str,
+        reused: bool,
+        deadline: float,
     ) -> CallToolResult:
         await reporter(StatusUpdate("found" if reused else "created", generation))
         if (hand_over := HAND_OVER.get()) is not None:
             hand_over(generation)
             return await self.result_of(Followed(generation, 0.0), reused=reused)
-        followed = await self.service.follow(generation, wait=wait, on_status=reporter, prompt=prompt)
+        followed = await self.service.follow(
+            generation, wait=wait, on_status=reporter, prompt=prompt, deadline=deadline
+        )
         return await self.result_of(followed, reused=reused)
 
     def _check_prompt(self, prompt: str, tool: str, limits: Limits) -> None:
@@ -163,11 +198,12 @@ class ToolBodies:
     # --- references --------------------------------------------------------------------------
 
     async def upload_reference(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
+        deadline = self._deadline(anyio.current_time(), self.settings.wait_seconds)
         args = check(self.schemas["upload_reference"], arguments)
         client = self.runtime.client()
         loaded = await self.references.load(str(args["source"]).strip())
-        uploaded = await self.references.upload(client, loaded, await self.runtime.ledger())
-        item = dict(uploaded.as_reference_item())
+        uploaded = await self.references.upload(client, loaded, await self.runtime.ledger(), deadline=deadline)
+        item = reference_item(uploaded, loaded.mime_type)
         output = UploadOutput(
             file=FileOut.model_validate(uploaded.model_dump(mode="json")),
             reference_item=item,
@@ -185,8 +221,10 @@ class ToolBodies:
     # --- readers -----------------------------------------------------------------------------
 
     async def get_task(self, arguments: dict[str, Any], ctx: Context, state: CallState) -> CallToolResult:
+        started = anyio.current_time()
         args = check(self.schemas["get_task"], arguments)
         wait = self._wait(args)
+        deadline = self._deadline(started, wait)
         self.runtime.client()  # a missing key is refused before anything else
         ledger = await self.runtime.ledger()
         task_id = str(args["task_id"])
@@ -196,17 +234,20 @@ class ToolBodies:
         reporter = ProgressReporter(ctx)
         # Before the task's next turn (rivya-api §3.4 pace, shared by every call and process) the
         # journal's record answers, without a request; the wait below then polls at its turns.
-        generation = await self.service.latest(task_id)
+        generation = await self.service.latest(task_id, deadline=deadline)
         await reporter(StatusUpdate("looked", generation))
         entry = await ledger.get(task_id)
         prompt = entry.prompt if entry and entry.prompt else ""
-        followed = await self.service.follow(generation, wait=wait, on_status=reporter, prompt=prompt)
+        wait = max(0.0, started + wait - anyio.current_time())
+        followed = await self.service.follow(
+            generation, wait=wait, on_status=reporter, prompt=prompt, deadline=deadline
+        )
         return await self.result_of(followed, reused=False)
 
     async def get_credits(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
         check(self.schemas["get_credits"], arguments)
         client = self.runtime.client()
-        credits = await client.get_credits()
+        credits = await client.get_credits(deadline=self._deadline(anyio.current_time(), self.settings.wait_seconds))
         cost = (await self.catalog.limits(client)).base_credits
         text = (
             f"Balance: {credits.current_credits} credits. generate_image and edit_image cost {cost} credits "
