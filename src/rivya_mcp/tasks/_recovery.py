@@ -43,6 +43,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import anyio
 
@@ -173,8 +174,13 @@ class Recovery:
             latest = await ledger.by_key(entry.idempotency_key)
             if latest is None or latest.task_id is not None or latest.status != UNSUBMITTED:
                 return  # answered after all (the sender was slow, not dead)
-            if not await self._send(latest, under_lease=True):
-                return
+            sent = await self._send(latest, under_lease=True)
+        if sent == "unsettled":
+            # Outside the lease: each of its re-sends takes the lease for itself.
+            await self.service.pursue(intent_of(latest))
+            return
+        if sent != "task":
+            return
         latest = await ledger.by_key(entry.idempotency_key)
         if latest is not None:
             await self._finish(latest)
@@ -191,18 +197,21 @@ class Recovery:
                 log.warning("recovery: %s left for later: %s: %s", what, type(exc).__name__, exc)
 
     async def _resend(self, entry: JournalEntry) -> None:
-        if await self._send(entry, under_lease=False):
+        sent = await self._send(entry, under_lease=False)
+        if sent == "unsettled":
+            await self.service.pursue(intent_of(entry))
+        elif sent == "task":
             latest = await (await self.runtime.ledger()).by_key(entry.idempotency_key)
             await self._finish(latest or entry)
 
-    async def _send(self, entry: JournalEntry, *, under_lease: bool) -> bool:
-        """Re-send an unanswered create under its key; whether a task came of it.
+    async def _send(self, entry: JournalEntry, *, under_lease: bool) -> Literal["task", "none", "unsettled"]:
+        """Re-send an unanswered create under its key: whether a task came of it (``task``), or
+        Rivya has not settled it yet (``unsettled``: the caller follows it at the documented pace
+        until it does, ``TaskService.pursue``, outside any lease), or nothing more is to be done.
 
         An unclear failure (5xx, connection lost) leaves the intent ``unsubmitted``: that create may
         have been charged, so only a re-send under the same key may settle it (the next pass). One
-        Rivya has not settled yet is followed here at the documented pace until it settles
-        (``TaskService.pursue``, which finishes the task too: False, nothing left to do). One older
-        than ``INTENT_MAX_AGE`` is never re-sent (``TaskService.send`` ends it ``unconfirmed``).
+        older than ``INTENT_MAX_AGE`` is never re-sent (``TaskService.send`` ends it ``unconfirmed``).
         """
         ledger = await self.runtime.ledger()
         key = entry.idempotency_key
@@ -211,19 +220,18 @@ class Recovery:
             generation = await send(intent_of(entry), unclear=None)
         except IntentTooOld as exc:
             log.warning("recovery: intent %s not re-sent: %s", key, exc)
-            return False
+            return "none"
         except CreateNotSettledError:
             log.info("recovery: intent %s is not settled yet; re-sending it under its key at the documented pace", key)
-            await self.service.pursue(intent_of(entry))
-            return False
+            return "unsettled"
         except Exception as exc:
             latest = await ledger.by_key(key)
             if latest is not None and latest.status != UNSUBMITTED:
                 log.warning("recovery: the API refused intent %s (%s)", key, getattr(exc, "code", exc))
-                return False
+                return "none"
             raise
         log.info("recovery: intent %s re-sent under its key: task %s (%s)", key, generation.id, generation.status)
-        return True
+        return "task"
 
     async def _finish(self, entry: JournalEntry) -> None:
         """Poll the task to its end and save its image (``TaskService.finish``)."""
