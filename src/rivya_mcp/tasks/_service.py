@@ -475,17 +475,18 @@ class TaskService:
                 await on_status(StatusUpdate("webhook", generation))
             await ledger.updated(generation)
             if generation.status == SUCCEEDED and generation.result_url is not None:
+                waited = anyio.current_time() - started
                 try:
                     image = await self._save_held(
                         generation, ledger, prompt=prompt, on_status=on_status, deadline=deadline
                     )
                 except OutputFolderUnusable as exc:
-                    return Followed(generation, anyio.current_time() - started, unsaved=exc)
+                    return Followed(generation, waited, unsaved=exc)
                 except DeadlineExceededError:
                     # Out of this call's time mid-download: it goes on without the caller.
                     self._save_later(generation, prompt)
-                    return Followed(generation, anyio.current_time() - started, downloading=True)
-                return Followed(generation, anyio.current_time() - started, image=image)
+                    return Followed(generation, waited, downloading=True)
+                return Followed(generation, waited, image=image)
         return await self._unsettled(generation, anyio.current_time() - started)
 
     def _save_later(self, generation: Generation, prompt: str) -> None:
