@@ -75,7 +75,9 @@ def hooked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hooked]:
             yield Hooked(url, settings, sandbox)
 
 
-def _signed(secret: str, event: dict[str, Any], *, stamp: str | None = None, pad: int = 0) -> tuple[bytes, dict[str, str]]:
+def _signed(
+    secret: str, event: dict[str, Any], *, stamp: str | None = None, pad: int = 0
+) -> tuple[bytes, dict[str, str]]:
     body = json.dumps({**event, **({"pad": "x" * pad} if pad else {})}).encode()
     timestamp = int(time.time())
     headers = {
@@ -95,7 +97,9 @@ def _post(hooked: Hooked, body: bytes, headers: dict[str, str]) -> httpx2.Respon
 
 async def _running_task(hooked: Hooked, prompt: str) -> dict[str, Any]:
     async with Client(f"{hooked.url}/mcp") as client:
-        started = await client.call_tool("generate_image", {"prompt": f"{prompt} [sandbox:seconds=60]", "wait_seconds": 0})
+        started = await client.call_tool(
+            "generate_image", {"prompt": f"{prompt} [sandbox:seconds=60]", "wait_seconds": 0}
+        )
     data: dict[str, Any] = started.structured_content or {}
     assert data["status"] in ("queued", "processing"), data
     return data
@@ -165,6 +169,7 @@ async def test_the_delivery_cap_holds_with_and_without_a_content_length(hooked: 
     body, headers = _signed(secret, {**event, "id": "evt_big_2"}, pad=MAX_DELIVERY_BYTES)
     assert len(body) > MAX_DELIVERY_BYTES
     assert _post(hooked, body, headers).status_code == 413
+
     # Over, chunked (no Content-Length): refused once the cap is passed, without reading the rest.
     def chunks() -> Iterator[bytes]:
         yield body
@@ -258,3 +263,24 @@ async def test_slow_bodies_are_cut_off_and_deliveries_still_work(hooked: Hooked)
     finally:
         for sock in drips:
             sock.close()
+
+
+async def test_an_endpoint_rivya_refuses_is_said_and_polling_keeps_the_documented_pace(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Without the sandbox's loopback permission, Rivya refuses our URL (webhook_url_rejected, as
+    # the real API refuses anything but public HTTPS): registration fails at start.
+    with start_sandbox(SandboxConfig(queued_seconds=0.05, processing_seconds=0.3)) as sandbox:
+        sock = socket.create_server(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        settings = settings_for(sandbox, tmp_path, public_url=url, poll_scale=1.0)
+        with ThreadedServer(build_http_app(settings, transport="http"), sock=sock) as server:
+            deadline = time.monotonic() + 30
+            while (ready := httpx2.get(f"{server.base_url}/readyz").json()).get("webhooks") != "unverified":
+                assert time.monotonic() < deadline, ready
+                time.sleep(0.05)  # the app starts in another thread: nothing to await
+            assert ready == {"status": "ok", "webhooks": "unverified"}
+            runtime_pace = httpx2.get(f"{server.base_url}/healthz").json()
+            assert runtime_pace == {"status": "ok"}  # liveness says nothing more
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "webhooks" in r.getMessage()]
+    assert any("not registered" in w and "webhook_url_rejected" in w and "documented pace" in w for w in warnings)

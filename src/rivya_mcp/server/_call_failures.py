@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from rivya_mcp.client import CreateNotSettledError, NotFoundError, ResultExpiredError
+from rivya_mcp.client import CreateNotSettledError, DeadlineExceededError, NotFoundError, ResultExpiredError
 from rivya_mcp.server._errors import ToolFailure, failure_for_exception
 
 _LOG = "(details are in its log)"
@@ -52,7 +52,13 @@ def call_failure(exc: BaseException, state: CallState) -> tuple[ToolFailure, boo
             next_step = f'{failed.next_step} Then call get_task with task_id="{task}" instead of creating a new task.'
         return dataclasses.replace(failed, message=message, next_step=next_step, task_id=task), False
     if isinstance(exc, CreateNotSettledError):
-        return not_settled(failed, exc), False
+        if exc.idempotency_key == state.idempotency_key:
+            return not_settled(failed, exc), False
+        # Another keyed request (an upload) ran out of the call's time: no create was sent.
+        slow = DeadlineExceededError(
+            str(exc), last_error=exc.last_error, retry_after=exc.retry_after, request_id=exc.request_id
+        )
+        failed = failure_for_exception(slow) or failed
     if state.idempotency_key and failed.retryable:
         # A create whose outcome is unknown: repeating it under the same key is safe.
         next_step = (
