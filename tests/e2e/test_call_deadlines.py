@@ -70,7 +70,7 @@ async def test_a_lost_create_answered_409_ends_known_and_charged_once(harness: H
     harness.set_faults(
         [
             {**CREATE, "drop": True, "phase": "after", "times": 1},
-            {**CREATE, "status": 409, "code": "idempotency_conflict", "message": "A request with this key is in flight."},
+            {**CREATE, "status": 409, "code": "idempotency_conflict", "message": "This key is in flight."},
         ]
     )
     prompt = f"A kite that took its time ({harness.profile}, {harness.transport})"
@@ -122,7 +122,8 @@ async def test_retry_after_30_on_every_poll_returns_the_task_within_the_calls_ti
         with ThreadedServer(build_http_app(settings, transport="http")) as server:
             async with Client(f"{server.base_url}/mcp") as client:
                 started = time.monotonic()
-                result = await client.call_tool("generate_image", {"prompt": f"Patience ({profile})", "wait_seconds": 8})
+                arguments = {"prompt": f"Patience ({profile})", "wait_seconds": 8}
+                result = await client.call_tool("generate_image", arguments)
                 took = time.monotonic() - started
                 data = result.structured_content or {}
                 again = await client.call_tool("get_task", {"task_id": data.get("task_id", "?"), "wait_seconds": 3})

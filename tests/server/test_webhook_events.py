@@ -7,6 +7,7 @@ import pytest
 
 from rivya_mcp.tasks import event_generation, is_test_event
 
+
 @pytest.mark.parametrize("key", ["data", "generation"])
 def test_the_generation_is_read_under_either_name(key: str) -> None:
     # rivya-api.md §3.8 is cut off before the event's body: both plausible names are accepted.
