@@ -116,10 +116,11 @@ def build_http_app(
         app.user_middleware.insert(0, Middleware(BearerTokenMiddleware, token=token, exempt_paths=exempt))
     if identity is not None:
         mount_identity(app, identity, open_paths=exempt)
-    # Before the token and every reader: a body over its cap, or too slow, never reaches them.
-    app.user_middleware.insert(0, Middleware(BodyLimitMiddleware, limit_for=open_route_limit))
     # Before the token: a request for a foreign Host or from a foreign page is refused first.
     app.user_middleware.insert(0, Middleware(HostOriginMiddleware, policy=policy))
+    # Around every check and reader: a body over its cap, or too slow, never reaches them, and any
+    # refusal sent before the body was read hangs up on a client still sending it.
+    app.user_middleware.insert(0, Middleware(BodyLimitMiddleware, limit_for=open_route_limit))
     # Outermost: a load balancer's probes carry no token and reach a replica by its address (a Host
     # no allow-list names); /healthz and /readyz answer only "ok" or "unavailable", nothing to steal.
     app.user_middleware.insert(0, Middleware(HealthMiddleware, runtime=runtime_of(server)))
