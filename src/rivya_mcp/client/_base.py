@@ -457,10 +457,13 @@ class BaseClient:
             outcome: bytes | DownloadError = DownloadError(
                 f"Downloading {shown} took longer than {timeout:.3g}s", retryable=True
             )
-            with anyio.move_on_after(timeout):
+            with anyio.move_on_after(timeout) as attempt:
                 outcome = await self._download_once(absolute, shown, max_bytes=max_bytes, timeout=timeout)
             if isinstance(outcome, bytes):
                 return outcome
+            if attempt.cancelled_caught and remaining is not None and timeout >= remaining:
+                # Cut off by the caller's deadline, not by the client's own timeout: out of time.
+                raise self._out_of_time("GET", shown, None, retries_taken + 1, outcome, left=0.0, wanted=None)
             last_error = outcome
             asked = outcome.retry_after is not None and outcome.retry_after > 0
             step = plan_retry(
