@@ -79,7 +79,13 @@ def _endpoints(sandbox: RunningSandbox, key: str) -> list[dict[str, Any]]:
 
 @contextmanager
 def _server(
-    sandbox: RunningSandbox, workdir: Path, key: str, *, poll_scale: float = 1.0, port: int | None = None
+    sandbox: RunningSandbox,
+    workdir: Path,
+    key: str,
+    *,
+    poll_scale: float = 1.0,
+    port: int | None = None,
+    started: bytes = b"webhooks: receiving at",
 ) -> Iterator[Server]:
     port = port or _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -104,8 +110,9 @@ def _server(
         )  # fmt: skip
     server = Server(url, key, workdir / "data", workdir / "out", process, log, sandbox.base_url)
     try:
-        # The server logs this once its endpoint is registered (found or created) and gaps are filled.
-        _wait_until(lambda: b"webhooks: receiving at" in log.read_bytes(), "the server to register its endpoint")
+        # The server logs this once its endpoint is registered (found or created), its test delivery
+        # verified and gaps are filled (or, ``started``, why deliveries are not verified).
+        _wait_until(lambda: started in log.read_bytes(), "the server to register its endpoint")
         assert any(e["url"] == server.webhook_url for e in _endpoints(sandbox, key))
         yield server
     finally:
@@ -131,6 +138,11 @@ def _polls(sandbox: RunningSandbox) -> int:
 
 def _delivery_faults(sandbox: RunningSandbox, *rules: dict[str, Any]) -> None:
     httpx2.post(f"{sandbox.base_url}/_sandbox/webhook-faults", json={"rules": list(rules)}).raise_for_status()
+
+
+def _task_deliveries(sandbox: RunningSandbox) -> list[dict[str, Any]]:
+    """Delivery attempts of task events (not the test delivery each server start asks for)."""
+    return [d for d in sandbox.state.snapshot()["webhook_deliveries"] if d["event_type"] != "webhook.test"]
 
 
 def _images(server: Server) -> list[Path]:
@@ -212,7 +224,7 @@ async def test_a_duplicate_delivery_saves_one_image(sandbox: RunningSandbox, tmp
     with _server(sandbox, tmp_path, "rvya_sk_hooks_dup") as server:
         _delivery_faults(sandbox, {"action": "duplicate", "times": 1})
         data = await _generate(server)
-        _wait_until(lambda: len(sandbox.state.snapshot()["webhook_deliveries"]) >= 2, "both deliveries")
+        _wait_until(lambda: len(_task_deliveries(sandbox)) >= 2, "both deliveries")
         time.sleep(0.5)  # lets a second (wrong) save happen, if one were going to
         assert _images(server) == [Path(data["saved_path"])]
 
@@ -288,13 +300,6 @@ async def test_after_rotation_old_signatures_are_refused(sandbox: RunningSandbox
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 22: the variant now signs deliveries Stripe-style (Rivya-Signature: t=…,v1=…) and the server's "
-    "receiver still knows Standard Webhooks only, so every delivery is refused and the task finishes by polling. "
-    "Passes (and this mark must go) once the receiver pins the convention its test delivery verifies "
-    "(rivya_mcp.client.detect_convention / verify_delivery).",
-)
 async def test_the_variant_profile_names_the_object_generation_and_it_works_too(tmp_path: Path) -> None:
     # The variant profile names the event's object `generation` instead of `data` (and decides every
     # other silent point the other way): the server reads both.
@@ -322,7 +327,7 @@ async def test_a_delivery_missed_while_down_is_filled_from_webhook_events(tmp_pa
             task_id = (started.structured_content or {})["task_id"]
         # Down while the task finishes: its one delivery fails (nobody listens); the event stays listed.
         _wait_until(
-            lambda: any(not d["success"] for d in sandbox.state.snapshot()["webhook_deliveries"]),
+            lambda: any(not d["success"] for d in _task_deliveries(sandbox)),
             "the delivery to fail while the server is down",
         )
         assert _images(server) == []
@@ -332,7 +337,7 @@ async def test_a_delivery_missed_while_down_is_filled_from_webhook_events(tmp_pa
             saved = _wait_until(lambda: _images(server), "the gap fill to save the image")
             assert task_id in saved[0].name
             assert _polls(sandbox) == 0
-            assert len(sandbox.state.snapshot()["webhook_deliveries"]) == 1  # nothing was sent again
+            assert len(_task_deliveries(sandbox)) == 1  # nothing was sent again
 
 
 @pytest.mark.anyio
@@ -360,3 +365,71 @@ async def test_a_signed_delivery_naming_a_loopback_result_url_is_not_fetched(
         _wait_until(lambda: refused() or elsewhere.paths or _images(server), "the delivery to be applied")
         assert elsewhere.paths == []  # never contacted
         assert _images(server) == [] and refused()
+
+
+def _requests(sandbox: RunningSandbox) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = httpx2.get(f"{sandbox.base_url}/_sandbox/requests", timeout=5).json()["requests"]
+    return records
+
+
+@pytest.mark.anyio
+async def test_an_unverifiable_scheme_is_said_loudly_and_polling_keeps_the_documented_pace(tmp_path: Path) -> None:
+    # Rivya signs in a way no known convention verifies: the server says so (a WARNING naming the
+    # headers, the readiness detail, doctor), and polls at the documented pace, not the slow fallback.
+    config = SandboxConfig(queued_seconds=0.5, processing_seconds=4.0, webhooks_allow_loopback=True,
+                           webhook_signing="unknown")  # fmt: skip
+    key = "rvya_sk_hooks_unknown"
+    with start_sandbox(config) as sandbox, _server(sandbox, tmp_path, key, started=b"webhooks: unverified") as server:
+        log = server.log.read_text()
+        assert "WARNING" in log and "no known signature convention verifies it" in log
+        assert "x-rivya-signature" in log and key not in log
+        ready = httpx2.get(f"{server.url}/readyz", timeout=5)
+        assert (ready.status_code, ready.json()) == (200, {"status": "ok", "webhooks": "unverified"})
+        httpx2.delete(f"{sandbox.base_url}/_sandbox/requests").raise_for_status()
+        async with Client(f"{server.url}/mcp") as client:
+            result = await client.call_tool("generate_image", {"prompt": "Unverified", "wait_seconds": 20})
+        data = result.structured_content or {}
+        assert not result.is_error and data["status"] == "succeeded"
+        records = _requests(sandbox)
+        [create] = [r for r in records if r["method"] == "POST" and r["path"] == "/api/v1/generations"]
+        polls = [r for r in records if r["method"] == "GET" and r["path"] == f"/api/v1/generations/{data['task_id']}"]
+        # The documented first look (2-3 s after the create), not the fallback's 7.5 s.
+        assert polls and 2.0 <= polls[0]["start"] - create["end"] <= 3.2, [p["start"] - create["end"] for p in polls]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RIVYA_")} | {
+            "RIVYA_API_KEY": key,
+            "RIVYA_BASE_URL": sandbox.base_url,
+            "RIVYA_DATA_DIR": str(server.data_dir),
+            "RIVYA_OUTPUT_DIR": str(server.out_dir),
+        }
+        # doctor's own test delivery goes to another port (the server holds this one).
+        doctor = subprocess.run(
+            [sys.executable, "-m", "rivya_mcp", "doctor", "--public-url", server.url, "--listen",
+             f"127.0.0.1:{_free_port()}", "--webhook-wait", "3"],
+            env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    assert doctor.returncode == 1, doctor.stdout
+    assert "the server has not verified Rivya's signature scheme (unverified)" in doctor.stdout
+    endpoint_row = next(line for line in doctor.stdout.splitlines() if line.startswith("webhook endpoint "))
+    assert "WARN" in endpoint_row, doctor.stdout
+
+
+@pytest.mark.anyio
+async def test_an_endpoint_rivya_disabled_is_re_enabled_at_start_and_said(tmp_path: Path) -> None:
+    config = SandboxConfig(queued_seconds=0.2, processing_seconds=0.6, webhooks_allow_loopback=True)
+    key = "rvya_sk_hooks_disabled"
+    port = _free_port()
+    with start_sandbox(config) as sandbox:
+        with _server(sandbox, tmp_path, key, port=port) as server:
+            [endpoint] = _endpoints(sandbox, key)
+        # While the server is down, Rivya gives up on the endpoint (too many failed deliveries).
+        api = httpx2.Client(base_url=sandbox.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=5)
+        api.patch(f"/api/v1/webhooks/{endpoint['id']}", json={"status": "disabled"}).raise_for_status()
+        assert _endpoints(sandbox, key)[0]["status"] == "disabled"
+        with _server(sandbox, tmp_path, key, port=port) as server:
+            log = server.log.read_text()
+            assert f"webhooks: endpoint {endpoint['id']} was disabled at Rivya" in log and "re-enabled it" in log
+            assert _endpoints(sandbox, key)[0]["status"] == "active"
+            _count_polls(sandbox)
+            data = await _generate(server)
+            assert data["status"] == "succeeded" and _polls(sandbox) == 0  # deliveries finish tasks again
+        api.close()

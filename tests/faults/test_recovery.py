@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client
 
@@ -83,11 +84,14 @@ async def test_unanswered_creates_are_resent_and_old_or_told_ones_are_not(accoun
     entries = _by_key(settings)
     [task] = account.tasks()
     assert (task["idempotency_key"], task["prompt"]) == ("lost-1", "A windmill at noon")
+    assert task["client_request_id"] == "lost-1"  # the intent's own id, so Rivya's task can be matched to it
     assert (entries["lost-1"].task_id, entries["lost-1"].status) == (task["id"], "succeeded")
-    assert (entries["stale-1"].status, entries["stale-1"].error_code) == ("abandoned", "intent_expired")
+    # Too old to re-send (Rivya may have forgotten its key): reported unconfirmed, with what to check.
+    assert (entries["stale-1"].status, entries["stale-1"].error_code) == ("unconfirmed", "intent_expired")
+    assert "client_request_id 'stale-1'" in (entries["stale-1"].error_message or "")
     assert (entries["refused-1"].status, entries["unknown-1"].status) == ("rejected", "unconfirmed")
     statuses = {t["idempotency_key"]: t["status"] for t in listing["tasks"]}
-    expected = {"lost-1": "succeeded", "refused-1": "rejected", "unknown-1": "unconfirmed", "stale-1": "abandoned"}
+    expected = {"lost-1": "succeeded", "refused-1": "rejected", "unknown-1": "unconfirmed", "stale-1": "unconfirmed"}
     assert statuses == expected
     account.assert_one_charge_per_task(1)
 
@@ -288,3 +292,49 @@ async def test_a_resent_create_with_an_unclear_answer_stays_unsubmitted_and_goes
 
 async def _no_wait(_seconds: float) -> None:
     await anyio.sleep(0)
+async def test_a_create_rivya_has_not_settled_is_re_sent_after_a_restart_until_it_settles(account: Account) -> None:
+    """Issue 22 item 1: a create that reached Rivya (and was charged) but whose re-sends keep being
+    answered 409 (not settled yet) is followed under its key at the documented pace, not given up."""
+    settings = account.settings(max_retries=1)
+    prompt = "A lighthouse that took its time"
+    with _journal(settings) as journal:
+        params = _record_intent(journal, "unsettled-1", prompt)
+    # The create reached Rivya before the server stopped: the task exists, and is charged.
+    async with AsyncRivyaClient(api_key=settings.api_key, base_url=settings.base_url) as api:
+        upstream = await api.create_generation(
+            model=MANIFEST.id, prompt=prompt, params=params, idempotency_key="unsettled-1",
+            client_request_id="unsettled-1",
+        )  # fmt: skip
+    # Rivya answers the key 409 for a while: more than the client's own retries (max_retries=1).
+    conflict = {"path": "/api/v1/generations", "method": "POST", "status": 409, "code": "idempotency_conflict",
+                "times": 5}  # fmt: skip
+    set_faults(account.sandbox, [conflict])
+    async with Client(build_server(settings)):
+        await eventually(
+            lambda: bool(_by_key(settings)["unsettled-1"].saved_paths), timeout=30, what="the settled task to be saved"
+        )
+    entry = _by_key(settings)["unsettled-1"]
+    assert (entry.task_id, entry.status) == (upstream.id, "succeeded")
+    hits = httpx2.get(f"{account.sandbox.base_url}/_sandbox/faults", timeout=5).json()["rules"][0]["hits"]
+    assert hits == 5  # every 409 was answered by a re-send under the same key, never given up on
+    assert [t["id"] for t in account.tasks()] == [upstream.id]
+    account.assert_one_charge_per_task(1)
+
+
+async def test_an_agent_repeating_a_day_old_unconfirmed_create_is_told_what_to_check(account: Account) -> None:
+    """Issue 22 item 6: a create older than INTENT_MAX_AGE is never re-sent (Rivya may have forgotten
+    its key, and a re-send could charge twice), not even by the agent's own retry with the key."""
+    settings = account.settings()
+    prompt = "A request from the day before yesterday"
+    two_days_ago = datetime.now(UTC) - timedelta(days=2)
+    with _journal(settings, now=lambda: two_days_ago) as old_journal:
+        _record_intent(old_journal, "old-key", prompt)
+        old_journal.end_intent("old-key", status="unconfirmed", error_code="APIConnectionError", error_message="x")
+    async with Client(build_server(settings)) as client:
+        result = await client.call_tool("generate_image", {"prompt": prompt, "idempotency_key": "old-key"})
+    text = "\n".join(c.text for c in result.content if hasattr(c, "text"))
+    assert result.is_error and "intent_expired" in text, text
+    assert "client_request_id 'old-key'" in text and "not sent again" in text
+    assert account.tasks() == []  # never re-sent
+    entry = _by_key(settings)["old-key"]
+    assert (entry.status, entry.error_code) == ("unconfirmed", "intent_expired")

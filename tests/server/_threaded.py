@@ -15,8 +15,9 @@ STARTUP_TIMEOUT = 10.0
 class ThreadedServer:
     """uvicorn serving an ASGI app on a free loopback port, in a thread."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self._sock = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, app: ASGIApp, *, sock: socket.socket | None = None) -> None:
+        # ``sock``: one bound already, when the app must know its own address (a public URL).
+        self._sock = sock if sock is not None else socket.create_server(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         self._server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)

@@ -7,8 +7,11 @@ state something else bends its answer with an after-phase ``merge`` fault rule o
 
 from __future__ import annotations
 
+import base64
 import copy
+import io
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +19,11 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
+from PIL import Image
 
 from rivya_mcp.client import ModelInfo
 from rivya_mcp.manifest import load_manifests
-from rivya_mcp.sandbox import RunningSandbox, account_id
+from rivya_mcp.sandbox import RunningSandbox, SandboxConfig, account_id, start_sandbox
 from rivya_mcp.server import build_server
 from rivya_mcp.tasks import HARD_PROMPT_CAP, Limits, effective_limits
 from tests.server.conftest import TEST_KEY, settings_for
@@ -150,3 +154,62 @@ async def test_an_unreadable_catalog_is_never_fatal(
     assert capped.is_error  # the hard cap holds without the catalog
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "catalog unavailable" in r.getMessage()]
     assert len(warnings) == 1  # tried once, not on every call
+
+
+@pytest.fixture(scope="module")
+def variant() -> Iterator[RunningSandbox]:
+    with start_sandbox(SandboxConfig(queued_seconds=0.05, processing_seconds=0.3, profile="variant")) as running:
+        yield running
+
+
+@pytest.mark.parametrize("profile", ["default", "variant"])
+async def test_both_profiles_catalogs_are_read_entry_by_entry_without_a_disagreement(
+    profile: str, sandbox: RunningSandbox, variant: RunningSandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The variant lists a chat model (supported_modes: null), a model that is coming soon with its
+    # prompt limit as a string, and one whose base_credits is "varies": an entry nobody can read.
+    target = sandbox if profile == "default" else variant
+    caplog.set_level(logging.WARNING)
+    async with Client(build_server(settings_for(target, tmp_path))) as client:
+        first = await client.call_tool("generate_image", {"prompt": f"A {profile} catalog", "wait_seconds": 5})
+        second = await client.call_tool("get_credits", {})
+    assert not first.is_error, _text(first)
+    assert not second.is_error and "cost 8 credits" in _text(second)
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "disagree" in m], messages  # MB vs MiB is not a disagreement
+    unreadable = [m for m in messages if "cannot be read" in m]
+    if profile == "variant":
+        assert len(unreadable) == 1 and "sandbox-studio-video" in unreadable[0], messages  # logged once
+    else:
+        assert unreadable == [], messages
+
+
+async def test_a_model_listed_but_not_callable_is_refused_before_any_upload_or_create(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    await _catalog_states(sandbox, api_status="coming_soon")
+    image = "data:image/png;base64," + base64.b64encode(_png()).decode()
+    try:
+        async with Client(build_server(settings_for(sandbox, tmp_path))) as client:
+            before = sandbox.state.snapshot()
+            generate = await client.call_tool("generate_image", {"prompt": "Not yet", "wait_seconds": 0})
+            edit = await client.call_tool("edit_image", {"prompt": "Not yet", "reference": image, "wait_seconds": 0})
+            after = sandbox.state.snapshot()
+    finally:
+        await _clear_faults(sandbox)
+    for result in (generate, edit):
+        text = _text(result)
+        assert result.is_error and "model_not_callable" in text and "coming_soon" in text, text
+        assert "No request was sent and no credits were spent" in text
+    # Nothing was sent: no task, no charge, no upload.
+    assert (after["tasks"], after["ledger"], after["files"]) == (before["tasks"], before["ledger"], before["files"])
+    # The same server with the model callable again works (a fresh catalog read).
+    async with Client(build_server(settings_for(sandbox, tmp_path / "again"))) as client:
+        done = await client.call_tool("generate_image", {"prompt": "Now", "wait_seconds": 5})
+    assert not done.is_error, _text(done)
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()

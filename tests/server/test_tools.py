@@ -212,9 +212,9 @@ class _PollTimes(AsyncRivyaClient):
         self.created[generation.id] = sent
         return generation
 
-    async def get_generation(self, task_id: str) -> Generation:
+    async def get_generation(self, task_id: str, **kwargs: Any) -> Generation:
         self.polls.setdefault(task_id, []).append(anyio.current_time())
-        return await super().get_generation(task_id)
+        return await super().get_generation(task_id, **kwargs)
 
 
 async def test_get_task_before_the_tasks_turn_answers_from_the_journal_then_polls_at_the_documented_pace(
@@ -278,3 +278,34 @@ async def test_the_tool_bodies_alone_upload_as_the_mcp_tool_does(sandbox: Runnin
     assert direct["next_step"].replace(direct["file"]["id"], "") == through_mcp["next_step"].replace(
         through_mcp["file"]["id"], ""
     )
+
+
+async def test_an_upload_asked_to_wait_past_the_calls_deadline_ends_at_once_and_costs_nothing(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """Issue 22 item 2: uploads too end by the call's deadline, whatever Retry-After asks."""
+    import base64
+    import io
+    import time
+
+    import httpx2
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (1, 2, 3)).save(buffer, format="PNG")
+    image = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    rule = {"path": "/api/v1/files", "method": "POST", "status": 429, "retry_after": 30}
+    httpx2.post(f"{sandbox.base_url}/_sandbox/faults", json={"rules": [rule]}).raise_for_status()
+    try:
+        before = sandbox.state.snapshot()
+        async with Client(build_server(settings_for(sandbox, tmp_path))) as client:
+            started = time.monotonic()
+            result = await client.call_tool("edit_image", {"prompt": "Later", "reference": image, "wait_seconds": 2})
+            took = time.monotonic() - started
+        after = sandbox.state.snapshot()
+    finally:
+        httpx2.delete(f"{sandbox.base_url}/_sandbox/faults")
+    text = "\n".join(c.text for c in result.content if hasattr(c, "text"))
+    assert result.is_error and "upstream_slow" in text and "Retry-After" in text, text
+    assert took < 5, took  # not 30 s, let alone four times that
+    assert (after["tasks"], after["files"], after["ledger"]) == (before["tasks"], before["files"], before["ledger"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import re
 import uuid
@@ -202,6 +203,7 @@ class BaseClient:
         require_key: bool = True,
         confirm: Confirm | None = None,
         deadline: float | None = None,
+        max_retries: int | None = None,
     ) -> Any:
         """Send one logical request, retrying per policy; returns the parsed JSON body.
 
@@ -214,7 +216,11 @@ class BaseClient:
         raises ``DeadlineExceededError`` (``CreateNotSettledError`` for a keyed request) at once.
         ``confirm``, if given, is awaited before the last bytes of each attempt's body (see
         ``_gated``); whatever it raises propagates at once, with the request left incomplete and
-        never retried.
+        never retried. ``max_retries`` replaces the client's retry budget for this request (also
+        for a conflict not settled yet: 0 sends it once, whatever the deadline).
+
+        With a deadline, a request without a file body is also cut off there as a whole: an answer
+        that trickles in byte by byte never resets a per-read timeout past it.
         """
         if require_key:
             self._require_key()
@@ -229,17 +235,24 @@ class BaseClient:
                 raise self._out_of_time(method, path, idempotency_key, attempts, last_error, left=0.0, wanted=None)
             attempts += 1
             logger.debug("request %s %s attempt=%d", method, path, attempts)
-            outcome = await self._attempt(
-                method,
-                url,
-                path,
-                headers=headers,
-                json_body=json_body,
-                form=form,
-                files=files,
-                confirm=confirm,
-                timeout=self.timeout if remaining is None else min(self.timeout, remaining),
-            )
+            attempt_timeout = self.timeout if remaining is None else min(self.timeout, remaining)
+            outcome: Any = None
+            timed_out = True
+            with anyio.move_on_after(attempt_timeout if remaining is not None and files is None else math.inf):
+                outcome = await self._attempt(
+                    method,
+                    url,
+                    path,
+                    headers=headers,
+                    json_body=json_body,
+                    form=form,
+                    files=files,
+                    confirm=confirm,
+                    timeout=attempt_timeout,
+                )
+                timed_out = False
+            if timed_out:
+                outcome = APITimeoutError(f"{method} {path} did not complete within {attempt_timeout:.3g}s")
             if not isinstance(outcome, RivyaError):
                 return outcome
             error = last_error = outcome
@@ -248,11 +261,12 @@ class BaseClient:
             )
             retry_after: float | None = getattr(error, "retry_after", None)
             asked = retry_after is not None and retry_after > 0
+            budget = self.max_retries if max_retries is None else max_retries
             step = plan_retry(
                 retryable=unsettled or error.retryable,
                 retries_taken=retries_taken,
-                # Not settled yet: the deadline, when there is one, is the budget.
-                retry_budget=None if unsettled and deadline is not None else self.max_retries,
+                # Not settled yet: the deadline, when there is one, is the budget (unless the caller set one).
+                retry_budget=None if unsettled and deadline is not None and max_retries is None else budget,
                 retry_after=retry_after,
                 backoff=0.0 if asked else backoff_delay(retries_taken, self._rng),
                 remaining=self._remaining(deadline),
@@ -476,9 +490,18 @@ class BaseClient:
                 raise self._out_of_time("GET", shown, None, retries_taken, last_error, left=0.0, wanted=None)
             logger.debug("download %s attempt=%d", shown, retries_taken + 1)
             timeout = self.timeout if remaining is None else min(self.timeout, remaining)
-            outcome = await self._download_once(absolute, shown, max_bytes=max_bytes, timeout=timeout, route=route)
+            # A whole attempt, not each read, ends by ``timeout``: a body dripping a byte a second
+            # would otherwise never trip a per-read timeout.
+            outcome: bytes | DownloadError = DownloadError(
+                f"Downloading {shown} took longer than {timeout:.3g}s", retryable=True
+            )
+            with anyio.move_on_after(timeout) as attempt:
+                outcome = await self._download_once(absolute, shown, max_bytes=max_bytes, timeout=timeout, route=route)
             if isinstance(outcome, bytes):
                 return outcome
+            if attempt.cancelled_caught and remaining is not None and timeout >= remaining:
+                # Cut off by the caller's deadline, not by the client's own timeout: out of time.
+                raise self._out_of_time("GET", shown, None, retries_taken + 1, outcome, left=0.0, wanted=None)
             last_error = outcome
             asked = outcome.retry_after is not None and outcome.retry_after > 0
             step = plan_retry(

@@ -152,6 +152,7 @@ class AsyncRivyaClient(WebhooksMixin, BaseClient):
         key_sent_before: bool = False,
         deadline: float | None = None,
         timeout: float | None = None,
+        max_retries: int | None = None,
     ) -> Generation:
         """Submit a generation task; returns it queued (poll with ``wait_for_generation``).
 
@@ -165,6 +166,8 @@ class AsyncRivyaClient(WebhooksMixin, BaseClient):
                 process whose answer was lost): a ``409 idempotency_conflict`` even to the first
                 attempt then means "not settled yet" and is retried, not raised as a conflict.
             deadline, timeout: when the call must end (the client's clock, or seconds from now).
+            max_retries: this call's retry budget instead of the client's (0: one attempt), for a
+                caller that paces its own re-sends.
 
         Raises:
             CreateNotSettledError: the create was sent and is not settled (or not accepted) by the
@@ -192,6 +195,7 @@ class AsyncRivyaClient(WebhooksMixin, BaseClient):
             idempotency_key=key,
             key_sent_before=key_sent_before,
             deadline=self._deadline(deadline, timeout),
+            max_retries=max_retries,
         )
         return _parse(Generation, data, "POST /generations")
 

@@ -22,10 +22,12 @@ from rivya_mcp.doctor._checks import (
     check_key,
     check_openapi,
     check_webhooks,
+    server_endpoint_record,
 )
 from rivya_mcp.doctor._report import Check, DoctorReport, render
 from rivya_mcp.manifest import get_manifest
 from rivya_mcp.settings import Settings
+from rivya_mcp.tasks import EndpointRecord
 
 __all__ = [
     "DOCTOR_WEBHOOK_PATH",
@@ -39,6 +41,13 @@ __all__ = [
 
 # Checks that need the API; skipped (and named) when the base URL cannot be reached.
 _NETWORK_CHECKS = ("API key", "model catalog", "openapi.json")
+
+
+async def _server_record(settings: Settings) -> EndpointRecord | None:
+    try:
+        return await server_endpoint_record(settings)
+    except Exception:  # an unusable journal is the data folder row's business, not this one's
+        return None
 
 
 async def run_doctor(
@@ -79,7 +88,10 @@ async def run_doctor(
                 if key.status == "fail":
                     report.checks.append(Check("webhook delivery", "skip", ("the API key does not work",)))
                 else:
-                    report.checks += await check_webhooks(client, public_url, listen=listen, wait=webhook_wait)
+                    record = await _server_record(settings)
+                    report.checks += await check_webhooks(
+                        client, public_url, listen=listen, wait=webhook_wait, record=record
+                    )
     report.checks.append(check_folder("output folder", settings.output_dir))
     if settings.database_url is None:
         report.checks.append(check_folder("data folder", settings.data_dir))

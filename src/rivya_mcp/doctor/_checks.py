@@ -30,8 +30,10 @@ from rivya_mcp.client import (
 )
 from rivya_mcp.doctor._receiver import ListenError, receiving
 from rivya_mcp.doctor._report import Check
+from rivya_mcp.journal import AsyncJournal
 from rivya_mcp.manifest import Manifest
-from rivya_mcp.tasks import describe_os_error
+from rivya_mcp.settings import Settings
+from rivya_mcp.tasks import JOURNAL_FILENAME, EndpointRecord, SecretStore, describe_os_error, open_journal
 
 # Seconds each API call may take, all retries included.
 CALL_TIMEOUT = 15.0
@@ -251,6 +253,39 @@ async def _revoke_all(client: AsyncRivyaClient, url: str) -> None:
             await client.delete_webhook(endpoint.id)
 
 
+async def server_endpoint_record(settings: Settings) -> EndpointRecord | None:
+    """What the server keeps about its webhook endpoint (its journal's record: id, URL, the pinned
+    signature convention), or None when there is no journal yet or no record in it.
+
+    Only read: the journal is not created when it does not exist.
+    """
+    if settings.database_url is None and not (Path(settings.data_dir).expanduser() / JOURNAL_FILENAME).is_file():
+        return None
+    journal = await anyio.to_thread.run_sync(open_journal, settings)
+    try:
+        wrapped = AsyncJournal(journal)
+
+        async def opened() -> AsyncJournal:
+            return wrapped
+
+        return await SecretStore(opened).load()
+    finally:
+        await anyio.to_thread.run_sync(journal.close)
+
+
+def _pinned_line(record: EndpointRecord | None, server_url: str) -> tuple[str | None, bool]:
+    """The server's own verdict on Rivya's signatures, in words, and whether it is unverified."""
+    if record is None or record.url != server_url:
+        return None, False
+    if record.pinned is None:
+        return (
+            "the server has not verified Rivya's signature scheme (unverified): no known convention verified a "
+            "delivery, so tasks finish by polling at the documented pace",
+            True,
+        )
+    return f"the server verifies deliveries as {record.pinned.name}", False
+
+
 async def check_webhooks(
     client: AsyncRivyaClient,
     public_url: str,
@@ -258,8 +293,10 @@ async def check_webhooks(
     listen: str | None,
     wait: float = WEBHOOK_WAIT_SECONDS,
     clock: Callable[[], float] = time.time,
+    record: EndpointRecord | None = None,
 ) -> list[Check]:
-    """The server's endpoint (registered? active?) and a test delivery's signature convention."""
+    """The server's endpoint (registered? active? which convention it pinned, from ``record``, its
+    journal's) and a test delivery's signature convention."""
     base = public_url.rstrip("/")
     server_url, doctor_url = base + SERVER_WEBHOOK_PATH, base + DOCTOR_WEBHOOK_PATH
     checks: list[Check] = []
@@ -275,6 +312,8 @@ async def check_webhooks(
             )
         ]
     ours = [e for e in endpoints if e.url == server_url and (e.status or "active") != "revoked"]
+    pinned, unverified = _pinned_line(record, server_url)
+    extra = (pinned,) if pinned else ()
     if not ours:
         checks.append(Check("webhook endpoint", "ok", (f"none at {server_url} yet; the server registers it at start",)))
     elif (ours[0].status or "active") != "active":
@@ -282,12 +321,22 @@ async def check_webhooks(
             Check(
                 "webhook endpoint",
                 "warn",
-                (f"{ours[0].id} at {server_url} is {ours[0].status} (failure_count {ours[0].failure_count})",),
+                (f"{ours[0].id} at {server_url} is {ours[0].status} (failure_count {ours[0].failure_count})", *extra),
                 "Restart the server with --public-url: it re-enables the endpoint (tasks finish by polling meanwhile).",
             )
         )
+    elif unverified:
+        checks.append(
+            Check(
+                "webhook endpoint",
+                "warn",
+                (f"{ours[0].id} at {server_url} is active", *extra),
+                "See the webhook delivery row: it names the signature headers Rivya sends; report them so the "
+                "scheme can be added.",
+            )
+        )
     else:
-        checks.append(Check("webhook endpoint", "ok", (f"{ours[0].id} at {server_url} is active",)))
+        checks.append(Check("webhook endpoint", "ok", (f"{ours[0].id} at {server_url} is active", *extra)))
     try:
         host, port = _listen_address(public_url, listen)
     except ValueError:

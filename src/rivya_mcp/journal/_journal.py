@@ -1042,6 +1042,12 @@ class TaskJournal:
         with self._lock, self.store.read() as tx:
             return tx.one(f"SELECT 1 FROM files WHERE {where}", args) is not None
 
+    def file_mime_type(self, file_id: str) -> str | None:
+        """The type recorded when ``file_id`` was uploaded (the one sniffed from its bytes), if any."""
+        with self._lock, self.store.read() as tx:
+            row = tx.one("SELECT mime_type FROM files WHERE file_id = ?", (file_id,))
+        return None if row is None or row[0] is None else str(row[0])
+
     # -- internals -------------------------------------------------------------------------
 
     def _mine(self, where: str, args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from rivya_mcp.client import NotFoundError, ResultExpiredError
+from rivya_mcp.client import CreateNotSettledError, DeadlineExceededError, NotFoundError, ResultExpiredError
 from rivya_mcp.server._errors import ToolFailure, failure_for_exception
 
 _LOG = "(details are in its log)"
@@ -56,6 +56,14 @@ def call_failure(exc: BaseException, state: CallState) -> tuple[ToolFailure, boo
             # Keep the advice that fixes the cause (a key, a scope); the task waits meanwhile.
             next_step = f'{failed.next_step} Then call get_task with task_id="{task}" instead of creating a new task.'
         return dataclasses.replace(failed, message=message, next_step=next_step, task_id=task), False
+    if isinstance(exc, CreateNotSettledError):
+        if exc.idempotency_key == state.idempotency_key:
+            return not_settled(failed, exc), False
+        # Another keyed request (an upload) ran out of the call's time: no create was sent.
+        slow = DeadlineExceededError(
+            str(exc), last_error=exc.last_error, retry_after=exc.retry_after, request_id=exc.request_id
+        )
+        failed = failure_for_exception(slow) or failed
     if state.idempotency_key and failed.retryable:
         # A create whose outcome is unknown: repeating it under the same key is safe.
         next_step = (
@@ -64,6 +72,31 @@ def call_failure(exc: BaseException, state: CallState) -> tuple[ToolFailure, boo
         )
         return dataclasses.replace(failed, next_step=next_step), False
     return failed, False
+
+
+def not_settled(failed: ToolFailure, exc: CreateNotSettledError) -> ToolFailure:
+    """A create sent under ``key`` that Rivya had not settled when the call's time ran out.
+
+    It may already be created and charged, so the one safe way forward is that same key: the
+    server keeps re-sending it in the background (``tasks.TaskService.pursue``) and the agent may too.
+    """
+    key = exc.idempotency_key
+    last = exc.last_error
+    answer = f" Rivya's last answer: {last.code or type(last).__name__}." if last is not None else ""
+    return dataclasses.replace(
+        failed,
+        message=(
+            f"This call's create was sent to Rivya under idempotency_key {key!r}, and Rivya has not settled it "
+            "yet: it may already be created, and charged. This server keeps re-sending it under that same key "
+            "in the background until Rivya answers, then finishes the task and saves the image; list_tasks "
+            f"shows it as soon as it exists.{answer}"
+        ),
+        next_step=(
+            f"Wait a little, then call list_tasks (and get_task with the task id it shows); or call again with "
+            f'exactly the same arguments and idempotency_key="{key}" to get that same task. Never a new '
+            "idempotency_key for this request: that would create, and charge, a second image."
+        ),
+    )
 
 
 def unknown_task(failed: ToolFailure, task_id: str, *, recorded: bool) -> ToolFailure:

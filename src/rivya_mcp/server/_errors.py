@@ -37,7 +37,7 @@ from rivya_mcp.client import (
 from rivya_mcp.journal import BudgetExceeded, IdempotencyKeyReused
 from rivya_mcp.manifest import ArgumentError
 from rivya_mcp.references import ReferenceError as ReferenceLoadError
-from rivya_mcp.tasks import MISSING_KEY_HELP, DataFolderUnusable, OutputFolderUnusable, current_caller
+from rivya_mcp.tasks import MISSING_KEY_HELP, DataFolderUnusable, IntentTooOld, OutputFolderUnusable, current_caller
 
 NOTHING_CHARGED = "Nothing was sent to Rivya, so no credits were spent."
 # A failure's message and next step, at most (an upstream error message can be any length).
@@ -130,6 +130,14 @@ def failure_for_exception(exc: BaseException) -> ToolFailure | None:
         )
     if isinstance(exc, ToolInputError):
         return ToolFailure("invalid_arguments", f"{exc.message} {NOTHING_CHARGED}", False, exc.next_step)
+    if isinstance(exc, IntentTooOld):
+        return ToolFailure(
+            "intent_expired",
+            str(exc),
+            False,
+            "Check the task list as described above before creating the image again; for a new image, call "
+            "again with a new idempotency_key (or none).",
+        )
     if isinstance(exc, IdempotencyKeyReused):
         return ToolFailure(
             "idempotency_conflict",
@@ -252,7 +260,9 @@ _API_RULES: tuple[tuple[type[RivyaError] | tuple[type[RivyaError], ...], _ApiRul
                                      "Call again in a little while (get_task with the task id, if you have one).",
                                      retryable=True, own_code=False, retry_after=True)),
     (ModelNotCallableError, _ApiRule("model_not_callable", "{said}",
-                                     "Rivya does not offer this model through the API now; nothing was charged.",
+                                     "No create was sent, so nothing was charged. Ask the user to set RIVYA_MODEL "
+                                     "to a model Rivya's catalog lists as available through the API (rivya-mcp "
+                                     "doctor checks it), or to wait until Rivya offers this one.",
                                      retryable=False, own_code=False)),
     (APIConnectionError, _ApiRule("connection_failed", "Could not reach Rivya: {said}",
                                   "Check the network (and RIVYA_BASE_URL), then call again; pass an idempotency_key so "

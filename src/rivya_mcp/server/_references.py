@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from typing import IO, Any, cast
 from urllib.parse import urlparse
 
@@ -15,9 +16,24 @@ import anyio
 
 from rivya_mcp.client import SUCCEEDED, AsyncRivyaClient, InvalidRequestError, NotFoundError, RivyaFile
 from rivya_mcp.manifest import Manifest, UploadPolicy
-from rivya_mcp.references import LoadedReference, could_be_id, load_reference, verify_reference
+from rivya_mcp.references import LoadedReference, could_be_id, load_reference, sniff_image_type, verify_reference
 from rivya_mcp.server._errors import ToolInputError
 from rivya_mcp.tasks import Ledger, LiveCatalog, TaskService, current_caller
+
+# Only images are references for the image models this server drives (the manifests' upload kinds).
+REFERENCE_KIND = "image"
+
+
+def reference_item(file: RivyaFile, mime_type: str | None) -> dict[str, Any]:
+    """``file`` as a ``referenceMediaItems`` entry with what we know ourselves: it is an image, of the
+    type we sniffed from its bytes. rivya-api.md §3.2 requires ``kind`` in an item, and the Files
+    API is not known to echo it (the variant's file object has no ``kind``), so it is never left to
+    the upload's answer."""
+    item = file.as_reference_item(kind=REFERENCE_KIND, mime_type=mime_type)
+    item["kind"] = REFERENCE_KIND
+    if mime_type is not None:
+        item["mimeType"] = mime_type
+    return item
 
 
 class References:
@@ -56,7 +72,9 @@ class References:
             verify=False,  # the deep check runs while the upload is sent: see upload
         )
 
-    async def upload(self, client: AsyncRivyaClient, loaded: LoadedReference, ledger: Ledger) -> RivyaFile:
+    async def upload(
+        self, client: AsyncRivyaClient, loaded: LoadedReference, ledger: Ledger, *, deadline: float | None = None
+    ) -> RivyaFile:
         """Upload the bytes that were checked (never the path again: the file could have changed).
 
         The cheap checks (size, signature, type, header dimensions, the bomb limit) passed before
@@ -70,15 +88,16 @@ class References:
           (``client._gated``).
 
         tests/hostile holds the server to that. The uploaded file is recorded in the journal, so
-        its id is recognised later whatever its shape.
+        its id is recognised later whatever its shape. ``deadline`` bounds the upload's retries.
         """
         upload = partial(
             client.upload_file,
-            kind="image",
+            kind=REFERENCE_KIND,
             filename=loaded.filename,
             mime_type=loaded.mime_type,
             model=self.settings.model,
             max_bytes=(await self.upload_policy()).max_bytes,
+            deadline=deadline,
         )
         if loaded.stream is not None:
             with loaded.stream:
@@ -114,14 +133,21 @@ class References:
         return uploaded
 
     async def item(
-        self, source: str, client: AsyncRivyaClient, ledger: Ledger, *, ready: Callable[[], Awaitable[None]]
+        self,
+        source: str,
+        client: AsyncRivyaClient,
+        ledger: Ledger,
+        *,
+        ready: Callable[[], Awaitable[None]],
+        deadline: float | None = None,
     ) -> dict[str, Any]:
-        """The reference as a ``referenceMediaItems`` entry; ``ready`` is awaited before any request."""
+        """The reference as a ``referenceMediaItems`` entry; ``ready`` is awaited before any request,
+        and ``deadline`` bounds every wait of them."""
         if could_be_id(source):
             # An id has no white space of its own; a path keeps it (it may be part of a name).
             ident = source.strip()
             await ready()
-            item = await self._by_id(ident, client, ledger)
+            item = await self._by_id(ident, client, ledger, deadline)
             if item is not None:
                 return item
             raise ToolInputError(
@@ -132,7 +158,7 @@ class References:
             )
         loaded = await self.load(source)
         await ready()
-        return dict((await self.upload(client, loaded, ledger)).as_reference_item())
+        return reference_item(await self.upload(client, loaded, ledger, deadline=deadline), loaded.mime_type)
 
     async def image_of(
         self, source: str, client: AsyncRivyaClient, ledger: Ledger, *, what: str = "reference"
@@ -192,7 +218,9 @@ class References:
         image = await self.service.save(generation)
         return image.data if image.data is not None else await anyio.Path(image.path).read_bytes()
 
-    async def _by_id(self, source: str, client: AsyncRivyaClient, ledger: Ledger) -> dict[str, Any] | None:
+    async def _by_id(
+        self, source: str, client: AsyncRivyaClient, ledger: Ledger, deadline: float | None
+    ) -> dict[str, Any] | None:
         """The reference item for a file id or task id, or None when ``source`` is neither.
 
         An id's shape is never relied on (rivya-api.md shows no file id; the task ids it shows are
@@ -201,12 +229,14 @@ class References:
         this happens before any create, so a wrong id costs nothing.
         """
         if not await ledger.knows_file(source) and await ledger.get(source) is not None:
-            return await self._task(source, client, ledger)
+            return await self._task(source, client, ledger, deadline)
         if current_caller().confined and not await ledger.knows_file(source):
             # A person's ids are the ones recorded as theirs: nobody else's file is asked of the API.
             return None
         try:
-            return dict((await client.get_file(source)).as_reference_item())
+            file = await client.get_file(source, deadline=deadline)
+            # The type as the file object states it; else what the journal recorded at its upload.
+            return reference_item(file, file.mime_type or await ledger.file_mime_type(source))
         except (NotFoundError, InvalidRequestError):
             # Assumption (the docs give no error for a malformed id): a 400 means "not a file id"
             # as much as a 404 does.
@@ -216,22 +246,36 @@ class References:
                     "Call upload_reference again with the original image, or pass the image itself.",
                 ) from None
         try:
-            return await self._task(source, client, ledger)
+            return await self._task(source, client, ledger, deadline)
         except (NotFoundError, InvalidRequestError):
             return None
 
-    async def _task(self, source: str, client: AsyncRivyaClient, ledger: Ledger) -> dict[str, Any]:
+    async def _task(
+        self, source: str, client: AsyncRivyaClient, ledger: Ledger, deadline: float | None
+    ) -> dict[str, Any]:
         # The API accepts only reference URLs issued by its Files API: re-upload the result.
         # A task still running is not polled ahead of its turn: the journal's record answers.
-        generation = await self.service.latest(source)
+        generation = await self.service.latest(source, deadline=deadline)
         if generation.status != SUCCEEDED:
             raise ToolInputError(
                 f"Task {source} is {generation.status}; only a finished (succeeded) task can be a reference.",
                 f'Call get_task with task_id="{source}" until it succeeds, then edit again.',
             )
-        image = await self.service.save(generation)
+        image = await self.service.save(generation, deadline=deadline)
+        mime_type = sniff_image_type(image.data if image.data is not None else await _head(image.path))
         uploaded = await client.upload_file(
-            image.path, kind="image", model=self.settings.model, max_bytes=(await self.upload_policy()).max_bytes
+            image.path,
+            kind=REFERENCE_KIND,
+            mime_type=mime_type,
+            model=self.settings.model,
+            max_bytes=(await self.upload_policy()).max_bytes,
+            deadline=deadline,
         )
         await ledger.file_uploaded(uploaded)
-        return dict(uploaded.as_reference_item())
+        return reference_item(uploaded, mime_type)
+
+
+async def _head(path: Path) -> bytes:
+    """The first bytes of a saved image: enough for its signature."""
+    async with await anyio.open_file(path, "rb") as file:
+        return await file.read(64)

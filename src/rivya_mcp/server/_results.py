@@ -187,6 +187,21 @@ async def task_result(
         )
         output.next_step = task_failed.next_step
         return failure(task_failed, structured=output, structured_output=structured_output)
+    if generation.status == SUCCEEDED and followed.downloading:
+        # The call's time ran out mid-download: the server goes on with it in the background.
+        output.done = False
+        output.next_step = (
+            f'Call get_task with task_id="{generation.id}" in a little while; it returns the image once the '
+            "download has finished. Do not create the image again."
+        )
+        credits = generation.final_credits or generation.reserved_credits
+        paid = f"it is paid ({credits} credits)" if credits else "it is paid"
+        summary = (
+            f"Task {generation.id} succeeded and {paid}, but downloading its image from Rivya took longer than this "
+            "call may wait. The download goes on in the background and the image is saved when it completes. "
+            f"This is not an error: nothing is lost.\nNext step: {output.next_step}"
+        )
+        return ok([text(summary)], output, structured_output=structured_output)
     if generation.status == SUCCEEDED:  # without any result URL: paid, not lost, fetched later
         output.done = False
         output.next_step = (

@@ -10,6 +10,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+import anyio
 from mcp import MCPError
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ContentBlock
@@ -22,7 +23,7 @@ from rivya_mcp.server import _results as results
 from rivya_mcp.server._call_failures import CallState
 from rivya_mcp.server._errors import SpendingNotConfirmed, ToolInputError
 from rivya_mcp.server._progress import ProgressReporter
-from rivya_mcp.server._references import References
+from rivya_mcp.server._references import References, reference_item
 from rivya_mcp.server._safety import safety_refusal_hint
 from rivya_mcp.server._schemas import (
     CONFIRM_CREDITS,
@@ -54,6 +55,7 @@ from rivya_mcp.server.studio import (
     wants_region,
 )
 from rivya_mcp.tasks import (
+    MIN_CALL_SECONDS,
     Followed,
     Intent,
     Ledger,
@@ -100,6 +102,12 @@ class ToolBodies:
         requested = control.get(WAIT_SECONDS, self.settings.wait_seconds)
         return max(0.0, min(float(requested), MAX_WAIT_SECONDS))
 
+    @staticmethod
+    def _deadline(started: float, wait: float) -> float:
+        """When every wait of a call started at ``started`` must end: ``wait`` seconds on, but
+        never sooner than ``MIN_CALL_SECONDS`` (the create, the upload, the download need that)."""
+        return started + max(wait, MIN_CALL_SECONDS)
+
     async def result_of(self, followed: Followed, *, reused: bool) -> CallToolResult:
         """What the agent gets for a followed task (blocking calls and Tasks handles alike)."""
         return await results.task_result(
@@ -117,16 +125,24 @@ class ToolBodies:
     async def _generate(
         self, mode: Mode, tool: str, arguments: dict[str, Any], ctx: Context, state: CallState
     ) -> CallToolResult:
+        started = anyio.current_time()
         args, control = check_generation(self.manifest, mode, self.schemas[tool], arguments)
         count = int(control.get(COUNT, 1))
         wait = self._wait(control)
+        # Every wait of this call (uploads, the create and its retries, status requests, the
+        # download) ends by then, whatever Retry-After asks; the task is then returned pending.
+        deadline = self._deadline(started, wait)
         client = self.runtime.client()
         prompt = str(args[PROMPT_KEY])
         self._check_prompt(prompt, tool, self.catalog.current)  # the limits known without a request
 
         async def live_prompt_check() -> None:
-            # Before anything leaves for the API: the live catalog's limit, read once per process.
-            self._check_prompt(prompt, tool, await self.catalog.limits(client))
+            # Before anything leaves for the API: the live catalog (read once per process) may list
+            # the model as not callable, and its prompt limit may be stricter.
+            self._check_prompt(prompt, tool, await self.catalog.require_callable(client))
+
+        def left_to_wait() -> float:
+            return max(0.0, started + wait - anyio.current_time())
 
         ledger = await self.runtime.ledger()
         reporter = ProgressReporter(ctx)
@@ -174,7 +190,7 @@ class ToolBodies:
                 candidate.intent = Intent(key, mode, model, prompt, recorded, reference, cost=per_image)
             elif reference is not None:
                 if item is None:  # one upload, shared by every candidate
-                    item = await self._reference_item(reference, region, client, ledger, live_prompt_check)
+                    item = await self._reference_item(reference, region, client, ledger, live_prompt_check, deadline)
                 with_reference = to_wire_params(self.manifest, mode, args, references=[item])
                 candidate.intent = Intent(key, mode, model, prompt, with_reference, reference, cost=per_image)
             else:
@@ -189,7 +205,7 @@ class ToolBodies:
                 # Kept before the create leaves: whoever saves the result (after a restart too) composites it.
                 await region.record(ledger, intent.idempotency_key)
             try:
-                return await self.service.create(intent, on_sent=sent)
+                return await self.service.create(intent, on_sent=sent, deadline=deadline)
             except APIStatusError as exc:
                 if region is not None and is_refusal(exc):
                     await ledger.forget_composition(intent.idempotency_key)
@@ -204,15 +220,27 @@ class ToolBodies:
         if count == 1:
             [only] = candidates
             if only.earlier_task is not None:
-                generation = await self.service.latest(only.earlier_task)
+                generation = await self.service.latest(only.earlier_task, deadline=deadline)
                 state.task_id, state.created = generation.id, True
-                return await self._created(generation, wait, reporter, prompt=prompt, reused=True)
+                return await self._created(
+                    generation, left_to_wait(), reporter, prompt=prompt, reused=True, deadline=deadline
+                )
             generation = await send(only.intent)
             state.task_id, state.created = generation.id, True
-            return await self._created(generation, wait, reporter, prompt=prompt, reused=False)
+            return await self._created(
+                generation, left_to_wait(), reporter, prompt=prompt, reused=False, deadline=deadline
+            )
         # Variations: side by side, each its own task; a blocking call even for a client of the Tasks
         # extension (one protocol handle follows one task), which then gets this result as it is.
-        await run_candidates(self.service, candidates, send=send, wait=wait, prompt=prompt, reporter=reporter)
+        await run_candidates(
+            self.service,
+            candidates,
+            send=send,
+            wait=left_to_wait(),
+            prompt=prompt,
+            reporter=reporter,
+            deadline=deadline,
+        )
         if not any_created(candidates):
             error = first_error(candidates)
             assert error is not None
@@ -231,22 +259,33 @@ class ToolBodies:
         client: AsyncRivyaClient,
         ledger: Ledger,
         ready: Callable[[], Awaitable[None]],
+        deadline: float,
     ) -> dict[str, Any]:
         """The reference as a ``referenceMediaItems`` entry; a region edit's loaded bytes are uploaded
         as they were checked and will be composited with."""
         if region is not None and region.loaded is not None:
             await ready()
-            return dict((await self.references.upload(client, region.loaded, ledger)).as_reference_item())
-        return await self.references.item(reference, client, ledger, ready=ready)
+            uploaded = await self.references.upload(client, region.loaded, ledger, deadline=deadline)
+            return reference_item(uploaded, region.loaded.mime_type)
+        return await self.references.item(reference, client, ledger, ready=ready, deadline=deadline)
 
     async def _created(
-        self, generation: Generation, wait: float, reporter: ProgressReporter, *, prompt: str, reused: bool
+        self,
+        generation: Generation,
+        wait: float,
+        reporter: ProgressReporter,
+        *,
+        prompt: str,
+        reused: bool,
+        deadline: float,
     ) -> CallToolResult:
         await reporter(StatusUpdate("found" if reused else "created", generation))
         if (hand_over := HAND_OVER.get()) is not None:
             hand_over(generation)
             return await self.result_of(Followed(generation, 0.0), reused=reused)
-        followed = await self.service.follow(generation, wait=wait, on_status=reporter, prompt=prompt)
+        followed = await self.service.follow(
+            generation, wait=wait, on_status=reporter, prompt=prompt, deadline=deadline
+        )
         return await self.result_of(followed, reused=reused)
 
     async def _spending(
@@ -278,11 +317,12 @@ class ToolBodies:
     # --- references --------------------------------------------------------------------------
 
     async def upload_reference(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
+        deadline = self._deadline(anyio.current_time(), self.settings.wait_seconds)
         args = check(self.schemas["upload_reference"], arguments)
         client = self.runtime.client()
         loaded = await self.references.load(str(args["source"]))  # a path keeps its white space
-        uploaded = await self.references.upload(client, loaded, await self.runtime.ledger())
-        item = dict(uploaded.as_reference_item())
+        uploaded = await self.references.upload(client, loaded, await self.runtime.ledger(), deadline=deadline)
+        item = reference_item(uploaded, loaded.mime_type)
         output = UploadOutput(
             file=FileOut.model_validate(uploaded.model_dump(mode="json")),
             reference_item=item,
@@ -300,8 +340,10 @@ class ToolBodies:
     # --- readers -----------------------------------------------------------------------------
 
     async def get_task(self, arguments: dict[str, Any], ctx: Context, state: CallState) -> CallToolResult:
+        started = anyio.current_time()
         args = check(self.schemas["get_task"], arguments)
         wait = self._wait(args)
+        deadline = self._deadline(started, wait)
         self.runtime.client()  # a missing key is refused before anything else
         ledger = await self.runtime.ledger()
         task_id = str(args["task_id"])
@@ -311,17 +353,20 @@ class ToolBodies:
         reporter = ProgressReporter(ctx)
         # Before the task's next turn (rivya-api §3.4 pace, shared by every call and process) the
         # journal's record answers, without a request; the wait below then polls at its turns.
-        generation = await self.service.latest(task_id)
+        generation = await self.service.latest(task_id, deadline=deadline)
         await reporter(StatusUpdate("looked", generation))
         entry = await ledger.get(task_id)
         prompt = entry.prompt if entry and entry.prompt else ""
-        followed = await self.service.follow(generation, wait=wait, on_status=reporter, prompt=prompt)
+        wait = max(0.0, started + wait - anyio.current_time())
+        followed = await self.service.follow(
+            generation, wait=wait, on_status=reporter, prompt=prompt, deadline=deadline
+        )
         return await self.result_of(followed, reused=False)
 
     async def get_credits(self, arguments: dict[str, Any], _ctx: Context, _state: CallState) -> CallToolResult:
         check(self.schemas["get_credits"], arguments)
         client = self.runtime.client()
-        credits = await client.get_credits()
+        credits = await client.get_credits(deadline=self._deadline(anyio.current_time(), self.settings.wait_seconds))
         cost = (await self.catalog.limits(client)).base_credits
         text = (
             f"Balance: {credits.current_credits} credits. generate_image and edit_image cost {cost} credits "

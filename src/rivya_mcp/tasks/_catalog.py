@@ -7,6 +7,13 @@ public (rivya-api §3.1): it is read once per process when first needed, with a 
 failing to read it is logged and costs nothing but the second opinion (it is tried again after
 ``CATALOG_RETRY_SECONDS``). Nothing waits for it at start-up.
 
+It is read entry by entry (``client.read_catalog``): an entry nobody can read (a chat model's
+``supported_modes: null``, a string where a number belongs) is skipped and logged once, and the
+others still count. A model the catalog lists as not callable through the API (``api_status``
+other than ``available``, a chat model) is refused before any upload or create
+(``ModelNotCallableError``), saying why; one the catalog does not list, or lists unreadably, is
+not refused on that account (the manifest's limits apply).
+
 A prompt always has a hard cap, even where neither source states a limit: a 1 MB prompt would be
 charged, journaled and carried in every ``list_tasks``.
 """
@@ -15,11 +22,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 
-from rivya_mcp.client import AsyncRivyaClient, ModelInfo
+from rivya_mcp.client import AsyncRivyaClient, ModelInfo, ModelNotCallableError
 from rivya_mcp.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -31,9 +37,6 @@ CATALOG_RETRY_SECONDS = 600.0
 # The longest prompt limit any Rivya image model documents (nano-banana-2, gpt-image-2: 20000,
 # rivya-api §7.3). flux-kontext-max documents none; this bounds it all the same.
 HARD_PROMPT_CAP = 20_000
-# rivya-api §3.1 leaves the shape of `reference_media` undocumented ([UNKNOWN]). A byte count is
-# read only from a number under one of these names; anything else is ignored, never guessed at.
-UPLOAD_SIZE_KEYS = ("max_bytes", "max_size_bytes", "maxBytes", "max_file_size", "max_size")
 
 
 @dataclass(frozen=True)
@@ -43,17 +46,6 @@ class Limits:
     max_prompt_length: int
     max_upload_bytes: int
     base_credits: int
-
-
-def _stated_upload_bytes(entry: ModelInfo) -> int | None:
-    media: Any = (entry.model_extra or {}).get("reference_media")
-    if not isinstance(media, dict):
-        return None
-    for key in UPLOAD_SIZE_KEYS:
-        value = _positive_int(media.get(key))
-        if value is not None:
-            return value
-    return None
 
 
 def _positive_int(value: object) -> int | None:
@@ -78,7 +70,8 @@ def effective_limits(manifest: Manifest, entry: ModelInfo | None) -> tuple[Limit
     if stated_prompt is not None and stated_prompt != manifest.max_prompt_length:
         notes.append(f"max_prompt_length: manifest {manifest.max_prompt_length}, catalog {stated_prompt}")
         prompt = min(prompt, stated_prompt)
-    stated_upload = _stated_upload_bytes(entry)
+    # ``reference_media`` is undocumented (§3.1): the client reads a byte count, or "N MB" as N × 10⁶.
+    stated_upload = entry.max_upload_bytes
     if stated_upload is not None and stated_upload != upload:
         notes.append(f"upload size: manifest {upload} bytes, catalog {stated_upload} bytes")
         upload = min(upload, stated_upload)
@@ -98,6 +91,8 @@ class LiveCatalog:
         self._limits, _ = effective_limits(manifest, None)
         self._read = False
         self._failed_at: float | None = None
+        self._refusal: ModelNotCallableError | None = None
+        self._read_at = 0.0
         self._lock = anyio.Lock()
 
     @property
@@ -107,27 +102,55 @@ class LiveCatalog:
 
     async def limits(self, client: AsyncRivyaClient) -> Limits:
         """The limits in force; reads the catalog first if it has not been read yet."""
-        failed_lately = self._failed_at is not None and anyio.current_time() - self._failed_at < CATALOG_RETRY_SECONDS
-        if self._read or failed_lately:
-            return self._limits
-        async with self._lock:
-            if not self._read:
-                await self._load(client)
+        await self._ensure(client)
         return self._limits
 
+    async def require_callable(self, client: AsyncRivyaClient) -> Limits:
+        """The limits in force, after making sure the catalog does not list the model as not
+        callable through the API; raises ``ModelNotCallableError`` (before anything is sent)."""
+        await self._ensure(client)
+        if self._refusal is not None:
+            raise self._refusal
+        return self._limits
+
+    async def _ensure(self, client: AsyncRivyaClient) -> None:
+        now = anyio.current_time()
+        failed_lately = self._failed_at is not None and now - self._failed_at < CATALOG_RETRY_SECONDS
+        # A refusal is looked at again now and then: the model may have become callable since.
+        stale_refusal = self._refusal is not None and now - self._read_at >= CATALOG_RETRY_SECONDS
+        if (self._read and not stale_refusal) or failed_lately:
+            return
+        async with self._lock:
+            if not self._read or stale_refusal:
+                await self._load(client)
+
     async def _load(self, client: AsyncRivyaClient) -> None:
-        entry: ModelInfo | None = None
+        model_id = self.manifest.id
         try:
-            with anyio.fail_after(CATALOG_TIMEOUT_SECONDS):
-                models = await client.list_models()
+            catalog = await client.read_catalog(timeout=CATALOG_TIMEOUT_SECONDS)
         except Exception as exc:  # a timeout, an outage, a body we cannot read: never fatal
             self._failed_at = anyio.current_time()
             log.warning("model catalog unavailable (%s); the manifest's limits apply", type(exc).__name__)
             return
-        entry = next((m for m in models if m.id == self.manifest.id), None)
+        self._refusal = None
+        self._read_at = anyio.current_time()
+        entry = catalog.find(model_id)
         if entry is None:
-            log.warning("model catalog does not list %s; the manifest's limits apply", self.manifest.id)
+            unreadable = catalog.unreadable_entry(model_id)
+            if unreadable is not None:
+                log.warning("model catalog: the entry of %s cannot be read; the manifest's limits apply", model_id)
+            else:
+                log.warning("model catalog does not list %s; the manifest's limits apply", model_id)
+        elif not entry.is_callable:
+            reason = entry.not_callable_reason or "not callable"
+            log.warning("model catalog: %s", reason)
+            self._refusal = ModelNotCallableError(
+                f"Rivya's model catalog lists {model_id} but not as callable through the API: {reason}. "
+                "No request was sent and no credits were spent.",
+                model_id=model_id,
+                api_status=entry.api_status,
+            )
         self._limits, notes = effective_limits(self.manifest, entry)
         for note in notes:
-            log.warning("model catalog and manifest disagree for %s (%s); the stricter applies", self.manifest.id, note)
+            log.warning("model catalog and manifest disagree for %s (%s); the stricter applies", model_id, note)
         self._read = True

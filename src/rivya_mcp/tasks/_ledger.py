@@ -201,6 +201,9 @@ class Ledger:
             f"could not record file {file.id}",
         )
 
+    async def file_mime_type(self, file_id: str) -> str | None:
+        return await self._safely(lambda j: j.file_mime_type(file_id), None, f"could not read file {file_id}")
+
     async def knows_file(self, file_id: str) -> bool:
         return await self._safely(lambda j: j.has_file(file_id), False, f"could not read file {file_id}")
 

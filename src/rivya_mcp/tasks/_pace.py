@@ -27,10 +27,10 @@ from rivya_mcp.client import (
     FAILED,
     FIRST_POLL_DELAY,
     SUCCEEDED,
-    APIStatusError,
     AsyncRivyaClient,
     Generation,
     GenerationResult,
+    RivyaError,
     TaskError,
     poll_delay,
 )
@@ -119,12 +119,20 @@ class PollPacer:
         self._remember(generation.id, now).next_at = now + timedelta(seconds=FIRST_POLL_DELAY * self.scale)
 
     async def poll(
-        self, client: AsyncRivyaClient, ledger: Ledger, task_id: str, entry: JournalEntry | None
+        self,
+        client: AsyncRivyaClient,
+        ledger: Ledger,
+        task_id: str,
+        entry: JournalEntry | None,
+        *,
+        deadline: float | None = None,
     ) -> Generation | None:
-        """Take the task's turn and ``GET`` it; None when it is not this caller's turn yet.
+        """Take the task's turn and ``GET`` it (by ``deadline``); None when it is not this caller's turn yet.
 
         Call it once ``due_in`` is 0. None means another process took the turn first (its answer
-        reaches the journal): look at ``due_in`` again.
+        reaches the journal): look at ``due_in`` again. Whatever the request ends with, a
+        ``Retry-After`` the API gave (also one the deadline did not leave time for) holds the next
+        turn at least that far off.
         """
         shared = entry is not None and ledger.available
         interval = self._interval(task_id, entry)
@@ -146,10 +154,10 @@ class PollPacer:
         generation: Generation | None = None
         retry_after: float | None = None
         try:
-            generation = await client.get_generation(task_id)
+            generation = await client.get_generation(task_id, deadline=deadline)
             return generation
-        except APIStatusError as exc:
-            retry_after = exc.retry_after
+        except RivyaError as exc:
+            retry_after = getattr(exc, "retry_after", None)
             raise
         finally:
             # Counted from the end of the request, so a slow answer or a retried 429 inside the

@@ -8,13 +8,16 @@ pass, in the background, takes every entry recorded *before* this start:
   image is saved, so a later ``get_task`` or ``list_tasks`` delivers it from disk, even once the
   result URL has expired.
 - **Unanswered creates** (``unsubmitted`` intents: the create POST left, its answer never came
-  back) are re-sent with the recorded ``Idempotency-Key`` and the exact recorded body. If the
-  first POST reached the API, the API answers with the original task and charges nothing more; the
-  task is then followed like the others. If it never arrived, the re-send creates the task the
-  agent asked for and was never told about. That is the edge of this choice: an agent that, in
-  the meantime, made the same request again *without* an idempotency key gets a second task.
-  Intents older than ``INTENT_MAX_AGE`` are not re-sent (marked ``abandoned``): by then the agent
-  has moved on, and the API may no longer remember the key, so a re-send could charge again.
+  back, or Rivya had not settled it yet) are re-sent with the recorded ``Idempotency-Key``, the
+  exact recorded body and its ``client_request_id``. If the first POST reached the API, the API
+  answers with the original task and charges nothing more; the task is then followed like the
+  others. If it never arrived, the re-send creates the task the agent asked for and was never told
+  about. That is the edge of this choice: an agent that, in the meantime, made the same request
+  again *without* an idempotency key gets a second task. A re-send Rivya answers "not settled yet"
+  (409 to a key already sent) goes on at the documented pace until it settles
+  (``TaskService.pursue``). Intents older than ``INTENT_MAX_AGE`` are never re-sent: the API may
+  no longer remember the key, so a re-send could charge again. They end ``unconfirmed``, with
+  what to check (their ``client_request_id`` in Rivya's task list) in the journal and the log.
 
 Only entries of the current upstream (base URL) are taken, each with the key it was sent with:
 the operator's entries (and, behind a team's identity provider, its people's) with the operator's
@@ -43,22 +46,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import anyio
 
-from rivya_mcp.client import SUCCEEDED, ResultExpiredError, printable
-from rivya_mcp.journal import ABANDONED, UNSUBMITTED, JournalEntry
+from rivya_mcp.client import CreateNotSettledError, printable
+from rivya_mcp.journal import UNSUBMITTED, JournalEntry
 from rivya_mcp.tasks._caller import Caller
-from rivya_mcp.tasks._service import Intent, TaskService
+from rivya_mcp.tasks._service import INTENT_MAX_AGE, MAX_FOLLOW_SECONDS, Intent, IntentTooOld, TaskService
 from rivya_mcp.tasks.images._disk import DataFolderUnusable
 
 log = logging.getLogger(__name__)
 
-# Idempotency keys are commonly remembered for a day (Stripe: 24 h); Rivya does not say. Past that
-# a re-send may not be recognised as a repeat, and the agent has long stopped waiting for it.
-INTENT_MAX_AGE = timedelta(hours=24)
-# How long one recovered task is followed before it is left for get_task or the next start.
-MAX_FOLLOW_SECONDS = 30 * 60.0
+__all__ = ["INTENT_MAX_AGE", "MAX_FOLLOW_SECONDS", "MAX_PARALLEL", "Recovery", "intent_of"]
+
 # Tasks recovered at once: a restart after a busy session should not burst the API.
 MAX_PARALLEL = 4
 
@@ -205,8 +206,13 @@ class Recovery:
             latest = await ledger.by_key(entry.idempotency_key)
             if latest is None or latest.task_id is not None or latest.status != UNSUBMITTED:
                 return  # answered after all (the sender was slow, not dead)
-            if not await self._send(latest, under_lease=True):
-                return
+            sent = await self._send(latest, under_lease=True)
+        if sent == "unsettled":
+            # Outside the lease: each of its re-sends takes the lease for itself.
+            await self.service.pursue(intent_of(latest))
+            return
+        if sent != "task":
+            return
         latest = await ledger.by_key(entry.idempotency_key)
         if latest is not None:
             await self._finish(latest)
@@ -223,36 +229,38 @@ class Recovery:
                 log.warning("recovery: %s left for later: %s: %s", what, type(exc).__name__, exc)
 
     async def _resend(self, entry: JournalEntry) -> None:
-        if await self._send(entry, under_lease=False):
+        sent = await self._send(entry, under_lease=False)
+        if sent == "unsettled":
+            await self.service.pursue(intent_of(entry))
+        elif sent == "task":
             latest = await (await self.runtime.ledger()).by_key(entry.idempotency_key)
             await self._finish(latest or entry)
 
-    async def _send(self, entry: JournalEntry, *, under_lease: bool) -> bool:
-        """Re-send an unanswered create under its key; whether a task came of it.
+    async def _send(self, entry: JournalEntry, *, under_lease: bool) -> Literal["task", "none", "unsettled"]:
+        """Re-send an unanswered create under its key: whether a task came of it (``task``), or
+        Rivya has not settled it yet (``unsettled``: the caller follows it at the documented pace
+        until it does, ``TaskService.pursue``, outside any lease), or nothing more is to be done.
 
         An unclear failure (5xx, connection lost) leaves the intent ``unsubmitted``: that create may
-        have been charged, so only a re-send under the same key may settle it (the next pass).
+        have been charged, so only a re-send under the same key may settle it (the next pass). One
+        older than ``INTENT_MAX_AGE`` is never re-sent (``TaskService.send`` ends it ``unconfirmed``).
         """
         ledger = await self.runtime.ledger()
         key = entry.idempotency_key
-        age = self._now() - entry.created_at
-        if age > INTENT_MAX_AGE:
-            await ledger.ended(
-                key,
-                status=ABANDONED,
-                code="intent_expired",
-                message=f"The create was never answered and is older than {INTENT_MAX_AGE}; it was not re-sent.",
-            )
-            log.warning("recovery: intent %s is %s old; not re-sent (marked abandoned)", key, age)
-            return False
         send = self.service.send if under_lease else self.service.create
         try:
             generation = await send(intent_of(entry), unclear=None)
+        except IntentTooOld as exc:
+            log.warning("recovery: intent %s not re-sent: %s", key, exc)
+            return "none"
+        except CreateNotSettledError:
+            log.info("recovery: intent %s is not settled yet; re-sending it under its key at the documented pace", key)
+            return "unsettled"
         except Exception as exc:
             latest = await ledger.by_key(key)
             if latest is not None and latest.status != UNSUBMITTED:
                 log.warning("recovery: the API refused intent %s (%s)", key, getattr(exc, "code", exc))
-                return False
+                return "none"
             raise
         log.info(
             "recovery: intent %s re-sent under its key: task %s (%s)",
@@ -260,42 +268,9 @@ class Recovery:
             printable(generation.id),
             printable(generation.status),
         )
-        return True
+        return "task"
 
     async def _finish(self, entry: JournalEntry) -> None:
-        """Poll the task to its end and save its image, one step at a time under the task's lock."""
-        task_id = entry.task_id
-        if task_id is None:
-            return
-        runtime = self.runtime
-        ledger = await runtime.ledger()
-        started = anyio.current_time()
-        while True:
-            # The task's next turn (its pace is shared with tool calls and other processes), waited
-            # for outside the lock so a tool call on the task is never held up by it.
-            await anyio.sleep(await runtime.poll_due_in(task_id))
-            async with runtime.following(task_id):
-                latest = await ledger.get(task_id) or entry
-                if not latest.needs_finishing:
-                    return  # a tool call finished it while we waited for the lock
-                generation = await runtime.poll(task_id)
-                await ledger.updated(generation)
-                if generation.status == SUCCEEDED and generation.result_url is None:
-                    log.warning("recovery: task %s succeeded without a result URL yet; looking again", task_id)
-                elif generation.status == SUCCEEDED:
-                    try:
-                        image = await self.service.save(generation, prompt=latest.prompt or "", locked=True)
-                    except ResultExpiredError as exc:
-                        # Nothing left to fetch; get_task will say so. Stop trying on every start.
-                        await ledger.gave_up(task_id, code="result_expired", message=str(exc))
-                        log.warning("recovery: task %s succeeded but its result URL expired unsaved", task_id)
-                        return
-                    log.info("recovery: task %s finished; image saved to %s", task_id, image.path)
-                    return
-                elif generation.is_terminal:
-                    log.info("recovery: task %s ended %s", task_id, printable(generation.status))
-                    return
-            elapsed = anyio.current_time() - started
-            if elapsed >= MAX_FOLLOW_SECONDS:
-                log.warning("recovery: task %s unfinished after %.0f s; left for get_task", task_id, elapsed)
-                return
+        """Poll the task to its end and save its image (``TaskService.finish``)."""
+        if entry.task_id is not None:
+            await self.service.finish(entry.task_id, prompt=entry.prompt or "")

@@ -21,11 +21,19 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
+import anyio.abc
 
-from rivya_mcp.client import FAILED, SUCCEEDED, AsyncRivyaClient, Generation, MissingAPIKeyError
+from rivya_mcp.client import (
+    FAILED,
+    SUCCEEDED,
+    AsyncRivyaClient,
+    DeadlineExceededError,
+    Generation,
+    MissingAPIKeyError,
+)
 from rivya_mcp.journal import AsyncJournal, JournalEntry, JournalError, Store, TaskJournal, normalise_upstream
 from rivya_mcp.journal import open_journal as open_journal_at
 from rivya_mcp.settings import Secret, Settings
@@ -49,9 +57,16 @@ MISSING_KEY_HELP = (
     "everything offline without a key or credits."
 )
 
-# With webhook completion on, polls are this many times further apart than the documented pace:
-# the delivery normally finishes a task, and a lost one costs at most one of these longer gaps.
+# While webhook deliveries verify, polls are this many times further apart than the documented
+# pace: the delivery normally finishes a task, and a lost one costs at most one of these longer
+# gaps. Until then (being verified at start, or no known convention verifies Rivya's signatures,
+# or the endpoint could not be registered) the documented pace applies.
 WEBHOOK_FALLBACK_POLL_FACTOR = 3.0
+
+# What webhook completion is doing, as the readiness check and ``doctor`` name it: ``off`` (no
+# public URL), ``verifying`` (registering, waiting for the test delivery), ``verified`` (deliveries
+# verify with the pinned convention), ``unverified`` (they do not, or none came: polling only).
+WebhookState = Literal["off", "verifying", "verified", "unverified"]
 
 
 @dataclass
@@ -122,11 +137,12 @@ class Runtime:
         self._opening: anyio.Lock | None = None
         self._sessions = 0
         self._task_locks: dict[str, anyio.Lock] = {}
-        # When each task may next be polled, shared with other processes through the journal. With
-        # webhook completion on, a delivery normally finishes a task: polling is the slow fallback.
-        # With rivya-login, people's tasks are theirs at Rivya and their deliveries never come here.
-        slower = WEBHOOK_FALLBACK_POLL_FACTOR if settings.public_url and not settings.rivya_login else 1.0
-        self.pacer = PollPacer(scale=settings.poll_scale * slower)
+        # When each task may next be polled, shared with other processes through the journal. Once
+        # webhook deliveries verify, polling becomes the slow fallback (``set_webhooks``).
+        self.pacer = PollPacer(scale=settings.poll_scale)
+        self.webhooks: WebhookState = "verifying" if settings.public_url else "off"
+        # The task groups of the sessions open now; work that outlives a call runs in the oldest.
+        self._hosts: list[anyio.abc.TaskGroup] = []
         # Waits a webhook delivery may cut short: task id → (the wait's cancel scope, what was pushed).
         self._followers: dict[str, _Follower] = {}
         self._recovery: Recovery | None = None
@@ -155,6 +171,42 @@ class Runtime:
     def acts_for_people(self) -> bool:
         """People with their own keys may have work here (the recovery looks for it without a server key)."""
         return self._keyring is not None
+
+    def set_webhooks(self, state: WebhookState) -> None:
+        """Say what webhook completion is doing; the slow fallback pace holds only while ``verified``."""
+        if state != self.webhooks:
+            log.debug("webhooks: %s → %s", self.webhooks, state)
+        self.webhooks = state
+        # With rivya-login, people's tasks are theirs at Rivya and their deliveries never come here.
+        slower = state == "verified" and not self.settings.rivya_login
+        factor = WEBHOOK_FALLBACK_POLL_FACTOR if slower else 1.0
+        self.pacer.scale = self.settings.poll_scale * factor
+
+    def start_background(self, work: Callable[[], Awaitable[object]], *, name: str) -> bool:
+        """Run ``work`` beside the sessions, in the oldest open one's task group; False when none is open.
+
+        For what must go on after a call returned (following a create Rivya has not settled, a
+        download the call's deadline cut short). The oldest session is the longest-lived: the HTTP
+        app's own (``transport`` holds one for the app's life), stdio's only one. The work stops
+        with that session (the journal keeps what the next start needs); an exception is logged,
+        never raised into the session. It acts for the caller current here, in a block of its own
+        (the call's block, and the client it made for a person's key, ends with the call).
+        """
+        if not self._hosts:
+            log.warning("%s: no open session to run it in; the next start's recovery pass takes it up", name)
+            return False
+
+        caller = current_caller()
+
+        async def guarded() -> None:
+            try:
+                async with self.acting_for(caller):
+                    await work()
+            except Exception:
+                log.exception("%s: stopped by an unexpected error", name)
+
+        self._hosts[0].start_soon(guarded, name=name)
+        return True
 
     @property
     def can_call_api(self) -> bool:
@@ -300,9 +352,11 @@ class Runtime:
         ledger, entry, paced = await self._paced(task_id)
         return await self.pacer.due_in(task_id, ledger, entry) if paced else 0.0
 
-    async def try_poll(self, task_id: str) -> Generation | None:
+    async def try_poll(self, task_id: str, *, deadline: float | None = None) -> Generation | None:
         """``GET`` the task if it is its turn now (a settled one is read from the journal); None when
-        another caller took the turn."""
+        another caller took the turn. ``deadline`` (``anyio.current_time``) bounds the request:
+        ``DeadlineExceededError`` when the API asks to wait past it (the pace then holds the next
+        turn at least that far off)."""
         ledger, entry, paced = await self._paced(task_id)
         if not paced and entry is not None:
             if entry.status == FAILED or saved_file(entry) is not None:
@@ -311,27 +365,32 @@ class Runtime:
                 return from_journal(entry)
             # Succeeded but not saved yet: one read (not a poll) for its result URL as it is now,
             # since how long result URLs live is not documented (rivya-api §3.3).
-            return await self.client().get_generation(task_id)
-        return await self.pacer.poll(self.client(), ledger, task_id, entry)
+            return await self.client().get_generation(task_id, deadline=deadline)
+        return await self.pacer.poll(self.client(), ledger, task_id, entry, deadline=deadline)
 
-    async def poll(self, task_id: str) -> Generation:
-        """``GET`` the task at its next turn, waiting for it if need be."""
+    async def poll(self, task_id: str, *, deadline: float | None = None) -> Generation:
+        """``GET`` the task at its next turn, waiting for it if need be (``DeadlineExceededError``
+        when that turn, or the API's ``Retry-After``, comes after ``deadline``)."""
         while True:
             due = await self.poll_due_in(task_id)
             if due > 0:
+                if deadline is not None and anyio.current_time() + due >= deadline:
+                    raise DeadlineExceededError(
+                        f"the next status request of task {task_id} is due in {due:.1f} s, after this call's deadline"
+                    )
                 await anyio.sleep(due)
-            generation = await self.try_poll(task_id)
+            generation = await self.try_poll(task_id, deadline=deadline)
             if generation is not None:
                 return generation
 
-    async def latest(self, task_id: str) -> Generation:
+    async def latest(self, task_id: str, *, deadline: float | None = None) -> Generation:
         """The task as known now without breaking its pace: the journal's record before its turn,
         a status request once it is due (or when the journal does not know the task)."""
         if await self.poll_due_in(task_id) > 0:
             entry = await (await self.ledger()).get(task_id)
             if entry is not None:
                 return from_journal(entry)
-        return await self.poll(task_id)
+        return await self.poll(task_id, deadline=deadline)
 
     @contextmanager
     def interruptible(self, task_id: str) -> Iterator[_Follower]:
@@ -490,6 +549,7 @@ class Runtime:
                 # nowhere another replica can see): fail the start, loudly, instead.
                 await self.ledger()
             async with anyio.create_task_group() as background:
+                self._hosts.append(background)
                 if self.coordinator is not None:
                     # Replicas: one LISTEN connection, and a sweep that takes over (for the server's
                     # life, not only at start) what any replica, this one included, left behind.
@@ -506,6 +566,7 @@ class Runtime:
                     # Raised below, outside the task group, so callers see it unwrapped.
                     error = exc
                 finally:
+                    self._hosts.remove(background)
                     background.cancel_scope.cancel()
             if error is not None:
                 raise error

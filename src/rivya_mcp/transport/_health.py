@@ -3,6 +3,11 @@
 - ``/healthz``: the process serves HTTP (liveness; restart it when this fails).
 - ``/readyz``: it can do its work. With a shared database: the database answers and this
   replica's LISTEN connection is in place (send it traffic only then). Without: same as healthz.
+  With a public URL it also says what webhook completion is doing, ``"webhooks"``: ``verifying``
+  (at start), ``verified`` (deliveries verify: polling is the slow fallback) or ``unverified``
+  (no known signature convention verifies them, none arrived, or the endpoint could not be
+  registered: tasks finish by polling at the documented pace; the start's WARNING says why). An
+  unverified webhook does not make the server unready: it works, by polling.
 
 Neither says anything a caller could use: no versions, no counts, no error text (that goes to the log).
 """
@@ -56,7 +61,10 @@ class HealthMiddleware:
             await self.app(scope, receive, send)
             return
         ok = True if path == HEALTH_PATH else await is_ready(self.runtime)
-        body = json.dumps({"status": "ok" if ok else "unavailable"}).encode()
+        answer = {"status": "ok" if ok else "unavailable"}
+        if path == READY_PATH and self.runtime.webhooks != "off":
+            answer["webhooks"] = self.runtime.webhooks
+        body = json.dumps(answer).encode()
         await send(
             {
                 "type": "http.response.start",

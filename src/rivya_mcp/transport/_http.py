@@ -20,7 +20,15 @@ from rivya_mcp.identity import Identity, JournalIdentityStore, build_identity, i
 from rivya_mcp.journal import TaskJournal
 from rivya_mcp.server import build_server, build_tool_bodies, runtime_of
 from rivya_mcp.settings import Settings
-from rivya_mcp.tasks import WEBHOOK_PATH, Runtime, SecretStore, WebhookReceiver, public_host
+from rivya_mcp.tasks import (
+    MAX_DELIVERY_BYTES,
+    WEBHOOK_PATH,
+    Runtime,
+    SecretStore,
+    WebhookReceiver,
+    public_host,
+)
+from rivya_mcp.transport._body_limits import BodyLimit, BodyLimitMiddleware
 from rivya_mcp.transport._health import HealthMiddleware
 from rivya_mcp.transport._hosts import HostOriginMiddleware, HostPolicy, parse_allowed_host
 from rivya_mcp.transport._people import caller_source, keyring
@@ -35,6 +43,19 @@ MAX_REQUEST_BODY_BYTES = 16 * 1024 * 1024
 MCP_PATH = "/mcp"
 SSE_PATH = "/sse"
 MESSAGES_PATH = "/messages/"
+# Every path but the MCP transports' own needs no token (the webhook route, OAuth, health) or is
+# not served at all: a stranger's body there is small and must arrive whole within seconds.
+# (A generation event is a few KB; OAuth forms and registrations are a few hundred bytes.)
+OPEN_BODY_SECONDS = 10.0
+OPEN_ROUTE_BODY = BodyLimit(64 * 1024, OPEN_BODY_SECONDS)
+WEBHOOK_BODY = BodyLimit(MAX_DELIVERY_BYTES, OPEN_BODY_SECONDS)
+
+
+def open_route_limit(path: str) -> BodyLimit | None:
+    """The body limit of a path anyone may reach (None: an MCP transport path, behind the token)."""
+    if path in (MCP_PATH, SSE_PATH) or path.startswith(MESSAGES_PATH):
+        return None
+    return WEBHOOK_BODY if path == WEBHOOK_PATH else OPEN_ROUTE_BODY
 
 
 def build_http_app(
@@ -100,11 +121,13 @@ def build_http_app(
             _journal_for_the_app(app, bodies.runtime)
     # Before the token: a request for a foreign Host or from a foreign page is refused first.
     app.user_middleware.insert(0, Middleware(HostOriginMiddleware, policy=policy))
+    # Around every check and reader: a body over its cap, or too slow, never reaches them, and any
+    # refusal sent before the body was read hangs up on a client still sending it.
+    app.user_middleware.insert(0, Middleware(BodyLimitMiddleware, limit_for=open_route_limit))
     # Outermost: a load balancer's probes carry no token and reach a replica by its address (a Host
     # no allow-list names); /healthz and /readyz answer only "ok" or "unavailable", nothing to steal.
     app.user_middleware.insert(0, Middleware(HealthMiddleware, runtime=runtime_of(server)))
-    if receiver is not None and settings.public_url:
-        _start_with_app(app, receiver, settings.public_url)
+    _run_with_app(app, runtime_of(server), receiver, settings.public_url)
     log.debug("built %s app for %s:%d", transport, host, port)
     return app
 
@@ -151,29 +174,34 @@ def _journal_for_the_app(app: Starlette, runtime: Runtime) -> None:
     app.router.lifespan_context = lifespan
 
 
-def _start_with_app(app: Starlette, receiver: WebhookReceiver, public_url: str) -> None:
-    """Register the webhook endpoint in the background once the app serves (never delays start-up)."""
+def _run_with_app(app: Starlette, runtime: Runtime, receiver: WebhookReceiver | None, public_url: str | None) -> None:
+    """For the app's whole life: one runtime session (the recovery pass, replicas' listener and
+    sweep, and follow-ups that outlive a call run in it, whatever MCP sessions come and go), and
+    the webhook endpoint's registration in the background (never delaying start-up)."""
     inner = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(started: Starlette) -> AsyncIterator[Any]:
-        # Held before the MCP lifespan's session can start the recovery pass: missed webhook
-        # events are applied before it polls anything (``WebhookReceiver.start`` releases it).
-        release = receiver.runtime.hold_recovery()
+        # Held before any session can start the recovery pass: missed webhook events are applied
+        # before it polls anything (``WebhookReceiver.start`` takes a hold of its own, too).
+        release = runtime.hold_recovery() if receiver is not None and public_url else None
 
-        async def start() -> None:
+        async def start_webhooks(receiver: WebhookReceiver, public_url: str) -> None:
             try:
                 await receiver.start(public_url=public_url)
             finally:
-                release()
+                if release is not None:
+                    release()
 
         try:
-            async with inner(started) as state, anyio.create_task_group() as group:
-                group.start_soon(start)
+            async with inner(started) as state, runtime.session(), anyio.create_task_group() as group:
+                if receiver is not None and public_url:
+                    group.start_soon(start_webhooks, receiver, public_url)
                 yield state
                 group.cancel_scope.cancel()
         finally:
-            release()  # once is enough; again changes nothing
+            if release is not None:
+                release()  # once is enough; again changes nothing
 
     app.router.lifespan_context = lifespan
 

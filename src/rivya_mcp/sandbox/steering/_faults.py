@@ -13,6 +13,8 @@ the sandbox never gives on its own (a status they do not list, a succeeded task 
 An after-rule may instead ``truncate`` the real answer to its first N bytes, sent without a
 ``Content-Length`` and ended cleanly: a body cut short that no HTTP framing betrays (a result image
 a proxy or a dying server ended early).
+``drip_ms`` sends whatever the answer is one byte at a time, that many milliseconds apart (a result
+download that trickles in, to hold a reader's deadline to account).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ _RULE_KEYS = frozenset(
         "phase",
         "merge",
         "truncate",
+        "drip_ms",
     }
 )
 
@@ -98,6 +101,7 @@ class FaultRule:
     phase: Phase = "before"
     merge: dict[str, Any] | None = None
     truncate: int | None = None
+    drip_ms: float | None = None
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -124,11 +128,12 @@ class FaultRule:
         if action is None and self.acts:
             action = f"status {self.status or 200}" + (" with a body" if self.body is not None else "")
         delay = f" after {self.delay_ms:g} ms" if self.delay_ms else ""
-        return f"{action or 'delay'}{delay} ({self.phase}, hit {self.hits})"
+        drip = f" dripping a byte every {self.drip_ms:g} ms" if self.drip_ms else ""
+        return f"{action or ('drip' if drip else 'delay')}{delay}{drip} ({self.phase}, hit {self.hits})"
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"path": self.path, "phase": self.phase, "hits": self.hits}
-        names = ("method", "times", "probability", "status", "code", "message", "retry_after", "delay_ms")
+        names = ("method", "times", "probability", "status", "code", "message", "retry_after", "delay_ms", "drip_ms")
         for name in (*names, "body", "request_id"):
             value = getattr(self, name)
             if value is not None:
@@ -182,6 +187,9 @@ def parse_rules(payload: Any) -> list[FaultRule]:
             value = raw.get(name)
             if value is not None and (not _number(value) or value < 0):
                 problems.append(f"{at}.{name}: must be a number >= 0")
+        drip_ms = raw.get("drip_ms")
+        if drip_ms is not None and (not _number(drip_ms) or drip_ms <= 0):
+            problems.append(f"{at}.drip_ms: must be a number > 0")
         for name in ("code", "message", "request_id"):
             if raw.get(name) is not None and not isinstance(raw.get(name), str):
                 problems.append(f"{at}.{name}: must be a string")
@@ -214,8 +222,9 @@ def parse_rules(payload: Any) -> list[FaultRule]:
         )
         if actions > 1:
             problems.append(f"{at}: choose one of status (with or without body), drop, malformed, merge, truncate")
-        if actions == 0 and raw.get("delay_ms") is None:
-            problems.append(f"{at}: needs an action: status, body, delay_ms, drop, malformed, merge or truncate")
+        if actions == 0 and raw.get("delay_ms") is None and drip_ms is None:
+            actions_named = "status, body, delay_ms, drip_ms, drop, malformed, merge or truncate"
+            problems.append(f"{at}: needs an action: {actions_named}")
         if len(problems) > before:
             continue
         rules.append(
@@ -236,6 +245,7 @@ def parse_rules(payload: Any) -> list[FaultRule]:
                 phase=phase,
                 merge=merge,
                 truncate=truncate,
+                drip_ms=drip_ms,
             )
         )
     if problems:
@@ -273,6 +283,8 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         self.logger.info("fault injected on %s %s: %s", scope["method"], scope["path"], rule.summary())
+        if rule.drip_ms:
+            send = _dripping(send, rule.drip_ms / 1000)
         if rule.phase == "before":
             if rule.delay_ms:
                 await anyio.sleep(rule.delay_ms / 1000)
@@ -299,6 +311,24 @@ class FaultMiddleware:
             captured = _truncated(captured, rule.truncate)
         for message in captured:
             await send(message)
+
+
+def _dripping(send: Send, gap: float) -> Send:
+    """``send`` with every response body split into single bytes, ``gap`` seconds apart."""
+
+    async def drip(message: Message) -> None:
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        body: bytes = message.get("body", b"")
+        more = message.get("more_body", False)
+        for index in range(len(body)):
+            await send({"type": "http.response.body", "body": body[index : index + 1], "more_body": True})
+            await anyio.sleep(gap)
+        if not more:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    return drip
 
 
 def _merge(target: Any, patch: dict[str, Any]) -> Any:

@@ -78,8 +78,10 @@ async def run_candidates(
     wait: float,
     prompt: str,
     reporter: ProgressReporter,
+    deadline: float | None = None,
 ) -> None:
-    """Create (or re-find) and follow every candidate side by side; each records its own outcome."""
+    """Create (or re-find) and follow every candidate side by side; each records its own outcome.
+    ``deadline`` ends every wait of them, as for a single image."""
     total = len(candidates)
 
     async def one(candidate: Candidate) -> None:
@@ -90,13 +92,13 @@ async def run_candidates(
 
         try:
             if candidate.earlier_task is not None:
-                candidate.generation = await service.latest(candidate.earlier_task)
+                candidate.generation = await service.latest(candidate.earlier_task, deadline=deadline)
                 await on_status(StatusUpdate("found", candidate.generation))
             else:
                 candidate.generation = await send(candidate.intent)
                 await on_status(StatusUpdate("created", candidate.generation))
             candidate.followed = await service.follow(
-                candidate.generation, wait=wait, on_status=on_status, prompt=prompt
+                candidate.generation, wait=wait, on_status=on_status, prompt=prompt, deadline=deadline
             )
             candidate.generation = candidate.followed.generation
         except Exception as exc:
