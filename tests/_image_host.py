@@ -23,6 +23,16 @@ def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (40, 30)) -> bytes:
     return buffer.getvalue()
 
 
+def is_saved_whole(saved: bytes, served: bytes, task_id: str) -> bool:
+    """``saved`` is the ``served`` image as the server saves it: the same pixels, with the task's
+    provenance packet (XMP naming ``task_id``) added (docs/provenance.md), not a cut-short body."""
+    with Image.open(io.BytesIO(saved)) as on_disk, Image.open(io.BytesIO(served)) as original:
+        same_pixels = on_disk.size == original.size and on_disk.tobytes() == original.tobytes()
+        xmp = on_disk.info.get("xmp") or on_disk.info.get("XML:com.adobe.xmp") or b""
+    packet = xmp.encode() if isinstance(xmp, str) else bytes(xmp)
+    return same_pixels and task_id.encode() in packet
+
+
 @dataclass
 class ImageHost:
     """A loopback HTTP server that is *not* the sandbox: an image, a redirect, a loop, and a request log."""

@@ -166,7 +166,7 @@ def test_a_relative_read_dir_stops_the_command_with_a_clear_error(tmp_path: Path
     """Issue 23 item 11: a relative RIVYA_READ_DIRS entry was resolved against the working directory."""
     done = _run(command, _clean_env(tmp_path) | {"RIVYA_READ_DIRS": "images"}, timeout=30)
     assert done.returncode == 2, done.stderr
-    assert "RIVYA_READ_DIRS entry 'images' is not an absolute path" in done.stderr
+    assert "RIVYA_READ_DIRS must be absolute folder paths" in done.stderr and "not 'images'" in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
 
 

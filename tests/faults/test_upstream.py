@@ -17,6 +17,7 @@ from mcp import Client
 from rivya_mcp.cli import configure_logging
 from rivya_mcp.journal import TaskJournal
 from rivya_mcp.server import build_server
+from tests._image_host import is_saved_whole
 from tests.faults.conftest import COST, Account, advance_clock, data_of, fault_hits, set_faults, text_of
 
 pytestmark = pytest.mark.anyio
@@ -202,7 +203,8 @@ async def test_a_result_cut_short_is_not_saved_and_the_next_get_task_downloads_i
         again = data_of(await client.call_tool("get_task", {"task_id": task["id"], "wait_seconds": 10}))
     assert again["status"] == "succeeded"
     saved = Path(again["saved_path"])
-    assert saved.read_bytes() == httpx2.get(again["source_url"], timeout=5).content  # the whole image
+    served = httpx2.get(again["source_url"], timeout=5).content
+    assert is_saved_whole(saved.read_bytes(), served, task["id"])  # the whole image, its provenance added
     assert account.saved_images() == [saved]
     account.assert_one_charge_per_task(1)
 

@@ -22,6 +22,7 @@ from rivya_mcp.sandbox import RunningSandbox
 from rivya_mcp.server import build_server
 from rivya_mcp.settings import Settings
 from rivya_mcp.tasks import MAX_RESULT_BYTES, result_route
+from tests._image_host import is_saved_whole
 from tests.hostile.conftest import ImageHost, hostile_settings, image_bytes
 
 pytestmark = pytest.mark.anyio
@@ -74,7 +75,7 @@ async def test_a_result_url_on_loopback_is_refused_unfetched_and_the_opt_in_fetc
     opened = await _get_task(hostile_settings(sandbox, tmp_path, allow_private_urls=True), task_id)
     assert not opened.is_error, _text(opened)
     saved = Path((opened.structured_content or {})["saved_path"])
-    assert saved.read_bytes() == image_bytes("PNG") and image_host.paths == ["/img.png"]
+    assert is_saved_whole(saved.read_bytes(), image_bytes("PNG"), task_id) and image_host.paths == ["/img.png"]
 
 
 @pytest.mark.usefixtures("faults")
