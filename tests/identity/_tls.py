@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import socket
 import ssl
-import threading
-import time
 from pathlib import Path
 
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from starlette.types import ASGIApp
 
-STARTUP_TIMEOUT = 10.0
+from tests.server._threaded import ThreadedServer
 
 
 def _name(common: str) -> x509.Name:
@@ -93,32 +89,8 @@ def trusting(ca_path: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca_path))
 
 
-class TlsServer:
+class TlsServer(ThreadedServer):
     """uvicorn over TLS on a free loopback port, in a thread (the HTTPS twin of ThreadedServer)."""
 
     def __init__(self, app: ASGIApp, cert: Path, key: Path) -> None:
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="off", ssl_certfile=str(cert), ssl_keyfile=str(key)
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
-
-    def __enter__(self) -> TlsServer:
-        self._thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the TLS server did not start")
-            time.sleep(0.005)  # another thread's event loop; nothing to await here
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(STARTUP_TIMEOUT)
-        self._sock.close()
-
-    @property
-    def base_url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        super().__init__(app, lifespan="off", tls=(cert, key))
