@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-python3}
-TESTS=${SDK_MATRIX_TESTS:-tests/e2e tests/server/test_stdio_transport.py tests/server/test_http_security.py tests/server/test_token_matrix.py}
+TESTS=${SDK_MATRIX_TESTS:-tests/e2e tests/transport/test_stdio.py tests/server/test_http_security.py tests/server/test_token_matrix.py}
 PIP=(--quiet --disable-pip-version-check)
 
 # The lowest version pyproject allows: the lower bound of the mcp requirement, as x.y.z.
