@@ -348,15 +348,15 @@ class ToolBodies:
         ledger = await self.runtime.ledger()
         task_id = str(args["task_id"])
         state.asked_for = task_id
-        if await ledger.get(task_id) is not None:
+        entry = await ledger.get(task_id)
+        if entry is not None:
             state.task_id = task_id  # the journal shows this server created it: a failure may say so
         reporter = ProgressReporter(ctx)
         # Before the task's next turn (rivya-api §3.4 pace, shared by every call and process) the
         # journal's record answers, without a request; the wait below then polls at its turns.
         generation = await self.service.latest(task_id, deadline=deadline)
         await reporter(StatusUpdate("looked", generation))
-        entry = await ledger.get(task_id)
-        prompt = entry.prompt if entry and entry.prompt else ""
+        prompt = entry.prompt if entry and entry.prompt else ""  # a task's prompt never changes
         wait = max(0.0, started + wait - anyio.current_time())
         followed = await self.service.follow(
             generation, wait=wait, on_status=reporter, prompt=prompt, deadline=deadline

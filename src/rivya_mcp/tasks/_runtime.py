@@ -385,10 +385,15 @@ class Runtime:
 
     async def latest(self, task_id: str, *, deadline: float | None = None) -> Generation:
         """The task as known now without breaking its pace: the journal's record before its turn,
-        a status request once it is due (or when the journal does not know the task)."""
-        if await self.poll_due_in(task_id) > 0:
-            entry = await (await self.ledger()).get(task_id)
-            if entry is not None:
+        a status request once it is due (or when the journal does not know the task).
+
+        One journal read answers the usual cases (a finished task on record, a turn not yet due):
+        every read is a trip to the journal's thread, the larger part of a ``get_task``'s cost."""
+        ledger, entry, paced = await self._paced(task_id)
+        if entry is not None:
+            if not paced and (entry.status == FAILED or saved_file(entry) is not None):
+                return from_journal(entry)  # settled and on record: what ``try_poll`` would answer
+            if paced and await self.pacer.due_in(task_id, ledger, entry) > 0:
                 return from_journal(entry)
         return await self.poll(task_id, deadline=deadline)
 
