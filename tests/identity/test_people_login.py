@@ -167,3 +167,47 @@ def test_a_persons_unanswered_create_is_resumed_with_their_own_key(
     sent = {t["idempotency_key"]: t["account"] for t in _state(sandbox)["tasks"]}
     assert sent[hers] == account_id(ada_key)  # her key, nobody else's
     assert strangers not in sent
+
+
+def test_a_create_rivya_has_not_settled_is_pursued_with_the_persons_own_key(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """The follow-up of a create answered "not settled" (409 to a key already sent) outlives its call
+    (``Runtime.start_background``); it must go on with the person's own key. No operator key is
+    configured: a follow-up that lost its person would have no key, or a closed client, and the task
+    would never be saved."""
+    ada_key = _key("ada")
+    create = {"path": "/api/v1/generations", "method": "POST"}
+    faults = [
+        # Rivya makes (and charges) the task, the answer is lost, and it answers the key 409 for now.
+        {**create, "drop": True, "phase": "after", "times": 1},
+        {**create, "status": 409, "code": "idempotency_conflict", "message": "This key is in flight."},
+    ]
+    with serve_late(lambda url: build_http_app(login_settings(sandbox, tmp_path, url), transport="http")) as server:
+        ada = Requester(f"{server.base_url}/mcp", token=_sign_in(server.base_url, ada_key))
+        httpx2.post(f"{sandbox.base_url}/_sandbox/faults", json={"rules": faults}, timeout=5).raise_for_status()
+        try:
+            made = ada.tool("generate_image", {"prompt": "Ada's patient kite", "wait_seconds": 1}, tasks=False)
+            text = made["content"][0]["text"]
+            assert made.get("isError") is True and "create_not_settled" in text, text
+        finally:
+            httpx2.delete(f"{sandbox.base_url}/_sandbox/faults", timeout=5).raise_for_status()
+        try:
+            # Rivya settles: the server's own follow-up re-sends under the key, then follows and saves.
+            deadline = time.monotonic() + DEADLINE_SECONDS
+            while not (saved := [t for t in _listed(ada) if t["prompt"] == "Ada's patient kite" and t["saved_path"]]):
+                assert time.monotonic() < deadline, "the create was never pursued to a saved image"
+                time.sleep(0.2)
+        finally:
+            ada.close()
+    [task] = saved
+    owners = {t["id"]: t["account"] for t in _state(sandbox)["tasks"]}
+    assert owners[task["task_id"]] == account_id(ada_key)
+    assert _charges_by_key(sandbox, ada_key) == {ada_key: 1, "other": 0}
+
+
+def _listed(requester: Requester) -> list[dict[str, Any]]:
+    listing = requester.tool("list_tasks", {}, tasks=False)
+    assert listing.get("isError") is not True, listing
+    tasks: list[dict[str, Any]] = listing["structuredContent"]["tasks"]
+    return tasks
