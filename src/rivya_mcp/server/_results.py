@@ -38,7 +38,7 @@ def image_uri(path: Path) -> str:
     return IMAGE_URI_PREFIX + path.name
 
 
-def _id(task_id: str) -> str:
+def shown_id(task_id: str) -> str:
     """A task id in text: as sent, unless it carries what would start a line or restyle the text."""
     return shown(task_id, limit=200)
 
@@ -79,7 +79,7 @@ def image_result(
 ) -> CallToolResult:
     kind = (output.mime_type or "").removeprefix("image/").upper() or "image"
     lines = [
-        f"Image ready: task {_id(output.task_id)} {output.status}.",
+        f"Image ready: task {shown_id(output.task_id)} {output.status}.",
         f"Saved at full resolution ({preview.source_width}×{preview.source_height} {kind}): {path}",
         f"Resource: {output.resource_uri}",
         _credits(output),
@@ -90,7 +90,7 @@ def image_result(
         lines.append("Served from the saved copy on disk (the upstream URL is no longer needed).")
     lines.append(
         f"The image below is a {preview.width}×{preview.height} preview; the saved file is the full image. "
-        f'To edit it, call edit_image with reference="{output.task_id}".'
+        f'To edit it, call edit_image with reference="{shown_id(output.task_id)}".'
     )
     content: list[ContentBlock] = [
         text("\n".join(lines)),
@@ -100,7 +100,7 @@ def image_result(
             uri=output.resource_uri or image_uri(path),
             name=path.name,
             title="Full-resolution image",
-            description=f"{preview.source_width}×{preview.source_height} image of task {_id(output.task_id)}",
+            description=f"{preview.source_width}×{preview.source_height} image of task {shown_id(output.task_id)}",
             mime_type=output.mime_type,
             size=path.stat().st_size,
         ),
@@ -128,7 +128,7 @@ def unsaved_result(
 
 def pending_result(output: TaskOutput, *, waited: float, structured_output: bool) -> CallToolResult:
     lines = [
-        f"Task {_id(output.task_id)} is still {output.status} after waiting {waited:g} s. This is not an error: "
+        f"Task {shown_id(output.task_id)} is still {output.status} after waiting {waited:g} s. This is not an error: "
         "the task keeps running on Rivya and is paid for once.",
         _credits(output),
         f"Next step: {output.next_step}",
@@ -187,35 +187,19 @@ async def task_result(
         )
         output.next_step = task_failed.next_step
         return failure(task_failed, structured=output, structured_output=structured_output)
-    if generation.status == SUCCEEDED and followed.downloading:
-        # The call's time ran out mid-download: the server goes on with it in the background.
-        output.done = False
-        output.next_step = (
-            f'Call get_task with task_id="{generation.id}" in a little while; it returns the image once the '
-            "download has finished. Do not create the image again."
-        )
-        credits = generation.final_credits or generation.reserved_credits
-        paid = f"it is paid ({credits} credits)" if credits else "it is paid"
-        summary = (
-            f"Task {generation.id} succeeded and {paid}, but downloading its image from Rivya took longer than this "
-            "call may wait. The download goes on in the background and the image is saved when it completes. "
-            f"This is not an error: nothing is lost.\nNext step: {output.next_step}"
-        )
-        return ok([text(summary)], output, structured_output=structured_output)
-    if generation.status == SUCCEEDED:  # without any result URL: paid, not lost, fetched later
-        output.done = False
-        output.next_step = (
-            f'Call get_task with task_id="{_id(generation.id)}" in a few seconds; it fetches the image '
-            "once the API gives its URL. Do not create the image again."
-        )
-        credits = generation.final_credits or generation.reserved_credits
-        paid = f"it is paid ({credits} credits)" if credits else "it is paid"
-        summary = (
-            f"Task {_id(generation.id)} succeeded and {paid}, but the Rivya API has not given its result URL yet, "
-            f"so the image could not be fetched. This is not an error: nothing is lost.\n"
-            f"Next step: {output.next_step}"
-        )
-        return ok([text(summary)], output, structured_output=structured_output)
+    if generation.status == SUCCEEDED:
+        # Paid and not lost, but no image in this result: the download outlived the call's time (it
+        # goes on in the background), or the API has not given a result URL yet.
+        if followed.downloading:
+            why = (
+                "but downloading its image from Rivya took longer than this call may wait. The download "
+                "goes on in the background and the image is saved when it completes."
+            )
+            later = "in a little while; it returns the image once the download has finished"
+        else:
+            why = "but the Rivya API has not given its result URL yet, so the image could not be fetched."
+            later = "in a few seconds; it fetches the image once the API gives its URL"
+        return _paid_not_delivered(generation, output, why=why, later=later, structured_output=structured_output)
     due = followed.next_look
     when = f"the next status check is allowed in {math.ceil(due)} s; " if due > 0 else ""
     note = ""
@@ -223,10 +207,25 @@ async def task_result(
         named = repr(output.status) if output.status == generation.status else "(not shown: not a plain word)"
         note = f"Its status {named} is not one the Rivya docs list; it is treated as still running. "
     output.next_step = (
-        f'{note}Call get_task with task_id="{_id(generation.id)}"; {when}it waits up to '
+        f'{note}Call get_task with task_id="{shown_id(generation.id)}"; {when}it waits up to '
         f"{wait_seconds:g} s (at the documented polling pace) and returns the image when done."
     )
     return pending_result(output, waited=round(followed.waited, 1), structured_output=structured_output)
+
+
+def _paid_not_delivered(
+    generation: Generation, output: TaskOutput, *, why: str, later: str, structured_output: bool
+) -> CallToolResult:
+    """A succeeded task whose image this result does not carry: paid, not lost, fetched later."""
+    output.done = False
+    output.next_step = f'Call get_task with task_id="{shown_id(generation.id)}" {later}. Do not create the image again.'
+    credits = generation.final_credits or generation.reserved_credits
+    paid = f"it is paid ({credits} credits)" if credits else "it is paid"
+    summary = (
+        f"Task {shown_id(generation.id)} succeeded and {paid}, {why} This is not an error: nothing is lost.\n"
+        f"Next step: {output.next_step}"
+    )
+    return ok([text(summary)], output, structured_output=structured_output)
 
 
 async def _delivered(
@@ -238,7 +237,7 @@ async def _delivered(
     output.resource_uri = image_uri(image.path)
     output.thumbnail_uri = THUMBNAIL_URI_PREFIX + image.path.name
     output.width, output.height = preview.source_width, preview.source_height
-    output.next_step = f'To change this image, call edit_image with reference="{generation.id}".'
+    output.next_step = f'To change this image, call edit_image with reference="{shown_id(generation.id)}".'
     return image_result(
         output, image.path, preview, served_from_disk=image.from_disk, structured_output=structured_output
     )

@@ -29,7 +29,7 @@ from rivya_mcp.server._call_failures import CallState, call_failure
 from rivya_mcp.server._errors import ToolFailure, failure_for_exception, failure_for_task_error
 from rivya_mcp.server._preview import make_sheet
 from rivya_mcp.server._progress import ProgressReporter, describe
-from rivya_mcp.server._results import file_preview, image_uri, ok, task_output, text
+from rivya_mcp.server._results import file_preview, image_uri, ok, shown_id, task_output, text
 from rivya_mcp.server._schemas import MAX_IDEMPOTENCY_KEY_CHARS, CandidateOut, TaskErrorOut, TaskOutput
 from rivya_mcp.server.studio._gallery import thumbnail_uri
 from rivya_mcp.tasks import CallCost, Followed, Intent, StatusUpdate, TaskService
@@ -186,15 +186,16 @@ def _line(out: CandidateOut) -> str:
         message = out.error.message if out.error else "not created"
         return f"{head}not created: {message} Next step: {out.next_step}"
     found = " (an earlier task under this idempotency_key; nothing new charged)" if out.reused else ""
+    task = shown_id(out.task_id)  # an id in text as the upstream sent it, without what would restyle it
     if out.saved_path:
         kind = (out.mime_type or "").removeprefix("image/").upper() or "image"
         return (
-            f"{head}task {out.task_id} succeeded{found}; saved at full resolution ({out.width}×{out.height} {kind}): "
+            f"{head}task {task} succeeded{found}; saved at full resolution ({out.width}×{out.height} {kind}): "
             f"{out.saved_path} (resource {out.resource_uri})."
         )
     if out.error is not None:
-        return f"{head}task {out.task_id} {out.status}{found}: {out.error.message} Next step: {out.next_step}"
-    return f"{head}task {out.task_id} is still {out.status}{found}. Next step: {out.next_step}"
+        return f"{head}task {task} {out.status}{found}: {out.error.message} Next step: {out.next_step}"
+    return f"{head}task {task} is still {out.status}{found}. Next step: {out.next_step}"
 
 
 async def variations_result(
@@ -229,7 +230,7 @@ async def variations_result(
                     uri=out.resource_uri or image_uri(path),
                     name=path.name,
                     title=f"Image {out.number} of {len(candidates)} (full resolution)",
-                    description=f"{out.width}×{out.height} image of task {out.task_id}",
+                    description=f"{out.width}×{out.height} image of task {shown_id(out.task_id or '')}",
                     mime_type=out.mime_type,
                     size=path.stat().st_size,
                 )
